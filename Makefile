@@ -1,0 +1,67 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+WEB_PORT ?= 8000
+export WEB_PORT
+
+# Production-like values for `manage.py check --deploy` (nothing here is a real secret).
+DEPLOY_ENV := DEBUG=0 SECRET_KEY=deploy-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+	ALLOWED_HOSTS=portal.example.com SECURE_SSL_REDIRECT=1 ORDER_EVENTS_SECRETS=deploy-check-secret
+
+.PHONY: run test lint format migrations-check deploy-check pytest bench demo clean help
+
+help:
+	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
+	@echo "make test   - lint, migrations check, deploy check and the whole test suite"
+	@echo "make bench  - benchmarks under bench/ (not part of make test)"
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check --upgrade pip
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt requirements.txt $(VENV)/.installed
+	$(PIP) install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(VENV)/.installed
+	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput -v 1
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo_data
+	@echo ""
+	@echo "  Referral Portal: http://127.0.0.1:$(WEB_PORT)/   (staff admin: http://127.0.0.1:$(WEB_PORT)/admin/)"
+	@echo "  Database: $${DATABASE_URL:-SQLite (var/db.sqlite3)}   Broker: $${CELERY_BROKER_URL:-filesystem (var/celery)}"
+	@echo "  Ctrl-C stops web, worker and beat."
+	@echo ""
+	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
+
+demo: $(VENV)/.installed
+	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo_data
+
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: $(VENV)/.dev-installed
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+
+deploy-check: $(VENV)/.dev-installed
+	$(DEPLOY_ENV) $(PY) manage.py check --deploy --fail-level WARNING
+
+pytest: $(VENV)/.dev-installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test: lint migrations-check deploy-check pytest
+
+bench: $(VENV)/.dev-installed
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) var/

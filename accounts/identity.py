@@ -1,0 +1,68 @@
+"""Identity signals as plain functions: keyed hashes, e-mail canonical form, IP country.
+
+Nothing here touches the database, so the rules that use these are testable
+without one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+from functools import lru_cache
+
+from django.conf import settings
+
+# Providers that ignore dots in the local part and treat +tags as the same box.
+_DOT_INSENSITIVE = {"gmail.com", "googlemail.com"}
+_PLUS_TAG_PROVIDERS = _DOT_INSENSITIVE | {
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "icloud.com",
+    "me.com",
+    "fastmail.com",
+    "proton.me",
+    "protonmail.com",
+    "yahoo.com",
+}
+_DOMAIN_ALIASES = {"googlemail.com": "gmail.com"}
+
+
+def normalize_email(email: str) -> str:
+    """Canonical mailbox: lower case; dots and +tags dropped where the provider ignores them."""
+    email = (email or "").strip().lower()
+    local, sep, domain = email.rpartition("@")
+    if not sep:
+        return email
+    domain = _DOMAIN_ALIASES.get(domain, domain)
+    if domain in _PLUS_TAG_PROVIDERS:
+        local = local.split("+", 1)[0]
+    if domain in _DOT_INSENSITIVE:
+        local = local.replace(".", "")
+    return f"{local}@{domain}"
+
+
+def keyed_hash(value: str, *, purpose: str) -> str:
+    """HMAC-SHA256 of `value` under the signal key, separated per purpose ("ip", "device")."""
+    key = f"{settings.SIGNAL_HASH_KEY}:{purpose}".encode()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+@lru_cache(maxsize=1)
+def _geoip():
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast(verbose=False)
+
+
+def ip_country(ip: str) -> str:
+    """ISO country of a public IP from the bundled offline database; "" when unknown or private."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ""
+    if not address.is_global:
+        return ""
+    code = _geoip().lookup(str(address)).country_code
+    return code if code and len(code) == 2 and code.isalpha() else ""

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from accounts import services
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
+def purge_raw_ips() -> int:
+    return services.purge_raw_ips()

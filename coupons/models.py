@@ -1,0 +1,162 @@
+"""Coupons, campaigns and the append-only coupon ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class CouponKind(models.TextChoices):
+    PLATFORM = "platform", "Platform"
+    SELECT = "select", "Select"
+    STORE = "store", "Store"
+    PROMO = "promo", "Promo code"
+
+
+class CouponSource(models.TextChoices):
+    REFERRAL = "referral", "Referral reward"
+    WELCOME = "welcome", "Welcome package"
+    EVENT = "event", "Event campaign"
+    ANNIVERSARY = "anniversary", "Anniversary"
+    COINS = "coins", "Coins exchange"
+    MANUAL = "manual", "Issued by staff"
+    STORE = "store", "Store"
+
+
+class CouponStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    USED = "used", "Used"
+    EXPIRED = "expired", "Expired"
+    VOIDED = "voided", "Voided"
+
+
+class Campaign(models.Model):
+    """An event or promo-code campaign. A promo code has a code and usage limits."""
+
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PLATFORM)
+    code = models.CharField(max_length=32, null=True, blank=True, unique=True, help_text="Promo code (upper case).")
+    store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    value = models.DecimalField(max_digits=10, decimal_places=2)
+    min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, default="USD")
+    valid_days = models.PositiveSmallIntegerField(default=30)
+    starts_at = models.DateTimeField(default=timezone.now)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    usage_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Total uses allowed (promo codes).")
+    per_member_limit = models.PositiveIntegerField(default=1)
+    used_count = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-starts_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="campaign_value_positive"),
+            models.CheckConstraint(
+                condition=Q(usage_limit__isnull=True) | Q(used_count__lte=models.F("usage_limit")),
+                name="campaign_usage_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CouponQuerySet(models.QuerySet["Coupon"]):
+    def usable(self, *, at: datetime) -> CouponQuerySet:
+        """Active and not past expiry, whether or not the expiry job has run."""
+        return self.filter(status=CouponStatus.ACTIVE, expires_at__gt=at)
+
+
+class Coupon(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coupons")
+    kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PLATFORM)
+    source = models.CharField(max_length=12, choices=CouponSource.choices)
+    title = models.CharField(max_length=120, blank=True)
+    store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.PROTECT, related_name="coupons")
+    # One reward per referral, enforced by the database.
+    referral = models.OneToOneField(
+        "referrals.Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="reward_coupon"
+    )
+    # Welcome coupons point at the referral that brought the friend (several per referral).
+    welcome_for = models.ForeignKey(
+        "referrals.Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="welcome_coupons"
+    )
+    value = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.CharField(max_length=3, default="USD")
+    min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(max_length=8, choices=CouponStatus.choices, default=CouponStatus.ACTIVE)
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="coupons_used"
+    )
+    voided_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CouponQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["expires_at", "id"]
+        indexes = [
+            models.Index(fields=["owner", "status", "expires_at"], name="coupon_wallet_idx"),
+            models.Index(fields=["status", "expires_at"], name="coupon_expiry_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="coupon_value_positive"),
+            models.CheckConstraint(condition=Q(min_spend__gte=0), name="coupon_min_spend_non_negative"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("issued_at")), name="coupon_expires_after_issue"
+            ),
+            models.CheckConstraint(condition=~Q(kind="store") | Q(store__isnull=False), name="store_coupon_has_store"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.value} off {self.min_spend} ({self.get_kind_display()})"
+
+    def is_usable(self, at: datetime) -> bool:
+        """Usable now: active and not past its expiry, whatever the expiry job did."""
+        return self.status == CouponStatus.ACTIVE and at < self.expires_at
+
+
+class LedgerEntry(models.Model):
+    """Append-only record of every coupon event, with actor, reason and idempotency key."""
+
+    class Event(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        USED = "used", "Used"
+        RETURNED = "returned", "Returned"
+        EXPIRED = "expired", "Expired"
+        VOIDED = "voided", "Voided"
+        REVERSED = "reversed", "Reversed"
+        MANUAL = "manual", "Manual adjustment"
+
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coupon_ledger")
+    event = models.CharField(max_length=10, choices=Event.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="+ value issued, − value removed.")
+    currency = models.CharField(max_length=3, default="USD")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    referral = models.ForeignKey(
+        "referrals.Referral", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger"
+    )
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.amount} ({self.idempotency_key})"

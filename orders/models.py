@@ -1,0 +1,147 @@
+"""Stores, products and orders with the time of every transition."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Store(models.Model):
+    """A seller on the marketplace."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(models.Model):
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="products")
+    name = models.CharField(max_length=200)
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    sale_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["store__name", "name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
+            models.CheckConstraint(
+                condition=Q(sale_price__isnull=True) | (Q(sale_price__gt=0) & Q(sale_price__lte=models.F("price"))),
+                name="product_sale_price_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def unit_price(self):
+        """What one item costs today (the sale price when there is one)."""
+        return self.sale_price if self.sale_price is not None else self.price
+
+
+class PaymentCard(models.Model):
+    """A card as the payment provider's opaque fingerprint: never a card number."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_cards")
+    fingerprint = models.CharField(max_length=64, db_index=True)
+    label = models.CharField(max_length=40, blank=True, help_text="e.g. 'Visa ending 4242' (demo).")
+    first_used_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "fingerprint"], name="unique_user_card")]
+
+    def __str__(self) -> str:
+        return self.label or f"card {self.fingerprint[:8]}…"
+
+
+class OrderState(models.TextChoices):
+    PLACED = "placed", "Placed"
+    PAID = "paid", "Paid"
+    SHIPPED = "shipped", "Shipped"
+    COMPLETED = "completed", "Completed"
+    CANCELED = "canceled", "Canceled"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Order(models.Model):
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    # Id in the external shop (order events refer to it); demo orders get one too.
+    external_id = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=10, choices=OrderState.choices, default=OrderState.PLACED)
+    # The account's first order is the one the referral program looks at.
+    is_first = models.BooleanField(default=False)
+    card = models.ForeignKey(PaymentCard, null=True, blank=True, on_delete=models.PROTECT, related_name="orders")
+    device = models.ForeignKey(
+        "accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="orders"
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    discount_total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    coins_used = models.PositiveIntegerField(default=0)
+    total = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    # The priced breakdown shown at checkout, kept for support.
+    pricing = models.JSONField(default=dict, blank=True)
+
+    placed_at = models.DateTimeField(default=timezone.now)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-placed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["buyer"], condition=Q(is_first=True), name="one_first_order_per_buyer"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="order_total_non_negative"),
+        ]
+        indexes = [models.Index(fields=["buyer", "-placed_at"], name="order_buyer_idx")]
+
+    def __str__(self) -> str:
+        return f"Order {self.external_id}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    product = models.ForeignKey(Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    name = models.CharField(max_length=200)
+    quantity = models.PositiveIntegerField(default=1)
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2, help_text="List price.")
+    sale_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.name}"
+
+
+class OrderEvent(models.Model):
+    """Inbox of order events from the shop: one row per event id, whatever the retries."""
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=30)
+    order_external_id = models.CharField(max_length=64, db_index=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.order_external_id} ({self.event_id})"

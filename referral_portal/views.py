@@ -1,0 +1,65 @@
+"""Site-wide views: the home page, the health check and error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.template import loader
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+logger = logging.getLogger(__name__)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:
+        logger.exception("healthz: database check failed")
+        return False
+
+
+def _broker_ok() -> bool:
+    from referral_portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return True
+    except Exception:
+        logger.exception("healthz: broker check failed")
+        return False
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 with each dependency's status, or 503 naming what is down."""
+    checks = {"database": _database_ok(), "broker": _broker_ok()}
+    down = [name for name, ok in checks.items() if not ok]
+    body = {"status": "ok" if not down else "unavailable", **{k: "ok" if v else "down" for k, v in checks.items()}}
+    if down:
+        body["down"] = down
+    return JsonResponse(body, status=503 if down else 200)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/404.html", status=404)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/403.html", status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # No request context: rendering must not depend on anything that may have failed.
+    return HttpResponse(loader.get_template("errors/500.html").render(), status=500)

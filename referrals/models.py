@@ -1,0 +1,152 @@
+"""Referral codes, link clicks, referrals with their timeline, and the monthly reward counter."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from referrals.reasons import ReasonCode, ReferralState
+
+
+class Channel(models.TextChoices):
+    WHATSAPP = "whatsapp", "WhatsApp"
+    TELEGRAM = "telegram", "Telegram"
+    FACEBOOK = "facebook", "Facebook"
+    INSTAGRAM = "instagram", "Instagram"
+    X = "x", "X"
+    EMAIL = "email", "E-mail"
+    COPY = "copy", "Copied link"
+    QR = "qr", "QR code"
+    OTHER = "other", "Other"
+    TYPED = "typed", "Code typed at sign-up"
+
+
+class ReferralCode(models.Model):
+    """A member's one permanent invitation code (stored upper case; matched case-insensitively)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="referral_code")
+    code = models.CharField(max_length=16, unique=True)
+    is_active = models.BooleanField(default=True, help_text="Disabled codes land on normal sign-up.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Click(models.Model):
+    """One visit of /r/<code>. Clicks never change reward state."""
+
+    referral_code = models.ForeignKey(ReferralCode, on_delete=models.CASCADE, related_name="clicks")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.OTHER)
+    clicked_at = models.DateTimeField(default=timezone.now)
+    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ip_hash = models.CharField(max_length=64, blank=True)
+    ip_country = models.CharField(max_length=2, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["referral_code", "clicked_at"], name="click_code_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.referral_code} via {self.channel}"
+
+
+class Referral(models.Model):
+    """One friend's registration through a link, and everything that followed.
+
+    Every deadline is stored: `credit_due_at` (reward owed from then),
+    `delay_flagged_at` (TECHNICAL_DELAY noticed), so sweeps can find them.
+    """
+
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referrals_made")
+    # At most one referral per friend, forever.
+    friend = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="referral_received")
+    code = models.ForeignKey(ReferralCode, on_delete=models.PROTECT, related_name="referrals")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.OTHER)
+    click = models.ForeignKey(Click, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    state = models.CharField(max_length=14, choices=ReferralState.choices, default=ReferralState.REGISTERED)
+    reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
+    # Every automatic decision keeps the signals it read, so staff can explain it.
+    signals = models.JSONField(default=dict, blank=True)
+
+    registered_at = models.DateTimeField(default=timezone.now)
+    first_order = models.OneToOneField(
+        "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="referral"
+    )
+    order_placed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the first order completed.")
+    credit_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    delay_flagged_at = models.DateTimeField(null=True, blank=True)
+    review_requested_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="When a terminal state was reached.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-registered_at"]
+        indexes = [
+            models.Index(fields=["referrer", "-registered_at"], name="referral_referrer_idx"),
+            models.Index(fields=["state", "credit_due_at"], name="referral_state_due_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),
+            models.CheckConstraint(
+                condition=~Q(state__in=["rejected", "voided", "capped"]) | ~Q(reason_code=""),
+                name="referral_terminal_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} → {self.friend} ({self.state})"
+
+
+class ReferralEvent(models.Model):
+    """The timeline: every state change, with when, who and why. Append-only."""
+
+    class Actor(models.TextChoices):
+        SYSTEM = "system", "System"
+        STAFF = "staff", "Staff"
+        MEMBER = "member", "Member"
+        SHOP = "shop", "Shop"
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
+    from_state = models.CharField(max_length=14, choices=ReferralState.choices, blank=True)
+    to_state = models.CharField(max_length=14, choices=ReferralState.choices)
+    reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
+    actor_kind = models.CharField(max_length=10, choices=Actor.choices, default=Actor.SYSTEM)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
+    recorded_at = models.DateTimeField(default=timezone.now, help_text="When the portal learned of it.")
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state}"
+
+
+class MonthlyRewardCounter(models.Model):
+    """Rewards credited to one referrer in one program month.
+
+    Created with INSERT … ON CONFLICT DO NOTHING and raised with a conditional
+    UPDATE (n < limit), in the same transaction as the coupon: the only way the
+    cap holds under concurrency (RELIABILITY.md section 2).
+    """
+
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text="First day of the month in the program time zone.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["referrer", "month"], name="unique_counter_per_month"),
+            models.CheckConstraint(condition=Q(count__gte=0), name="counter_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} {self.month:%Y-%m}: {self.count}"

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from referrals import views
+
+app_name = "referrals"
+
+urlpatterns = [
+    path("invite/", views.invite, name="invite"),
+    path("invite/rules/", views.rules, name="rules"),
+]

@@ -1,0 +1,167 @@
+/* Referral Portal: progressive enhancement only. No dependencies.
+ * Loaded with <script defer>; every feature checks for its elements first,
+ * so pages without them (or browsers without an API) work unchanged.
+ *
+ *  [data-copy-target="ID"]  copy the value/text of #ID, button shows "Copied!" for 2 s
+ *  [data-share-url="URL"]   native share sheet if available, else follow the link (href)
+ *                           optional data-share-title / data-share-text
+ *  form[data-confirm="..."] ask confirm() before submitting
+ *  select[data-autosubmit]  submit its form on change
+ */
+(function () {
+  "use strict";
+
+  var COPIED_MS = 2000;
+
+  /* Polite screen-reader announcement via #live-region (in base.html). */
+  function announce(message) {
+    var region = document.getElementById("live-region");
+    if (!region) { return; }
+    region.textContent = "";
+    // A short delay makes repeated identical messages re-announce.
+    window.setTimeout(function () { region.textContent = message; }, 50);
+  }
+
+  /* ---- 1. Copy buttons ------------------------------------------------- */
+  function textOf(el) {
+    if ("value" in el && typeof el.value === "string" && el.tagName !== "BUTTON") { return el.value; }
+    return (el.textContent || "").trim();
+  }
+
+  function legacyCopy(el, text) {
+    var ok = false;
+    var temp = null;
+    var target = el;
+    try {
+      if (!(el.tagName === "INPUT" || el.tagName === "TEXTAREA")) {
+        temp = document.createElement("textarea");
+        temp.value = text;
+        temp.setAttribute("readonly", "");
+        temp.className = "visually-hidden";
+        document.body.appendChild(temp);
+        target = temp;
+      }
+      target.focus();
+      target.select();
+      if (target.setSelectionRange) { target.setSelectionRange(0, text.length); }
+      ok = document.execCommand("copy");
+    } catch (e) {
+      ok = false;
+    } finally {
+      if (temp && temp.parentNode) { temp.parentNode.removeChild(temp); }
+    }
+    return ok;
+  }
+
+  function copyText(el, text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text).then(
+        function () { return true; },
+        function () { return legacyCopy(el, text); }
+      );
+    }
+    return Promise.resolve(legacyCopy(el, text));
+  }
+
+  function flashButton(button, label, success) {
+    if (!button.hasAttribute("data-original-label")) {
+      button.setAttribute("data-original-label", button.textContent);
+    }
+    var original = button.getAttribute("data-original-label");
+    window.clearTimeout(button._copyTimer);
+    button.textContent = label;
+    if (success) { button.classList.add("is-copied"); }
+    button._copyTimer = window.setTimeout(function () {
+      button.textContent = original;
+      button.classList.remove("is-copied");
+    }, COPIED_MS);
+  }
+
+  function onCopyClick(event) {
+    var button = event.currentTarget;
+    var target = document.getElementById(button.getAttribute("data-copy-target"));
+    if (!target) { return; }
+    event.preventDefault();
+    var text = textOf(target);
+    copyText(target, text).then(function (ok) {
+      if (ok) {
+        flashButton(button, "Copied!", true);
+        announce("Copied to clipboard.");
+      } else {
+        // Leave the text selected so the user can press Ctrl+C / long-press.
+        if (target.select) { target.focus(); target.select(); }
+        flashButton(button, "Press Ctrl+C", false);
+        announce("Could not copy automatically. The text is selected, copy it with your keyboard.");
+      }
+    });
+  }
+
+  /* ---- 2. Native share ------------------------------------------------- */
+  function onShareClick(event) {
+    var el = event.currentTarget;
+    var url = el.getAttribute("data-share-url");
+    if (!url || typeof navigator.share !== "function") {
+      // No Web Share API: a link just follows its href; a button opens the URL.
+      if (el.tagName !== "A") {
+        event.preventDefault();
+        var href = el.getAttribute("data-share-fallback") || url;
+        if (href) { window.open(href, "_blank", "noopener"); }
+      }
+      return;
+    }
+    event.preventDefault();
+    var data = { url: url };
+    var title = el.getAttribute("data-share-title");
+    var text = el.getAttribute("data-share-text");
+    if (title) { data.title = title; }
+    if (text) { data.text = text; }
+    navigator.share(data).catch(function (err) {
+      // AbortError = user closed the sheet; anything else falls back to the link.
+      if (err && err.name === "AbortError") { return; }
+      var href = el.getAttribute("href") || el.getAttribute("data-share-fallback");
+      if (href) { window.open(href, "_blank", "noopener"); }
+    });
+  }
+
+  /* ---- 3. Confirm before submit ---------------------------------------- */
+  function onConfirmSubmit(event) {
+    var message = event.currentTarget.getAttribute("data-confirm");
+    if (message && !window.confirm(message)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }
+
+  /* ---- 4. Auto-submit selects ------------------------------------------ */
+  function onAutosubmitChange(event) {
+    var form = event.currentTarget.form;
+    if (!form) { return; }
+    if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
+  }
+
+  function each(selector, fn) {
+    var nodes = document.querySelectorAll(selector);
+    for (var i = 0; i < nodes.length; i++) { fn(nodes[i]); }
+  }
+
+  function init() {
+    each("[data-copy-target]", function (el) { el.addEventListener("click", onCopyClick); });
+    each("[data-share-url]", function (el) { el.addEventListener("click", onShareClick); });
+    each("form[data-confirm]", function (el) { el.addEventListener("submit", onConfirmSubmit); });
+    each("[data-autosubmit]", function (el) {
+      el.addEventListener("change", onAutosubmitChange);
+      // The submit button is only needed without JS: hide ones marked for it.
+      if (el.form) {
+        var noJs = el.form.querySelectorAll("[data-autosubmit-hide]");
+        for (var i = 0; i < noJs.length; i++) { noJs[i].hidden = true; }
+      }
+    });
+    document.documentElement.classList.add("js");
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();

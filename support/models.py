@@ -1,0 +1,73 @@
+"""Support requests from members and the audit log of staff actions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class SupportRequest(models.Model):
+    class Kind(models.TextChoices):
+        NOT_CREDITED = "not_credited", "Reward not received"
+        DISPUTE_REJECTION = "dispute", "I think this is wrong"
+        REWARD_REVERSAL = "reversal", "Reward reversal after use"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        IN_PROGRESS = "in_progress", "In progress"
+        RESOLVED = "resolved", "Resolved"
+        REJECTED = "rejected", "Declined"
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="support_requests")
+    referral = models.ForeignKey(
+        "referrals.Referral", null=True, blank=True, on_delete=models.SET_NULL, related_name="support_requests"
+    )
+    kind = models.CharField(max_length=14, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    message = models.TextField(blank=True)
+    # Attached automatically: link share, sign-up, first order, completion, deciding rule.
+    evidence = models.JSONField(default=dict, blank=True)
+    # Lower first; Diamond members' requests get 0.
+    priority = models.PositiveSmallIntegerField(default=100)
+    staff_reply = models.TextField(blank=True)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["priority", "created_at"]
+        constraints = [
+            # One open request per referral and kind: a double click opens one.
+            models.UniqueConstraint(
+                fields=["referral", "kind"],
+                condition=models.Q(status__in=["open", "in_progress"]),
+                name="one_open_request_per_referral",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()} ({self.get_status_display()})"
+
+
+class AuditLog(models.Model):
+    """Who did what, when and why: one row per staff action. Append-only."""
+
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=60, db_index=True)
+    target_type = models.CharField(max_length=60)
+    target_id = models.CharField(max_length=40)
+    target_repr = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.target_type} {self.target_id}"

@@ -1,0 +1,21 @@
+"""factory_boy factories shared by the suite (one class per model)."""
+
+from __future__ import annotations
+
+import factory
+from django.utils import timezone
+
+from accounts.models import User
+
+
+class UserFactory(factory.django.DjangoModelFactory[User]):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"member{n}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    country = "US"
+    date_joined = factory.LazyFunction(timezone.now)
+    password = factory.django.Password("pass-for-tests-123")
