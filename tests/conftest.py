@@ -63,9 +63,7 @@ def redis_url() -> str:
 @pytest.fixture(autouse=True)
 def _default_regions(request: pytest.FixtureRequest) -> None:
     """Transactional tests truncate every table, data migrations included: put the regions back."""
-    if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(
-        request.fixturenames
-    ):
+    if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(request.fixturenames):
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
     from importlib import import_module
