@@ -1,0 +1,35 @@
+"""Guards for program actions (PROGRAM_RULES.md section 6)."""
+
+from __future__ import annotations
+
+import logging
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from referrals.reasons import FLAGGED_MESSAGE
+
+logger = logging.getLogger("accounts.refusals")
+
+
+def refuse(request: HttpRequest, message: str, *, status: int = 403, reason_code: str = "") -> HttpResponse:
+    """The one refusal page: same status and shape whatever the reason; the code goes to the log only."""
+    if reason_code:
+        logger.info("refused %s for user=%s: %s", request.path, getattr(request.user, "pk", None), reason_code)
+    return render(request, "errors/refused.html", {"message": message}, status=status)
+
+
+def program_member_required(view):
+    """Logged-in members only; flagged or suspended accounts get the security refusal on every program action."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        user = request.user
+        if user.status != "active":
+            return refuse(request, FLAGGED_MESSAGE, reason_code=f"ACCOUNT_{user.status.upper()}:{user.status_reason}")
+        return view(request, *args, **kwargs)
+
+    return wrapper
