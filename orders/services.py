@@ -71,8 +71,8 @@ class LineInput:
             store=product.store,
             name=product.name,
             quantity=quantity,
-            unit_price=product.price,
-            sale_price=product.sale_price,
+            unit_price=Decimal(str(product.price)),
+            sale_price=None if product.sale_price is None else Decimal(str(product.sale_price)),
             product=product,
         )
 
