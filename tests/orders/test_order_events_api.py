@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.cache import cache
-from django.test import Client, override_settings
+from django.test import Client
 from django.urls import reverse
 
 from orders import webhooks
