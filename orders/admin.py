@@ -1,1 +1,75 @@
+from django.contrib import admin
 
+from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, Store
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "store", "price", "sale_price", "currency", "is_active"]
+    list_filter = ["store", "is_active"]
+    search_fields = ["name"]
+    list_select_related = ["store"]
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ["product", "store", "name", "quantity", "unit_price", "sale_price"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Read-only: orders change through their lifecycle services (or shop events), never by hand."""
+
+    list_display = ["external_id", "buyer", "state", "is_first", "total", "currency", "placed_at", "completed_at"]
+    list_filter = ["state", "is_first"]
+    search_fields = ["external_id", "buyer__email"]
+    list_select_related = ["buyer"]
+    date_hierarchy = "placed_at"
+    inlines = [OrderLineInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PaymentCard)
+class PaymentCardAdmin(admin.ModelAdmin):
+    list_display = ["label", "user", "fingerprint", "first_used_at"]
+    search_fields = ["fingerprint", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "fingerprint", "label", "first_used_at"]
+
+
+@admin.register(OrderEvent)
+class OrderEventAdmin(admin.ModelAdmin):
+    """The inbox of shop events, as received (read-only)."""
+
+    list_display = ["event_id", "type", "order_external_id", "occurred_at", "received_at", "result"]
+    list_filter = ["type"]
+    search_fields = ["event_id", "order_external_id"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

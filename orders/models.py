@@ -47,6 +47,11 @@ class Product(models.Model):
         """What one item costs today (the sale price when there is one)."""
         return self.sale_price if self.sale_price is not None else self.price
 
+    @property
+    def tint(self) -> int:
+        """Placeholder image colour (.tint-1..6), stable per store."""
+        return (self.store_id or 0) % 6 + 1
+
 
 class PaymentCard(models.Model):
     """A card as the payment provider's opaque fingerprint: never a card number."""
@@ -111,6 +116,11 @@ class Order(models.Model):
     def __str__(self) -> str:
         return f"Order {self.external_id}"
 
+    @property
+    def state_tone(self) -> str:
+        """Badge tone of the state (docs/frontend.md: badge-success|warning|danger|info|muted)."""
+        return {"completed": "success", "refunded": "warning", "canceled": "muted"}.get(self.state, "info")
+
 
 class OrderLine(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
@@ -126,6 +136,14 @@ class OrderLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} × {self.name}"
+
+    @property
+    def paid_unit_price(self):
+        return self.sale_price if self.sale_price is not None else self.unit_price
+
+    @property
+    def line_total(self):
+        return self.paid_unit_price * self.quantity
 
 
 class OrderEvent(models.Model):

@@ -1,18 +1,206 @@
+"""Demo storefront (catalog, cart, checkout), My orders, and the signed order-events endpoint."""
+
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from orders.models import Order, Product
+from accounts.requestinfo import client_ip
+from orders import cart, ratelimit, selectors, services, webhooks
+from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
+
+logger = logging.getLogger("orders.events")
 
 
+def _form_errors(form) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+# --- Storefront -------------------------------------------------------------------
+
+
+@require_GET
 def catalog(request: HttpRequest) -> HttpResponse:
-    products = Product.objects.filter(is_active=True).select_related("store")
-    return render(request, "orders/catalog.html", {"products": products})
+    store_slug = request.GET.get("store", "")
+    stores = list(selectors.stores())
+    if store_slug and store_slug not in {s.slug for s in stores}:
+        store_slug = ""
+    return render(
+        request,
+        "orders/catalog.html",
+        {
+            "products": selectors.catalog(store_slug=store_slug),
+            "stores": stores,
+            "store_slug": store_slug,
+            "cart_count": cart.count(request.session),
+        },
+    )
+
+
+@require_GET
+def cart_view(request: HttpRequest) -> HttpResponse:
+    lines = cart.lines(request.session)
+    pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
+    return render(request, "orders/cart.html", {"lines": lines, "pricing": pricing})
+
+
+@require_POST
+def cart_add(request: HttpRequest) -> HttpResponse:
+    form = CartLineForm(request.POST)
+    if form.is_valid():
+        product = form.cleaned_data["product"]
+        quantity = cart.add(request.session, product=product, quantity=form.cleaned_data["quantity"])
+        messages.success(request, f"Added {product.name} to your cart (now {quantity}).")
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect(_safe_next(request, default=reverse("orders:catalog")))
+
+
+@require_POST
+def cart_update(request: HttpRequest) -> HttpResponse:
+    form = CartUpdateForm(request.POST)
+    if form.is_valid():
+        product, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
+        cart.set_quantity(request.session, product=product, quantity=quantity)
+        if quantity:
+            messages.success(request, f"{product.name}: quantity set to {quantity}.")
+        else:
+            messages.success(request, f"Removed {product.name} from your cart.")
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect("orders:cart")
+
+
+@require_POST
+def cart_remove(request: HttpRequest) -> HttpResponse:
+    form = CartUpdateForm({"product": request.POST.get("product"), "quantity": 0})
+    if form.is_valid():
+        cart.set_quantity(request.session, product=form.cleaned_data["product"], quantity=0)
+        messages.success(request, f"Removed {form.cleaned_data['product'].name} from your cart.")
+    else:
+        messages.error(request, _form_errors(form))
+    return redirect("orders:cart")
+
+
+def _safe_next(request: HttpRequest, *, default: str) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None) and target.startswith("/"):
+        return target
+    return default
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
+def checkout(request: HttpRequest) -> HttpResponse:
+    lines = cart.lines(request.session)
+    if not lines:
+        messages.info(request, "Your cart is empty: add something from the shop first.")
+        return redirect("orders:catalog")
+    form = CheckoutForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.place_order(
+                buyer=request.user, lines=lines, card_label=form.cleaned_data["card_label"], request=request
+            )
+        except services.OrderError as exc:
+            form.add_error(None, exc.message)
+        else:
+            cart.clear(request.session)
+            messages.success(request, f"Order {order.external_id} placed. Thank you!")
+            return redirect("orders:detail", external_id=order.external_id)
+    pricing = services.price_cart(lines=lines, buyer=request.user)
+    return render(request, "orders/checkout.html", {"form": form, "lines": lines, "pricing": pricing})
+
+
+# --- My orders ----------------------------------------------------------------------
+
+
+@login_required
+@require_GET
 def my_orders(request: HttpRequest) -> HttpResponse:
-    orders = Order.objects.filter(buyer=request.user).order_by("-placed_at")
+    orders = selectors.orders_for(buyer=request.user)
     return render(request, "orders/my_orders.html", {"orders": orders})
+
+
+@login_required
+@require_GET
+def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
+    order = selectors.order_for(buyer=request.user, external_id=external_id)
+    return render(
+        request,
+        "orders/order_detail.html",
+        {
+            "order": order,
+            "lines": list(order.lines.all()),
+            "actions": selectors.available_actions(order),
+            "history": selectors.history(order),
+        },
+    )
+
+
+# URL action -> (transition, success message)
+ACTIONS = {
+    "cancel": ("canceled", "Order canceled."),
+    "confirm-receipt": ("completed", "Thanks for confirming: the order is completed."),
+    "refund": ("refunded", "Refund approved: the demo shop approves every refund request at once."),
+    "mark-paid": ("paid", "Demo shop: payment captured, the order is paid."),
+    "mark-shipped": ("shipped", "Demo shop: the order has shipped."),
+}
+
+
+@login_required
+@require_POST
+def order_action(request: HttpRequest, external_id: str, action: str) -> HttpResponse:
+    if action not in ACTIONS:
+        raise Http404("Unknown action")
+    order = selectors.order_for(buyer=request.user, external_id=external_id)
+    event, success = ACTIONS[action]
+    try:
+        services.TRANSITIONS[event](order=order)
+    except services.InvalidTransition as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, success)
+    return redirect("orders:detail", external_id=order.external_id)
+
+
+# --- Signed order events (the only CSRF-exempt view) ------------------------------------
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+@csrf_exempt
+@require_POST
+def order_events(request: HttpRequest) -> JsonResponse:
+    """Thin adapter: rate limit → signature over the raw body → parse → one service call."""
+    limit = getattr(settings, "ORDER_EVENTS_RATE_LIMIT", 600)
+    if not ratelimit.hit(key=f"order-events:{client_ip(request)}", limit=limit, window=60):
+        return JsonResponse({"error": "rate_limited", "message": "Too many requests; retry shortly."}, status=429)
+    try:
+        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
+            raise webhooks.WebhookError(413, "body_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
+        body = request.body
+        webhooks.verify_signature(
+            header=request.headers.get(webhooks.SIGNATURE_HEADER),
+            body=body,
+            secrets=settings.ORDER_EVENTS_SECRETS,
+            tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS,
+        )
+        event = webhooks.parse_event(body)
+        receipt = services.receive_order_event(event=event)
+    except webhooks.WebhookError as exc:
+        logger.info("order event refused: %s %s", exc.status, exc.code)
+        return JsonResponse(exc.as_json(), status=exc.status)
+    except ValueError:  # a non-numeric Content-Length
+        return JsonResponse({"error": "malformed_request", "message": "Bad Content-Length."}, status=400)
+    return JsonResponse(receipt.body, status=receipt.status)

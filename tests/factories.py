@@ -19,3 +19,28 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     country = "US"
     date_joined = factory.LazyFunction(timezone.now)
     password = factory.django.Password("pass-for-tests-123")
+
+
+# --- orders -------------------------------------------------------------------------
+from decimal import Decimal  # noqa: E402
+
+from orders.models import Product, Store  # noqa: E402
+
+
+class StoreFactory(factory.django.DjangoModelFactory[Store]):
+    class Meta:
+        model = Store
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Store {n}")
+    slug = factory.Sequence(lambda n: f"store-{n}")
+
+
+class ProductFactory(factory.django.DjangoModelFactory[Product]):
+    class Meta:
+        model = Product
+
+    store = factory.SubFactory(StoreFactory)
+    name = factory.Sequence(lambda n: f"Product {n}")
+    price = Decimal("20.00")
+    sale_price = None

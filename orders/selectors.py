@@ -1,0 +1,67 @@
+"""What the shop and order pages read (constant query counts)."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from orders.models import Order, OrderLine, Product, Store
+
+
+def stores() -> QuerySet[Store]:
+    return Store.objects.filter(products__is_active=True).distinct().order_by("name")
+
+
+def catalog(*, store_slug: str = "") -> QuerySet[Product]:
+    products = Product.objects.filter(is_active=True).select_related("store").order_by("store__name", "name")
+    if store_slug:
+        products = products.filter(store__slug=store_slug)
+    return products
+
+
+def orders_for(*, buyer) -> QuerySet[Order]:
+    lines = OrderLine.objects.select_related("store").order_by("id")
+    return (
+        Order.objects.filter(buyer=buyer)
+        .select_related("card")
+        .prefetch_related(Prefetch("lines", queryset=lines))
+        .order_by("-placed_at", "-id")
+    )
+
+
+def order_for(*, buyer, external_id: str) -> Order:
+    """The buyer's order; anyone else's answers 404."""
+    return get_object_or_404(orders_for(buyer=buyer), external_id=external_id)
+
+
+def available_actions(order: Order) -> set[str]:
+    """Which transitions a person may make on the order now (same rule the services enforce)."""
+    from django.utils import timezone
+
+    from orders import rules
+
+    facts, now = rules.Facts.of(order), timezone.now()
+    return {
+        event
+        for event in rules.EVENTS
+        if rules.decide_transition(facts=facts, event=event, occurred_at=max(now, order.placed_at), strict=True).outcome
+        == rules.APPLY
+    }
+
+
+def history(order: Order) -> list[dict]:
+    """The order's transitions in the order they happened."""
+    labels = {
+        "placed": ("Placed", "info"),
+        "paid": ("Paid", "info"),
+        "shipped": ("Shipped", "info"),
+        "completed": ("Completed: receipt confirmed", "success"),
+        "canceled": ("Canceled", "danger"),
+        "refunded": ("Refunded", "warning"),
+    }
+    rows = [
+        {"event": event, "label": label, "tone": tone, "at": getattr(order, f"{event}_at")}
+        for event, (label, tone) in labels.items()
+        if getattr(order, f"{event}_at") is not None
+    ]
+    return sorted(rows, key=lambda row: row["at"])

@@ -1,0 +1,328 @@
+"""POST /api/order-events/: signature, inbox, idempotency, ordering, errors (RELIABILITY.md section 3)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from orders import webhooks
+from orders.models import Order, OrderEvent, OrderState
+from tests.factories import StoreFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "current-secret"
+URL = "/api/order-events/"
+
+
+@pytest.fixture(autouse=True)
+def _settings(settings):
+    settings.ORDER_EVENTS_SECRETS = [SECRET]
+    settings.ORDER_EVENTS_TOLERANCE_SECONDS = 300
+    cache.clear()
+
+
+@pytest.fixture
+def member():
+    return UserFactory(email="friend@example.com")
+
+
+@pytest.fixture
+def store():
+    return StoreFactory(slug="pixel-gadgets", name="Pixel Gadgets")
+
+
+def placed(order_id="SHOP-1", event_id="evt-placed", occurred_at="2026-03-02T10:00:00Z", email="friend@example.com"):
+    return {
+        "id": event_id,
+        "type": "order.placed",
+        "occurred_at": occurred_at,
+        "member": {"email": email},
+        "order": {
+            "id": order_id,
+            "lines": [
+                {
+                    "store": "pixel-gadgets",
+                    "name": "Earbuds",
+                    "quantity": 2,
+                    "unit_price": "79.00",
+                    "sale_price": "59.00",
+                }
+            ],
+            "amount": {"total": "118.00", "currency": "USD"},
+            "payment": {"card_fingerprint": "fp_card_1"},
+        },
+    }
+
+
+def event(kind, *, order_id="SHOP-1", event_id=None, occurred_at="2026-03-02T12:00:00Z"):
+    return {
+        "id": event_id or f"evt-{kind}",
+        "type": f"order.{kind}",
+        "occurred_at": occurred_at,
+        "order": {"id": order_id},
+    }
+
+
+def post(client, payload, *, secret=SECRET, timestamp=None, header=None, raw=None):
+    body = raw if raw is not None else json.dumps(payload).encode()
+    if header is None:
+        header = webhooks.sign(body=body, secret=secret, timestamp=timestamp)
+    headers = {"Shop-Signature": header} if header else {}
+    return client.post(URL, data=body, content_type="application/json", headers=headers)
+
+
+def test_url_and_csrf_exemption(member, store):
+    assert reverse("orders:events") == URL
+    client = Client(enforce_csrf_checks=True)
+    assert post(client, placed()).status_code == 200
+
+
+def test_placed_event_creates_the_order_and_its_inbox_row(client, member, store, hook):
+    response = post(client, placed())
+    assert response.status_code == 200
+    assert response.json() == {"status": "processed", "event_id": "evt-placed", "result": "placed (first order)"}
+    order = Order.objects.get(external_id="SHOP-1")
+    assert order.buyer == member and order.is_first and order.state == OrderState.PLACED
+    assert order.total == Decimal("118.00") and order.subtotal == Decimal("158.00")
+    assert order.card.fingerprint == "fp_card_1"
+    assert order.placed_at.isoformat() == "2026-03-02T10:00:00+00:00"
+    inbox = OrderEvent.objects.get()
+    assert inbox.event_id == "evt-placed" and inbox.processed_at is not None
+    hook.assert_called_once_with(order=order, event="placed", occurred_at=order.placed_at)
+
+
+def test_lifecycle_events_apply_with_their_occurred_at(client, member, store, hook):
+    post(client, placed())
+    for hour, kind in [(11, "paid"), (12, "shipped"), (13, "completed")]:
+        response = post(client, event(kind, occurred_at=f"2026-03-02T{hour}:00:00Z"))
+        assert response.status_code == 200, response.json()
+    order = Order.objects.get()
+    assert order.state == OrderState.COMPLETED
+    assert order.completed_at.hour == 13 and order.shipped_at.hour == 12
+    assert [c.kwargs["event"] for c in hook.call_args_list] == ["placed", "paid", "shipped", "completed"]
+
+
+# --- signature cases: 4xx and nothing stored --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        pytest.param(lambda body: {"header": ""}, id="missing-header"),
+        pytest.param(lambda body: {"header": "t=abc,v1=zz"}, id="malformed-header"),
+        pytest.param(lambda body: {"header": "sha256=deadbeef"}, id="wrong-scheme"),
+        pytest.param(lambda body: {"secret": "wrong-secret"}, id="wrong-secret"),
+        pytest.param(lambda body: {"timestamp": int(time.time()) - 301}, id="stale"),
+        pytest.param(lambda body: {"timestamp": int(time.time()) + 301}, id="future"),
+        pytest.param(
+            lambda body: {
+                "header": webhooks.sign(body=body, secret=SECRET),
+                "raw": body.replace(b'"quantity": 2', b'"quantity": 9'),
+            },
+            id="tampered-body",
+        ),
+    ],
+)
+def test_bad_signatures_get_401_and_store_nothing(client, member, store, hook, mutate):
+    body = json.dumps(placed()).encode()
+    kwargs = mutate(body)
+    kwargs.setdefault("raw", body)
+    response = post(client, None, **kwargs)
+    assert response.status_code == 401
+    assert response.json()["error"].startswith(("signature_", "timestamp_"))
+    assert not OrderEvent.objects.exists()
+    assert not Order.objects.exists()
+    hook.assert_not_called()
+
+
+def test_rotated_secret_is_accepted(client, member, store, settings):
+    settings.ORDER_EVENTS_SECRETS = ["new-secret", "old-secret"]
+    assert post(client, placed(), secret="old-secret").status_code == 200
+    assert post(client, event("paid"), secret="new-secret").status_code == 200
+    assert OrderEvent.objects.count() == 2
+
+
+# --- idempotency ------------------------------------------------------------------------
+
+
+def test_same_event_five_times_in_a_row_is_one_inbox_row(client, member, store, hook):
+    post(client, placed())
+    answers = [post(client, event("paid")) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5
+    assert answers[0].json()["status"] == "processed"
+    assert {a.json()["status"] for a in answers[1:]} == {"duplicate"}
+    assert OrderEvent.objects.filter(event_id="evt-paid").count() == 1
+    assert [c.kwargs["event"] for c in hook.call_args_list].count("paid") == 1
+
+
+def test_placed_five_times_is_one_order(client, member, store):
+    answers = [post(client, placed()) for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert Order.objects.count() == 1 and OrderEvent.objects.count() == 1
+
+
+def test_a_second_event_id_for_a_known_fact_has_no_effect(client, member, store):
+    post(client, placed())
+    post(client, event("paid", event_id="e1", occurred_at="2026-03-02T11:00:00Z"))
+    response = post(client, event("paid", event_id="e2", occurred_at="2026-03-02T11:30:00Z"))
+    assert response.status_code == 200 and "Already recorded" in response.json()["result"]
+    assert Order.objects.get().paid_at.minute == 0
+
+
+# --- by when it happened ---------------------------------------------------------------
+
+
+def test_refund_before_completion_arriving_late_wins(client, member, store, hook):
+    post(client, placed())
+    post(client, event("paid", occurred_at="2026-03-02T11:00:00Z"))
+    post(client, event("shipped", occurred_at="2026-03-02T12:00:00Z"))
+    post(client, event("completed", occurred_at="2026-03-03T12:00:00Z"))
+    response = post(client, event("refunded", occurred_at="2026-03-02T18:00:00Z"))
+    assert response.status_code == 200
+    order = Order.objects.get()
+    assert order.state == OrderState.REFUNDED and order.refunded_at < order.completed_at
+    assert hook.call_args.kwargs["event"] == "refunded"
+    assert hook.call_args.kwargs["occurred_at"].isoformat() == "2026-03-02T18:00:00+00:00"
+
+
+def test_completion_after_an_earlier_cancel_is_recorded_without_effect(client, member, store, hook):
+    post(client, placed())
+    post(client, event("canceled", occurred_at="2026-03-02T11:00:00Z"))
+    hook.reset_mock()
+    response = post(client, event("shipped", occurred_at="2026-03-02T12:00:00Z"))
+    assert response.status_code == 200 and "already canceled" in response.json()["result"]
+    assert Order.objects.get().state == OrderState.CANCELED
+    hook.assert_not_called()
+
+
+# --- bad input: clear JSON 4xx, nothing stored ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        (event("paid", order_id="NOPE"), 422, "unknown_order"),
+        (placed(email="stranger@example.com"), 422, "unknown_member"),
+        (
+            {**placed(), "order": {**placed()["order"], "lines": [{**placed()["order"]["lines"][0], "store": "x"}]}},
+            422,
+            "unknown_store",
+        ),
+        ({"id": "e", "type": "order.paid"}, 400, "missing_field"),
+        (
+            {"id": "e", "type": "order.teleported", "occurred_at": "2026-03-02T10:00:00Z", "order": {"id": "A"}},
+            400,
+            "unknown_event_type",
+        ),
+    ],
+)
+def test_bad_events_get_a_clear_4xx_and_store_nothing(client, member, store, payload, status, code):
+    response = post(client, payload)
+    assert response.status_code == status
+    assert response.json()["error"] == code and response.json()["message"]
+    assert not OrderEvent.objects.exists()
+
+
+def test_malformed_json_is_a_400(client):
+    response = post(client, None, raw=b"{not json")
+    assert response.status_code == 400 and response.json()["error"] == "malformed_json"
+
+
+def test_impossible_transition_is_a_409_and_stores_nothing(client, member, store):
+    post(client, placed())
+    post(client, event("paid", occurred_at="2026-03-02T11:00:00Z"))
+    post(client, event("shipped", occurred_at="2026-03-02T12:00:00Z"))
+    response = post(client, event("canceled", occurred_at="2026-03-02T13:00:00Z"))
+    assert response.status_code == 409
+    assert response.json()["error"] == "invalid_transition"
+    assert "canceled before it ships" in response.json()["message"]
+    assert not OrderEvent.objects.filter(event_id="evt-canceled").exists()
+    assert Order.objects.get().state == OrderState.SHIPPED
+    # An event that happened before the order was placed is impossible too.
+    response = post(client, event("refunded", occurred_at="2026-03-01T00:00:00Z"))
+    assert response.status_code == 409
+
+
+def test_order_id_of_another_member_is_a_conflict(client, member, store):
+    UserFactory(email="other@example.com")
+    post(client, placed())
+    response = post(client, placed(event_id="evt-2", email="other@example.com"))
+    assert response.status_code == 409 and response.json()["error"] == "order_conflict"
+
+
+def test_get_is_not_allowed_and_oversized_bodies_are_refused(client):
+    assert client.get(URL).status_code == 405
+    response = post(client, None, raw=b"{" + b" " * (70 * 1024) + b"}")
+    assert response.status_code == 413
+    assert not OrderEvent.objects.exists()
+
+
+def test_rate_limit_answers_429(client, member, store, settings):
+    settings.ORDER_EVENTS_RATE_LIMIT = 3
+    codes = [post(client, event("paid", order_id="NOPE", event_id=f"e{i}")).status_code for i in range(5)]
+    assert codes[:3] == [422, 422, 422]
+    assert codes[3:] == [429, 429]
+
+
+# --- concurrency (PostgreSQL) ----------------------------------------------------------
+
+
+def _post_together(payloads: list[dict]) -> list[int]:
+    barrier = threading.Barrier(len(payloads))
+    results: list[int] = [0] * len(payloads)
+
+    def worker(index: int, payload: dict) -> None:
+        from django.db import connection
+
+        try:
+            client = Client()
+            body = json.dumps(payload).encode()
+            header = webhooks.sign(body=body, secret=SECRET)
+            barrier.wait()
+            response = client.post(URL, data=body, content_type="application/json", headers={"Shop-Signature": header})
+            results[index] = response.status_code
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, p)) for i, p in enumerate(payloads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("repeat", range(3))
+def test_same_event_five_times_concurrently_is_one_inbox_row(settings, repeat):
+    settings.ORDER_EVENTS_SECRETS = [SECRET]
+    settings.ORDER_EVENTS_RATE_LIMIT = 10_000
+    UserFactory(email="friend@example.com")
+    StoreFactory(slug="pixel-gadgets")
+    assert _post_together([placed()] * 5) == [200] * 5
+    assert Order.objects.count() == 1 and OrderEvent.objects.count() == 1
+    assert _post_together([event("paid")] * 5) == [200] * 5
+    assert OrderEvent.objects.filter(event_id="evt-paid").count() == 1
+    assert Order.objects.get().state == OrderState.PAID
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_orders_of_one_member_give_exactly_one_first(settings):
+    settings.ORDER_EVENTS_SECRETS = [SECRET]
+    settings.ORDER_EVENTS_RATE_LIMIT = 10_000
+    UserFactory(email="friend@example.com")
+    StoreFactory(slug="pixel-gadgets")
+    payloads = [placed(order_id=f"SHOP-{i}", event_id=f"evt-{i}") for i in range(5)]
+    assert _post_together(payloads) == [200] * 5
+    assert Order.objects.count() == 5
+    assert Order.objects.filter(is_first=True).count() == 1
