@@ -19,3 +19,24 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     country = "US"
     date_joined = factory.LazyFunction(timezone.now)
     password = factory.django.Password("pass-for-tests-123")
+
+
+# --- accounts: devices -------------------------------------------------------
+from accounts.models import AccountDevice, Device  # noqa: E402
+
+
+class DeviceFactory(factory.django.DjangoModelFactory[Device]):
+    class Meta:
+        model = Device
+
+    id_hash = factory.Sequence(lambda n: f"{n:064x}")
+    user_agent = "Mozilla/5.0 (factory)"
+
+
+class AccountDeviceFactory(factory.django.DjangoModelFactory[AccountDevice]):
+    class Meta:
+        model = AccountDevice
+
+    user = factory.SubFactory(UserFactory)
+    device = factory.SubFactory(DeviceFactory)
+    first_event = "login"
