@@ -1,20 +1,83 @@
 from __future__ import annotations
 
+import re
+import zoneinfo
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from babel.numbers import get_currency_name, is_currency
 from django import forms
+from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
 from django_countries.fields import CountryField
 
-from accounts.models import User
+from accounts.identity import InvalidPhoneNumber, normalize_phone
+from accounts.models import Region, User
+
+# SHA-256 hex from static/js/fingerprint.js; anything else is ignored (a soft signal, never an error).
+_FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
+
+# Display currencies offered on the profile page (any ISO code Babel knows is accepted).
+DISPLAY_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR", "BRL", "MXN", "PLN", "SEK", "TRY"]
+
+
+class FingerprintField(forms.CharField):
+    """Hidden field filled by fingerprint.js; cleans to "" unless it is a SHA-256 hex digest."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 128)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = (value or "").strip().lower()
+        return value if _FINGERPRINT_RE.match(value) else ""
+
+
+def valid_time_zone(name: str) -> str:
+    name = (name or "").strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise forms.ValidationError(f"“{name}” is not a time zone we know, e.g. Europe/Berlin.") from error
+    return name
+
+
+def valid_currency(code: str) -> str:
+    code = (code or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code) or not is_currency(code):
+        raise forms.ValidationError(f"“{code}” is not an ISO 4217 currency code, e.g. USD or EUR.")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _time_zone_choices() -> list[tuple[str, str]]:
+    names = sorted(n for n in zoneinfo.available_timezones() if "/" in n or n == "UTC")
+    return [(name, name.replace("_", " ")) for name in names]
 
 
 class SignupForm(forms.ModelForm):
-    password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}), strip=False)
+    """New member. Other parts may add optional fields (e.g. a referral code) to a subclass or here."""
+
+    password = forms.CharField(
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        strip=False,
+        help_text=password_validation.password_validators_help_text_html(),
+    )
     country = CountryField(blank_label="(select country)").formfield()
+    fingerprint = FingerprintField()
 
     class Meta:
         model = User
         fields = ["first_name", "last_name", "email", "country"]
-        widgets = {"email": forms.EmailInput(attrs={"autocomplete": "email"})}
+        widgets = {
+            "email": forms.EmailInput(attrs={"autocomplete": "email"}),
+            "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
+            "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
+        }
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -31,4 +94,151 @@ class SignupForm(forms.ModelForm):
                 password_validation.validate_password(password, candidate)
             except forms.ValidationError as error:
                 self.add_error("password", error)
+        return cleaned
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form; the e-mail is matched case-insensitively and the fingerprint rides along."""
+
+    fingerprint = FingerprintField()
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": (
+            "That e-mail address and password do not match an account. Note that the password is case-sensitive."
+        ),
+    }
+
+    def __init__(self, request=None, *args, **kwargs) -> None:
+        super().__init__(request, *args, **kwargs)
+        self.fields["username"].label = "E-mail address"
+        self.fields["username"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
+
+    def clean_username(self) -> str:
+        return (self.cleaned_data.get("username") or "").strip().lower()
+
+
+class ProfileForm(forms.ModelForm):
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label="Language")
+    currency = forms.CharField(
+        label="Display currency",
+        max_length=3,
+        widget=forms.Select,
+        help_text="Amounts are shown in this currency’s format where possible.",
+    )
+    time_zone = forms.ChoiceField(label="Time zone", choices=())
+
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "country", "language", "currency", "time_zone"]
+        widgets = {
+            "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
+            "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        current = (self.instance.currency or "USD").upper()
+        codes = DISPLAY_CURRENCIES if current in DISPLAY_CURRENCIES else [current, *DISPLAY_CURRENCIES]
+        self.fields["currency"].widget.choices = [(c, f"{c} – {get_currency_name(c, locale='en')}") for c in codes]
+        self.fields["time_zone"].choices = _time_zone_choices()
+
+    def clean_currency(self) -> str:
+        return valid_currency(self.cleaned_data.get("currency", ""))
+
+    def clean_time_zone(self) -> str:
+        return valid_time_zone(self.cleaned_data.get("time_zone", ""))
+
+
+class PhoneForm(forms.Form):
+    phone = forms.CharField(
+        label="Mobile number",
+        max_length=32,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+        help_text="With the country code (e.g. +1 415 555 0123), or a national number of your account’s country.",
+    )
+
+    def __init__(self, *args, default_region: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_region = default_region
+
+    def clean_phone(self) -> str:
+        try:
+            return normalize_phone(self.cleaned_data["phone"], default_region=self.default_region)
+        except InvalidPhoneNumber as error:
+            raise forms.ValidationError(
+                "This is not a valid phone number. Include the country code, e.g. +1 415 555 0123."
+            ) from error
+
+
+class PhoneCodeForm(forms.Form):
+    code = forms.CharField(
+        label="6-digit code",
+        max_length=12,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*", "size": 8}
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = re.sub(r"\s+", "", self.cleaned_data["code"])
+        if not re.fullmatch(r"\d{6}", code):
+            raise forms.ValidationError("Enter the 6 digits from the text message.")
+        return code
+
+
+class RegionAdminForm(forms.ModelForm):
+    """Validates what staff type for a region: currency, time zone and the welcome package."""
+
+    class Meta:
+        model = Region
+        fields = [
+            "country",
+            "name",
+            "is_default",
+            "is_in_program",
+            "currency",
+            "reward_amount",
+            "reward_min_spend",
+            "monthly_limit",
+            "coupon_valid_days",
+            "welcome_package",
+            "time_zone",
+            "locale",
+        ]
+        help_texts = {
+            "welcome_package": 'A list of coupons, e.g. [{"value": "4.00", "min_spend": "5.00"}]. '
+            "Values and minimum spends are positive amounts in the region’s currency.",
+        }
+
+    def clean_currency(self) -> str:
+        return valid_currency(self.cleaned_data.get("currency", ""))
+
+    def clean_time_zone(self) -> str:
+        return valid_time_zone(self.cleaned_data.get("time_zone", ""))
+
+    def clean_welcome_package(self) -> list[dict[str, str]]:
+        package = self.cleaned_data.get("welcome_package")
+        if package in (None, ""):
+            return []
+        if not isinstance(package, list):
+            raise forms.ValidationError('Enter a list, e.g. [{"value": "4.00", "min_spend": "5.00"}].')
+        cleaned: list[dict[str, str]] = []
+        for number, item in enumerate(package, start=1):
+            if not isinstance(item, dict) or set(item) != {"value", "min_spend"}:
+                raise forms.ValidationError(f"Coupon {number}: give exactly “value” and “min_spend”.")
+            amounts = {}
+            for key in ("value", "min_spend"):
+                try:
+                    amount = Decimal(str(item[key]))
+                except (InvalidOperation, ValueError) as error:
+                    raise forms.ValidationError(f"Coupon {number}: {key} “{item[key]}” is not an amount.") from error
+                if not amount.is_finite() or amount <= 0:
+                    raise forms.ValidationError(f"Coupon {number}: {key} must be a positive amount.")
+                if amount.as_tuple().exponent < -2:
+                    raise forms.ValidationError(f"Coupon {number}: {key} has more than two decimal places.")
+                amounts[key] = amount.quantize(Decimal("0.01"))
+            if amounts["value"] > amounts["min_spend"]:
+                raise forms.ValidationError(f"Coupon {number}: the value cannot exceed the minimum spend.")
+            cleaned.append({k: str(v) for k, v in amounts.items()})
         return cleaned

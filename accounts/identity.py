@@ -66,3 +66,33 @@ def ip_country(ip: str) -> str:
         return ""
     code = _geoip().lookup(str(address)).country_code
     return code if code and len(code) == 2 and code.isalpha() else ""
+
+
+class InvalidPhoneNumber(ValueError):
+    """The text is not a valid, dialable phone number."""
+
+
+def normalize_phone(raw: str, *, default_region: str = "") -> str:
+    """E.164 form of a phone number (national numbers read in `default_region`); raises InvalidPhoneNumber."""
+    import phonenumbers
+
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhoneNumber("empty")
+    try:
+        number = phonenumbers.parse(text, (default_region or "").upper() or None)
+    except phonenumbers.NumberParseException as error:
+        raise InvalidPhoneNumber(str(error)) from error
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhoneNumber("not a valid number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_region(e164: str) -> str:
+    """ISO country of an E.164 number ("" when unknown)."""
+    import phonenumbers
+
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
+    except phonenumbers.NumberParseException:
+        return ""

@@ -22,6 +22,20 @@ class AccountStatus(models.TextChoices):
     SUSPENDED = "suspended", "Suspended"
 
 
+class StatusReason(models.TextChoices):
+    """Reason codes for a flagged or suspended account (staff only; members never see them).
+
+    Other parts may pass their own UPPER_SNAKE reason codes (e.g. referrals' SELF_REFERRAL).
+    """
+
+    DEVICE_RING = "DEVICE_RING", "Accounts on one device refer each other"
+    SHARED_PAYMENT_METHOD = "SHARED_PAYMENT_METHOD", "Payment card shared with other accounts"
+    SUSPICIOUS_ACTIVITY = "SUSPICIOUS_ACTIVITY", "Suspicious activity"
+    CHARGEBACK = "CHARGEBACK", "Chargeback or payment fraud"
+    TERMS_VIOLATION = "TERMS_VIOLATION", "Program terms violated"
+    STAFF_REVIEW = "STAFF_REVIEW", "Held for staff review"
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 

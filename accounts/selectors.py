@@ -11,3 +11,21 @@ def region_for_country(country: str) -> Region:
     if region is None:
         region = Region.objects.get(is_default=True)
     return region
+
+
+def profile_summary(*, user) -> dict:
+    """What the profile and phone pages show besides the form: region, pending code, devices."""
+    from django.utils import timezone
+
+    from accounts.models import AccountDevice, PhoneVerification
+
+    pending = (
+        PhoneVerification.objects.filter(user=user, used_at__isnull=True, expires_at__gt=timezone.now())
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    return {
+        "region": region_for_country(str(user.country)),
+        "pending_phone": pending,
+        "device_count": AccountDevice.objects.filter(user=user).count(),
+    }

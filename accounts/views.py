@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
-from accounts import services
-from accounts.forms import SignupForm
+from accounts import selectors, services
+from accounts.forms import LoginForm, PhoneCodeForm, PhoneForm, ProfileForm, SignupForm
+from accounts.models import User
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -22,12 +26,123 @@ def signup(request: HttpRequest) -> HttpResponse:
             last_name=form.cleaned_data["last_name"],
             country=form.cleaned_data["country"],
         )
+        services.record_sighting(
+            request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
+        )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.first_name}! Your account is ready.")
+        messages.success(
+            request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
+        )
         return redirect("referrals:invite")
     return render(request, "accounts/signup.html", {"form": form})
 
 
+class MemberLoginView(auth_views.LoginView):
+    """Django's LoginView; a successful login also records this device and IP (the login sighting)."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_valid(form)
+        services.record_sighting(
+            request=self.request, kind="login", user=form.get_user(), fingerprint=form.cleaned_data["fingerprint"]
+        )
+        return response
+
+
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/profile.html")
+    # A separate instance: an invalid form must not change the name shown in the header.
+    form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
+    if request.method == "POST" and form.is_valid():
+        user = services.update_profile(user=request.user, **form.cleaned_data)
+        messages.success(request, "Your profile is saved.")
+        response = redirect("accounts:profile")
+        # Anonymous pages (after logout) keep the member's language too.
+        response.set_cookie(
+            settings.LANGUAGE_COOKIE_NAME,
+            user.language,
+            max_age=settings.LANGUAGE_COOKIE_AGE,
+            samesite="Lax",
+            secure=settings.SESSION_COOKIE_SECURE,
+        )
+        return response
+    context = {"form": form, **selectors.profile_summary(user=request.user)}
+    return render(request, "accounts/profile.html", context)
+
+
+def _phone_page(request: HttpRequest, *, phone_form: PhoneForm, code_form: PhoneCodeForm, status: int = 200):
+    context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(user=request.user)}
+    return render(request, "accounts/phone.html", context, status=status)
+
+
+@login_required
+def phone(request: HttpRequest) -> HttpResponse:
+    """Enter a number and receive a code by SMS."""
+    form = PhoneForm(request.POST or None, default_region=str(request.user.country))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.request_phone_code(user=request.user, phone=form.cleaned_data["phone"])
+        except services.PhoneVerificationError as error:
+            form.add_error("phone", error.message)
+        else:
+            messages.success(
+                request, f"We sent a 6-digit code to {form.cleaned_data['phone']}. It works for 10 minutes."
+            )
+            return redirect("accounts:phone")
+    status = 400 if form.errors else 200
+    return _phone_page(request, phone_form=form, code_form=PhoneCodeForm(), status=status)
+
+
+@login_required
+@require_POST
+def phone_confirm(request: HttpRequest) -> HttpResponse:
+    """Check the code; on success the number becomes the member's verified phone."""
+    form = PhoneCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            user = services.confirm_phone_code(user=request.user, code=form.cleaned_data["code"])
+        except services.PhoneVerificationError as error:
+            form.add_error("code", error.message)
+        else:
+            messages.success(request, f"Your phone number {user.phone} is verified.")
+            return redirect("accounts:profile")
+    phone_form = PhoneForm(default_region=str(request.user.country))
+    return _phone_page(request, phone_form=phone_form, code_form=form, status=400)
+
+
+def verify_email(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        user = services.verify_email(token=token)
+    except services.EmailVerificationError as error:
+        return render(request, "accounts/verify_email_failed.html", {"message": error.message}, status=400)
+    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    return redirect("accounts:profile" if request.user.is_authenticated else "accounts:login")
+
+
+@login_required
+@require_POST
+def resend_verification(request: HttpRequest) -> HttpResponse:
+    if request.user.email_verified_at is not None:
+        messages.info(request, "Your e-mail address is already confirmed.")
+        return redirect("accounts:profile")
+    try:
+        services.send_verification_email(user=request.user)
+    except services.EmailVerificationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"We sent a new confirmation link to {request.user.email}.")
+    return redirect("accounts:profile")
+
+
+class MemberPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset view; a new password set from the e-mail also lifts a login lockout on that address."""
+
+    def form_valid(self, form) -> HttpResponse:
+        from axes.utils import reset as axes_reset
+
+        response = super().form_valid(form)
+        # Only the mailbox owner gets here, so unlocking their address is safe.
+        axes_reset(username=form.user.email)
+        return response

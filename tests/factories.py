@@ -44,3 +44,24 @@ class ProductFactory(factory.django.DjangoModelFactory[Product]):
     name = factory.Sequence(lambda n: f"Product {n}")
     price = Decimal("20.00")
     sale_price = None
+
+
+# --- accounts: devices -------------------------------------------------------
+from accounts.models import AccountDevice, Device  # noqa: E402
+
+
+class DeviceFactory(factory.django.DjangoModelFactory[Device]):
+    class Meta:
+        model = Device
+
+    id_hash = factory.Sequence(lambda n: f"{n:064x}")
+    user_agent = "Mozilla/5.0 (factory)"
+
+
+class AccountDeviceFactory(factory.django.DjangoModelFactory[AccountDevice]):
+    class Meta:
+        model = AccountDevice
+
+    user = factory.SubFactory(UserFactory)
+    device = factory.SubFactory(DeviceFactory)
+    first_event = "login"

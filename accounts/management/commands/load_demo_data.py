@@ -15,6 +15,8 @@ from orders.demo import ensure_demo_orders
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo accounts only
 STAFF_EMAIL = "staff@example.com"
 MEMBER_EMAIL = "member@example.com"
+FLAGGED_EMAIL = "flagged@example.com"
+MEMBER_PHONE = "+14155550123"  # a valid US number reserved for fiction (555-01xx)
 
 
 def ensure_user(*, email: str, first_name: str, last_name: str = "", is_staff: bool = False, **extra) -> User:
@@ -29,13 +31,46 @@ def ensure_user(*, email: str, first_name: str, last_name: str = "", is_staff: b
     return user
 
 
+def ensure_member_identity(*, user: User, phone: str, country: str) -> User:
+    """The member's verified phone and country (e-mail confirmed too), set once."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    changed = []
+    if str(user.country) != country:
+        user.country = country
+        changed.append("country")
+    if user.phone != phone or user.phone_verified_at is None:
+        user.phone, user.phone_verified_at = phone, user.phone_verified_at or now
+        changed += ["phone", "phone_verified_at"]
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+        changed.append("email_verified_at")
+    if changed:
+        user.save(update_fields=changed)
+    return user
+
+
+def ensure_flagged(*, user: User) -> User:
+    """A flagged demo member, flagged through the service (so status_changed_at is set)."""
+    from accounts.models import AccountStatus, StatusReason
+    from accounts.services import flag_account
+
+    if user.status != AccountStatus.FLAGGED:
+        flag_account(user=user, reason_code=StatusReason.DEVICE_RING)
+    return user
+
+
 @transaction.atomic
 def build_demo() -> list[tuple[str, str]]:
     """Create the demo world; returns the (role, e-mail) logins to print."""
     ensure_user(email=STAFF_EMAIL, first_name="Sam", last_name="Support", is_staff=True)
     member = ensure_user(email=MEMBER_EMAIL, first_name="Maya", last_name="Member", country="US")
+    ensure_member_identity(user=member, phone=MEMBER_PHONE, country="US")
+    flagged = ensure_user(email=FLAGGED_EMAIL, first_name="Fred", last_name="Flagged", country="US")
+    ensure_flagged(user=flagged)
     ensure_demo_orders(buyer=member)
-    return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL)]
+    return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
 class Command(BaseCommand):
