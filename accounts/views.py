@@ -8,6 +8,8 @@ from django.shortcuts import redirect, render
 
 from accounts import services
 from accounts.forms import SignupForm
+from referrals.selectors import inviter_name
+from referrals.services import register_referral
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -22,10 +24,14 @@ def signup(request: HttpRequest) -> HttpResponse:
             last_name=form.cleaned_data["last_name"],
             country=form.cleaned_data["country"],
         )
+        services.record_sighting(request=request, kind="signup", user=user)
+        register_referral(friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", ""))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.first_name}! Your account is ready.")
         return redirect("referrals:invite")
-    return render(request, "accounts/signup.html", {"form": form})
+    typed = form.cleaned_data.get("referral_code", "") if form.is_bound else ""
+    inviter = inviter_name(request=request, typed_code=typed)
+    return render(request, "accounts/signup.html", {"form": form, "inviter_name": inviter})
 
 
 @login_required
