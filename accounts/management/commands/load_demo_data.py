@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from referrals.demo import ensure_demo_referrals
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo accounts only
 STAFF_EMAIL = "staff@example.com"
@@ -32,7 +33,8 @@ def ensure_user(*, email: str, first_name: str, last_name: str = "", is_staff: b
 def build_demo() -> list[tuple[str, str]]:
     """Create the demo world; returns the (role, e-mail) logins to print."""
     ensure_user(email=STAFF_EMAIL, first_name="Sam", last_name="Support", is_staff=True)
-    ensure_user(email=MEMBER_EMAIL, first_name="Maya", last_name="Member", country="US")
+    member = ensure_user(email=MEMBER_EMAIL, first_name="Maya", last_name="Member", country="US")
+    ensure_demo_referrals(member=member, make_user=ensure_user)
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL)]
 
 
