@@ -3,6 +3,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -29,7 +30,8 @@ def rules(request: HttpRequest) -> HttpResponse:
 def click(request: HttpRequest, code: str) -> HttpResponse:
     """/r/<code>: record the click, set the attribution cookie, go to the landing page.
 
-    Hot path: one SELECT for the code, then one transaction (device, IP sighting, click).
+    Hot path: on PostgreSQL one statement checks the code and writes device, IP sighting and
+    click (`record_click_fast`); elsewhere the ORM path (`usable_code` + `record_click`).
     Unknown, disabled and flagged codes get the plain sign-up page with no cookie, so a
     visitor cannot tell them apart. Redirects only to internal pages (any `next` is ignored).
     """
@@ -38,17 +40,25 @@ def click(request: HttpRequest, code: str) -> HttpResponse:
     from referrals.selectors import usable_code
     from referrals.services import attribution
 
-    referral_code = usable_code(code)
-    if referral_code is None:
-        return redirect("accounts:signup")
+    ip = client_ip(request)
+    channel = attribution.normalize_channel(request.GET.get("ch"))
+    allowed = attribution.click_allowed(ip_hash=keyed_hash(ip or "-", purpose="ip"))
     click_id, clicked_at = None, timezone.now()
-    if attribution.click_allowed(ip_hash=keyed_hash(client_ip(request) or "-", purpose="ip")):
-        recorded = attribution.record_click(
-            request=request, code=referral_code, channel=attribution.normalize_channel(request.GET.get("ch"))
-        )
-        click_id, clicked_at = recorded.pk, recorded.clicked_at
+    if allowed and connection.vendor == "postgresql":
+        found = attribution.record_click_fast(request=request, raw_code=code, channel=channel, ip=ip)
+        if found is None:
+            return redirect("accounts:signup")
+        code_value, click_id, clicked_at = found
+    else:
+        referral_code = usable_code(code)
+        if referral_code is None:
+            return redirect("accounts:signup")
+        code_value = referral_code.code
+        if allowed:
+            recorded = attribution.record_click(request=request, code=referral_code, channel=channel)
+            click_id, clicked_at = recorded.pk, recorded.clicked_at
     response = redirect("referrals:landing")
-    attribution.set_attribution_cookie(response, code=referral_code.code, click_id=click_id, clicked_at=clicked_at)
+    attribution.set_attribution_cookie(response, code=code_value, click_id=click_id, clicked_at=clicked_at)
     return response
 
 
