@@ -161,7 +161,7 @@ def main() -> int:
         for url in (click_url, bare_url):
             subprocess.run(["wrk", "-t1", "-c2", "-d2s", url], check=True, capture_output=True, timeout=30)
         runs = {"click": [], "bare": []}
-        for _ in range(2):
+        for _ in range(3):
             runs["bare"].append(wrk(bare_url))
             runs["click"].append(wrk(click_url))
         recorded = int(manage(env, "shell", "-c", COUNT).split()[-1]) - before

@@ -42,10 +42,11 @@ def click(request: HttpRequest, code: str) -> HttpResponse:
 
     ip = client_ip(request)
     channel = attribution.normalize_channel(request.GET.get("ch"))
-    allowed = attribution.click_allowed(ip_hash=keyed_hash(ip or "-", purpose="ip"))
+    ip_hash = keyed_hash(ip or "-", purpose="ip")
+    allowed = attribution.click_allowed(ip_hash=ip_hash)
     click_id, clicked_at = None, timezone.now()
     if allowed and connection.vendor == "postgresql":
-        found = attribution.record_click_fast(request=request, raw_code=code, channel=channel, ip=ip)
+        found = attribution.record_click_fast(request=request, raw_code=code, channel=channel, ip=ip, ip_hash=ip_hash)
         if found is None:
             return redirect("accounts:signup")
         code_value, click_id, clicked_at = found
