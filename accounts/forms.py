@@ -69,6 +69,7 @@ class SignupForm(forms.ModelForm):
     )
     country = CountryField(blank_label="(select country)").formfield()
     fingerprint = FingerprintField()
+    referral_code = forms.CharField(label="Invitation code (optional)", required=False, max_length=32)
 
     class Meta:
         model = User
@@ -84,6 +85,18 @@ class SignupForm(forms.ModelForm):
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError("An account with this e-mail already exists. Log in instead.")
         return email
+
+    def clean_referral_code(self) -> str:
+        from referrals.codes import normalize_code
+        from referrals.selectors import usable_code
+
+        raw = self.cleaned_data.get("referral_code", "")
+        if not raw.strip():
+            return ""
+        # Unknown, disabled and flagged codes get the same message: nothing to enumerate.
+        if usable_code(raw) is None:
+            raise forms.ValidationError("We don't recognise this invitation code.")
+        return normalize_code(raw)
 
     def clean(self):
         cleaned = super().clean()

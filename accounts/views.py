@@ -12,6 +12,8 @@ from django.views.decorators.http import require_POST
 from accounts import selectors, services
 from accounts.forms import LoginForm, PhoneCodeForm, PhoneForm, ProfileForm, SignupForm
 from accounts.models import User
+from referrals.selectors import inviter_name
+from referrals.services import register_referral
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -29,12 +31,15 @@ def signup(request: HttpRequest) -> HttpResponse:
         services.record_sighting(
             request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
         )
+        register_referral(friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", ""))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
             request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
         )
         return redirect("referrals:invite")
-    return render(request, "accounts/signup.html", {"form": form})
+    typed = form.cleaned_data.get("referral_code", "") if form.is_bound else ""
+    inviter = inviter_name(request=request, typed_code=typed)
+    return render(request, "accounts/signup.html", {"form": form, "inviter_name": inviter})
 
 
 class MemberLoginView(auth_views.LoginView):

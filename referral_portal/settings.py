@@ -78,6 +78,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "referral_portal.urls"
+# Benchmarks only (bench/): adds a bare comparison view; never set in production.
+if env.bool("BENCH_VIEWS", default=False):
+    ROOT_URLCONF = "bench.urls"
 WSGI_APPLICATION = "referral_portal.wsgi.application"
 ASGI_APPLICATION = "referral_portal.asgi.application"
 
@@ -266,6 +269,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Program ----------------------------------------------------------------
 REFERRAL_ATTRIBUTION_DAYS = 30
+# Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
+REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"

@@ -16,9 +16,12 @@ def generate_code() -> str:
 
 
 def normalize_code(raw: str) -> str:
-    """Upper case, spaces and dashes removed; look-alike letters mapped to the symbols we use."""
-    cleaned = (raw or "").strip().upper().replace("-", "").replace(" ", "")
-    return cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    """Upper case, spaces and dashes removed (codes are case-insensitive).
+
+    The ambiguous symbols (0/O, 1/I/L, U) are never generated, so a code typed
+    with one of them simply does not match; there is nothing to map them to.
+    """
+    return (raw or "").strip().upper().replace("-", "").replace(" ", "")[:32]
 
 
 def looks_valid(code: str) -> bool:

@@ -7,4 +7,7 @@ app_name = "referrals"
 urlpatterns = [
     path("invite/", views.invite, name="invite"),
     path("invite/rules/", views.rules, name="rules"),
+    path("r/<str:code>", views.click, name="click"),
+    path("r/<str:code>/", views.click),
+    path("join/", views.landing, name="landing"),
 ]

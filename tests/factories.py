@@ -6,6 +6,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
+from referrals.codes import generate_code
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -65,3 +66,38 @@ class AccountDeviceFactory(factory.django.DjangoModelFactory[AccountDevice]):
     user = factory.SubFactory(UserFactory)
     device = factory.SubFactory(DeviceFactory)
     first_event = "login"
+
+
+# --- referrals (links, attribution, sign-up) -----------------------------------------------
+class ReferrerFactory(UserFactory):
+    """A member in good standing who can refer: active, phone verified."""
+
+    phone = factory.Sequence(lambda n: f"+1415555{n:04d}")
+    phone_verified_at = factory.LazyFunction(timezone.now)
+
+
+class ReferralCodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.ReferralCode"
+
+    user = factory.SubFactory(ReferrerFactory)
+    code = factory.LazyFunction(generate_code)
+
+
+class PaymentCardFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "orders.PaymentCard"
+
+    user = factory.SubFactory(UserFactory)
+    fingerprint = factory.Sequence(lambda n: f"fp_{n:08d}")
+
+
+class ReferralFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "referrals.Referral"
+
+    code = factory.SubFactory(ReferralCodeFactory)
+    referrer = factory.SelfAttribute("code.user")
+    friend = factory.SubFactory(UserFactory)
+    state = "registered"
+    registered_at = factory.LazyFunction(timezone.now)

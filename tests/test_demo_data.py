@@ -13,3 +13,19 @@ def test_demo_data_is_idempotent():
     assert User.objects.count() == counts
     assert User.objects.filter(is_staff=True).exists()
     assert User.objects.filter(is_staff=False).exists()
+
+
+def test_demo_member_has_a_code_and_friends_with_reasons():
+    from referrals.models import Referral, ReferralCode
+
+    call_command("load_demo_data", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("load_demo_data", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    member = User.objects.get(email="member@example.com")
+    assert ReferralCode.objects.filter(user=member).count() == 1
+    referrals = Referral.objects.filter(referrer=member)
+    assert referrals.filter(state="registered").count() == 1
+    assert set(referrals.filter(state="rejected").values_list("reason_code", flat=True)) == {
+        "ALREADY_REGISTERED",
+        "SELF_REFERRAL",
+    }
+    assert referrals.get(state="registered").welcome_coupons.count() == 4

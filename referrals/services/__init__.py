@@ -3,9 +3,19 @@
 Other apps call these names only (never the models' internals):
 - codes:     ensure_referral_code
 - timeline:  transition (every state change, with its timeline row)
+- signup:    register_referral (bind a new member to one code, with eligibility), issue_welcome_package
+- attribution: record_click, set_attribution_cookie, read_attribution (link clicks; never reward state)
 """
 
 from referrals.services.codes import ensure_referral_code
+from referrals.services.signup import WelcomePackageNotDue, issue_welcome_package, register_referral
 from referrals.services.timeline import record_start, transition
 
-__all__ = ["ensure_referral_code", "record_start", "transition"]
+__all__ = [
+    "WelcomePackageNotDue",
+    "ensure_referral_code",
+    "issue_welcome_package",
+    "record_start",
+    "register_referral",
+    "transition",
+]

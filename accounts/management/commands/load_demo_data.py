@@ -11,6 +11,7 @@ from django.db import transaction
 
 from accounts.models import User
 from orders.demo import ensure_demo_orders
+from referrals.demo import ensure_demo_referrals
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - demo accounts only
 STAFF_EMAIL = "staff@example.com"
@@ -70,6 +71,7 @@ def build_demo() -> list[tuple[str, str]]:
     flagged = ensure_user(email=FLAGGED_EMAIL, first_name="Fred", last_name="Flagged", country="US")
     ensure_flagged(user=flagged)
     ensure_demo_orders(buyer=member)
+    ensure_demo_referrals(member=member, make_user=ensure_user)
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 

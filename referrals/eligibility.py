@@ -1,0 +1,186 @@
+"""Who counts as a new friend: a pure rules function (PROGRAM_RULES.md sections 2 and 6).
+
+`decide(facts)` takes plain dataclasses gathered by `referrals.selectors.signup_facts`
+and returns a `Decision`: outcome, the reason code of the rule that decided, and
+every signal it read (stored on `Referral.signals` so staff can explain it).
+
+Order of the rules (the first one that fires gives the reason; all that fired are listed):
+1. strong (→ rejected): ACCOUNT_FLAGGED, REFERRER_INACTIVE, REGION_RESTRICTED,
+   SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT, REGION_MISMATCH;
+2. medium (→ under_review): SHARED_IP_AND_AGENT, COUNTRY_SIGNAL_MISMATCH,
+   DISPOSABLE_EMAIL, IP_BURST;
+3. weak (recorded only): SHARED_IP.
+
+How "device seen on another account" and the device limit fit together: a
+device already used by a member who is *not* taking part in the program, before
+the friend arrived through the link, means the friend is that member again
+(ALREADY_REGISTERED). Accounts on the device that *are* taking part (as
+referrer or friend) are a shared device: allowed up to the limit (4), the
+extra accounts are refused (DEVICE_LIMIT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+from referrals.reasons import ReasonCode
+
+DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
+IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP in 24 h → review
+
+ALLOWED = "allowed"
+UNDER_REVIEW = "under_review"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the rules need to know about one account."""
+
+    user_id: int
+    country: str
+    status: str = "active"  # accounts.models.AccountStatus
+    email_normalized: str = ""
+    phone: str = ""
+    phone_verified: bool = False
+    region_in_program: bool = True
+    device_hashes: frozenset[str] = frozenset()
+    card_fingerprints: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class SignupFacts:
+    """The friend's sign-up and what the database knows around it; referrer None means no link."""
+
+    friend: AccountFacts
+    referrer: AccountFacts | None
+    device_hash: str = ""
+    ip_hash: str = ""
+    ip_country: str = ""
+    user_agent: str = ""
+    phone_country: str = ""
+    # Other accounts (never the friend) sharing an identity signal with the friend.
+    accounts_with_email: int = 0
+    accounts_with_phone: int = 0
+    accounts_with_card: int = 0
+    # Accounts (not the friend) seen on the friend's device before the friend arrived
+    # and not taking part in the program.
+    device_non_program_accounts: int = 0
+    # Accounts (not the friend) on the friend's device taking part in the program.
+    device_program_accounts: int = 0
+    referrer_shares_ip: bool = False
+    referrer_shares_ip_and_agent: bool = False
+    # Accounts signed up from the friend's IP in the last 24 h, the friend included.
+    ip_signups_last_day: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # "allowed" | "under_review" | "rejected"
+    reason_code: str = ""
+    signals: dict = field(default_factory=dict)
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.outcome == REJECTED
+
+
+@lru_cache(maxsize=1)
+def _disposable_domains() -> frozenset[str]:
+    # The maintained list of the disposable-email-domains project (PyPI package of the same name).
+    from disposable_email_domains import blocklist
+
+    return frozenset(blocklist)
+
+
+def is_disposable_email(email: str) -> bool:
+    """True when the address's domain (or a parent domain) is a known disposable-mail provider."""
+    domain = (email or "").rpartition("@")[2].strip().lower().rstrip(".")
+    if not domain:
+        return False
+    parts = domain.split(".")
+    blocklist = _disposable_domains()
+    return any(".".join(parts[i:]) in blocklist for i in range(len(parts) - 1))
+
+
+def decide(facts: SignupFacts) -> Decision | None:
+    """Apply every rule of sections 2 and 6 to one sign-up; None when no link was used (no referral)."""
+    referrer = facts.referrer
+    if referrer is None:
+        return None
+    friend = facts.friend
+
+    strong: list[str] = []
+    if friend.status == "flagged" or referrer.status == "flagged":
+        strong.append(ReasonCode.ACCOUNT_FLAGGED)
+    if referrer.status == "suspended" or not referrer.phone_verified:
+        strong.append(ReasonCode.REFERRER_INACTIVE)
+    if not friend.region_in_program or not referrer.region_in_program:
+        strong.append(ReasonCode.REGION_RESTRICTED)
+
+    same_device = bool(facts.device_hash and facts.device_hash in referrer.device_hashes)
+    same_phone = bool(friend.phone and friend.phone == referrer.phone)
+    same_card = bool(friend.card_fingerprints & referrer.card_fingerprints)
+    same_email = bool(friend.email_normalized and friend.email_normalized == referrer.email_normalized)
+    if same_device or same_phone or same_card or same_email:
+        strong.append(ReasonCode.SELF_REFERRAL)
+
+    seen_elsewhere = (
+        facts.accounts_with_email,
+        facts.accounts_with_phone,
+        facts.accounts_with_card,
+        facts.device_non_program_accounts,
+    )
+    if any(seen_elsewhere):
+        strong.append(ReasonCode.ALREADY_REGISTERED)
+    if facts.device_program_accounts >= DEVICE_ACCOUNT_LIMIT:
+        strong.append(ReasonCode.DEVICE_LIMIT)
+    if facts.ip_country and facts.ip_country.upper() != (friend.country or "").upper():
+        strong.append(ReasonCode.REGION_MISMATCH)
+
+    medium: list[str] = []
+    if facts.referrer_shares_ip_and_agent:
+        medium.append(ReasonCode.SHARED_IP_AND_AGENT)
+    if facts.ip_country and facts.phone_country and facts.ip_country.upper() != facts.phone_country.upper():
+        medium.append(ReasonCode.COUNTRY_SIGNAL_MISMATCH)
+    disposable = is_disposable_email(friend.email_normalized)
+    if disposable:
+        medium.append(ReasonCode.DISPOSABLE_EMAIL)
+    if facts.ip_signups_last_day > IP_SIGNUPS_PER_DAY_LIMIT:
+        medium.append(ReasonCode.IP_BURST)
+
+    weak: list[str] = []
+    if facts.referrer_shares_ip:
+        weak.append(ReasonCode.SHARED_IP)
+
+    signals = {
+        "strong": [str(code) for code in strong],
+        "medium": [str(code) for code in medium],
+        "weak": [str(code) for code in weak],
+        "checks": {
+            "same_device_as_referrer": same_device,
+            "same_phone_as_referrer": same_phone,
+            "same_card_as_referrer": same_card,
+            "same_email_as_referrer": same_email,
+            "disposable_email": disposable,
+        },
+        "facts": _facts_for_staff(facts),
+    }
+    if strong:
+        return Decision(REJECTED, str(strong[0]), signals)
+    if medium:
+        return Decision(UNDER_REVIEW, str(medium[0]), signals)
+    return Decision(ALLOWED, "", signals)
+
+
+def _facts_for_staff(facts: SignupFacts) -> dict:
+    """The facts as JSON, without the raw identifiers' hashes in full (a prefix is enough to match rows)."""
+    data = asdict(facts)
+    for who in ("friend", "referrer"):
+        account = data[who]
+        account["device_hashes"] = sorted(h[:12] for h in account["device_hashes"])
+        account["card_fingerprints"] = sorted(f[:12] for f in account["card_fingerprints"])
+    data["device_hash"] = facts.device_hash[:12]
+    data["ip_hash"] = facts.ip_hash[:12]
+    return data

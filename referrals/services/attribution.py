@@ -1,0 +1,170 @@
+"""Link clicks and the first-party attribution cookie (PROGRAM_RULES.md section 1).
+
+A click records one `Click` row (plus the device and IP sighting) and sets a
+signed cookie naming the code, the click and when it happened. Last click
+wins: every click overwrites the cookie. Clicks never touch referrals or rewards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+
+from referrals.models import Channel, Click, ReferralCode
+
+COOKIE_SALT = "referrals.attribution"
+# Channels a link may carry; "typed" is only ever set by a code typed at sign-up.
+LINK_CHANNELS = frozenset(Channel.values) - {Channel.TYPED}
+
+
+def attribution_window() -> timedelta:
+    return timedelta(days=settings.REFERRAL_ATTRIBUTION_DAYS)
+
+
+def normalize_channel(raw: str | None) -> str:
+    """The share channel of a link; anything unknown counts as `other` (never an error)."""
+    value = (raw or "").strip().lower()
+    return value if value in LINK_CHANNELS else Channel.OTHER
+
+
+def click_allowed(*, ip_hash: str) -> bool:
+    """Fixed one-minute window per IP hash in the shared cache, with atomic add/incr."""
+    limit = settings.REFERRAL_CLICK_RATE_LIMIT
+    if limit <= 0:
+        return True
+    window = int(timezone.now().timestamp()) // 60
+    key = f"rl:click:{ip_hash}:{window}"
+    # add() creates the counter atomically at 1; only later clicks pay for incr().
+    if cache.add(key, 1, timeout=90):
+        return True
+    try:
+        return cache.incr(key) <= limit
+    except ValueError:  # expired between add and incr: start again
+        cache.add(key, 1, timeout=90)
+        return True
+
+
+@transaction.atomic
+def record_click(*, request: HttpRequest, code: ReferralCode, channel: str) -> Click:
+    """Record one click (device, IP hash and country, channel, time) in one transaction; no reward state."""
+    from accounts.services import record_sighting
+
+    device, sighting = record_sighting(request=request, kind="click")
+    return Click.objects.create(
+        referral_code=code,
+        channel=channel,
+        device=device,
+        ip_hash=sighting.ip_hash,
+        ip_country=sighting.ip_country,
+        clicked_at=sighting.seen_at,
+    )
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """What the attribution cookie says: which code, which click (None if not recorded), when."""
+
+    code: str
+    click_id: int | None
+    clicked_at: datetime
+
+
+def set_attribution_cookie(response: HttpResponse, *, code: str, click_id: int | None, clicked_at: datetime) -> None:
+    """Overwrite the cookie: last click wins."""
+    value = f"{code}:{click_id or ''}:{int(clicked_at.timestamp())}"
+    response.set_signed_cookie(
+        settings.ATTRIBUTION_COOKIE_NAME,
+        value,
+        salt=COOKIE_SALT,
+        max_age=int(attribution_window().total_seconds()),
+        httponly=True,
+        secure=settings.SESSION_COOKIE_SECURE,
+        samesite="Lax",
+    )
+
+
+def read_attribution(request: HttpRequest) -> Attribution | None:
+    """The attribution inside its 30-day window, or None (absent, tampered with, or expired)."""
+    window = attribution_window()
+    raw = request.get_signed_cookie(
+        settings.ATTRIBUTION_COOKIE_NAME, default=None, salt=COOKIE_SALT, max_age=window.total_seconds()
+    )
+    if not raw:
+        return None
+    try:
+        code, click_id, stamp = raw.split(":")
+        clicked_at = datetime.fromtimestamp(int(stamp), tz=UTC)
+        click = int(click_id) if click_id else None
+    except ValueError:
+        return None
+    if clicked_at < timezone.now() - window:
+        return None
+    return Attribution(code=code, click_id=click, clicked_at=clicked_at)
+
+
+def _click_sql() -> str:
+    from accounts.models import Device, IPSighting, User
+
+    # Only table names from our own models are interpolated; every value is a bound parameter.
+    return f"""
+    WITH settings AS (
+        -- Clicks are analytics, never reward state: an asynchronous commit (this transaction only)
+        -- may lose the last few clicks if PostgreSQL crashes, and saves a WAL flush per click.
+        SELECT set_config('synchronous_commit', 'off', true)
+    ), code AS (
+        SELECT rc.id, rc.code FROM {ReferralCode._meta.db_table} rc
+        JOIN {User._meta.db_table} u ON u.id = rc.user_id
+        WHERE rc.code = %(code)s AND rc.is_active AND u.status <> 'flagged'
+        AND EXISTS (SELECT 1 FROM settings)
+    ), device AS (
+        INSERT INTO {Device._meta.db_table} (id_hash, fingerprint_hash, user_agent, first_seen_at, last_seen_at)
+        SELECT %(device_hash)s, '', %(user_agent)s, %(now)s, %(now)s WHERE EXISTS (SELECT 1 FROM code)
+        ON CONFLICT (id_hash) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
+        RETURNING id
+    ), sighting AS (
+        INSERT INTO {IPSighting._meta.db_table} (user_id, kind, ip_hash, ip_country, raw_ip, user_agent, seen_at)
+        SELECT NULL, 'click', %(ip_hash)s, %(ip_country)s, %(raw_ip)s, %(user_agent)s, %(now)s
+        WHERE EXISTS (SELECT 1 FROM code)
+    )
+    INSERT INTO {Click._meta.db_table} (referral_code_id, channel, clicked_at, device_id, ip_hash, ip_country)
+    SELECT code.id, %(channel)s, %(now)s, device.id, %(ip_hash)s, %(ip_country)s FROM code, device
+    RETURNING id, (SELECT code FROM code)
+    """  # noqa: S608
+
+
+def record_click_fast(
+    *, request: HttpRequest, raw_code: str, channel: str, ip: str, ip_hash: str
+) -> tuple[str, int, datetime] | None:
+    """PostgreSQL hot path of `record_click`: the code check and every row in one statement (one round trip).
+
+    Writes exactly what `usable_code` + `record_click` write (device upsert, IP sighting, click);
+    returns (code, click id, clicked_at), or None when the code is unknown, disabled or its member flagged.
+    """
+    from django.db import connection
+
+    from accounts.identity import ip_country, keyed_hash
+    from referrals.codes import looks_valid, normalize_code
+
+    code = normalize_code(raw_code)
+    if not looks_valid(code):
+        return None
+    params = {
+        "code": code,
+        "device_hash": keyed_hash(getattr(request, "device_id", "") or "", purpose="device"),
+        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
+        "ip_hash": ip_hash if ip else "",
+        "ip_country": ip_country(ip) if ip else "",
+        "raw_ip": ip or None,
+        "channel": channel,
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_click_sql(), params)
+        row = cursor.fetchone()
+    return (row[1], row[0], params["now"]) if row else None

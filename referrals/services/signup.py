@@ -1,0 +1,169 @@
+"""A friend's sign-up: bind to one code forever, decide eligibility, welcome package."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from referrals.models import Channel, Click, Referral, ReferralCode
+from referrals.reasons import ReferralState
+from referrals.services.timeline import record_start
+
+logger = logging.getLogger(__name__)
+
+_STATE_FOR_OUTCOME = {
+    "allowed": ReferralState.REGISTERED,
+    "under_review": ReferralState.UNDER_REVIEW,
+    "rejected": ReferralState.REJECTED,
+}
+
+
+class WelcomePackageNotDue(Exception):
+    """The referral is rejected or still under review: no welcome package (approve it first)."""
+
+
+def _bound_code(*, request: HttpRequest, typed_code: str) -> tuple[ReferralCode | None, Click | None, str, object]:
+    """Which code the friend joins with: a typed code wins over the attribution cookie (last click)."""
+    from referrals.selectors import usable_code
+    from referrals.services.attribution import read_attribution
+
+    attribution = read_attribution(request)
+    code = usable_code(typed_code) if typed_code else None
+    if code is not None and (attribution is None or attribution.code != code.code):
+        return code, None, Channel.TYPED, None
+    if attribution is None:
+        return None, None, "", None
+    if code is None:
+        # A referrer flagged after the click is still bound (and rejected ACCOUNT_FLAGGED, for staff);
+        # a code disabled since then no longer refers anyone.
+        code = ReferralCode.objects.select_related("user").filter(code=attribution.code, is_active=True).first()
+        if code is None:
+            return None, None, "", None
+    click = Click.objects.filter(pk=attribution.click_id, referral_code=code).first() if attribution.click_id else None
+    return code, click, (click.channel if click else Channel.OTHER), attribution
+
+
+def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> Referral | None:
+    """Bind a new member to at most one referral code, forever, with the eligibility decision and its signals.
+
+    1. the code: typed at sign-up, else the attribution cookie (30 days, last click wins); none → None;
+    2. under a row lock on the friend's Device (so two sign-ups cannot both take a device's last slot),
+       gather the facts, apply `referrals.eligibility.decide`, create the Referral and its first timeline row;
+    3. not rejected → notify the referrer; allowed → issue the welcome package.
+    Calling it again for the same friend returns the existing referral and changes nothing.
+    """
+    from accounts.identity import ip_country, keyed_hash
+    from accounts.models import Device
+    from accounts.notify import notify
+    from accounts.requestinfo import client_ip
+    from referrals.eligibility import decide
+    from referrals.selectors import signup_facts
+
+    existing = Referral.objects.filter(friend=friend).first()
+    if existing is not None:
+        return existing
+    code, click, channel, attribution = _bound_code(request=request, typed_code=typed_code)
+    if code is None or code.user_id == friend.pk:
+        return None
+
+    device_id = getattr(request, "device_id", None) or ""
+    device_hash = keyed_hash(device_id, purpose="device") if device_id else ""
+    ip = client_ip(request)
+    if click is not None:
+        arrived_at = click.clicked_at
+    elif attribution is not None:
+        arrived_at = attribution.clicked_at
+    else:
+        arrived_at = friend.date_joined
+
+    with transaction.atomic():
+        if device_hash:
+            # Serialises sign-ups on one device: the count below sees every committed referral.
+            list(Device.objects.select_for_update().filter(id_hash=device_hash).values_list("pk", flat=True))
+        facts = signup_facts(
+            friend=friend,
+            referrer=code.user,
+            device_hash=device_hash,
+            ip_hash=keyed_hash(ip, purpose="ip") if ip else "",
+            ip_country=ip_country(ip) if ip else "",
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            arrived_at=arrived_at,
+        )
+        decision = decide(facts)
+        state = _STATE_FOR_OUTCOME[decision.outcome]
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                referral = Referral.objects.create(
+                    referrer=code.user,
+                    friend=friend,
+                    code=code,
+                    channel=channel,
+                    click=click,
+                    state=state,
+                    reason_code=decision.reason_code,
+                    signals=decision.signals,
+                    review_requested_at=now if state == ReferralState.UNDER_REVIEW else None,
+                    decided_at=now if state == ReferralState.REJECTED else None,
+                )
+        except IntegrityError:
+            # The same friend registered twice at once: the first referral stands.
+            return Referral.objects.get(friend=friend)
+        record_start(referral=referral, note=f"Joined via {referral.get_channel_display()}")
+        if state != ReferralState.REJECTED:
+            notify(
+                user=code.user,
+                kind="friend_joined",
+                title="A friend joined with your link",
+                body=(
+                    f"{friend.first_name} signed up with your invitation. "
+                    "You get a coupon when their first order completes."
+                ),
+                link="/invite/",
+                dedupe_key=f"friend-joined:{referral.pk}",
+            )
+        if state == ReferralState.REGISTERED:
+            issue_welcome_package(referral=referral)
+    logger.info(
+        "referral %s: friend=%s referrer=%s state=%s reason=%s",
+        referral.pk,
+        friend.pk,
+        code.user_id,
+        state,
+        decision.reason_code or "-",
+    )
+    return referral
+
+
+@transaction.atomic
+def issue_welcome_package(*, referral: Referral) -> list:
+    """Issue the region's welcome coupons to the friend once per referral; safe to call again."""
+    from accounts.selectors import region_for_country
+    from coupons.services import issue_coupon
+
+    if referral.state in (ReferralState.REJECTED, ReferralState.UNDER_REVIEW):
+        raise WelcomePackageNotDue(f"referral {referral.pk} is {referral.state}")
+    friend = referral.friend
+    region = region_for_country(str(friend.country))
+    coupons = []
+    for i, item in enumerate(region.welcome_package):
+        coupons.append(
+            issue_coupon(
+                owner=friend,
+                source="welcome",
+                kind="platform",
+                welcome_for=referral,
+                value=Decimal(str(item["value"])),
+                min_spend=Decimal(str(item.get("min_spend", "0"))),
+                currency=region.currency,
+                valid_days=region.coupon_valid_days,
+                idempotency_key=f"welcome:{referral.pk}:{i}",
+                reason="Welcome package",
+                title="Welcome coupon",
+            )
+        )
+    return coupons

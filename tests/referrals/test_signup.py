@@ -1,0 +1,447 @@
+"""Sign-up through a link: binding, eligibility with signals, welcome package (PROGRAM_RULES.md 1, 2, 6)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.identity import keyed_hash
+from accounts.models import AccountStatus, Device, Notification, User
+from accounts.services import record_sighting
+from coupons.models import Coupon
+from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
+from referrals.services import (
+    WelcomePackageNotDue,
+    issue_welcome_package,
+    register_referral,
+    transition,
+)
+from referrals.services.attribution import set_attribution_cookie
+from tests.factories import (
+    AccountDeviceFactory,
+    DeviceFactory,
+    ReferralCodeFactory,
+    ReferralFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "A-long-enough-pass-2026"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def signup(client, email="friend@example.com", first_name="Fred", referral_code="", **extra):
+    data = {
+        "first_name": first_name,
+        "last_name": "Friend",
+        "email": email,
+        "country": "US",
+        "password": PASSWORD,
+        "referral_code": referral_code,
+    }
+    return client.post(reverse("accounts:signup"), data, **extra)
+
+
+def signup_request(
+    rf, *, device_id="friend-device", ip="127.0.0.1", agent="friend-browser", code=None, click=None, at=None
+):
+    request = rf.post("/accounts/signup/", REMOTE_ADDR=ip, HTTP_USER_AGENT=agent)
+    request.device_id = device_id
+    if code is not None:
+        response = HttpResponse()
+        set_attribution_cookie(
+            response,
+            code=code.code,
+            click_id=click.pk if click else None,
+            clicked_at=at or (click.clicked_at if click else timezone.now()),
+        )
+        request.COOKIES[settings.ATTRIBUTION_COOKIE_NAME] = response.cookies[settings.ATTRIBUTION_COOKIE_NAME].value
+    return request
+
+
+def new_friend(request, **fields) -> User:
+    """A member created the way the sign-up view does: the account, then its sign-up sighting."""
+    friend = UserFactory(**fields)
+    record_sighting(request=request, kind="signup", user=friend)
+    return friend
+
+
+# --- through the pages -------------------------------------------------------------------------
+
+
+def test_friend_through_a_link_gets_a_referral_and_the_welcome_package(client):
+    code = ReferralCodeFactory(user__first_name="Maya")
+    client.get(reverse("referrals:click", args=[code.code]) + "?ch=telegram")
+    page = client.get(reverse("accounts:signup")).content.decode()
+    assert "You're joining with Maya's invitation." in page
+    assert "Invitation code (optional)" in page
+
+    response = signup(client)
+    assert response.status_code == 302
+    friend = User.objects.get(email="friend@example.com")
+    referral = Referral.objects.get(friend=friend)
+    assert referral.referrer == code.user
+    assert referral.code == code
+    assert referral.state == ReferralState.REGISTERED
+    assert referral.channel == "telegram"
+    assert referral.click == Click.objects.get()
+    assert referral.signals["strong"] == []
+    assert list(referral.events.values_list("to_state", flat=True)) == ["registered"]
+
+    coupons = Coupon.objects.filter(owner=friend, welcome_for=referral).order_by("value")
+    assert [(c.value, c.min_spend) for c in coupons] == [
+        (Decimal("4.00"), Decimal("5.00")),
+        (Decimal("5.00"), Decimal("25.00")),
+        (Decimal("7.00"), Decimal("49.00")),
+        (Decimal("8.00"), Decimal("69.00")),
+    ]
+    assert {c.source for c in coupons} == {"welcome"}
+    assert {c.currency for c in coupons} == {"USD"}
+    assert all(c.expires_at - c.issued_at == timedelta(days=30) for c in coupons)
+    notice = Notification.objects.get(user=code.user)
+    assert notice.kind == "friend_joined"
+    assert notice.title == "A friend joined with your link"
+    assert notice.dedupe_key == f"friend-joined:{referral.pk}"
+
+
+def test_without_a_link_there_is_no_referral_and_no_banner(client):
+    assert "joining with" not in client.get(reverse("accounts:signup")).content.decode()
+    signup(client)
+    friend = User.objects.get(email="friend@example.com")
+    assert not Referral.objects.filter(friend=friend).exists()
+    assert not Coupon.objects.filter(owner=friend).exists()
+
+
+def test_two_links_before_signup_last_click_wins(client):
+    first = ReferralCodeFactory(user__first_name="Ann")
+    second = ReferralCodeFactory(user__first_name="Bob")
+    client.get(reverse("referrals:click", args=[first.code]) + "?ch=email")
+    client.get(reverse("referrals:click", args=[second.code]) + "?ch=qr")
+    assert "Bob's invitation" in client.get(reverse("accounts:signup")).content.decode()
+    signup(client)
+    referral = Referral.objects.get()
+    assert referral.code == second
+    assert referral.channel == "qr"
+
+
+def test_a_link_after_signup_changes_nothing(client, rf):
+    first = ReferralCodeFactory()
+    client.get(reverse("referrals:click", args=[first.code]))
+    signup(client)
+    referral = Referral.objects.get()
+    other = ReferralCodeFactory()
+    response = client.get(reverse("referrals:click", args=[other.code]))
+    assert response.status_code == 302
+    assert client.get(reverse("referrals:landing"))["Location"] == reverse("referrals:invite")
+    friend = referral.friend
+    assert client.cookies[settings.ATTRIBUTION_COOKIE_NAME].value.startswith(other.code)
+    request = signup_request(rf, code=other)
+    assert register_referral(friend=friend, request=request) == referral
+    assert Referral.objects.get(friend=friend).code == first
+    assert Referral.objects.count() == 1
+
+
+def test_an_expired_cookie_gives_no_referral_but_a_normal_account(client):
+    code = ReferralCodeFactory()
+    with time_machine.travel(timezone.now() - timedelta(days=31), tick=False):
+        client.get(reverse("referrals:click", args=[code.code]))
+    assert "joining with" not in client.get(reverse("accounts:signup")).content.decode().split("<form", 1)[0]
+    signup(client)
+    assert User.objects.filter(email="friend@example.com").exists()
+    assert Referral.objects.count() == 0
+
+
+def test_a_typed_code_binds_the_friend(client):
+    code = ReferralCodeFactory()
+    signup(client, referral_code=code.code.lower())
+    referral = Referral.objects.get()
+    assert referral.code == code
+    assert referral.channel == "typed"
+    assert referral.click is None
+
+
+def test_a_typed_code_wins_over_the_cookie(client):
+    clicked = ReferralCodeFactory()
+    typed = ReferralCodeFactory()
+    client.get(reverse("referrals:click", args=[clicked.code]))
+    signup(client, referral_code=typed.code)
+    assert Referral.objects.get().code == typed
+
+
+def test_typing_the_clicked_code_keeps_the_click(client):
+    code = ReferralCodeFactory()
+    client.get(reverse("referrals:click", args=[code.code]) + "?ch=x")
+    signup(client, referral_code=code.code)
+    referral = Referral.objects.get()
+    assert referral.channel == "x"
+    assert referral.click is not None
+
+
+@pytest.mark.parametrize("kind", ["unknown", "disabled", "flagged"])
+def test_an_unusable_typed_code_is_a_form_error_that_reveals_nothing(client, kind):
+    code = ReferralCodeFactory()
+    typed = {"unknown": "ZZZZZZZZZ", "disabled": code.code, "flagged": code.code}[kind]
+    if kind == "disabled":
+        ReferralCode.objects.filter(pk=code.pk).update(is_active=False)
+    if kind == "flagged":
+        User.objects.filter(pk=code.user.pk).update(status=AccountStatus.FLAGGED)
+    response = signup(client, referral_code=typed)
+    assert response.status_code == 200
+    assert response.context["form"].errors["referral_code"] == ["We don't recognise this invitation code."]
+    assert not User.objects.filter(email="friend@example.com").exists()
+
+
+def test_a_flagged_members_link_gives_no_referral(client):
+    code = ReferralCodeFactory()
+    User.objects.filter(pk=code.user.pk).update(status=AccountStatus.FLAGGED)
+    client.get(reverse("referrals:click", args=[code.code]))
+    signup(client)
+    assert User.objects.filter(email="friend@example.com").exists()
+    assert Referral.objects.count() == 0
+
+
+def test_referrer_flagged_after_the_click_rejects_without_welcome_or_notice(client):
+    code = ReferralCodeFactory()
+    client.get(reverse("referrals:click", args=[code.code]))
+    User.objects.filter(pk=code.user.pk).update(status=AccountStatus.FLAGGED)
+    page = client.get(reverse("accounts:signup")).content.decode()
+    assert "invitation." not in page  # the banner names no flagged member
+    signup(client)
+    referral = Referral.objects.get()
+    assert referral.state == ReferralState.REJECTED
+    assert referral.reason_code == ReasonCode.ACCOUNT_FLAGGED
+    assert not Coupon.objects.exists()
+    assert not Notification.objects.filter(user=code.user).exists()
+    assert FLAGGED_MESSAGE not in page
+
+
+# --- the service ------------------------------------------------------------------------------
+
+
+def test_self_referral_on_the_referrers_device_is_rejected_with_signals(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, device_id="shared-device", code=code)
+    record_sighting(request=request, kind="login", user=code.user)
+    friend = new_friend(request)
+    referral = register_referral(friend=friend, request=request)
+    assert referral.state == ReferralState.REJECTED
+    assert referral.reason_code == ReasonCode.SELF_REFERRAL
+    assert referral.signals["checks"]["same_device_as_referrer"] is True
+    assert referral.decided_at is not None
+    assert ReferralEvent.objects.get(referral=referral).reason_code == ReasonCode.SELF_REFERRAL
+    assert not Coupon.objects.exists()
+
+
+def test_same_normalised_email_as_another_account_is_already_registered(rf):
+    UserFactory(email="jane.doe@gmail.com")
+    code = ReferralCodeFactory()
+    request = signup_request(rf, code=code)
+    friend = new_friend(request, email="janedoe+shop@gmail.com")
+    referral = register_referral(friend=friend, request=request)
+    assert referral.reason_code == ReasonCode.ALREADY_REGISTERED
+    assert referral.signals["facts"]["accounts_with_email"] == 1
+
+
+def test_a_card_seen_on_another_account_is_already_registered(rf):
+    from tests.factories import PaymentCardFactory
+
+    PaymentCardFactory(fingerprint="fp-shared")
+    code = ReferralCodeFactory()
+    request = signup_request(rf, code=code)
+    friend = new_friend(request)
+    PaymentCardFactory(user=friend, fingerprint="fp-shared")
+    assert register_referral(friend=friend, request=request).reason_code == ReasonCode.ALREADY_REGISTERED
+
+
+def test_a_device_already_used_by_another_member_is_already_registered(rf):
+    code = ReferralCodeFactory()
+    device = DeviceFactory(id_hash=keyed_hash("family-laptop", purpose="device"))
+    AccountDeviceFactory(device=device, first_seen_at=timezone.now() - timedelta(days=3))
+    request = signup_request(rf, device_id="family-laptop", code=code)
+    friend = new_friend(request)
+    assert register_referral(friend=friend, request=request).reason_code == ReasonCode.ALREADY_REGISTERED
+
+
+def _program_accounts_on(device, n):
+    for _ in range(n):
+        referral = ReferralFactory()
+        AccountDeviceFactory(device=device, user=referral.friend, first_seen_at=timezone.now() - timedelta(days=1))
+
+
+def test_device_limit_fourth_program_account_joins_fifth_is_refused(rf):
+    device = DeviceFactory(id_hash=keyed_hash("cafe-pc", purpose="device"))
+    _program_accounts_on(device, 3)
+    code = ReferralCodeFactory()
+    request = signup_request(rf, device_id="cafe-pc", code=code)
+    fourth = register_referral(friend=new_friend(request), request=request)
+    assert fourth.state == ReferralState.REGISTERED
+    fifth = register_referral(friend=new_friend(request), request=request)
+    assert fifth.state == ReferralState.REJECTED
+    assert fifth.reason_code == ReasonCode.DEVICE_LIMIT
+    assert fifth.signals["facts"]["device_program_accounts"] == 4
+
+
+def test_region_mismatch_is_rejected(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, ip="81.2.69.142", code=code)  # GB, account in US
+    referral = register_referral(friend=new_friend(request, country="US"), request=request)
+    assert referral.reason_code == ReasonCode.REGION_MISMATCH
+
+
+def test_restricted_region_is_rejected(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, ip="77.88.8.8", code=code)
+    referral = register_referral(friend=new_friend(request, country="RU"), request=request)
+    assert referral.reason_code == ReasonCode.REGION_RESTRICTED
+
+
+def test_inactive_referrer_is_rejected(rf):
+    code = ReferralCodeFactory(user__phone_verified_at=None)
+    request = signup_request(rf, code=code)
+    assert register_referral(friend=new_friend(request), request=request).reason_code == ReasonCode.REFERRER_INACTIVE
+
+
+def test_same_ip_and_agent_as_the_referrer_goes_to_review_without_welcome(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, ip="8.8.8.8", agent="Same Browser/1.0", code=code)
+    record_sighting(
+        request=signup_request(rf, device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0"),
+        kind="login",
+        user=code.user,
+    )
+    referral = register_referral(friend=new_friend(request), request=request)
+    assert referral.state == ReferralState.UNDER_REVIEW
+    assert referral.reason_code == ReasonCode.SHARED_IP_AND_AGENT
+    assert referral.review_requested_at is not None
+    assert not Coupon.objects.exists()
+    assert Notification.objects.filter(user=code.user, kind="friend_joined").exists()
+
+
+def test_shared_ip_alone_is_only_recorded(rf):
+    code = ReferralCodeFactory()
+    record_sighting(
+        request=signup_request(rf, device_id="r", ip="8.8.8.8", agent="Other/2"), kind="login", user=code.user
+    )
+    request = signup_request(rf, ip="8.8.8.8", code=code)
+    referral = register_referral(friend=new_friend(request), request=request)
+    assert referral.state == ReferralState.REGISTERED
+    assert referral.signals["weak"] == [ReasonCode.SHARED_IP]
+
+
+def test_disposable_email_goes_to_review(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, code=code)
+    referral = register_referral(friend=new_friend(request, email="x@mailinator.com"), request=request)
+    assert referral.reason_code == ReasonCode.DISPOSABLE_EMAIL
+
+
+def test_more_than_three_accounts_from_one_ip_in_a_day_go_to_review(rf):
+    code = ReferralCodeFactory()
+    outcomes = []
+    for n in range(4):
+        request = signup_request(rf, device_id=f"dev-{n}", code=code)
+        outcomes.append(register_referral(friend=new_friend(request), request=request).reason_code)
+    assert outcomes == ["", "", "", ReasonCode.IP_BURST]
+
+
+def test_phone_country_differing_from_ip_country_goes_to_review(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, ip="8.8.8.8", code=code)
+    referral = register_referral(friend=new_friend(request, phone="+447911123456"), request=request)
+    assert referral.reason_code == ReasonCode.COUNTRY_SIGNAL_MISMATCH
+
+
+def test_welcome_package_after_staff_approval_is_issued_once(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, code=code)
+    referral = register_referral(friend=new_friend(request, email="x@mailinator.com"), request=request)
+    with pytest.raises(WelcomePackageNotDue):
+        issue_welcome_package(referral=referral)
+    assert transition(
+        referral=referral,
+        to_state=ReferralState.REGISTERED,
+        from_states=[ReferralState.UNDER_REVIEW],
+        reason_code=ReasonCode.STAFF_APPROVED,
+    )
+    first = issue_welcome_package(referral=referral)
+    again = issue_welcome_package(referral=referral)
+    assert len(first) == 4
+    assert [c.pk for c in first] == [c.pk for c in again]
+    assert Coupon.objects.filter(welcome_for=referral).count() == 4
+
+
+def test_rejected_referral_never_gets_a_welcome_package():
+    referral = ReferralFactory(state=ReferralState.REJECTED, reason_code=ReasonCode.SELF_REFERRAL)
+    with pytest.raises(WelcomePackageNotDue):
+        issue_welcome_package(referral=referral)
+
+
+def test_at_most_one_referral_per_friend(rf):
+    code = ReferralCodeFactory()
+    request = signup_request(rf, code=code)
+    friend = new_friend(request)
+    first = register_referral(friend=friend, request=request)
+    other = ReferralCodeFactory()
+    assert register_referral(friend=friend, request=signup_request(rf, code=other)) == first
+    assert register_referral(friend=friend, request=request, typed_code=other.code) == first
+    assert Referral.objects.filter(friend=friend).count() == 1
+    assert Coupon.objects.filter(owner=friend).count() == 4
+
+
+# --- the device limit under concurrency ------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_signups_racing_for_a_devices_last_slot_exactly_one_wins(attempt):
+    from django.test import RequestFactory
+
+    rf = RequestFactory()
+    device = DeviceFactory(id_hash=keyed_hash("shared-tablet", purpose="device"))
+    _program_accounts_on(device, 3)
+    code = ReferralCodeFactory()
+    clicked_at = timezone.now() - timedelta(minutes=5)
+    friends = []
+    for n in range(2):
+        request = signup_request(rf, device_id="shared-tablet", code=code, at=clicked_at, ip=f"8.8.4.{n + 1}")
+        friends.append((new_friend(request), request))
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def worker(friend, request):
+        try:
+            barrier.wait()
+            results.append(register_referral(friend=friend, request=request))
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=pair) for pair in friends]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    states = sorted((r.state, r.reason_code) for r in results)
+    assert states == [("registered", ""), ("rejected", "DEVICE_LIMIT")]
+    assert Device.objects.filter(pk=device.pk).exists()
+    assert Coupon.objects.filter(welcome_for__state="registered", owner__in=[f for f, _ in friends]).count() == 4
