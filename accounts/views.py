@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -21,17 +22,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("referrals:invite")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.register_member(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password"],
-            first_name=form.cleaned_data["first_name"],
-            last_name=form.cleaned_data["last_name"],
-            country=form.cleaned_data["country"],
-        )
-        services.record_sighting(
-            request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
-        )
-        register_referral(friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", ""))
+        # One transaction: an account never exists without its sign-up signals and referral decision.
+        with transaction.atomic():
+            user = services.register_member(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                first_name=form.cleaned_data["first_name"],
+                last_name=form.cleaned_data["last_name"],
+                country=form.cleaned_data["country"],
+            )
+            services.record_sighting(
+                request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
+            )
+            register_referral(friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", ""))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
             request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
