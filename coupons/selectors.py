@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -102,7 +103,7 @@ def _percent(part: Decimal, whole: Decimal) -> Decimal | None:
 class WalletCoupon:
     coupon: Coupon
     is_usable: bool
-    days_left: int  # whole days until expiry (0 = expires within a day)
+    days_left: int  # days until expiry, rounded up (1 = within a day)
     effective_percent: Decimal | None  # value ÷ min spend
     expiry_tone: str  # badge tone: warning under EXPIRY_WARNING_DAYS, danger under a day, muted otherwise
     state_label: str  # Active / Used / Expired / Voided (expired also when past expiry but not yet swept)
@@ -134,18 +135,20 @@ class Wallet:
     currency: str
     calculator: Calculator
     usable: list[WalletCoupon] = field(default_factory=list)
+    total_value: Decimal = Decimal("0.00")
     history_truncated: bool = False
 
 
 def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
-    days_left = max(0, int(seconds_left // 86400))
+    # Days rounded up, so a coupon expiring the day after tomorrow reads "2 days" (not 1.99 → 1).
+    days_left = max(0, math.ceil(seconds_left / 86400))
     if not is_usable:
         tone = "muted"
     elif seconds_left < 86400:
         tone = "danger"
-    elif days_left < EXPIRY_WARNING_DAYS:
+    elif seconds_left < EXPIRY_WARNING_DAYS * 86400:
         tone = "warning"
     else:
         tone = "info"
@@ -188,7 +191,7 @@ def _month_window(at: datetime, tz_name: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def wallet_for(*, member, tab: str = "platform", at: datetime | None = None, picked: Collection[int] = ()) -> Wallet:
+def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> Wallet:
     """Everything My Coupons shows, in a constant number of queries (region, usable coupons, history,
     history count, referral count) whatever the number of coupons."""
     at = at or timezone.now()
@@ -224,13 +227,12 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None, pic
         .count()
     )
 
-    picked_set = {int(p) for p in picked}
-    chosen = [w for w in usable if w.coupon.pk in picked_set] if picked_set else usable
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(
         tab=tab,
         coupons=shown,
         usable=usable,
+        total_value=sum((w.coupon.value for w in usable), Decimal("0.00")),
         counts={"platform": len(platform), "store": len(store), "history": history_count},
         coins=member.coins,
         coins_value=(Decimal(member.coins) / 100).quantize(Decimal("0.01")),
@@ -238,6 +240,6 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None, pic
         referral_limit=region.monthly_limit,
         month_resets_on=end.date(),
         currency=region.currency,
-        calculator=savings_calculator(chosen, currency=region.currency),
+        calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
     )

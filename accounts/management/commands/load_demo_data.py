@@ -33,7 +33,15 @@ def build_demo() -> list[tuple[str, str]]:
     """Create the demo world; returns the (role, e-mail) logins to print."""
     ensure_user(email=STAFF_EMAIL, first_name="Sam", last_name="Support", is_staff=True)
     ensure_user(email=MEMBER_EMAIL, first_name="Maya", last_name="Member", country="US")
+    ensure_coupons()
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL)]
+
+
+def ensure_coupons() -> None:
+    """Coupons of every kind for the demo member, and the WELCOME10 promo code."""
+    from coupons.demo import ensure_demo_coupons
+
+    ensure_demo_coupons(User.objects.get(email=MEMBER_EMAIL))
 
 
 class Command(BaseCommand):
