@@ -1,1 +1,164 @@
+"""Staff screens for coupons: campaigns (promo codes), coupons (read-only money), the ledger (read-only).
 
+Coupons are never edited by hand: they are issued through the "Issue a coupon" form,
+which calls services.issue_coupon with the staff member as actor and a required reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from coupons.forms import CampaignAdminForm, IssueCouponForm
+from coupons.models import Campaign, Coupon, CouponSource, LedgerEntry, PromoRedemption
+from coupons.services import issue_coupon
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignAdminForm
+    list_display = ["name", "kind", "code", "value", "min_spend", "used_count", "usage_limit", "starts_at", "ends_at"]
+    list_display += ["is_active"]
+    list_filter = ["kind", "is_active", "currency"]
+    search_fields = ["name", "code"]
+    list_select_related = ["store"]
+    readonly_fields = ["used_count"]
+
+
+class LedgerInline(admin.TabularInline):
+    model = LedgerEntry
+    fields = ["created_at", "event", "amount", "currency", "actor", "reason", "order"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    list_display = ["id", "owner", "kind", "source", "title", "value", "min_spend", "currency", "status"]
+    list_display += ["issued_at", "expires_at", "store"]
+    list_filter = ["status", "kind", "source", "currency"]
+    search_fields = ["owner__email", "title", "id"]
+    list_select_related = ["owner", "store"]
+    date_hierarchy = "issued_at"
+    inlines = [LedgerInline]
+    # Money and status change only through services (issue, use, return, expire, void), never by editing.
+    readonly_fields = [
+        "owner",
+        "kind",
+        "source",
+        "title",
+        "store",
+        "campaign",
+        "referral",
+        "welcome_for",
+        "value",
+        "currency",
+        "min_spend",
+        "issued_at",
+        "expires_at",
+        "status",
+        "used_at",
+        "used_order",
+        "voided_at",
+        "expired_at",
+        "reminder_sent_at",
+    ]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        urls = super().get_urls()
+        issue = path("issue/", self.admin_site.admin_view(self.issue_view), name="coupons_coupon_issue")
+        return [issue, *urls]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None) -> HttpResponse:
+        # "Add coupon" leads to the audited issue form.
+        return redirect("admin:coupons_coupon_issue")
+
+    def issue_view(self, request: HttpRequest) -> HttpResponse:
+        """Issue one coupon to a member with a required reason; the ledger row names the staff member."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = IssueCouponForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                coupon = issue_coupon(
+                    owner=form.member,
+                    source=CouponSource.MANUAL,
+                    kind=data["kind"],
+                    title=data["title"],
+                    value=data["value"],
+                    min_spend=data["min_spend"],
+                    currency=data["currency"],
+                    valid_days=data["valid_days"],
+                    store=data["store"],
+                    idempotency_key=f"manual:{data['token']}",
+                    reason=data["reason"],
+                    actor=request.user,
+                )
+                messages.success(
+                    request, f"Issued {coupon.currency} {coupon.value} coupon #{coupon.pk} to {form.member.email}."
+                )
+                return HttpResponseRedirect(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+        else:
+            form = IssueCouponForm(initial={"token": uuid.uuid4().hex, "member_email": request.GET.get("email", "")})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Issue a coupon",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/coupons/coupon/issue.html", context)
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Append-only: staff can read and search, never add, change or delete."""
+
+    list_display = ["created_at", "event", "member", "coupon", "amount", "currency", "actor", "reason", "order"]
+    list_filter = ["event", "currency"]
+    search_fields = ["member__email", "idempotency_key", "reason", "coupon__id"]
+    list_select_related = ["member", "coupon", "actor", "order"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PromoRedemption)
+class PromoRedemptionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "campaign", "member", "order", "amount", "released_at"]
+    list_filter = ["campaign"]
+    search_fields = ["member__email", "campaign__code"]
+    list_select_related = ["campaign", "member", "order"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -65,6 +65,11 @@ class Campaign(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        # Promo codes are case-insensitive: stored upper case, so the unique index covers every spelling.
+        self.code = (self.code or "").strip().upper() or None
+        super().save(*args, **kwargs)
+
 
 class CouponQuerySet(models.QuerySet["Coupon"]):
     def usable(self, *, at: datetime) -> CouponQuerySet:
@@ -160,3 +165,23 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.amount} ({self.idempotency_key})"
+
+
+class PromoRedemption(models.Model):
+    """One use of a promo code on one order (usage as rows; the campaign's used_count is the capped counter)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="redemptions")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promo_redemptions")
+    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT, related_name="promo_redemptions")
+    amount = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Set when the order was canceled before payment and the use was given back.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["campaign", "order"], name="one_promo_use_per_order")]
+        indexes = [models.Index(fields=["campaign", "member"], name="promo_member_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.code} on order {self.order_id}"

@@ -1,13 +1,245 @@
-"""What the coupon pages read."""
+"""What the coupon pages and the checkout read."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import math
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from coupons.models import Coupon
+from accounts.selectors import region_for_country
+from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, PromoRedemption
+from coupons.stacking import CouponInput, PromoInput
+
+# Sources that exist only because of the referral program: not usable where the program is off.
+PROGRAM_SOURCES = {CouponSource.REFERRAL, CouponSource.WELCOME}
+WALLET_TABS = ("platform", "store", "history")
+HISTORY_LIMIT = 50
+EXPIRY_WARNING_DAYS = 3
 
 
 def usable_coupons(*, owner) -> QuerySet[Coupon]:
     """The member's usable coupons, soonest expiry first."""
     return Coupon.objects.usable(at=timezone.now()).filter(owner=owner).select_related("store").order_by("expires_at")
+
+
+# --------------------------------------------------------------------------- checkout inputs
+
+
+def coupon_input(coupon: Coupon, *, region_in_program: bool) -> CouponInput:
+    """One coupon as the stacking engine's plain input."""
+    return CouponInput(
+        id=coupon.pk,
+        kind=coupon.kind,
+        value=coupon.value,
+        min_spend=coupon.min_spend,
+        expires_at=coupon.expires_at,
+        status=coupon.status,
+        currency=coupon.currency,
+        store_id=coupon.store_id,
+        store_name=coupon.store.name if coupon.store_id else "",
+        region_ok=region_in_program or coupon.source not in PROGRAM_SOURCES,
+        title=coupon.title,
+    )
+
+
+def checkout_coupon_inputs(*, member, include_ids: Collection[int] = ()) -> list[CouponInput]:
+    """The member's active coupons plus any of theirs named in `include_ids` (to explain 'already used'); one query
+    for coupons, one for the region. Another member's coupon ids are simply not returned."""
+    region = region_for_country(str(member.country))
+    coupons = (
+        Coupon.objects.filter(owner=member)
+        .filter(Q(status=CouponStatus.ACTIVE) | Q(pk__in=list(include_ids)))
+        .select_related("store")
+        .order_by("id")
+    )
+    return [coupon_input(c, region_in_program=region.is_in_program) for c in coupons]
+
+
+def resolve_promo_code(*, member, code: str) -> PromoInput | None:
+    """A typed promo code as the engine's plain input; None for an empty code, `exists=False` for an unknown one."""
+    code = (code or "").strip().upper()
+    if not code:
+        return None
+    campaign = Campaign.objects.filter(code=code, kind=CouponKind.PROMO).first()
+    if campaign is None:
+        return PromoInput(code=code, exists=False)
+    member_uses_left = None
+    if campaign.per_member_limit:
+        used = PromoRedemption.objects.filter(campaign=campaign, member=member, released_at__isnull=True).count()
+        member_uses_left = max(0, campaign.per_member_limit - used)
+    region = region_for_country(str(member.country))
+    return PromoInput(
+        code=code,
+        campaign_id=campaign.pk,
+        value=campaign.value,
+        min_spend=campaign.min_spend,
+        currency=campaign.currency,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        is_active=campaign.is_active,
+        uses_left=None if campaign.usage_limit is None else campaign.usage_limit - campaign.used_count,
+        member_uses_left=member_uses_left,
+        region_ok=region.is_in_program,
+    )
+
+
+# --------------------------------------------------------------------------- My Coupons
+
+
+def _percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    """part ÷ whole as a percentage, half-up to one decimal; None when there is no minimum to divide by."""
+    if not whole:
+        return None
+    return (part * 100 / whole).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+@dataclass
+class WalletCoupon:
+    coupon: Coupon
+    is_usable: bool
+    days_left: int  # days until expiry, rounded up (1 = within a day)
+    effective_percent: Decimal | None  # value ÷ min spend
+    expiry_tone: str  # badge tone: warning under EXPIRY_WARNING_DAYS, danger under a day, muted otherwise
+    state_label: str  # Active / Used / Expired / Voided (expired also when past expiry but not yet swept)
+
+
+@dataclass
+class Calculator:
+    """Savings calculator (PROGRAM_RULES section 9) over a set of coupons."""
+
+    rows: list[WalletCoupon]
+    coupon_count: int
+    total_discount: Decimal
+    required_spend: Decimal
+    average_percent: Decimal | None
+    currency: str
+    is_mixed_currency: bool = False
+
+
+@dataclass
+class Wallet:
+    tab: str
+    coupons: list[WalletCoupon]
+    counts: dict[str, int]
+    coins: int
+    coins_value: Decimal
+    referral_count: int
+    referral_limit: int
+    month_resets_on: date
+    currency: str
+    calculator: Calculator
+    usable: list[WalletCoupon] = field(default_factory=list)
+    total_value: Decimal = Decimal("0.00")
+    history_truncated: bool = False
+
+
+def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
+    is_usable = coupon.is_usable(at)
+    seconds_left = (coupon.expires_at - at).total_seconds()
+    # Days rounded up, so a coupon expiring the day after tomorrow reads "2 days" (not 1.99 → 1).
+    days_left = max(0, math.ceil(seconds_left / 86400))
+    if not is_usable:
+        tone = "muted"
+    elif seconds_left < 86400:
+        tone = "danger"
+    elif seconds_left < EXPIRY_WARNING_DAYS * 86400:
+        tone = "warning"
+    else:
+        tone = "info"
+    if coupon.status == CouponStatus.ACTIVE:
+        state = "Active" if is_usable else "Expired"
+    else:
+        state = coupon.get_status_display()
+    return WalletCoupon(
+        coupon=coupon,
+        is_usable=is_usable,
+        days_left=days_left,
+        effective_percent=_percent(coupon.value, coupon.min_spend),
+        expiry_tone=tone,
+        state_label=state,
+    )
+
+
+def savings_calculator(coupons: list[WalletCoupon], *, currency: str) -> Calculator:
+    """Coupons, minimum spend, total discount, required spend (sum of minimums: each coupon needs its own order
+    when they cannot stack) and average discount (total discount ÷ required spend)."""
+    total = sum((w.coupon.value for w in coupons), Decimal("0.00"))
+    required = sum((w.coupon.min_spend for w in coupons), Decimal("0.00"))
+    return Calculator(
+        rows=coupons,
+        coupon_count=len(coupons),
+        total_discount=total,
+        required_spend=required,
+        average_percent=_percent(total, required),
+        currency=currency,
+        is_mixed_currency=len({w.coupon.currency for w in coupons}) > 1,
+    )
+
+
+def _month_window(at: datetime, tz_name: str) -> tuple[datetime, datetime]:
+    """This calendar month in the program time zone, as aware datetimes [start, end)."""
+    tz = ZoneInfo(tz_name or "UTC")
+    local = at.astimezone(tz)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = (start + timedelta(days=32)).replace(day=1)
+    return start, end
+
+
+def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> Wallet:
+    """Everything My Coupons shows, in a constant number of queries (region, usable coupons, history,
+    history count, referral count) whatever the number of coupons."""
+    at = at or timezone.now()
+    tab = tab if tab in WALLET_TABS else "platform"
+    region = region_for_country(str(member.country))
+
+    usable_qs = (
+        Coupon.objects.usable(at=at)
+        .filter(owner=member)
+        .select_related("store", "campaign")
+        .order_by("expires_at", "id")
+    )
+    usable = [_wallet_coupon(c, at) for c in usable_qs]
+    platform = [w for w in usable if w.coupon.kind != CouponKind.STORE]
+    store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
+
+    history_filter = ~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at)
+    history_count = Coupon.objects.filter(owner=member).filter(history_filter).count()
+    history: list[WalletCoupon] = []
+    if tab == "history":
+        history_qs = (
+            Coupon.objects.filter(owner=member)
+            .filter(history_filter)
+            .select_related("store", "campaign", "used_order")
+            .order_by("-expires_at", "-id")[:HISTORY_LIMIT]
+        )
+        history = [_wallet_coupon(c, at) for c in history_qs]
+
+    start, end = _month_window(at, region.time_zone)
+    referral_count = (
+        Coupon.objects.filter(owner=member, source=CouponSource.REFERRAL, issued_at__gte=start, issued_at__lt=end)
+        .exclude(status=CouponStatus.VOIDED)
+        .count()
+    )
+
+    shown = {"platform": platform, "store": store, "history": history}[tab]
+    return Wallet(
+        tab=tab,
+        coupons=shown,
+        usable=usable,
+        total_value=sum((w.coupon.value for w in usable), Decimal("0.00")),
+        counts={"platform": len(platform), "store": len(store), "history": history_count},
+        coins=member.coins,
+        coins_value=(Decimal(member.coins) / 100).quantize(Decimal("0.01")),
+        referral_count=referral_count,
+        referral_limit=region.monthly_limit,
+        month_resets_on=end.date(),
+        currency=region.currency,
+        calculator=savings_calculator(usable, currency=region.currency),
+        history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
+    )

@@ -101,3 +101,34 @@ class ReferralFactory(factory.django.DjangoModelFactory):
     friend = factory.SubFactory(UserFactory)
     state = "registered"
     registered_at = factory.LazyFunction(timezone.now)
+
+
+# --- coupons -----------------------------------------------------------------
+from datetime import timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "coupons.Coupon"
+
+    owner = factory.SubFactory(UserFactory)
+    kind = "platform"
+    source = "manual"
+    value = factory.LazyFunction(lambda: Decimal("5.00"))
+    min_spend = factory.LazyFunction(lambda: Decimal("20.00"))
+    currency = "USD"
+    issued_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "coupons.Campaign"
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    kind = "promo"
+    code = factory.Sequence(lambda n: f"PROMO{n}")
+    value = factory.LazyFunction(lambda: Decimal("10.00"))
+    min_spend = factory.LazyFunction(lambda: Decimal("0.00"))
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))

@@ -72,7 +72,15 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_flagged(user=flagged)
     ensure_demo_orders(buyer=member)
     ensure_demo_referrals(member=member, make_user=ensure_user)
+    ensure_coupons()
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
+
+
+def ensure_coupons() -> None:
+    """Coupons of every kind for the demo member, and the WELCOME10 promo code."""
+    from coupons.demo import ensure_demo_coupons
+
+    ensure_demo_coupons(User.objects.get(email=MEMBER_EMAIL))
 
 
 class Command(BaseCommand):

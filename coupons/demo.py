@@ -1,0 +1,102 @@
+"""Demo coupons for `load_demo_data`: every kind for the demo member, plus the WELCOME10 promo code. Idempotent."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.utils import timezone
+
+from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, LedgerEntry
+from coupons.services import issue_coupon, write_ledger
+
+D = Decimal
+
+
+def ensure_promo_campaign() -> Campaign:
+    campaign, _ = Campaign.objects.get_or_create(
+        code="WELCOME10",
+        defaults={
+            "name": "Welcome promo code: $10 off $50",
+            "kind": CouponKind.PROMO,
+            "value": D("10.00"),
+            "min_spend": D("50.00"),
+            "usage_limit": 1000,
+            "per_member_limit": 1,
+        },
+    )
+    return campaign
+
+
+def ensure_demo_coupons(member) -> list[Coupon]:
+    """Coupons of each kind for the demo member (welcome, referral, event, select, store, used, expired)."""
+    from orders.models import Store
+
+    now = timezone.now()
+    store, _ = Store.objects.get_or_create(slug="bolt-bikes", defaults={"name": "Bolt Bikes"})
+    event = Campaign.objects.filter(name="Spring Sale").first() or Campaign.objects.create(
+        name="Spring Sale", kind=CouponKind.PLATFORM, value=D("10.00"), min_spend=D("60.00")
+    )
+    ensure_promo_campaign()
+    specs = [
+        ("welcome-1", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $4 off $5", "4.00", "5.00", 1, {}),
+        ("welcome-2", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $5 off $25", "5.00", "25.00", 1, {}),
+        ("referral-1", CouponKind.PLATFORM, CouponSource.REFERRAL, "Referral reward", "5.00", "20.00", 0, {}),
+        ("referral-2", CouponKind.PLATFORM, CouponSource.REFERRAL, "Referral reward", "5.00", "20.00", 28, {}),
+        ("event-1", CouponKind.PLATFORM, CouponSource.EVENT, "Spring Sale", "10.00", "60.00", 3, {"campaign": event}),
+        ("select-1", CouponKind.SELECT, CouponSource.EVENT, "Select: Home & Garden", "3.00", "15.00", 5, {}),
+        (
+            "store-1",
+            CouponKind.STORE,
+            CouponSource.STORE,
+            "Bolt Bikes: $3 off $20",
+            "3.00",
+            "20.00",
+            2,
+            {"store": store},
+        ),
+        ("used-1", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $7 off $49", "7.00", "49.00", 6, {}),
+        ("expired-1", CouponKind.PLATFORM, CouponSource.EVENT, "Winter Sale", "6.00", "40.00", 40, {}),
+    ]
+    coupons = []
+    for key, kind, source, title, value, min_spend, days_ago, extra in specs:
+        coupon = issue_coupon(
+            owner=member,
+            kind=kind,
+            source=source,
+            title=title,
+            value=D(value),
+            min_spend=D(min_spend),
+            issued_at=now - timedelta(days=days_ago),
+            idempotency_key=f"demo:{member.pk}:{key}",
+            reason="demo data",
+            **extra,
+        )
+        coupons.append(coupon)
+        if key.startswith("used") and coupon.status == CouponStatus.ACTIVE:
+            Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.ACTIVE).update(
+                status=CouponStatus.USED, used_at=now - timedelta(days=2)
+            )
+            write_ledger(
+                member=member,
+                coupon=coupon,
+                event=LedgerEntry.Event.USED,
+                amount=-coupon.value,
+                reason="demo data",
+                idempotency_key=f"demo:{member.pk}:{key}:used",
+            )
+        if key.startswith("expired") and coupon.status == CouponStatus.ACTIVE:
+            Coupon.objects.filter(pk=coupon.pk, status=CouponStatus.ACTIVE).update(
+                status=CouponStatus.EXPIRED, expired_at=coupon.expires_at
+            )
+            write_ledger(
+                member=member,
+                coupon=coupon,
+                event=LedgerEntry.Event.EXPIRED,
+                amount=D("0.00"),
+                reason="demo data",
+                idempotency_key=f"demo:{member.pk}:{key}:expired",
+            )
+    if member.coins == 0:
+        type(member).objects.filter(pk=member.pk, coins=0).update(coins=1250)
+    return coupons

@@ -1,0 +1,75 @@
+"""Browser tests: Playwright (sync API) driving Debian's chromium against pytest-django's live_server.
+
+Mark browser tests with @pytest.mark.e2e. Without /usr/bin/chromium they are skipped,
+unless REQUIRE_SERVICES=1, where a missing browser fails the run. Screenshots go to
+tests/e2e/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's async-unsafe guard would
+# then refuse ORM calls made by the test itself (fixtures, force_login).
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        message = f"needs chromium at {CHROMIUM} (apt-get install -y chromium)"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"required service missing: {message}")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser context (no cookies) with its base URL at the live server."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def login(live_server, client):
+    """login(page, user): put a real Django session for `user` into the page's browser context."""
+    from django.conf import settings
+
+    def do_login(page, user) -> None:
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": cookie.value, "url": live_server.url, "httpOnly": True}]
+        )
+
+    return do_login
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, name): full-page PNG under tests/e2e/screenshots/; returns its path."""
+
+    def take(page, name: str) -> Path:
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return take
