@@ -6,5 +6,6 @@ app_name = "referrals"
 
 urlpatterns = [
     path("invite/", views.invite, name="invite"),
+    path("invite/qr.svg", views.invite_qr, name="invite_qr"),
     path("invite/rules/", views.rules, name="rules"),
 ]
