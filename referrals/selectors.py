@@ -187,19 +187,16 @@ def tab_counts(*, user) -> dict[str, int]:
     return Referral.objects.filter(referrer=user).aggregate(**aggregates)
 
 
-def _month_ordinal(tz: ZoneInfo) -> Case:
-    """For a capped referral: its position among the referrals counted in the same program month."""
-    counted_at = Coalesce("decided_at", "completed_at")
+def _month_ordinal() -> Case:
+    """For a capped referral: its position among the referrals counted in the same program month.
+
+    Needs the `counted_at` and `counted_month` annotations of `referrals_for_page` on the outer query.
+    """
     earlier = (
         Referral.objects.filter(referrer=OuterRef("referrer"), state__in=COUNTED_STATES)
-        .alias(counted_at=counted_at)
-        .filter(
-            counted_at__gte=TruncMonth(Coalesce(OuterRef("decided_at"), OuterRef("completed_at")), tzinfo=tz),
-        )
-        .filter(
-            Q(counted_at__lt=Coalesce(OuterRef("decided_at"), OuterRef("completed_at")))
-            | Q(counted_at=Coalesce(OuterRef("decided_at"), OuterRef("completed_at")), pk__lte=OuterRef("pk"))
-        )
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .filter(counted_at__gte=OuterRef("counted_month"))
+        .filter(Q(counted_at__lt=OuterRef("counted_at")) | Q(counted_at=OuterRef("counted_at"), pk__lte=OuterRef("pk")))
         .order_by()
         .values("referrer")
         .annotate(n=Count("id"))
@@ -243,7 +240,9 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
             "first_order__id",
             "first_order__external_id",
         )
-        .annotate(month_ordinal=_month_ordinal(tz))
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
+        .annotate(month_ordinal=_month_ordinal())
         .prefetch_related(
             Prefetch("events", queryset=ReferralEvent.objects.order_by("occurred_at", "id")),
             Prefetch("support_requests", queryset=open_requests, to_attr="open_support_requests"),
