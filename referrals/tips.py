@@ -10,7 +10,7 @@ from dataclasses import dataclass
 # Personal messages convert best, then deal groups, then social posts and forums, then blogs.
 PERSONAL_CHANNELS = ("whatsapp", "telegram", "email")
 SOCIAL_CHANNELS = ("facebook", "x", "instagram")
-MAX_TIPS = 4
+MAX_TIPS = 3
 
 
 @dataclass(frozen=True)
