@@ -1,14 +1,38 @@
-"""What the link, landing and sign-up pages and the eligibility service read."""
+"""What the referral pages read: links, landing, sign-up eligibility facts and Invite Friends.
+
+Every function runs a fixed number of queries, whatever the number of referrals or clicks.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
-from django.db.models import Q
+from django.core.paginator import Page, Paginator
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
 from django.utils import timezone
 
+from accounts.models import Region
+from accounts.selectors import region_for_country
+from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.codes import looks_valid, normalize_code
-from referrals.models import Referral, ReferralCode
+from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES
+from referrals.models import Channel, Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent
 from referrals.reasons import ReferralState
 
 RECENT_SIGHTINGS = timedelta(days=30)
@@ -145,3 +169,243 @@ def device_has_account(*, device_id: str) -> bool:
     if not device_id:
         return False
     return AccountDevice.objects.filter(device__id_hash=keyed_hash(device_id, purpose="device")).exists()
+
+
+# The channels a member shares on, in the order the page shows them.
+SHARE_CHANNELS = [c for c in Channel if c not in (Channel.OTHER, Channel.TYPED)]
+
+TABS = {
+    "all": ("All", None),
+    "progress": ("In progress", IN_PROGRESS_STATES),
+    "credited": ("Credited", (ReferralState.CREDITED,)),
+    "not_credited": ("Not credited", NOT_CREDITED_STATES),
+}
+# States that use (or would have used) a monthly slot, in the order they were counted.
+COUNTED_STATES = (ReferralState.QUALIFIED, ReferralState.CREDITED, ReferralState.CAPPED)
+PER_PAGE = 20
+
+
+# --- This month's limit ------------------------------------------------------
+@dataclass(frozen=True)
+class MonthlyProgress:
+    count: int
+    limit: int
+    month: date
+    resets_on: date
+    time_zone: str
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.count, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.count >= self.limit
+
+    @property
+    def is_near(self) -> bool:
+        """The warning zone: two or fewer coupons left (8 of 10), not yet full."""
+        return not self.is_full and self.count >= self.limit - 2
+
+
+def month_bounds(now: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """First day of `now`'s month and of the next month, in the program time zone."""
+    local = now.astimezone(tz)
+    start = local.date().replace(day=1)
+    nxt = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    return start, nxt
+
+
+def monthly_progress(*, user, now: datetime, region: Region | None = None) -> MonthlyProgress:
+    """Coupons credited this program month (the counter row is the authority) and when it resets."""
+    region = region or region_for_country(str(user.country))
+    tz = ZoneInfo(region.time_zone or "UTC")
+    start, nxt = month_bounds(now, tz)
+    count = MonthlyRewardCounter.objects.filter(referrer=user, month=start).values_list("count", flat=True).first() or 0
+    return MonthlyProgress(
+        count=count, limit=region.monthly_limit, month=start, resets_on=nxt, time_zone=region.time_zone
+    )
+
+
+# --- Earnings ------------------------------------------------------------------
+def referral_earnings(*, user) -> list[tuple[str, Decimal, int]]:
+    """(currency, total value, coupons) of the member's referral coupons, reversed ones excluded."""
+    rows = (
+        Coupon.objects.filter(owner=user, source=CouponSource.REFERRAL)
+        .exclude(status=CouponStatus.VOIDED)
+        .values("currency")
+        .annotate(total=Sum("value"), n=Count("id"))
+        .order_by("currency")
+    )
+    return [(r["currency"], r["total"], r["n"]) for r in rows]
+
+
+# --- Funnel per channel -----------------------------------------------------------
+@dataclass
+class ChannelFunnel:
+    channel: str
+    label: str
+    clicks: int = 0
+    clicks_without_signup: int = 0
+    signups: int = 0
+    first_orders: int = 0
+    coupons: int = 0
+
+    @property
+    def signup_rate(self) -> float | None:
+        return self.signups / self.clicks if self.clicks else None
+
+
+@dataclass
+class Funnel:
+    rows: list[ChannelFunnel]
+    total: ChannelFunnel = field(default_factory=lambda: ChannelFunnel("all", "All channels"))
+    rejected_already_registered: int = 0
+
+    @property
+    def active_rows(self) -> list[ChannelFunnel]:
+        return [r for r in self.rows if r.clicks or r.signups]
+
+
+def channel_funnel(*, user) -> Funnel:
+    """Clicks → sign-ups → first orders → coupons per channel: two aggregate queries."""
+    labels = dict(Channel.choices)
+    rows: dict[str, ChannelFunnel] = {}
+
+    def row(channel: str) -> ChannelFunnel:
+        if channel not in rows:
+            rows[channel] = ChannelFunnel(channel, labels.get(channel, channel))
+        return rows[channel]
+
+    # A referral keeps the channel of the click it came from, so "clicks without a sign-up" is
+    # clicks minus referrals that came from a click, per channel (no per-click EXISTS probe).
+    clicks = Click.objects.filter(referral_code__user=user).values("channel").annotate(n=Count("id")).order_by()
+    for c in clicks:
+        row(c["channel"]).clicks = c["n"]
+
+    referrals = (
+        Referral.objects.filter(referrer=user)
+        .values("channel")
+        .annotate(
+            n=Count("id"),
+            ordered=Count("id", filter=Q(order_placed_at__isnull=False)),
+            credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
+            already=Count("id", filter=Q(reason_code="ALREADY_REGISTERED")),
+            from_click=Count("id", filter=Q(click__isnull=False)),
+        )
+        .order_by()
+    )
+    already = 0
+    from_click: dict[str, int] = {}
+    for f in referrals:
+        r = row(f["channel"])
+        r.signups, r.first_orders, r.coupons = f["n"], f["ordered"], f["credited"]
+        from_click[f["channel"]] = f["from_click"]
+        already += f["already"]
+    for r in rows.values():
+        r.clicks_without_signup = max(r.clicks - from_click.get(r.channel, 0), 0)
+
+    order = {c.value: i for i, c in enumerate(Channel)}
+    ordered_rows = sorted(rows.values(), key=lambda r: order.get(r.channel, 99))
+    total = ChannelFunnel("all", "All channels")
+    for r in ordered_rows:
+        total.clicks += r.clicks
+        total.clicks_without_signup += r.clicks_without_signup
+        total.signups += r.signups
+        total.first_orders += r.first_orders
+        total.coupons += r.coupons
+    return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
+
+
+# --- The referral cards ---------------------------------------------------------------
+def tab_counts(*, user) -> dict[str, int]:
+    """How many referrals each filter tab shows: one aggregate query."""
+    aggregates = {
+        key: Count("id", filter=Q(state__in=states)) if states else Count("id") for key, (_, states) in TABS.items()
+    }
+    return Referral.objects.filter(referrer=user).aggregate(**aggregates)
+
+
+def _month_ordinal() -> Case:
+    """For a capped referral: its position among the referrals counted in the same program month.
+
+    Needs the `counted_at` and `counted_month` annotations of `referrals_for_page` on the outer query.
+    """
+    earlier = (
+        Referral.objects.filter(referrer=OuterRef("referrer"), state__in=COUNTED_STATES)
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .filter(counted_at__gte=OuterRef("counted_month"))
+        .filter(Q(counted_at__lt=OuterRef("counted_at")) | Q(counted_at=OuterRef("counted_at"), pk__lte=OuterRef("pk")))
+        .order_by()
+        .values("referrer")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Case(
+        When(state=ReferralState.CAPPED, then=Subquery(earlier, output_field=IntegerField())),
+        default=Value(None),
+        output_field=IntegerField(),
+    )
+
+
+def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) -> QuerySet[Referral]:
+    """The member's referrals for one tab, newest first, with everything a card shows (no per-row queries)."""
+    from support.models import SupportRequest
+
+    region = region or region_for_country(str(user.country))
+    tz = ZoneInfo(region.time_zone or "UTC")
+    states = TABS.get(tab, TABS["all"])[1]
+    qs = Referral.objects.filter(referrer=user)
+    if states:
+        qs = qs.filter(state__in=states)
+    open_requests = SupportRequest.objects.filter(
+        status__in=[SupportRequest.Status.OPEN, SupportRequest.Status.IN_PROGRESS]
+    ).only("id", "referral_id", "status", "kind", "created_at")
+    return (
+        qs.select_related("friend", "first_order")
+        .only(
+            "id",
+            "state",
+            "reason_code",
+            "channel",
+            "registered_at",
+            "order_placed_at",
+            "completed_at",
+            "credited_at",
+            "decided_at",
+            "referrer_id",
+            "friend__first_name",
+            "friend__last_name",
+            "first_order__id",
+            "first_order__external_id",
+        )
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
+        .annotate(month_ordinal=_month_ordinal())
+        .prefetch_related(
+            Prefetch("events", queryset=ReferralEvent.objects.order_by("occurred_at", "id")),
+            Prefetch("support_requests", queryset=open_requests, to_attr="open_support_requests"),
+        )
+        .order_by("-registered_at", "-id")
+    )
+
+
+def referral_page(
+    *, user, tab: str = "all", page: str | int | None = 1, per_page: int = PER_PAGE, region: Region | None = None
+) -> Page:
+    """One page of referral cards: a count, the page rows, their timelines and open requests (4 queries)."""
+    return Paginator(referrals_for_page(user=user, tab=tab, region=region), per_page).get_page(page)
+
+
+def mask_name(first_name: str, last_name: str = "") -> str:
+    """'John Smith' → 'Jo** S.': enough for the referrer to recognise a friend, never the full name or e-mail."""
+    first = (first_name or "").strip()
+    last = (last_name or "").strip()
+    if not first and not last:
+        return "A friend"
+    if first:
+        keep = 1 if len(first) <= 3 else 2
+        masked = first[:keep] + "*" * min(max(len(first) - keep, 1), 4)
+    else:
+        masked = "***"
+    return f"{masked} {last[0].upper()}." if last else masked

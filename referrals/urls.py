@@ -6,6 +6,7 @@ app_name = "referrals"
 
 urlpatterns = [
     path("invite/", views.invite, name="invite"),
+    path("invite/qr.svg", views.invite_qr, name="invite_qr"),
     path("invite/rules/", views.rules, name="rules"),
     path("r/<str:code>", views.click, name="click"),
     path("r/<str:code>/", views.click),

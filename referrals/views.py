@@ -2,25 +2,110 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_GET, require_safe
 
-from referrals import services
+from accounts.decorators import program_member_required
+from accounts.selectors import region_for_country
+from referral_portal.templatetags.money import format_money
+from referrals import selectors, services
+from referrals.explain import explain
+from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
+from referrals.tips import pick_tips
 
 
-@login_required
+def _invite_link(request: HttpRequest, code: str) -> str:
+    return request.build_absolute_uri(f"/r/{code}")
+
+
+# --- Invite Friends (owned by the invite page; link-click/landing views go below) ---
+@require_GET
+@program_member_required
 def invite(request: HttpRequest) -> HttpResponse:
+    """Invite Friends: link, share, QR, this month's meter, funnel, tips and the referral cards."""
+    user = request.user
+    now = timezone.now()
+    code = services.ensure_referral_code(user=user)
+    link = _invite_link(request, code.code)
+    region = region_for_country(str(user.country))
+    welcome_total = sum((Decimal(str(c.get("value", 0))) for c in region.welcome_package), Decimal(0))
+    welcome_text = format_money(welcome_total, region.currency) if welcome_total else ""
+    reward_text = format_money(region.reward_amount, region.currency)
+    message = (
+        f"Join me on the marketplace: sign up with my link and get {welcome_text} in welcome coupons."
+        if welcome_text
+        else "Join me on the marketplace: sign up with my link and get welcome coupons."
+    )
+
+    tab = request.GET.get("tab", "all")
+    if tab not in selectors.TABS:
+        tab = "all"
+    page = selectors.referral_page(user=user, tab=tab, page=request.GET.get("page"), region=region)
+    counts = selectors.tab_counts(user=user)
+    cards = [
+        {
+            "referral": r,
+            "friend_name": selectors.mask_name(r.friend.first_name, r.friend.last_name),
+            "explanation": explain(r, now=now),
+            "open_request": r.open_support_requests[0] if r.open_support_requests else None,
+        }
+        for r in page.object_list
+    ]
+    funnel = selectors.channel_funnel(user=user)
+    progress = selectors.monthly_progress(user=user, now=now, region=region)
+    context = {
+        "code": code,
+        "link": link,
+        "copy_link": channel_link(link, "copy"),
+        "instagram_link": channel_link(link, "instagram"),
+        "qr_link": channel_link(link, "qr"),
+        "qr_svg": qr_svg(channel_link(link, "qr"), title="QR code of your invitation link"),
+        "share_links": share_links(link, message=message, subject="A welcome gift for you"),
+        "share_message": message,
+        "region": region,
+        "reward_text": reward_text,
+        "welcome_text": welcome_text,
+        "progress": progress,
+        "earnings": selectors.referral_earnings(user=user),
+        "funnel": funnel,
+        "tips": pick_tips(funnel, progress, welcome_total=welcome_text),
+        "tabs": [(key, label, counts[key]) for key, (label, _) in selectors.TABS.items()],
+        "tab": tab,
+        "page": page,
+        "cards": cards,
+    }
+    return render(request, "referrals/invite.html", context)
+
+
+@require_GET
+@program_member_required
+def invite_qr(request: HttpRequest) -> HttpResponse:
+    """The QR code of the member's link (?ch=qr) as an SVG file to download and print."""
     code = services.ensure_referral_code(user=request.user)
-    link = request.build_absolute_uri(f"/r/{code.code}")
-    return render(request, "referrals/invite.html", {"code": code, "link": link})
+    svg = qr_svg_document(channel_link(_invite_link(request, code.code), "qr"))
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Content-Disposition"] = f'attachment; filename="invite-{code.code.lower()}-qr.svg"'
+    return response
 
 
 def rules(request: HttpRequest) -> HttpResponse:
-    return render(request, "referrals/rules.html")
+    region = region_for_country(str(request.user.country) if request.user.is_authenticated else "")
+    welcome = [
+        {"value": Decimal(str(c.get("value", 0))), "min_spend": Decimal(str(c.get("min_spend", 0)))}
+        for c in region.welcome_package
+    ]
+    return render(
+        request,
+        "referrals/rules.html",
+        {
+            "region": region,
+            "welcome": welcome,
+            "welcome_total": sum((c["value"] for c in welcome), Decimal(0)),
+        },
+    )
 
 
 # --- Invitation links: click, landing (PROGRAM_RULES.md section 1) -------------------------

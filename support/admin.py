@@ -1,1 +1,74 @@
+import json
 
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html
+
+from support.models import AuditLog, SupportRequest
+
+
+@admin.register(SupportRequest)
+class SupportRequestAdmin(admin.ModelAdmin):
+    list_display = ("id", "member", "kind", "status", "priority", "referral", "created_at", "handled_by")
+    list_filter = ("status", "kind", "priority")
+    search_fields = ("member__email", "=id", "=referral__id")
+    list_select_related = ("member", "referral", "referral__referrer", "referral__friend", "handled_by")
+    ordering = ("priority", "created_at")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "member",
+        "referral",
+        "kind",
+        "message",
+        "evidence_pretty",
+        "priority",
+        "created_at",
+        "updated_at",
+        "resolved_at",
+        "handled_by",
+    )
+    fields = (*readonly_fields[:4], "evidence_pretty", "status", "staff_reply", *readonly_fields[5:])
+
+    @admin.display(description="Evidence (attached automatically)")
+    def evidence_pretty(self, obj: SupportRequest) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.evidence, indent=2, ensure_ascii=False, sort_keys=True))
+
+    def has_add_permission(self, request) -> bool:
+        # Requests come from members (with their evidence); staff answer them.
+        return False
+
+    def save_model(self, request, obj: SupportRequest, form, change: bool) -> None:
+        changed = set(form.changed_data)
+        if changed & {"status", "staff_reply"}:
+            obj.handled_by = request.user
+            if obj.status in (SupportRequest.Status.RESOLVED, SupportRequest.Status.REJECTED):
+                obj.resolved_at = obj.resolved_at or timezone.now()
+            else:
+                obj.resolved_at = None
+        super().save_model(request, obj, form, change)
+        if change and changed:
+            AuditLog.objects.create(
+                actor=request.user,
+                action="support_request.update",
+                target_type="SupportRequest",
+                target_id=str(obj.pk),
+                target_repr=str(obj)[:200],
+                details={"changed": sorted(changed), "status": obj.status},
+            )
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "target_type", "target_id", "target_repr")
+    list_filter = ("action", "target_type")
+    search_fields = ("actor__email", "target_id", "target_repr", "reason")
+    list_select_related = ("actor",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,3 +1,11 @@
+from django.urls import path
+
+from support import views
+
 app_name = "support"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.request_list, name="list"),
+    path("<int:pk>/", views.request_detail, name="detail"),
+    path("referrals/<int:referral_id>/open/", views.open_for_referral, name="open"),
+]

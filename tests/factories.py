@@ -132,3 +132,79 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     value = factory.LazyFunction(lambda: Decimal("10.00"))
     min_spend = factory.LazyFunction(lambda: Decimal("0.00"))
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+
+# --- Invite Friends page and support requests (issue 8). Prefixed "Invite" so that
+# --- factories appended by other features for the same models cannot clash.
+from decimal import Decimal  # noqa: E402
+
+from coupons.models import Coupon, CouponSource  # noqa: E402
+from referrals.models import Click, Referral, ReferralCode, ReferralEvent  # noqa: E402
+from support.models import SupportRequest  # noqa: E402
+
+
+class InviteReferralCodeFactory(factory.django.DjangoModelFactory[ReferralCode]):
+    class Meta:
+        model = ReferralCode
+
+    user = factory.SubFactory(UserFactory)
+    code = factory.Sequence(lambda n: f"INV{n:06d}")
+
+
+class InviteClickFactory(factory.django.DjangoModelFactory[Click]):
+    class Meta:
+        model = Click
+
+    referral_code = factory.SubFactory(InviteReferralCodeFactory)
+    channel = "whatsapp"
+    clicked_at = factory.LazyFunction(timezone.now)
+
+
+class InviteReferralFactory(factory.django.DjangoModelFactory[Referral]):
+    """A referral in any state: pass state=…, reason_code=… and the timestamps the state implies."""
+
+    class Meta:
+        model = Referral
+
+    referrer = factory.SubFactory(UserFactory)
+    friend = factory.SubFactory(UserFactory)
+    code = factory.LazyAttribute(
+        lambda o: ReferralCode.objects.get_or_create(user=o.referrer, defaults={"code": f"R{o.referrer.pk:08d}"})[0]
+    )
+    channel = "whatsapp"
+    state = "registered"
+    registered_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=3))
+
+
+class InviteReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
+    class Meta:
+        model = ReferralEvent
+
+    referral = factory.SubFactory(InviteReferralFactory)
+    from_state = ""
+    to_state = factory.LazyAttribute(lambda o: o.referral.state)
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+class InviteRewardCouponFactory(factory.django.DjangoModelFactory[Coupon]):
+    """The referrer's reward coupon of a credited referral."""
+
+    class Meta:
+        model = Coupon
+
+    referral = factory.SubFactory(InviteReferralFactory, state="credited")
+    owner = factory.LazyAttribute(lambda o: o.referral.referrer)
+    source = CouponSource.REFERRAL
+    value = Decimal("5.00")
+    min_spend = Decimal("20.00")
+    issued_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
+
+
+class SupportRequestFactory(factory.django.DjangoModelFactory[SupportRequest]):
+    class Meta:
+        model = SupportRequest
+
+    referral = factory.SubFactory(InviteReferralFactory, state="rejected", reason_code="STAFF_REJECTED")
+    member = factory.LazyAttribute(lambda o: o.referral.referrer)
+    kind = SupportRequest.Kind.DISPUTE_REJECTION

@@ -73,6 +73,7 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_demo_orders(buyer=member)
     ensure_demo_referrals(member=member, make_user=ensure_user)
     ensure_coupons()
+    ensure_demo_clicks(member=member)
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
@@ -81,6 +82,30 @@ def ensure_coupons() -> None:
     from coupons.demo import ensure_demo_coupons
 
     ensure_demo_coupons(User.objects.get(email=MEMBER_EMAIL))
+
+
+# Link opens per channel for the demo member, so the Invite Friends funnel shows something.
+DEMO_CLICKS = {"whatsapp": 14, "telegram": 6, "facebook": 9, "instagram": 5, "x": 3, "email": 4, "copy": 7, "qr": 2}
+
+
+def ensure_demo_clicks(*, member: User) -> None:
+    """Top up the member's clicks per channel to DEMO_CLICKS (never adds more on a re-run)."""
+    from datetime import timedelta
+
+    from django.db.models import Count
+    from django.utils import timezone
+
+    from referrals.models import Click
+    from referrals.services import ensure_referral_code
+
+    code = ensure_referral_code(user=member)
+    have = dict(Click.objects.filter(referral_code=code).values_list("channel").annotate(n=Count("id")))
+    now = timezone.now()
+    Click.objects.bulk_create(
+        Click(referral_code=code, channel=channel, clicked_at=now - timedelta(days=i % 20, hours=i))
+        for channel, wanted in DEMO_CLICKS.items()
+        for i in range(have.get(channel, 0), wanted)
+    )
 
 
 class Command(BaseCommand):

@@ -1,0 +1,264 @@
+"""Invite Friends and My Coupons under load, against a bare Django page, in the same run.
+
+What it does (all on 127.0.0.1, bounded in time):
+1. creates (once) a PostgreSQL database, migrates it, collects static files;
+2. seeds (idempotently) a member with BENCH_REFERRALS referrals (mixed states, two timeline
+   rows each), clicks on every channel and 60 coupons, and a logged-in session for it;
+3. starts gunicorn (DEBUG off, cached template loader, persistent DB connections) with the
+   bench-only settings (bench.bench_settings: the portal's URLs + /bench/bare/);
+4. loads each page with wrk (Debian package `wrk`; a bounded Python loop when it is missing)
+   and prints requests per second and latency, then stops gunicorn.
+
+    python bench/run.py pages        # or: make bench
+
+Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/rp_bench_pages),
+BENCH_SECONDS (10), BENCH_CONNECTIONS (4), BENCH_WORKERS (2), BENCH_REFERRALS (5000), BENCH_PORT (8190).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages")
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+REFERRALS = int(os.environ.get("BENCH_REFERRALS", "5000"))
+PORT = int(os.environ.get("BENCH_PORT", "8190"))
+MEMBER_EMAIL = "bench-member@example.com"
+
+PAGES = [
+    ("bare page (50 rows, 1 query)", "/bench/bare/"),
+    ("Invite Friends (5,000 referrals, page 1)", "/invite/"),
+    ("My Coupons", "/coupons/"),
+]
+
+
+def _env(var_dir: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="bench.bench_settings",
+        DEBUG="0",
+        SECRET_KEY=env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="127.0.0.1",
+        DATABASE_URL=DATABASE_URL,
+        CONN_MAX_AGE="600",
+        SECURE_COOKIES="0",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_HSTS_SECONDS="0",
+        ORDER_EVENTS_SECRETS="bench-secret",
+        LOG_LEVEL="WARNING",
+        VAR_DIR=var_dir,
+        PYTHONPATH=str(ROOT),
+    )
+    env.pop("REQUIRE_SERVICES", None)
+    return env
+
+
+def _ensure_database() -> None:
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+SEED = r"""
+import django, json, os
+django.setup()
+from datetime import timedelta
+from decimal import Decimal
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+from accounts.identity import normalize_email
+from accounts.models import User
+from coupons.models import Coupon
+from referrals.models import Click, Referral, ReferralEvent
+from referrals.services import ensure_referral_code
+
+n = int(os.environ["BENCH_REFERRALS"])
+member = User.objects.filter(email="%(email)s").first() or User.objects.create_user(
+    email="%(email)s", password=None, first_name="Bench", last_name="Member")
+code = ensure_referral_code(user=member)
+now = timezone.now()
+have = Referral.objects.filter(referrer=member).count()
+if have < n:
+    friends = User.objects.bulk_create([
+        User(email=f"bench-friend-{i}@example.com", email_normalized=normalize_email(f"bench-friend-{i}@example.com"),
+             first_name=f"Friend{i}", last_name="Bench", password="!")
+        for i in range(have, n)])
+    states = [("registered", ""), ("order_placed", ""), ("credited", ""), ("capped", "MONTHLY_LIMIT"),
+              ("rejected", "SELF_REFERRAL"), ("voided", "FIRST_ORDER_CANCELED"), ("qualified", "")]
+    channels = ["whatsapp", "telegram", "facebook", "x", "email", "copy", "qr", "instagram"]
+    refs = Referral.objects.bulk_create([
+        Referral(referrer=member, friend=f, code=code, channel=channels[i %% 8], state=states[i %% 7][0],
+                 reason_code=states[i %% 7][1], registered_at=now - timedelta(minutes=i),
+                 order_placed_at=now - timedelta(minutes=i - 1), completed_at=now - timedelta(minutes=i - 2),
+                 decided_at=now - timedelta(minutes=i - 2))
+        for i, f in enumerate(friends, start=have)], batch_size=1000)
+    ReferralEvent.objects.bulk_create(
+        [ReferralEvent(referral=r, to_state="registered", occurred_at=r.registered_at) for r in refs]
+        + [ReferralEvent(referral=r, from_state="registered", to_state=r.state, reason_code=r.reason_code,
+                         occurred_at=r.completed_at) for r in refs], batch_size=2000)
+    Click.objects.bulk_create([Click(referral_code=code, channel=channels[i %% 8]) for i in range(2 * n)],
+                              batch_size=2000)
+if Coupon.objects.filter(owner=member).count() < 60:
+    Coupon.objects.bulk_create([
+        Coupon(owner=member, source="welcome", value=Decimal(5 + i %% 5), min_spend=Decimal(20 + i),
+               issued_at=now, expires_at=now + timedelta(days=1 + i %% 30)) for i in range(60)])
+from django.db import connection
+with connection.cursor() as cursor:
+    cursor.execute("ANALYZE")  # fresh planner statistics after the bulk insert, as autovacuum would do
+session = SessionStore()
+session[SESSION_KEY] = str(member.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = member.get_session_auth_hash()
+session.set_expiry(3600)
+session.create()
+print(json.dumps({"session": session.session_key, "referrals": Referral.objects.filter(referrer=member).count()}))
+""".replace("%(email)s", MEMBER_EMAIL).replace("%%", "%")
+
+
+def _wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"server did not answer {url}")
+
+
+def _fetch(url: str, cookie: str) -> tuple[int, int, str]:
+    req = urllib.request.Request(url, headers={"Cookie": cookie})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+        return r.status, len(body), body.decode(errors="replace")
+
+
+def _wrk(url: str, cookie: str) -> dict:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{SECONDS}s", "--latency", "-H", f"Cookie: {cookie}", url],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS + 30,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
+    p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0, "tool": "wrk"}
+
+
+def _python_load(url: str, cookie: str) -> dict:
+    """Bounded fallback: CONNECTIONS threads, SECONDS long, keep-alive connections."""
+    import http.client
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    stop = time.monotonic() + SECONDS
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker():
+        conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=10)
+        while time.monotonic() < stop:
+            t = time.perf_counter()
+            conn.request("GET", parsed.path, headers={"Cookie": cookie})
+            resp = conn.getresponse()
+            resp.read()
+            with lock:
+                latencies.append(time.perf_counter() - t)
+                errors[0] += resp.status != 200
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latencies.sort()
+    return {
+        "rps": len(latencies) / SECONDS,
+        "p50": f"{latencies[len(latencies) // 2] * 1000:.1f}ms",
+        "p99": f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f}ms",
+        "errors": errors[0],
+        "tool": "python",
+    }
+
+
+def main() -> int:
+    _ensure_database()
+    var_dir = tempfile.mkdtemp(prefix="rp_bench_pages_")
+    env = _env(var_dir)
+    env["BENCH_REFERRALS"] = str(REFERRALS)
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    seeded = json.loads(
+        subprocess.run([PY, "-c", SEED], env=env, check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    )
+    cookie = f"sessionid={seeded['session']}"
+    gunicorn = shutil.which("gunicorn", path=str(Path(PY).parent)) or "gunicorn"
+    server = subprocess.Popen(
+        [gunicorn, "referral_portal.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(WORKERS), "--log-level", "warning"],
+        env=env,
+        cwd=ROOT,
+    )
+    results = []
+    try:
+        base = f"http://127.0.0.1:{PORT}"
+        _wait_up(base + "/bench/bare/")
+        load = _wrk if shutil.which("wrk") else _python_load
+        for label, path in PAGES:
+            status, size, body = _fetch(base + path, cookie)
+            if status != 200 or (path != "/bench/bare/" and "Log in" in body and "Log out" not in body):
+                raise RuntimeError(f"{path} did not render for the logged-in member ({status})")
+            for _ in range(20):  # warm: templates compiled, connections open
+                _fetch(base + path, cookie)
+            result = load(base + path, cookie)
+            rows = (
+                body.count("<tr>")
+                if path == "/bench/bare/"
+                else body.count('referral-card"') + body.count('class="coupon')
+            )
+            results.append({"page": label, "path": path, "bytes": size, "items": rows, **result})
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+    bare_rps = results[0]["rps"]
+    print(f"{REFERRALS} referrals; {WORKERS} gunicorn sync workers; {CONNECTIONS} connections; {SECONDS}s per page")
+    print(f"{'page':44} {'req/s':>8} {'vs bare':>8} {'p50':>9} {'p99':>9} {'KiB':>6} {'items':>6} {'non-2xx':>8}")
+    for r in results:
+        print(
+            f"{r['page']:44} {r['rps']:8.1f} {r['rps'] / bare_rps:8.2f} {r['p50']:>9} {r['p99']:>9} "
+            f"{r['bytes'] / 1024:6.1f} {r['items']:6d} {r['errors']:8d}"
+        )
+    print(json.dumps({"results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

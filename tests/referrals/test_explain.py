@@ -1,0 +1,170 @@
+"""referrals.explain: every state and every reason code in plain words, with the next step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+
+from referrals.explain import REASON_TEXT, SUPPORT_DISPUTE, SUPPORT_NOT_CREDITED, explain, ordinal
+from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
+
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+
+# Where each reason code can appear on a referral.
+STATE_FOR_REASON = {
+    ReasonCode.ALREADY_REGISTERED: ReferralState.REJECTED,
+    ReasonCode.SELF_REFERRAL: ReferralState.REJECTED,
+    ReasonCode.DEVICE_LIMIT: ReferralState.REJECTED,
+    ReasonCode.REGION_RESTRICTED: ReferralState.REJECTED,
+    ReasonCode.REGION_MISMATCH: ReferralState.REJECTED,
+    ReasonCode.ACCOUNT_FLAGGED: ReferralState.REJECTED,
+    ReasonCode.REFERRER_INACTIVE: ReferralState.REJECTED,
+    ReasonCode.FIRST_ORDER_CANCELED: ReferralState.VOIDED,
+    ReasonCode.FIRST_ORDER_REFUNDED: ReferralState.VOIDED,
+    ReasonCode.SHARED_PAYMENT_METHOD: ReferralState.REJECTED,
+    ReasonCode.MONTHLY_LIMIT: ReferralState.CAPPED,
+    ReasonCode.TECHNICAL_DELAY: ReferralState.QUALIFIED,
+    ReasonCode.SHARED_IP_AND_AGENT: ReferralState.UNDER_REVIEW,
+    ReasonCode.COUNTRY_SIGNAL_MISMATCH: ReferralState.UNDER_REVIEW,
+    ReasonCode.DISPOSABLE_EMAIL: ReferralState.UNDER_REVIEW,
+    ReasonCode.REFERRER_BURST: ReferralState.UNDER_REVIEW,
+    ReasonCode.IP_BURST: ReferralState.UNDER_REVIEW,
+    ReasonCode.SHARED_IP: ReferralState.REGISTERED,
+    ReasonCode.STAFF_APPROVED: ReferralState.REGISTERED,
+    ReasonCode.STAFF_REJECTED: ReferralState.REJECTED,
+    ReasonCode.MANUAL_CREDIT: ReferralState.CREDITED,
+    ReasonCode.REWARD_REVERSED: ReferralState.VOIDED,
+}
+
+
+def referral(state: str, reason_code: str = "", *, completed_hours_ago: float | None = None, **extra):
+    completed_at = NOW - timedelta(hours=completed_hours_ago) if completed_hours_ago is not None else None
+    return SimpleNamespace(state=state, reason_code=reason_code, completed_at=completed_at, **extra)
+
+
+def test_every_reason_code_has_words_and_a_next_step():
+    assert set(REASON_TEXT) == set(ReasonCode.values)
+    for code, (why, what_next) in REASON_TEXT.items():
+        assert why.strip() and what_next.strip(), code
+
+
+@pytest.mark.parametrize("code", list(ReasonCode))
+def test_each_reason_code_is_explained_in_its_state(code):
+    state = STATE_FOR_REASON[code]
+    hours = 30 if code == ReasonCode.TECHNICAL_DELAY else None
+    result = explain(referral(state, code, completed_hours_ago=hours, month_ordinal=11), now=NOW)
+    why, what_next = REASON_TEXT[code]
+    assert result.state == state
+    assert why in result.reason
+    assert result.next_step
+    if code not in (ReasonCode.TECHNICAL_DELAY,):
+        assert what_next in result.next_step or code in (ReasonCode.SHARED_IP, ReasonCode.STAFF_APPROVED)
+
+
+@pytest.mark.parametrize("state", list(ReferralState))
+def test_every_state_has_a_reason_and_a_next_step(state):
+    result = explain(referral(state, completed_hours_ago=1), now=NOW)
+    assert result.reason and result.next_step and result.tone in {"success", "info", "warning", "danger"}
+
+
+def test_registered_tells_to_remind_about_welcome_package():
+    result = explain(referral(ReferralState.REGISTERED), now=NOW)
+    assert "No order yet" in result.reason
+    assert "welcome coupons" in result.next_step
+    assert not result.can_request_support
+
+
+def test_order_placed_waits_for_completion():
+    result = explain(referral(ReferralState.ORDER_PLACED), now=NOW)
+    assert "completed" in result.reason
+    assert not result.can_request_support
+
+
+def test_qualified_within_24_hours_is_on_its_way():
+    result = explain(referral(ReferralState.QUALIFIED, completed_hours_ago=23.9), now=NOW)
+    assert not result.is_delayed
+    assert "on its way" in result.reason
+    assert not result.can_request_support
+
+
+def test_qualified_after_24_hours_is_a_technical_delay_with_an_apology_but_no_support_yet():
+    result = explain(referral(ReferralState.QUALIFIED, completed_hours_ago=24), now=NOW)
+    assert result.is_delayed
+    assert result.reason_code == ReasonCode.TECHNICAL_DELAY
+    assert result.reason.startswith("Sorry")
+    assert not result.can_request_support
+    assert "48 hours" in result.next_step
+
+
+def test_qualified_after_48_hours_offers_the_support_button():
+    just_before = explain(referral(ReferralState.QUALIFIED, completed_hours_ago=47.99), now=NOW)
+    at_48 = explain(referral(ReferralState.QUALIFIED, completed_hours_ago=48), now=NOW)
+    assert not just_before.can_request_support
+    assert at_48.is_delayed and at_48.reason.startswith("Sorry")
+    assert at_48.support_kind == SUPPORT_NOT_CREDITED
+    assert at_48.support_label
+
+
+def test_credited_points_to_my_coupons():
+    result = explain(referral(ReferralState.CREDITED), now=NOW)
+    assert result.tone == "success"
+    assert "My Coupons" in result.next_step
+    assert not result.can_request_support
+
+
+def test_capped_names_its_ordinal_in_the_month():
+    result = explain(referral(ReferralState.CAPPED, ReasonCode.MONTHLY_LIMIT, month_ordinal=11), now=NOW)
+    assert result.reason.startswith("Counted, not credited: your 11th this month.")
+    assert "never credited later" in result.next_step
+    assert not result.can_request_support
+
+
+def test_capped_without_ordinal_still_explains_the_limit():
+    result = explain(referral(ReferralState.CAPPED, ReasonCode.MONTHLY_LIMIT), now=NOW)
+    assert result.reason == REASON_TEXT[ReasonCode.MONTHLY_LIMIT][0]
+
+
+@pytest.mark.parametrize("code", [ReasonCode.FIRST_ORDER_CANCELED, ReasonCode.FIRST_ORDER_REFUNDED])
+def test_voided_says_which_and_offers_no_dispute(code):
+    result = explain(referral(ReferralState.VOIDED, code), now=NOW)
+    assert result.tone == "danger"
+    assert ("canceled" if code == ReasonCode.FIRST_ORDER_CANCELED else "refunded") in result.reason
+    assert not result.can_request_support
+
+
+def test_rejected_offers_i_think_this_is_wrong():
+    result = explain(referral(ReferralState.REJECTED, ReasonCode.SELF_REFERRAL), now=NOW)
+    assert result.support_kind == SUPPORT_DISPUTE
+    assert result.support_label == "I think this is wrong"
+
+
+def test_flagged_reason_shows_only_the_security_message():
+    result = explain(referral(ReferralState.REJECTED, ReasonCode.ACCOUNT_FLAGGED), now=NOW)
+    assert result.reason == FLAGGED_MESSAGE
+    assert "flag" not in result.reason.lower() and "flag" not in result.next_step.lower()
+
+
+def test_under_review_says_a_person_decides():
+    result = explain(referral(ReferralState.UNDER_REVIEW, ReasonCode.IP_BURST), now=NOW)
+    assert "by hand" in result.reason
+    assert not result.can_request_support
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (1, "1st"),
+        (2, "2nd"),
+        (3, "3rd"),
+        (4, "4th"),
+        (11, "11th"),
+        (12, "12th"),
+        (13, "13th"),
+        (21, "21st"),
+        (22, "22nd"),
+    ],
+)
+def test_ordinal(n, text):
+    assert ordinal(n) == text

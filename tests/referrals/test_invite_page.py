@@ -1,0 +1,461 @@
+"""The Invite Friends page: sharing, QR, this month's meter, funnel, tips and referral cards."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from accounts.models import Region
+from referrals import selectors
+from referrals.models import MonthlyRewardCounter, ReferralCode
+from tests.factories import (
+    InviteClickFactory,
+    InviteReferralEventFactory,
+    InviteReferralFactory,
+    InviteRewardCouponFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/invite/"
+
+
+@pytest.fixture
+def member(client):
+    user = UserFactory(first_name="Maya", last_name="Member")
+    client.force_login(user)
+    return user
+
+
+def page(client, **params):
+    response = client.get(URL, params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_url_name():
+    assert reverse("referrals:invite") == URL
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert "/accounts/login" in response["Location"]
+
+
+def test_flagged_member_gets_the_security_refusal(client):
+    user = UserFactory(status="flagged")
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 403
+    assert "For security reasons, your request cannot be processed." in response.content.decode()
+
+
+def test_link_code_and_copy_buttons(client, member):
+    html = page(client)
+    code = ReferralCode.objects.get(user=member).code
+    assert f'value="http://testserver/r/{code}?ch=copy"' in html
+    assert f'value="{code}"' in html
+    assert 'data-copy-target="invite-link"' in html
+    assert 'data-copy-target="invite-code"' in html
+
+
+def _hrefs(html: str) -> list[str]:
+    return [h.replace("&amp;", "&") for h in re.findall(r'href="([^"]+)"', html)]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "param", "channel"),
+    [
+        ("https://wa.me/", "text", "whatsapp"),
+        ("https://t.me/share/url", "url", "telegram"),
+        ("https://www.facebook.com/sharer/sharer.php", "u", "facebook"),
+        ("https://x.com/intent/post", "text", "x"),
+        ("mailto:", "body", "email"),
+    ],
+)
+def test_share_buttons_use_each_networks_share_url_with_its_channel(client, member, prefix, param, channel):
+    html = page(client)
+    code = ReferralCode.objects.get(user=member).code
+    (href,) = [h for h in _hrefs(html) if h.startswith(prefix)]
+    query = parse_qs(urlparse(href).query) if not href.startswith("mailto:") else parse_qs(href.split("?", 1)[1])
+    assert f"http://testserver/r/{code}?ch={channel}" in query[param][0]
+    if channel == "email":
+        assert query["subject"][0]
+
+
+def test_instagram_is_a_copy_button_with_its_own_channel(client, member):
+    html = page(client)
+    code = ReferralCode.objects.get(user=member).code
+    assert 'data-copy-target="instagram-link"' in html
+    assert (
+        f'id="instagram-link" class="visually-hidden" type="text" readonly tabindex="-1" value="http://testserver/r/{code}?ch=instagram"'
+        in html
+    )
+
+
+def test_qr_code_is_inline_svg_without_any_style_attribute(client, member):
+    html = page(client)
+    assert '<figure class="qr' in html
+    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    assert 'class="segno"' in svg
+    assert "style=" not in html  # CSP: style-src has no 'unsafe-inline'
+
+
+def test_qr_svg_download_encodes_the_qr_channel_link(client, member):
+    response = client.get(reverse("referrals:invite_qr"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert "attachment" in response["Content-Disposition"]
+    body = response.content.decode()
+    assert body.lstrip().startswith("<?xml") or body.lstrip().startswith("<svg")
+    assert "style=" not in body
+    # The encoded text is what segno renders for the ?ch=qr link.
+    import segno
+
+    code = ReferralCode.objects.get(user=member).code
+    expected = segno.make(f"http://testserver/r/{code}?ch=qr", error="m")
+    dark_modules = re.search(r' d="([^"]+)"', expected.svg_inline(scale=8)).group(1)
+    assert f'd="{dark_modules}"' in body
+
+
+# --- This month ----------------------------------------------------------------
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_meter_shows_count_limit_and_reset_date(client, member):
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=7)
+    html = page(client)
+    assert "7 of 10 coupons this month, resets 1 December" in html
+    assert 'value="7"' in html
+    assert "month-warning" not in html and "month-notice" not in html
+
+
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_meter_warns_at_8(client, member):
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=8)
+    html = page(client)
+    assert "month-warning" in html and "Only 2 coupons left this month" in html
+
+
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_meter_notice_at_10(client, member):
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=10)
+    html = page(client)
+    assert "month-notice" in html and "meter-full" in html
+    assert "counted but not credited" in html
+
+
+def test_meter_uses_the_program_time_zone_at_the_month_boundary(member):
+    Region.objects.create(country="NZ", name="New Zealand", time_zone="Pacific/Auckland", monthly_limit=6)
+    member.country = "NZ"
+    member.save()
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=5)
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 12, 1), count=1)
+    # 30 November 10:59:59 UTC is 23:59:59 in Auckland (UTC+13): still November there.
+    november = selectors.monthly_progress(user=member, now=datetime(2026, 11, 30, 10, 59, 59, tzinfo=UTC))
+    december = selectors.monthly_progress(user=member, now=datetime(2026, 11, 30, 11, 0, 0, tzinfo=UTC))
+    assert (november.count, november.limit, november.resets_on) == (5, 6, date(2026, 12, 1))
+    assert (december.count, december.resets_on) == (1, date(2027, 1, 1))
+    assert november.is_near and not november.is_full
+
+
+def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):
+    InviteRewardCouponFactory(referral=InviteReferralFactory(referrer=member, state="credited"))
+    InviteRewardCouponFactory(referral=InviteReferralFactory(referrer=member, state="credited"), value=Decimal("7.50"))
+    InviteRewardCouponFactory(
+        referral=InviteReferralFactory(referrer=member, state="voided", reason_code="REWARD_REVERSED"), status="voided"
+    )
+    assert selectors.referral_earnings(user=member) == [("USD", Decimal("12.50"), 2)]
+    assert "$12.50" in page(client)
+
+
+# --- Funnel -------------------------------------------------------------------------
+def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member):
+    code = ReferralCode.objects.create(user=member, code="FUNNEL234")
+    wa_clicks = InviteClickFactory.create_batch(4, referral_code=code, channel="whatsapp")
+    InviteClickFactory.create_batch(3, referral_code=code, channel="facebook")
+    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=wa_clicks[0], state="credited")
+    InviteReferralFactory(
+        referrer=member,
+        code=code,
+        channel="whatsapp",
+        click=wa_clicks[1],
+        state="order_placed",
+        order_placed_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    InviteReferralFactory(referrer=member, code=code, channel="facebook", state="registered")
+
+    funnel = selectors.channel_funnel(user=member)
+    rows = {r.channel: r for r in funnel.rows}
+    assert (
+        rows["whatsapp"].clicks,
+        rows["whatsapp"].signups,
+        rows["whatsapp"].first_orders,
+        rows["whatsapp"].coupons,
+    ) == (4, 2, 1, 1)
+    assert rows["whatsapp"].clicks_without_signup == 2
+    assert (rows["facebook"].clicks, rows["facebook"].signups, rows["facebook"].clicks_without_signup) == (3, 1, 3)
+    assert (funnel.total.clicks, funnel.total.signups, funnel.total.coupons) == (7, 3, 1)
+
+    html = page(client)
+    assert (
+        '<tr data-channel="whatsapp"><th scope="row">WhatsApp</th><td class="num">4</td><td class="num">2</td>'
+        '<td class="num">1</td><td class="num">1</td><td class="num">2</td></tr>' in html
+    )
+    assert "5 link opens did not lead to a sign-up" in html
+
+
+def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queries):
+    code = ReferralCode.objects.create(user=member, code="FUNNEL235")
+    InviteClickFactory.create_batch(5, referral_code=code, channel="telegram")
+    InviteReferralFactory.create_batch(3, referrer=member, code=code, channel="telegram")
+    with django_assert_num_queries(2):
+        selectors.channel_funnel(user=member)
+
+
+# --- Tips -----------------------------------------------------------------------------
+def test_tips_for_a_new_member_start_with_personal_messages(client, member):
+    html = page(client)
+    assert "Start with a personal message" in html
+    assert "Share during big sale events" in html or "never shopped here" in html
+
+
+def test_tips_follow_the_members_own_numbers(client, member):
+    code = ReferralCode.objects.create(user=member, code="TIPS23456")
+    wa = InviteClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
+    InviteClickFactory.create_batch(8, referral_code=code, channel="facebook")
+    for click in wa:
+        InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=click)
+    html = page(client)
+    assert "Your personal messages work best" in html
+    assert "100% of the people who opened a link you sent personally signed up, against 0% from social posts" in html
+    assert "8 link opens did not become a sign-up yet (most via Facebook)" in html
+    assert "2 friends signed up but did not order yet" in html
+    assert "Start with a personal message" not in html
+
+
+# --- Referral cards ------------------------------------------------------------------------
+def test_friend_is_shown_masked_never_by_email_or_full_name(client, member):
+    friend = UserFactory(first_name="Johnathan", last_name="Smithers", email="johnathan.smithers@example.org")
+    InviteReferralFactory(referrer=member, friend=friend)
+    html = page(client)
+    assert "Jo**** S." in html
+    assert "johnathan" not in html.lower()
+    assert "smithers" not in html.lower()
+    assert "example.org" not in html
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "masked"),
+    [
+        ("John", "Smith", "Jo** S."),
+        ("Al", "", "A*"),
+        ("", "", "A friend"),
+        ("Eve", "ng", "E** N."),
+        ("", "Li", "*** L."),
+    ],
+)
+def test_mask_name(first, last, masked):
+    assert selectors.mask_name(first, last) == masked
+
+
+def test_each_state_shows_its_badge_reason_and_next_step(client, member):
+    now = datetime.now(UTC)
+    InviteReferralFactory(referrer=member, state="registered")
+    InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    InviteReferralFactory(referrer=member, state="voided", reason_code="FIRST_ORDER_REFUNDED")
+    InviteReferralFactory(referrer=member, state="credited", completed_at=now - timedelta(hours=2))
+    html = page(client)
+    for state in ("registered", "rejected", "voided", "credited"):
+        assert f"badge state-{state}" in html
+    assert "This sign-up used your own device, phone, card or e-mail address" in html
+    assert "refunded before it was completed" in html
+    assert "I think this is wrong" in html
+    assert "coupon was issued" in html
+
+
+def test_timeline_shows_the_events(client, member):
+    r = InviteReferralFactory(referrer=member, state="order_placed")
+    InviteReferralEventFactory(referral=r, to_state="registered", occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    InviteReferralEventFactory(
+        referral=r,
+        from_state="registered",
+        to_state="order_placed",
+        occurred_at=datetime(2026, 3, 2, 10, 30, tzinfo=UTC),
+    )
+    html = page(client)
+    assert '<time datetime="2026-03-01T09:00:00+00:00">1 Mar 2026, 09:00</time><p>Signed up</p>' in html
+    assert "<p>First order placed</p>" in html
+
+
+def test_flagged_friend_reason_never_named_in_the_timeline(client, member):
+    r = InviteReferralFactory(referrer=member, state="rejected", reason_code="ACCOUNT_FLAGGED")
+    InviteReferralEventFactory(referral=r, to_state="rejected", reason_code="ACCOUNT_FLAGGED")
+    html = page(client)
+    assert "For security reasons, your request cannot be processed." in html
+    assert "Account flagged" not in html
+
+
+def test_capped_card_names_its_ordinal_this_month(client, member):
+    base = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    # A credited one of last month does not count.
+    InviteReferralFactory(
+        referrer=member, state="credited", completed_at=base - timedelta(days=10), decided_at=base - timedelta(days=10)
+    )
+    for i in range(10):
+        t = base + timedelta(hours=i)
+        InviteReferralFactory(referrer=member, state="credited", completed_at=t, decided_at=t)
+    t = base + timedelta(hours=11)
+    capped = InviteReferralFactory(
+        referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t, decided_at=t
+    )
+    t = base + timedelta(hours=12)
+    InviteReferralFactory(referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t, decided_at=t)
+    ordinals = {r.pk: r.month_ordinal for r in selectors.referrals_for_page(user=member)}
+    assert ordinals[capped.pk] == 11
+    assert sorted(o for o in ordinals.values() if o) == [11, 12]
+    html = page(client)
+    assert "Counted, not credited: your 11th this month." in html
+    assert "Counted, not credited: your 12th this month." in html
+
+
+def test_delayed_referral_apologises_and_after_48h_offers_support(client, member):
+    now = datetime.now(UTC)
+    InviteReferralFactory(referrer=member, state="qualified", completed_at=now - timedelta(hours=30))
+    html = page(client)
+    assert "Sorry" in html and "Ask support about this coupon" not in html
+    InviteReferralFactory(referrer=member, state="qualified", completed_at=now - timedelta(hours=50))
+    html = page(client)
+    assert "Ask support about this coupon" in html
+
+
+@pytest.mark.parametrize(
+    ("tab", "states"),
+    [
+        (
+            "all",
+            {"registered", "order_placed", "qualified", "under_review", "credited", "capped", "voided", "rejected"},
+        ),
+        ("progress", {"registered", "order_placed", "qualified", "under_review"}),
+        ("credited", {"credited"}),
+        ("not_credited", {"capped", "voided", "rejected"}),
+    ],
+)
+def test_filter_tabs(client, member, tab, states):
+    reasons = {"capped": "MONTHLY_LIMIT", "voided": "FIRST_ORDER_CANCELED", "rejected": "DEVICE_LIMIT"}
+    for state in (
+        "registered",
+        "order_placed",
+        "qualified",
+        "under_review",
+        "credited",
+        "capped",
+        "voided",
+        "rejected",
+    ):
+        InviteReferralFactory(referrer=member, state=state, reason_code=reasons.get(state, ""))
+    html = page(client, tab=tab)
+    shown = set(re.findall(r'class="badge state-(\w+)"', html))
+    assert shown == states
+    assert re.search(
+        rf'href="\?tab={tab}#referrals" aria-current="page">[^<]+<span class="tab-count">{len(states)}</span>', html
+    )
+
+
+def test_unknown_tab_and_bad_page_do_not_fail(client, member):
+    InviteReferralFactory(referrer=member)
+    assert page(client, tab="nope", page="abc").count("referral-card") == 1
+    assert page(client, page="9999").count("referral-card") == 1
+
+
+def test_another_members_referrals_are_not_shown(client, member):
+    InviteReferralFactory(state="credited")
+    html = page(client)
+    assert "referral-card" not in html
+    assert "No friends have signed up yet" in html
+
+
+def test_pagination_20_per_page(client, member):
+    InviteReferralFactory.create_batch(45, referrer=member)
+    assert page(client).count('class="card referral-card"') == 20
+    html = page(client, page=3)
+    assert html.count('class="card referral-card"') == 5
+    assert "Page 3 of 3" in html
+
+
+def _bulk_referrals(referrer, n: int) -> None:
+    """n referrals in mixed states, each with two timeline rows, inserted in bulk."""
+    from accounts.identity import normalize_email
+    from accounts.models import User
+    from referrals.models import Referral, ReferralEvent
+
+    code, _ = ReferralCode.objects.get_or_create(user=referrer, defaults={"code": f"B{referrer.pk:08d}"})
+    friends = User.objects.bulk_create(
+        [
+            User(
+                email=f"bulk{referrer.pk}-{i}@example.com",
+                email_normalized=normalize_email(f"bulk{referrer.pk}-{i}@example.com"),
+                first_name=f"Friend{i}",
+                last_name="Bulk",
+            )
+            for i in range(n)
+        ]
+    )
+    states = [
+        ("registered", ""),
+        ("credited", ""),
+        ("capped", "MONTHLY_LIMIT"),
+        ("rejected", "SELF_REFERRAL"),
+        ("qualified", ""),
+    ]
+    now = datetime.now(UTC)
+    referrals = Referral.objects.bulk_create(
+        [
+            Referral(
+                referrer=referrer,
+                friend=f,
+                code=code,
+                state=states[i % 5][0],
+                reason_code=states[i % 5][1],
+                registered_at=now - timedelta(minutes=i),
+                completed_at=now - timedelta(minutes=i),
+                decided_at=now - timedelta(minutes=i),
+            )
+            for i, f in enumerate(friends)
+        ]
+    )
+    ReferralEvent.objects.bulk_create(
+        [ReferralEvent(referral=r, to_state="registered") for r in referrals]
+        + [
+            ReferralEvent(referral=r, from_state="registered", to_state=r.state, reason_code=r.reason_code)
+            for r in referrals
+        ]
+    )
+
+
+def test_query_count_is_the_same_for_50_and_5000_referrals(client, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    small, large = UserFactory(), UserFactory()
+    _bulk_referrals(small, 50)
+    _bulk_referrals(large, 5000)
+    counts = {}
+    for user in (small, large):
+        client.force_login(user)
+        client.get(URL)  # warm: creates nothing new on the second request
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(URL, {"page": 2})
+        assert response.status_code == 200
+        assert response.content.decode().count('class="card referral-card"') == 20
+        counts[user.pk] = len(ctx.captured_queries)
+    assert counts[small.pk] == counts[large.pk]
+    client.force_login(large)
+    with django_assert_max_num_queries(counts[small.pk]):
+        client.get(URL, {"tab": "not_credited"})
