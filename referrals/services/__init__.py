@@ -9,3 +9,30 @@ from referrals.services.codes import ensure_referral_code
 from referrals.services.timeline import record_start, transition
 
 __all__ = ["ensure_referral_code", "record_start", "transition"]
+
+# Crediting, the first-order lifecycle and staff reviews (appended).
+from referrals.services.crediting import (
+    CreditError,
+    credit_due_referrals,
+    credit_manually,
+    credit_referral,
+    flag_delayed_referrals,
+    program_month,
+    reconcile_rewards,
+)
+from referrals.services.lifecycle import record_first_order_event
+from referrals.services.review import ReviewError, approve_review, reject_review
+
+__all__ += [
+    "CreditError",
+    "ReviewError",
+    "approve_review",
+    "credit_due_referrals",
+    "credit_manually",
+    "credit_referral",
+    "flag_delayed_referrals",
+    "program_month",
+    "reconcile_rewards",
+    "record_first_order_event",
+    "reject_review",
+]
