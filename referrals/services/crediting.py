@@ -86,7 +86,7 @@ def credit_locked_referral(referral: Referral) -> str:
         # Cannot happen through this module; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral.pk)
         return referral.state
-    region = region_for_country(referral.referrer.country)
+    region = region_for_country(str(referral.referrer.country))
     now = timezone.now()
     month = program_month(at=now, time_zone=region.time_zone)
     limit = region.monthly_limit
@@ -201,7 +201,7 @@ def credit_manually(*, referral: Referral, actor, reason: str) -> Coupon:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():
         raise CreditError("This referral already has its reward coupon.")
-    region = region_for_country(locked.referrer.country)
+    region = region_for_country(str(locked.referrer.country))
     now = timezone.now()
     coupon = issue_coupon(
         owner=locked.referrer,
@@ -237,7 +237,7 @@ def release_monthly_slot(*, referral: Referral) -> bool:
     """Give back the monthly slot an automatic credit used (the month it was credited in)."""
     if referral.credited_at is None:
         return False
-    region = region_for_country(referral.referrer.country)
+    region = region_for_country(str(referral.referrer.country))
     month = program_month(at=referral.credited_at, time_zone=region.time_zone)
     return bool(
         MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month, count__gt=0).update(
