@@ -43,7 +43,7 @@ def test_an_order_of_a_member_without_referral_is_ignored():
 
 
 def test_unknown_event_and_naive_time_are_refused():
-    referral, order = referral_with_order()
+    _referral, order = referral_with_order()
     with pytest.raises(ValueError, match="unknown order event"):
         record_first_order_event(order=order, event="exploded", occurred_at=timezone.now())
     with pytest.raises(ValueError, match="timezone-aware"):
