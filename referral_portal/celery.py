@@ -24,3 +24,31 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=0),
     },
 }
+
+# Crediting (RELIABILITY.md section 1): the sweep is what keeps the 24-hour promise when
+# a message, a worker or Redis is lost; the task enqueued at completion is only the fast path.
+app.conf.beat_schedule.update(
+    {
+        "credit-due-referrals": {
+            "task": "referrals.tasks.credit_due_referrals",
+            "schedule": 60.0,
+            "options": {"expires": 55},
+        },
+        "flag-delayed-referrals": {
+            "task": "referrals.tasks.flag_delayed_referrals",
+            "schedule": crontab(minute="*/10"),
+        },
+        "reconcile-rewards": {
+            "task": "referrals.tasks.reconcile_rewards",
+            "schedule": crontab(hour=2, minute=30),
+        },
+        "expire-overdue-coupons": {
+            "task": "coupons.tasks.expire_overdue_coupons",
+            "schedule": crontab(minute="*/5"),
+        },
+        "send-expiry-reminders": {
+            "task": "coupons.tasks.send_expiry_reminders",
+            "schedule": crontab(minute=15),
+        },
+    }
+)

@@ -208,3 +208,70 @@ class SupportRequestFactory(factory.django.DjangoModelFactory[SupportRequest]):
     referral = factory.SubFactory(InviteReferralFactory, state="rejected", reason_code="STAFF_REJECTED")
     member = factory.LazyAttribute(lambda o: o.referral.referrer)
     kind = SupportRequest.Kind.DISPUTE_REJECTION
+
+
+# --- Referrals, orders and coupons (appended by the crediting feature) -------------------------------------
+from decimal import Decimal  # noqa: E402
+
+from coupons.models import Coupon  # noqa: E402
+from orders.models import Order, PaymentCard  # noqa: E402
+from referrals.models import Referral, ReferralCode  # noqa: E402
+
+
+class CreditingReferralCodeFactory(factory.django.DjangoModelFactory[ReferralCode]):
+    class Meta:
+        model = ReferralCode
+        django_get_or_create = ("user",)
+
+    user = factory.SubFactory(UserFactory)
+    code = factory.Sequence(lambda n: f"TST{n:05d}")
+
+
+class CreditingReferralFactory(factory.django.DjangoModelFactory[Referral]):
+    """A friend who registered through the referrer's link (state `registered` unless told)."""
+
+    class Meta:
+        model = Referral
+
+    referrer = factory.SubFactory(UserFactory)
+    friend = factory.SubFactory(UserFactory)
+    code = factory.LazyAttribute(lambda o: CreditingReferralCodeFactory(user=o.referrer))
+    registered_at = factory.LazyFunction(timezone.now)
+
+
+class CreditingPaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]):
+    class Meta:
+        model = PaymentCard
+
+    user = factory.SubFactory(UserFactory)
+    fingerprint = factory.Sequence(lambda n: f"fp_{n:08d}")
+    label = "Visa ending 4242"
+
+
+class OrderFactory(factory.django.DjangoModelFactory[Order]):
+    """A buyer's first order by default, paid with the buyer's own card."""
+
+    class Meta:
+        model = Order
+
+    buyer = factory.SubFactory(UserFactory)
+    external_id = factory.Sequence(lambda n: f"ORD-{n:06d}")
+    is_first = True
+    card = factory.LazyAttribute(lambda o: CreditingPaymentCardFactory(user=o.buyer))
+    subtotal = Decimal("40.00")
+    total = Decimal("40.00")
+    placed_at = factory.LazyFunction(timezone.now)
+
+
+class CreditingCouponFactory(factory.django.DjangoModelFactory[Coupon]):
+    """An active $5 platform coupon (min spend $20) valid 30 days. Prefer coupons.services.issue_coupon for ledger."""
+
+    class Meta:
+        model = Coupon
+
+    owner = factory.SubFactory(UserFactory)
+    source = "manual"
+    value = Decimal("5.00")
+    min_spend = Decimal("20.00")
+    issued_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))

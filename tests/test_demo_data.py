@@ -29,3 +29,18 @@ def test_demo_member_has_a_code_and_friends_with_reasons():
         "SELF_REFERRAL",
     }
     assert referrals.get(state="registered").welcome_coupons.count() == 4
+
+
+def test_demo_member_has_referrals_in_every_state():
+    from coupons.models import Coupon
+    from referrals.models import Referral
+
+    call_command("load_demo_data", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("load_demo_data", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    member = User.objects.get(email="member@example.com")
+    states = dict(Referral.objects.filter(referrer=member).values_list("state", "reason_code"))
+    assert {"qualified", "credited", "capped", "voided", "under_review", "order_placed"} <= set(states)
+    assert states["voided"] == "FIRST_ORDER_CANCELED"
+    assert states["capped"] == "MONTHLY_LIMIT"
+    credited = Referral.objects.get(referrer=member, state="credited")
+    assert Coupon.objects.filter(referral=credited, owner=member).count() == 1

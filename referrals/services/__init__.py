@@ -19,3 +19,30 @@ __all__ = [
     "register_referral",
     "transition",
 ]
+
+# Crediting, the first-order lifecycle and staff reviews (appended).
+from referrals.services.crediting import (
+    CreditError,
+    credit_due_referrals,
+    credit_manually,
+    credit_referral,
+    flag_delayed_referrals,
+    program_month,
+    reconcile_rewards,
+)
+from referrals.services.lifecycle import record_first_order_event
+from referrals.services.review import ReviewError, approve_review, reject_review
+
+__all__ += [
+    "CreditError",
+    "ReviewError",
+    "approve_review",
+    "credit_due_referrals",
+    "credit_manually",
+    "credit_referral",
+    "flag_delayed_referrals",
+    "program_month",
+    "reconcile_rewards",
+    "record_first_order_event",
+    "reject_review",
+]

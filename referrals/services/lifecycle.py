@@ -1,15 +1,334 @@
-"""Hook from the orders app into the referral program (first orders only)."""
+"""The referral side of the friend's first order: placed → qualified, or voided, or a reward reversed.
+
+Order events arrive at least once, late and in any order. What counts is when
+each thing happened (`occurred_at`): a cancel or refund that happened before
+completion voids the referral (and takes back a reward already issued); one
+that happened after completion changes nothing.
+"""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-def record_first_order_event(*, order, event: str, occurred_at: datetime) -> None:
-    """Tell the referral program that a buyer's first order was placed, paid, shipped, completed, canceled or refunded.
+from accounts.models import AccountDevice
+from coupons.models import Coupon
+from coupons.services import reverse_reward_coupon
+from orders.models import PaymentCard
+from referrals.models import Referral
+from referrals.reasons import ReasonCode, ReferralState
+from referrals.services.crediting import release_monthly_slot
+from referrals.services.notices import notify_ended
+from referrals.services.timeline import transition
 
-    Called by orders.services inside the transaction that records the order's
-    transition, once per newly recorded transition, with when it happened.
+logger = logging.getLogger(__name__)
+
+EVENTS = frozenset({"placed", "paid", "shipped", "completed", "canceled", "refunded"})
+ENDING_REASONS = {"canceled": ReasonCode.FIRST_ORDER_CANCELED, "refunded": ReasonCode.FIRST_ORDER_REFUNDED}
+BEFORE_ORDER = (ReferralState.REGISTERED, ReferralState.ORDER_PLACED)
+# A human decides these; order facts are stored so an approval can continue from them.
+HELD = (ReferralState.UNDER_REVIEW, ReferralState.REJECTED)
+
+
+def record_first_order_event(*, order, event: str, occurred_at: datetime) -> Referral | None:
+    """Apply one event of a buyer's first order to the friend's referral; idempotent and order-independent.
+
+    Runs inside the caller's transaction; the credit task is enqueued only
+    after commit, and a broker outage never raises here (the sweep heals it).
     """
-    # Placeholder so the orders branch runs; the crediting branch provides the real implementation.
-    return None
+    if event not in EVENTS:
+        raise ValueError(f"unknown order event {event!r}")
+    if timezone.is_naive(occurred_at):
+        raise ValueError("occurred_at must be timezone-aware")
+    with transaction.atomic():
+        referral = (
+            Referral.objects.select_for_update(of=("self",))
+            .select_related("referrer", "friend")
+            .filter(friend_id=order.buyer_id)
+            .first()
+        )
+        if referral is None:
+            return None
+        if referral.first_order_id and referral.first_order_id != order.pk:
+            logger.warning("referral %s: ignoring %s of order %s (not the first order)", referral.pk, event, order.pk)
+            return referral
+        if event == "completed":
+            _on_completed(referral, order, occurred_at)
+        elif event in ENDING_REASONS:
+            _on_ended(referral, order, event, occurred_at)
+        else:
+            _on_progress(referral, order, event, occurred_at)
+        return referral
+
+
+def card_shared_with_referrer(*, referral: Referral, order) -> bool:
+    """The order's card was used by the referrer or by another account seen on the referrer's devices."""
+    if not order.card_id:
+        return False
+    fingerprint = order.card.fingerprint
+    referrer_devices = AccountDevice.objects.filter(user_id=referral.referrer_id).values("device_id")
+    device_accounts = (
+        AccountDevice.objects.filter(device_id__in=referrer_devices)
+        .exclude(user_id=referral.friend_id)
+        .values("user_id")
+    )
+    return (
+        PaymentCard.objects.filter(fingerprint=fingerprint)
+        .filter(Q(user_id=referral.referrer_id) | Q(user_id__in=device_accounts))
+        .exists()
+    )
+
+
+def _store_facts(referral: Referral, **facts) -> None:
+    """Record order facts that are not known yet (first writer wins), without changing state."""
+    missing = {}
+    for name, value in facts.items():
+        current = referral.first_order_id if name == "first_order" else getattr(referral, name)
+        if current is None:
+            missing[name] = value
+    if not missing:
+        return
+    Referral.objects.filter(pk=referral.pk).update(**missing, updated_at=timezone.now())
+    for name, value in missing.items():
+        setattr(referral, name, value)
+
+
+def _order_facts(referral: Referral) -> dict:
+    return dict((referral.signals or {}).get("order_facts") or {})
+
+
+def _remember_end(referral: Referral, event: str, occurred_at: datetime) -> None:
+    """Keep the earliest cancel/refund of the first order in the referral's signals (for reviews and reopens)."""
+    facts = _order_facts(referral)
+    known = parse_datetime(facts["ended_at"]) if facts.get("ended_at") else None
+    if known is not None and known <= occurred_at:
+        return
+    facts.update(ended_event=event, ended_at=occurred_at.isoformat())
+    signals = {**(referral.signals or {}), "order_facts": facts}
+    Referral.objects.filter(pk=referral.pk).update(signals=signals)
+    referral.signals = signals
+
+
+def ended_before_completion(referral: Referral) -> tuple[str, datetime] | None:
+    """(event, when) of a cancel/refund that happened before completion (or with no completion known)."""
+    facts = _order_facts(referral)
+    if not facts.get("ended_at"):
+        return None
+    ended_at = parse_datetime(facts["ended_at"])
+    if referral.completed_at is not None and ended_at >= referral.completed_at:
+        return None
+    return facts["ended_event"], ended_at
+
+
+def _void(referral: Referral, *, reason_code: str, occurred_at: datetime, from_states, note: str, **fields) -> bool:
+    moved = transition(
+        referral=referral,
+        to_state=ReferralState.VOIDED,
+        from_states=from_states,
+        reason_code=reason_code,
+        occurred_at=occurred_at,
+        note=note,
+        **fields,
+    )
+    if moved:
+        notify_ended(referral=referral, reason_code=reason_code)
+    return moved
+
+
+def _enqueue_credit(referral: Referral) -> None:
+    from referrals.tasks import credit_referral_task
+
+    credit_referral_task.delay_on_commit(referral.pk)
+
+
+def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+    placed_at = occurred_at if event == "placed" else order.placed_at or occurred_at
+    if referral.state not in BEFORE_ORDER:
+        _store_facts(referral, first_order=order, order_placed_at=placed_at)
+        return
+    if card_shared_with_referrer(referral=referral, order=order):
+        _void(
+            referral,
+            reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
+            occurred_at=occurred_at,
+            from_states=BEFORE_ORDER,
+            note=f"Order {order.external_id} paid with a card linked to the referrer.",
+            first_order=order,
+            order_placed_at=referral.order_placed_at or placed_at,
+        )
+        return
+    if referral.state == ReferralState.REGISTERED:
+        transition(
+            referral=referral,
+            to_state=ReferralState.ORDER_PLACED,
+            from_states=[ReferralState.REGISTERED],
+            occurred_at=placed_at,
+            note=f"First order {order.external_id} placed.",
+            first_order=order,
+            order_placed_at=placed_at,
+        )
+    else:
+        _store_facts(referral, first_order=order, order_placed_at=placed_at)
+
+
+def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
+    placed_at = referral.order_placed_at or order.placed_at or occurred_at
+    state = referral.state
+    if state in BEFORE_ORDER:
+        if card_shared_with_referrer(referral=referral, order=order):
+            _void(
+                referral,
+                reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
+                occurred_at=occurred_at,
+                from_states=BEFORE_ORDER,
+                note=f"Order {order.external_id} paid with a card linked to the referrer.",
+                first_order=order,
+                order_placed_at=placed_at,
+                completed_at=occurred_at,
+            )
+            return
+        _qualify(referral, order, occurred_at, from_states=BEFORE_ORDER, placed_at=placed_at)
+        return
+    if state == ReferralState.VOIDED and referral.completed_at is None:
+        ended = _order_facts(referral)
+        ended_at = parse_datetime(ended["ended_at"]) if ended.get("ended_at") else None
+        if ended_at is not None and occurred_at <= ended_at and referral.reason_code in ENDING_REASONS.values():
+            # The cancel/refund we heard of first actually happened after completion:
+            # a refund after completion changes nothing, so the referral qualifies after all.
+            _qualify(
+                referral,
+                order,
+                occurred_at,
+                from_states=[ReferralState.VOIDED],
+                placed_at=placed_at,
+                note=(
+                    f"First order {order.external_id} completed at {occurred_at:%Y-%m-%d %H:%M:%S} UTC, before its "
+                    f"{ended['ended_event']} at {ended_at:%Y-%m-%d %H:%M:%S} UTC: the reward is due after all."
+                ),
+                decided_at=None,
+            )
+            if referral.state == ReferralState.QUALIFIED:
+                Referral.objects.filter(pk=referral.pk).update(reason_code="")
+                referral.reason_code = ""
+            return
+    _store_facts(referral, first_order=order, order_placed_at=placed_at, completed_at=occurred_at)
+
+
+def _qualify(
+    referral: Referral,
+    order,
+    occurred_at: datetime,
+    *,
+    from_states,
+    placed_at: datetime,
+    note: str = "",
+    **fields,
+) -> None:
+    moved = transition(
+        referral=referral,
+        to_state=ReferralState.QUALIFIED,
+        from_states=from_states,
+        occurred_at=occurred_at,
+        note=note or f"First order {order.external_id} completed; reward due.",
+        first_order=order,
+        order_placed_at=placed_at,
+        completed_at=occurred_at,
+        # Due at once; the 24-hour promise is measured from completion.
+        credit_due_at=occurred_at,
+        **fields,
+    )
+    if moved:
+        _enqueue_credit(referral)
+
+
+def _on_ended(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+    reason_code = ENDING_REASONS[event]
+    placed_at = referral.order_placed_at or order.placed_at or occurred_at
+    _remember_end(referral, event, occurred_at)
+    if referral.completed_at is not None and occurred_at >= referral.completed_at:
+        return  # after completion: changes nothing
+    state = referral.state
+    if state in (*BEFORE_ORDER, ReferralState.QUALIFIED, ReferralState.CAPPED):
+        _void(
+            referral,
+            reason_code=reason_code,
+            occurred_at=occurred_at,
+            from_states=[state],
+            note=f"First order {order.external_id} {event} before completion.",
+            first_order=order,
+            order_placed_at=placed_at,
+        )
+    elif state == ReferralState.CREDITED:
+        _reverse_reward(referral, order, event, occurred_at)
+    elif state in HELD:
+        _store_facts(referral, first_order=order, order_placed_at=placed_at)
+
+
+def _reverse_reward(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+    """A reward issued for an order that was canceled/refunded before completion is taken back, once."""
+    reason_code = ENDING_REASONS[event]
+    was_manual = referral.reason_code == ReasonCode.MANUAL_CREDIT
+    credited_at = referral.credited_at
+    now = timezone.now()
+    moved = transition(
+        referral=referral,
+        to_state=ReferralState.VOIDED,
+        from_states=[ReferralState.CREDITED],
+        reason_code=reason_code,
+        occurred_at=now,
+        note=(
+            f"Reward reversed: first order {order.external_id} was {event} at {occurred_at:%Y-%m-%d %H:%M:%S} UTC, "
+            f"before its completion at {referral.completed_at:%Y-%m-%d %H:%M:%S} UTC."
+        ),
+        decided_at=now,
+    )
+    if not moved:
+        return
+    referral.credited_at = credited_at  # the slot to give back is the crediting month's
+    extra = ""
+    coupon = Coupon.objects.select_for_update().filter(referral_id=referral.pk).first()
+    if coupon is not None:
+        reason = f"{ReasonCode.REWARD_REVERSED}: first order {event} before completion"
+        if reverse_reward_coupon(coupon=coupon, referral=referral, reason=reason):
+            extra = "The reward coupon has been withdrawn from My Coupons."
+        elif coupon.status == "used":
+            _open_reversal_case(referral, coupon, order, event, occurred_at)
+            extra = "The reward coupon had already been used; our support team will contact you."
+    if not was_manual:
+        release_monthly_slot(referral=referral)
+    notify_ended(referral=referral, reason_code=reason_code, extra=extra)
+    logger.info("referral %s: reward reversed (%s before completion)", referral.pk, event)
+
+
+def _open_reversal_case(referral: Referral, coupon: Coupon, order, event: str, occurred_at: datetime) -> None:
+    from support.models import SupportRequest
+
+    try:
+        with transaction.atomic():
+            SupportRequest.objects.create(
+                member=referral.referrer,
+                referral=referral,
+                kind=SupportRequest.Kind.REWARD_REVERSAL,
+                message=(
+                    f"Referral reward coupon #{coupon.pk} was already used, but the friend's first order "
+                    f"{order.external_id} was {event} before completion. Decide whether to recover the value."
+                ),
+                evidence={
+                    "coupon_id": coupon.pk,
+                    "coupon_value": str(coupon.value),
+                    "currency": coupon.currency,
+                    "used_order_id": coupon.used_order_id,
+                    "first_order": order.external_id,
+                    "event": event,
+                    "event_occurred_at": occurred_at.isoformat(),
+                    "completed_at": referral.completed_at.isoformat() if referral.completed_at else None,
+                    "credited_at": referral.credited_at.isoformat() if referral.credited_at else None,
+                },
+            )
+    except IntegrityError:
+        logger.info("referral %s: a reversal case is already open", referral.pk)

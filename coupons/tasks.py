@@ -1,0 +1,17 @@
+"""Celery adapters for coupon housekeeping: each is one service call, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from coupons import services
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
+def expire_overdue_coupons() -> int:
+    return services.expire_overdue_coupons()
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
+def send_expiry_reminders() -> int:
+    return services.send_expiry_reminders()

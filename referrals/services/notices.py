@@ -1,0 +1,93 @@
+"""What the referral program tells the referrer, in plain words (inbox + e-mail via accounts.notify)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.urls import reverse
+
+from accounts.notify import notify
+from referral_portal.templatetags.money import format_money
+from referrals.models import Referral
+from referrals.reasons import FLAGGED_MESSAGE, ReasonCode
+
+# The member-facing sentence for each reason that can end a referral.
+REASON_WORDS: dict[str, str] = {
+    ReasonCode.FIRST_ORDER_CANCELED: "your friend's first order was canceled before it was completed",
+    ReasonCode.FIRST_ORDER_REFUNDED: "your friend's first order was refunded before it was completed",
+    ReasonCode.SHARED_PAYMENT_METHOD: "the first order was paid with a card already used on your account or device",
+    ReasonCode.MONTHLY_LIMIT: "you already received this month's maximum of referral coupons",
+    ReasonCode.ALREADY_REGISTERED: "your friend already had an account with us",
+    ReasonCode.SELF_REFERRAL: "the new account looks like your own account",
+    ReasonCode.DEVICE_LIMIT: "too many accounts already use your friend's device",
+    ReasonCode.REGION_RESTRICTED: "the program is not available in that country",
+    ReasonCode.REGION_MISMATCH: "your friend's location does not match their account region",
+    ReasonCode.REFERRER_INACTIVE: "your account is not active in the program (verify your phone number)",
+    ReasonCode.STAFF_REJECTED: "our team reviewed it and it does not meet the program rules",
+    ReasonCode.REWARD_REVERSED: "your friend's first order was canceled or refunded, so the reward was reversed",
+}
+
+
+def reason_in_words(reason_code: str) -> str:
+    """The reason a member may read; a flag is never named (RELIABILITY.md section 5)."""
+    if reason_code == ReasonCode.ACCOUNT_FLAGGED:
+        return FLAGGED_MESSAGE
+    if reason_code in REASON_WORDS:
+        return REASON_WORDS[reason_code]
+    try:
+        return ReasonCode(reason_code).label
+    except ValueError:
+        return "it does not meet the program rules"
+
+
+def _friend_name(referral: Referral) -> str:
+    return referral.friend.first_name or "your friend"
+
+
+def notify_credited(*, referral: Referral, coupon) -> None:
+    amount = format_money(coupon.value, coupon.currency)
+    minimum = format_money(coupon.min_spend, coupon.currency)
+    notify(
+        user=referral.referrer,
+        kind="referral_credited",
+        title=f"You earned a {amount} coupon",
+        body=(
+            f"{_friend_name(referral)} completed their first order, so we added a {amount} coupon "
+            f"(minimum spend {minimum}) to My Coupons. It is valid until {coupon.expires_at:%d %B %Y}."
+        ),
+        link=reverse("coupons:wallet"),
+        dedupe_key=f"referral-credited:{referral.pk}",
+    )
+
+
+def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> None:
+    """Voided or rejected: tell the referrer why, in plain words."""
+    kind = "referral_rejected" if referral.state == "rejected" else "referral_voided"
+    verb = "was not accepted" if kind == "referral_rejected" else "will not earn a reward"
+    words = reason_in_words(reason_code)
+    body = words if reason_code == ReasonCode.ACCOUNT_FLAGGED else f"This referral {verb} because {words}."
+    if extra:
+        body = f"{body} {extra}"
+    notify(
+        user=referral.referrer,
+        kind=kind,
+        title=f"Your referral of {_friend_name(referral)} {verb}",
+        body=body,
+        link=reverse("referrals:invite"),
+        dedupe_key=f"{kind}:{referral.pk}:{reason_code}",
+    )
+
+
+def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
+    """Once per referrer and program month."""
+    notify(
+        user=referral.referrer,
+        kind="referral_monthly_limit",
+        title=f"You reached this month's limit: {limit} of {limit} referral coupons",
+        body=(
+            f"You have received {limit} of {limit} referral coupons for {month:%B %Y}. Friends who complete "
+            "their first order later this month still count, but earn no coupon. The limit resets on the 1st."
+        ),
+        link=reverse("referrals:invite"),
+        dedupe_key=f"referral-monthly-limit:{referral.referrer_id}:{month:%Y-%m}",
+    )

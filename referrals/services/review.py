@@ -1,0 +1,126 @@
+"""Staff decisions on referrals under review: approve (continue from the stored order facts) or reject."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from referrals.models import Referral, ReferralEvent
+from referrals.reasons import ReasonCode, ReferralState
+from referrals.services.crediting import credit_locked_referral
+from referrals.services.lifecycle import ENDING_REASONS, card_shared_with_referrer, ended_before_completion
+from referrals.services.notices import notify_ended
+from referrals.services.timeline import transition
+
+logger = logging.getLogger(__name__)
+
+
+class ReviewError(ValueError):
+    """The review decision cannot be applied (the message says why)."""
+
+
+def _lock_under_review(referral: Referral, actor) -> Referral:
+    if actor is None or not actor.is_staff:
+        raise ReviewError("Only staff can decide a review.")
+    locked = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("referrer", "friend", "first_order__card")
+        .get(pk=referral.pk)
+    )
+    if locked.state != ReferralState.UNDER_REVIEW:
+        raise ReviewError(f"Only a referral under review can be decided; this one is '{locked.get_state_display()}'.")
+    return locked
+
+
+@transaction.atomic
+def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
+    """Approve once: the referral continues to the state its stored order facts imply (crediting if completed)."""
+    locked = _lock_under_review(referral, actor)
+    note = (note or "").strip() or "Approved after review."
+    staff = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
+    ended = ended_before_completion(locked)
+    if ended is not None:
+        event, _ended_at = ended
+        reason = ENDING_REASONS[event]
+        transition(
+            referral=locked,
+            to_state=ReferralState.VOIDED,
+            from_states=[ReferralState.UNDER_REVIEW],
+            reason_code=reason,
+            note=f"{note} First order was {event} before completion.",
+            **staff,
+        )
+        notify_ended(referral=locked, reason_code=reason)
+    elif locked.first_order_id and card_shared_with_referrer(referral=locked, order=locked.first_order):
+        transition(
+            referral=locked,
+            to_state=ReferralState.VOIDED,
+            from_states=[ReferralState.UNDER_REVIEW],
+            reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
+            note=f"{note} First order paid with a card linked to the referrer.",
+            **staff,
+        )
+        notify_ended(referral=locked, reason_code=ReasonCode.SHARED_PAYMENT_METHOD)
+    elif locked.completed_at is not None:
+        transition(
+            referral=locked,
+            to_state=ReferralState.QUALIFIED,
+            from_states=[ReferralState.UNDER_REVIEW],
+            reason_code=ReasonCode.STAFF_APPROVED,
+            note=note,
+            credit_due_at=locked.completed_at,
+            **staff,
+        )
+        # Credit now, in this transaction: the staff member sees credited (or capped) at once.
+        credit_locked_referral(locked)
+    else:
+        to_state = ReferralState.ORDER_PLACED if locked.first_order_id else ReferralState.REGISTERED
+        transition(
+            referral=locked,
+            to_state=to_state,
+            from_states=[ReferralState.UNDER_REVIEW],
+            reason_code=ReasonCode.STAFF_APPROVED,
+            note=note,
+            **staff,
+        )
+    if locked.state != ReferralState.VOIDED:
+        _issue_welcome_package(locked)
+    referral.refresh_from_db()
+    return locked
+
+
+def _issue_welcome_package(referral: Referral) -> None:
+    # Written by the sign-up feature; until it exists an approval simply skips it.
+    try:
+        from referrals.services.signup import issue_welcome_package
+    except ImportError:
+        logger.info("referral %s approved: no welcome package service installed", referral.pk)
+        return
+    issue_welcome_package(referral=referral)
+
+
+@transaction.atomic
+def reject_review(*, referral: Referral, actor, reason_code: str, note: str) -> Referral:
+    """Reject once, with a reason code and the staff member's note; the referrer is told why in plain words."""
+    valid = {choice.value for choice in ReasonCode}
+    if reason_code not in valid:
+        raise ReviewError(f"Unknown reason code {reason_code!r}.")
+    if reason_code in {ReasonCode.STAFF_APPROVED, ReasonCode.MANUAL_CREDIT, ReasonCode.TECHNICAL_DELAY}:
+        raise ReviewError(f"{reason_code} is not a reason to reject a referral.")
+    note = (note or "").strip()
+    if not note:
+        raise ReviewError("Write a note explaining the rejection.")
+    locked = _lock_under_review(referral, actor)
+    transition(
+        referral=locked,
+        to_state=ReferralState.REJECTED,
+        from_states=[ReferralState.UNDER_REVIEW],
+        reason_code=reason_code,
+        actor=actor,
+        actor_kind=ReferralEvent.Actor.STAFF,
+        note=note,
+    )
+    notify_ended(referral=locked, reason_code=reason_code)
+    referral.refresh_from_db()
+    return locked

@@ -1,0 +1,166 @@
+"""RELIABILITY.md section 6, scenarios 5 and 6: Redis down while orders complete; a worker dying mid-credit."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.db import connection, transaction
+from django.utils import timezone
+from kombu import pools as kombu_pools
+
+from coupons.models import Coupon
+from referral_portal.celery import app
+from referrals.models import MonthlyRewardCounter, Referral
+from referrals.reasons import ReferralState
+from referrals.services import credit_due_referrals, record_first_order_event
+from referrals.tasks import credit_referral_task
+from tests.factories import CreditingReferralFactory, OrderFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reset_pool():
+    # The connection and producer pools were built for the previous broker URL; drop them
+    # (kombu keeps producer pools in a process-wide registry, hence pools.reset()).
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    kombu_pools.reset()
+
+
+@pytest.fixture
+def broker_at():
+    saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options")}
+
+    def point(url: str):
+        app.conf.broker_url = url
+        app.conf.broker_transport_options = {
+            "socket_timeout": 3,
+            "socket_connect_timeout": 3,
+            "visibility_timeout": 3600,
+            "max_retries": 1,
+        }
+        _reset_pool()
+        return app
+
+    try:
+        yield point
+    finally:
+        app.conf.update(saved)
+        _reset_pool()
+
+
+def _complete_first_order(referral):
+    order = OrderFactory(buyer=referral.friend)
+    with transaction.atomic():  # the orders app's transaction
+        record_first_order_event(order=order, event="placed", occurred_at=timezone.now())
+    with transaction.atomic():
+        record_first_order_event(order=order, event="completed", occurred_at=timezone.now())
+
+
+def test_redis_down_while_orders_complete_then_the_sweep_credits_each_once(broker_at, caplog):
+    broker_at("redis://127.0.0.1:1/0")  # nothing listens there: every publish fails
+    referrals = [CreditingReferralFactory() for _ in range(5)]
+    with caplog.at_level(logging.WARNING, logger="referrals.tasks"):
+        for referral in referrals:
+            started = time.monotonic()
+            _complete_first_order(referral)  # accepted: no exception reaches the caller
+            assert time.monotonic() - started < 10  # fails fast instead of hanging
+    assert caplog.text.count("could not enqueue") == 5
+    states = set(Referral.objects.filter(pk__in=[r.pk for r in referrals]).values_list("state", flat=True))
+    assert states == {ReferralState.QUALIFIED}
+    assert not Coupon.objects.exists()
+    # Broker back (the sweep is beat's job; it needs only the database).
+    assert credit_due_referrals() == {"credited": 5}
+    assert credit_due_referrals() == {}
+    for referral in referrals:
+        assert Coupon.objects.filter(referral=referral).count() == 1
+    assert Coupon.objects.count() == 5
+
+
+@pytest.mark.postgres
+def test_a_worker_killed_mid_credit_leaves_nothing_and_a_rerun_gives_one_coupon(tmp_path):
+    referral = CreditingReferralFactory(
+        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
+    )
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "referral_portal.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "VAR_DIR": str(tmp_path),
+    }
+    if db.get("PASSWORD"):
+        env["PGPASSWORD"] = db["PASSWORD"]
+    # The process dies (no exception handling, no rollback of its own) after the counter
+    # went up, the coupon and its ledger row were inserted and the state changed — before commit.
+    script = textwrap.dedent(
+        f"""
+        import os, django
+        django.setup()
+        from referrals.services import crediting
+        def die(**kwargs):
+            os._exit(9)
+        crediting.notify_credited = die
+        crediting.credit_referral(referral_id={referral.pk})
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=60)
+    assert result.returncode == 9, result.stderr.decode()
+    referral.refresh_from_db()
+    assert referral.state == ReferralState.QUALIFIED
+    assert not Coupon.objects.filter(referral=referral).exists()
+    assert not MonthlyRewardCounter.objects.filter(referrer=referral.referrer, count__gt=0).exists()
+    # The next sweep (or the redelivered task) finishes the job, once.
+    assert credit_due_referrals() == {"credited": 1}
+    assert credit_referral_task(referral.pk) == ReferralState.CREDITED
+    assert Coupon.objects.filter(referral=referral).count() == 1
+    assert MonthlyRewardCounter.objects.get(referrer=referral.referrer).count == 1
+
+
+@pytest.mark.redis
+def test_a_real_worker_on_redis_credits_a_referral_once(broker_at, redis_url):
+    celery_app = broker_at(redis_url)
+    referral = CreditingReferralFactory(
+        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
+    )
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        credit_referral_task.delay(referral.pk)
+        credit_referral_task.delay(referral.pk)  # a duplicate message
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            referral.refresh_from_db()
+            if referral.state == ReferralState.CREDITED:
+                break
+            time.sleep(0.2)
+        time.sleep(1)  # let the duplicate run too
+    referral.refresh_from_db()
+    assert referral.state == ReferralState.CREDITED
+    assert Coupon.objects.filter(referral=referral).count() == 1
+
+
+@pytest.mark.redis
+def test_completion_enqueues_after_commit_and_a_real_worker_credits(broker_at, redis_url):
+    celery_app = broker_at(redis_url)
+    referral = CreditingReferralFactory()
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        _complete_first_order(referral)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            referral.refresh_from_db()
+            if referral.state == ReferralState.CREDITED:
+                break
+            time.sleep(0.2)
+    assert referral.state == ReferralState.CREDITED
+    assert Coupon.objects.filter(referral=referral).count() == 1

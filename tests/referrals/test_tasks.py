@@ -1,0 +1,113 @@
+"""Celery adapters of crediting: thin, acks_late, no long countdowns, enqueue failures harmless."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from coupons import tasks as coupon_tasks
+from coupons.models import Coupon
+from referral_portal.celery import app
+from referrals import tasks
+from referrals.reasons import ReferralState
+from tests.factories import CreditingCouponFactory, CreditingReferralFactory, OrderFactory
+from tests.referrals.helpers import event
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+MY_TASKS = [
+    tasks.credit_referral_task,
+    tasks.credit_due_referrals,
+    tasks.flag_delayed_referrals,
+    tasks.reconcile_rewards,
+    coupon_tasks.expire_overdue_coupons,
+    coupon_tasks.send_expiry_reminders,
+]
+
+
+@pytest.mark.parametrize("task", MY_TASKS, ids=lambda t: t.name)
+def test_tasks_ack_late_with_time_limits_below_the_visibility_timeout(task):
+    assert task.acks_late is True
+    assert 0 < task.soft_time_limit < task.time_limit < 3600
+
+
+def test_periodic_jobs_are_scheduled_and_the_sweep_runs_every_minute():
+    app.loader.import_default_modules()
+    scheduled = {entry["task"]: entry for entry in app.conf.beat_schedule.values()}
+    for name in [
+        "referrals.tasks.credit_due_referrals",
+        "referrals.tasks.flag_delayed_referrals",
+        "referrals.tasks.reconcile_rewards",
+        "coupons.tasks.expire_overdue_coupons",
+        "coupons.tasks.send_expiry_reminders",
+    ]:
+        assert name in scheduled
+        assert name in app.tasks
+    sweep = scheduled["referrals.tasks.credit_due_referrals"]["schedule"]
+    assert float(sweep) == 60.0
+    assert "purge-raw-ips" in app.conf.beat_schedule  # appended, not replaced
+
+
+def test_no_countdown_or_eta_over_a_minute_in_the_code():
+    pattern = re.compile(r"(countdown|eta)\s*=\s*([0-9.]+|timedelta\([^)]*\))")
+    for path in ROOT.glob("*/**/*.py"):
+        if ".venv" in path.parts or "tests" in path.parts:
+            continue
+        for match in pattern.finditer(path.read_text()):
+            value = match.group(2)
+            assert not value.startswith("timedelta"), f"{path}: {match.group(0)}"
+            assert float(value) <= 60, f"{path}: {match.group(0)}"
+
+
+def test_credit_task_is_one_service_call():
+    referral = CreditingReferralFactory(
+        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
+    )
+    assert tasks.credit_referral_task(referral.pk) == ReferralState.CREDITED
+    assert tasks.credit_referral_task(referral.pk) == ReferralState.CREDITED
+    assert Coupon.objects.filter(referral=referral).count() == 1
+
+
+def test_sweep_task_credits_due_referrals():
+    due = CreditingReferralFactory(
+        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
+    )
+    assert tasks.credit_due_referrals() == {"credited": 1}
+    due.refresh_from_db()
+    assert due.state == ReferralState.CREDITED
+
+
+def test_coupon_tasks_call_their_services():
+    old = CreditingCouponFactory(issued_at=timezone.now() - timedelta(days=31))
+    soon = CreditingCouponFactory(issued_at=timezone.now() - timedelta(days=28))
+    assert coupon_tasks.expire_overdue_coupons() == 1
+    assert coupon_tasks.send_expiry_reminders() == 1
+    old.refresh_from_db()
+    soon.refresh_from_db()
+    assert old.status == "expired"
+    assert soon.reminder_sent_at is not None
+
+
+def test_a_failed_enqueue_after_commit_is_logged_and_harmless(django_capture_on_commit_callbacks, caplog):
+    referral = CreditingReferralFactory()
+    order = OrderFactory(buyer=referral.friend)
+    failing = mock.patch.object(tasks.credit_referral_task, "delay", side_effect=OperationalError("broker down"))
+    with (
+        failing as delay,
+        caplog.at_level(logging.WARNING, logger="referrals.tasks"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        event(referral, order, "completed")
+    delay.assert_called_once_with(referral.pk)
+    assert referral.state == ReferralState.QUALIFIED
+    assert "sweep will handle it" in caplog.text
+    # The sweep heals it.
+    assert tasks.credit_due_referrals() == {"credited": 1}
