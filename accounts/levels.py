@@ -204,13 +204,14 @@ def recompute_level(*, user, at: datetime | None = None) -> User:
     total, oldest = completed_spend(buyer=locked, completed_after=window_start(at), completed_until=at)
     points = points_for(total)
     level = level_for_points(points, all_levels())
+    previous = locked.level
     locked.level_points = points
     locked.level = level.code
     locked.level_updated_at = at
     locked.points_expire_at = oldest + POINTS_WINDOW if oldest else None
     locked.save(update_fields=["level_points", "level", "level_updated_at", "points_expire_at"])
-    if level.code != user.level:
-        logger.info("member %s level %s -> %s (%s points)", locked.pk, user.level, level.code, points)
+    if level.code != previous:
+        logger.info("member %s level %s -> %s (%s points)", locked.pk, previous, level.code, points)
     for name in ("level_points", "level", "level_updated_at", "points_expire_at"):
         setattr(user, name, getattr(locked, name))
     return user

@@ -70,6 +70,9 @@ def build_demo() -> list[tuple[str, str]]:
     flagged = ensure_user(email=FLAGGED_EMAIL, first_name="Fred", last_name="Flagged", country="US")
     ensure_flagged(user=flagged)
     ensure_demo_orders(buyer=member)
+    from accounts.demo import ensure_rewards_demo
+
+    ensure_rewards_demo(member=member)
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
