@@ -82,4 +82,8 @@ def history(order: Order) -> list[dict]:
         for event, (label, tone) in labels.items()
         if getattr(order, f"{event}_at") is not None
     ]
+    if order.refund_requested_at is not None:
+        rows.append(
+            {"event": "refund_requested", "label": "Refund requested", "tone": "info", "at": order.refund_requested_at}
+        )
     return sorted(rows, key=lambda row: row["at"])
