@@ -377,3 +377,24 @@ def test_profile_links_to_rewards(client):
 def test_rewards_page_needs_a_login(client):
     response = client.get(reverse("accounts:rewards"))
     assert response.status_code == 302 and reverse("accounts:login") in response["Location"]
+
+
+def test_rewards_page_query_count_does_not_grow_with_events_or_history(client):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts import coins
+    from tests.factories import EventCampaignFactory
+
+    member = UserFactory()
+    client.force_login(member)
+    url = reverse("accounts:rewards")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    for n in range(4):
+        EventCampaignFactory()
+        coins.check_in(user=member, at=T0 + timedelta(days=n))
+    with CaptureQueriesContext(connection) as many:
+        assert client.get(url).status_code == 200
+    assert len(many) == len(few)
