@@ -81,7 +81,7 @@ class PhoneVerificationInline(_ReadOnlyInline):
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["email", "first_name", "last_name", "country", "status", "status_reason", "phone_verified_at"]
-    list_filter = ["status", "status_reason", "country", "is_staff"]
+    list_filter = ["status", "status_reason", "level", "country", "is_staff"]
     search_fields = ["email", "email_normalized", "first_name", "last_name", "phone"]
     # Status changes go through the actions below (services), never by editing the fields.
     readonly_fields = [
@@ -89,6 +89,10 @@ class UserAdmin(BaseUserAdmin):
         "date_joined",
         "last_login",
         "coins",
+        "level",
+        "level_points",
+        "level_updated_at",
+        "points_expire_at",
         "status",
         "status_reason",
         "status_changed_at",
@@ -98,6 +102,7 @@ class UserAdmin(BaseUserAdmin):
         ("Profile", {"fields": ["first_name", "last_name", "country", "language", "currency", "time_zone"]}),
         ("Verification", {"fields": ["phone", "phone_verified_at", "email_verified_at"]}),
         ("Program status", {"fields": ["status", "status_reason", "status_changed_at", "coins"]}),
+        ("Level", {"fields": ["level", "level_points", "level_updated_at", "points_expire_at"]}),
         ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
@@ -170,3 +175,70 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "title"]
     raw_id_fields = ["user"]
+
+
+# --- Levels and coins ----------------------------------------------------------------
+from accounts.forms import LevelAdminForm  # noqa: E402
+from accounts.models import CheckIn, CoinLedger, Level  # noqa: E402
+
+
+@admin.register(Level)
+class LevelAdmin(admin.ModelAdmin):
+    """Program managers edit thresholds and benefits; the four levels themselves are fixed."""
+
+    form = LevelAdminForm
+    list_display = [
+        "code",
+        "min_points",
+        "anniversary_coupon_value",
+        "anniversary_coupon_min_spend",
+        "fast_refund_limit",
+        "support_priority",
+    ]
+    ordering = ["min_points"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj else []
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CoinLedger)
+class CoinLedgerAdmin(admin.ModelAdmin):
+    """Append-only: every coin movement with its balance after it."""
+
+    list_display = ["created_at", "member", "delta", "balance_after", "kind", "reason"]
+    list_filter = ["kind"]
+    list_select_related = ["member"]
+    search_fields = ["member__email", "idempotency_key"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    list_display = ["day", "user", "streak", "coins", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

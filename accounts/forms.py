@@ -13,7 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django_countries.fields import CountryField
 
 from accounts.identity import InvalidPhoneNumber, normalize_phone
-from accounts.models import Region, User
+from accounts.models import Level, LevelCode, Region, User
 
 # SHA-256 hex from static/js/fingerprint.js; anything else is ignored (a soft signal, never an error).
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -254,4 +254,53 @@ class RegionAdminForm(forms.ModelForm):
             if amounts["value"] > amounts["min_spend"]:
                 raise forms.ValidationError(f"Coupon {number}: the value cannot exceed the minimum spend.")
             cleaned.append({k: str(v) for k, v in amounts.items()})
+        return cleaned
+
+
+# --- Levels ------------------------------------------------------------------------------
+
+
+class LevelAdminForm(forms.ModelForm):
+    """Thresholds must keep the levels in order: Silver 0 < Gold < Platinum < Diamond."""
+
+    class Meta:
+        model = Level
+        fields = [
+            "code",
+            "min_points",
+            "anniversary_coupon_value",
+            "anniversary_coupon_min_spend",
+            "fast_refund_limit",
+            "support_priority",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        code = self.instance.code or cleaned.get("code")
+        points = cleaned.get("min_points")
+        if code is None or points is None:
+            return cleaned
+        if code == LevelCode.SILVER and points != 0:
+            self.add_error("min_points", "Silver is where every member starts: its threshold is 0 points.")
+            return cleaned
+        ranks = {value: rank for rank, value in enumerate(LevelCode.values)}
+        others = {level.code: level.min_points for level in Level.objects.exclude(code=code)}
+        for other, other_points in others.items():
+            lower = ranks[other] < ranks[code]
+            if (lower and other_points >= points) or (not lower and other_points <= points):
+                side = "above" if lower else "below"
+                label = LevelCode(other).label
+                self.add_error(
+                    "min_points",
+                    f"Must be {side} {label}'s threshold ({other_points} points): levels keep their order.",
+                )
+                break
+        value, min_spend = cleaned.get("anniversary_coupon_value"), cleaned.get("anniversary_coupon_min_spend")
+        if value is not None and value < 0:
+            self.add_error("anniversary_coupon_value", "Enter 0 (no coupon) or a positive amount.")
+        if value and min_spend is not None and min_spend < value:
+            self.add_error("anniversary_coupon_min_spend", "The minimum spend can't be below the coupon's value.")
+        limit = cleaned.get("fast_refund_limit")
+        if limit is not None and limit <= 0:
+            self.add_error("fast_refund_limit", "Leave empty for no fast refunds, or enter a positive amount.")
         return cleaned

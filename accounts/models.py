@@ -36,6 +36,15 @@ class StatusReason(models.TextChoices):
     STAFF_REVIEW = "STAFF_REVIEW", "Held for staff review"
 
 
+class LevelCode(models.TextChoices):
+    """Member levels, lowest first (PROGRAM_RULES.md section 8)."""
+
+    SILVER = "silver", "Silver"
+    GOLD = "gold", "Gold"
+    PLATINUM = "platinum", "Platinum"
+    DIAMOND = "diamond", "Diamond"
+
+
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
@@ -82,6 +91,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     status_changed_at = models.DateTimeField(null=True, blank=True)
 
     coins = models.PositiveIntegerField(default=0, help_text="Coin balance; every change is a ledger row.")
+
+    # Member level (accounts.levels.recompute_level keeps these in step with completed orders).
+    level = models.CharField(max_length=10, choices=LevelCode.choices, default=LevelCode.SILVER)
+    level_points = models.PositiveIntegerField(default=0, help_text="1 per whole unit of completed orders, 12 months.")
+    level_updated_at = models.DateTimeField(null=True, blank=True)
+    # When the oldest counted order leaves the 12-month window (the ageing-out sweep's deadline).
+    points_expire_at = models.DateTimeField(null=True, blank=True, db_index=True)
 
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -246,3 +262,86 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- Levels and coins (PROGRAM_RULES.md section 8) ----------------------------------
+
+
+class Level(models.Model):
+    """A member level's threshold and benefits; program managers edit them in the admin."""
+
+    code = models.CharField(max_length=10, choices=LevelCode.choices, unique=True)
+    min_points = models.PositiveIntegerField(help_text="Points needed to reach this level (Silver is always 0).")
+    anniversary_coupon_value = models.DecimalField(
+        max_digits=10, decimal_places=2, default=0, help_text="Yearly membership-anniversary coupon; 0 = none."
+    )
+    anniversary_coupon_min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    fast_refund_limit = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Refund requests for orders under this total are approved at once; empty = staff approve all.",
+    )
+    support_priority = models.PositiveSmallIntegerField(
+        default=100, help_text="Support queue priority: lower comes first (Diamond 0)."
+    )
+
+    class Meta:
+        ordering = ["min_points"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(code="silver") | Q(min_points=0), name="silver_level_starts_at_zero"),
+            models.CheckConstraint(condition=Q(anniversary_coupon_value__gte=0), name="anniversary_value_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_code_display()} ({self.min_points}+ points)"
+
+
+class CheckIn(models.Model):
+    """One daily check-in; the unique (user, day) makes it once per day in the member's time zone."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="check_ins")
+    day = models.DateField(help_text="The member's local date.")
+    streak = models.PositiveIntegerField(default=1)
+    coins = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_check_in_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user} checked in {self.day} (day {self.streak})"
+
+
+class CoinLedger(models.Model):
+    """Append-only record of every coin movement; balance_after is the balance once it applied."""
+
+    class Kind(models.TextChoices):
+        CHECK_IN = "check_in", "Daily check-in"
+        EXCHANGE = "exchange", "Exchanged for a coupon"
+        CHECKOUT = "checkout", "Spent at checkout"
+        RETURN = "return", "Returned (order canceled)"
+        MANUAL = "manual", "Manual adjustment"
+
+    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="coin_ledger")
+    delta = models.IntegerField(help_text="+ coins earned, − coins spent.")
+    balance_after = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    coupon = models.ForeignKey("coupons.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "coin ledger entry"
+        verbose_name_plural = "coin ledger"
+        indexes = [models.Index(fields=["member", "-created_at"], name="coin_ledger_member_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="coin_ledger_delta_non_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} coins ({self.idempotency_key})"

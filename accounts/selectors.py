@@ -29,3 +29,47 @@ def profile_summary(*, user) -> dict:
         "pending_phone": pending,
         "device_count": AccountDevice.objects.filter(user=user).count(),
     }
+
+
+def rewards_page(*, user, at=None) -> dict:
+    """What the Rewards page shows: level standing, coins and check-in, coin offers, running events, coin history."""
+    import uuid
+    from datetime import timedelta
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from accounts import coins, levels
+    from accounts.models import CheckIn, CoinLedger
+    from coupons import events
+
+    at = at or timezone.now()
+    today = coins.local_day(user=user, at=at)
+    last = CheckIn.objects.filter(user=user).order_by("-day").first()
+    checked_in_today = last is not None and last.day >= today
+    streak_alive = last is not None and last.day >= today - timedelta(days=1)
+    streak = last.streak if streak_alive else 0
+    next_streak = streak if checked_in_today else streak + 1
+    running = list(events.active_events(at=at).annotate(mine=Count("coupons", filter=Q(coupons__owner=user))))
+    for event in running:
+        event.collected_all = event.mine >= event.per_member_limit
+        event.sold_out = event.usage_limit is not None and event.used_count >= event.usage_limit
+        event.left = None if event.usage_limit is None else max(event.usage_limit - event.used_count, 0)
+    region = region_for_country(str(user.country))
+    return {
+        "standing": levels.standing_for(user=user),
+        "coins": user.coins,
+        "checked_in_today": checked_in_today,
+        "streak": streak,
+        "today_coins": coins.coins_for_streak(next_streak),
+        "tomorrow_coins": coins.coins_for_streak(next_streak + 1),
+        "streak_cap": coins.STREAK_CAP,
+        "offers": [
+            {"offer": offer, "affordable": user.coins >= offer.cost, "short": max(offer.cost - user.coins, 0)}
+            for offer in coins.COIN_OFFERS.values()
+        ],
+        "events": running,
+        "ledger": list(CoinLedger.objects.filter(member=user).order_by("-created_at", "-id")[:10]),
+        "currency": region.currency,
+        "form_token": uuid.uuid4().hex,
+    }

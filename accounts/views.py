@@ -7,10 +7,11 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts import selectors, services
+from accounts.decorators import program_member_required
 from accounts.forms import LoginForm, PhoneCodeForm, PhoneForm, ProfileForm, SignupForm
 from accounts.models import User
 from referrals.selectors import inviter_name
@@ -154,3 +155,63 @@ class MemberPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         # Only the mailbox owner gets here, so unlocking their address is safe.
         axes_reset(username=form.user.email)
         return response
+
+
+# --- Rewards: level, coins, events ---------------------------------------------------------
+
+
+@login_required
+@require_GET
+def rewards(request: HttpRequest) -> HttpResponse:
+    user = User.objects.get(pk=request.user.pk)
+    return render(request, "accounts/rewards.html", selectors.rewards_page(user=user))
+
+
+@program_member_required
+@require_POST
+def rewards_check_in(request: HttpRequest) -> HttpResponse:
+    from accounts import coins
+
+    try:
+        result = coins.check_in(user=request.user)
+    except coins.AlreadyCheckedIn as error:
+        messages.info(request, error.message)
+    else:
+        day = result.check_in.streak
+        streak = f" Day {day} of your streak!" if day > 1 else ""
+        messages.success(request, f"You checked in: +{result.check_in.coins} coins.{streak}")
+    return redirect("accounts:rewards")
+
+
+@program_member_required
+@require_POST
+def rewards_exchange(request: HttpRequest) -> HttpResponse:
+    from accounts import coins
+
+    try:
+        coupon = coins.exchange_coins(
+            user=request.user, offer_code=request.POST.get("offer", ""), request_token=request.POST.get("token", "")
+        )
+    except coins.CoinError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Done: your coupon “{coupon.title}” is in My Coupons.")
+    return redirect("accounts:rewards")
+
+
+@program_member_required
+@require_POST
+def rewards_collect(request: HttpRequest, campaign_id: int) -> HttpResponse:
+    from coupons import events
+
+    campaign = get_object_or_404(events.events(), pk=campaign_id)
+    try:
+        events.collect_event_coupon(member=request.user, campaign=campaign)
+    except events.EventCouponError as error:
+        if error.code == events.ALREADY_COLLECTED:
+            messages.info(request, error.message)
+        else:
+            messages.error(request, error.message)
+    else:
+        messages.success(request, f"Collected: your {campaign.name} coupon is in My Coupons.")
+    return redirect("accounts:rewards")

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 
-from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, Store
+from orders import services
+from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store
 
 
 @admin.register(Store)
@@ -32,8 +35,19 @@ class OrderLineInline(admin.TabularInline):
 class OrderAdmin(admin.ModelAdmin):
     """Read-only: orders change through their lifecycle services (or shop events), never by hand."""
 
-    list_display = ["external_id", "buyer", "state", "is_first", "total", "currency", "placed_at", "completed_at"]
-    list_filter = ["state", "is_first"]
+    list_display = [
+        "external_id",
+        "buyer",
+        "state",
+        "refund_status",
+        "is_first",
+        "total",
+        "currency",
+        "placed_at",
+        "completed_at",
+    ]
+    list_filter = ["state", "refund_status", "is_first"]
+    actions = ["approve_refund_requests", "reject_refund_requests"]
     search_fields = ["external_id", "buyer__email"]
     list_select_related = ["buyer"]
     date_hierarchy = "placed_at"
@@ -47,6 +61,41 @@ class OrderAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.action(description="Approve refund requests (refund the order)")
+    def approve_refund_requests(self, request, queryset) -> None:
+        done, skipped = 0, 0
+        for order in queryset.filter(refund_status=RefundStatus.REQUESTED):
+            services.approve_refund(order=order, actor=request.user, note=f"Approved by {request.user}")
+            done += 1
+        skipped = queryset.count() - done
+        self.message_user(request, f"{done} refund(s) approved.", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} order(s) skipped: no refund request waiting.", messages.WARNING)
+
+    @admin.action(description="Reject refund requests (with a reason)")
+    def reject_refund_requests(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            return TemplateResponse(
+                request,
+                "admin/orders/order/reject_refund.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Reject refund requests",
+                    "orders": queryset,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "missing_reason": "apply" in request.POST,
+                    "opts": self.model._meta,
+                },
+            )
+        done = 0
+        for order in queryset:
+            if order.has_pending_refund_request:
+                services.reject_refund(order=order, actor=request.user, note=reason)
+                done += 1
+        self.message_user(request, f"{done} refund request(s) rejected.", messages.SUCCESS)
+        return None
 
 
 @admin.register(PaymentCard)

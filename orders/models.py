@@ -77,6 +77,16 @@ class OrderState(models.TextChoices):
     REFUNDED = "refunded", "Refunded"
 
 
+class RefundStatus(models.TextChoices):
+    """A member's refund request (an external order.refunded event is a refund, not a request)."""
+
+    NONE = "", "No request"
+    REQUESTED = "requested", "Waiting for approval"
+    AUTO_APPROVED = "auto_approved", "Approved at once (level benefit)"
+    APPROVED = "approved", "Approved by staff"
+    REJECTED = "rejected", "Rejected by staff"
+
+
 class Order(models.Model):
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     # Id in the external shop (order events refer to it); demo orders get one too.
@@ -102,6 +112,14 @@ class Order(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
     refunded_at = models.DateTimeField(null=True, blank=True)
+    # The member's refund request and its decision (orders.services.request_refund / approve_refund).
+    refund_status = models.CharField(max_length=14, choices=RefundStatus.choices, default="", blank=True)
+    refund_requested_at = models.DateTimeField(null=True, blank=True)
+    refund_decided_at = models.DateTimeField(null=True, blank=True)
+    refund_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    refund_note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -111,10 +129,17 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["buyer"], condition=Q(is_first=True), name="one_first_order_per_buyer"),
             models.CheckConstraint(condition=Q(total__gte=0), name="order_total_non_negative"),
         ]
-        indexes = [models.Index(fields=["buyer", "-placed_at"], name="order_buyer_idx")]
+        indexes = [
+            models.Index(fields=["buyer", "-placed_at"], name="order_buyer_idx"),
+            models.Index(fields=["buyer", "state", "completed_at"], name="order_level_points_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Order {self.external_id}"
+
+    @property
+    def has_pending_refund_request(self) -> bool:
+        return self.refund_status == RefundStatus.REQUESTED and self.refunded_at is None
 
     @property
     def state_tone(self) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -41,12 +44,27 @@ def available_actions(order: Order) -> set[str]:
     from orders import rules
 
     facts, now = rules.Facts.of(order), timezone.now()
-    return {
+    actions = {
         event
         for event in rules.EVENTS
         if rules.decide_transition(facts=facts, event=event, occurred_at=max(now, order.placed_at), strict=True).outcome
         == rules.APPLY
     }
+    if order.has_pending_refund_request:
+        actions.discard("refunded")  # one request at a time: it waits for staff
+    return actions
+
+
+def completed_spend(*, buyer, completed_after, completed_until) -> tuple[Decimal, datetime | None]:
+    """Total of the buyer's completed, not refunded orders completed in (after, until], and the oldest completion."""
+    from django.db.models import Min, Sum
+
+    from orders.models import OrderState
+
+    row = Order.objects.filter(
+        buyer=buyer, state=OrderState.COMPLETED, completed_at__gt=completed_after, completed_at__lte=completed_until
+    ).aggregate(total=Sum("total"), oldest=Min("completed_at"))
+    return row["total"] or Decimal("0"), row["oldest"]
 
 
 def history(order: Order) -> list[dict]:
@@ -64,4 +82,8 @@ def history(order: Order) -> list[dict]:
         for event, (label, tone) in labels.items()
         if getattr(order, f"{event}_at") is not None
     ]
+    if order.refund_requested_at is not None:
+        rows.append(
+            {"event": "refund_requested", "label": "Refund requested", "tone": "info", "at": order.refund_requested_at}
+        )
     return sorted(rows, key=lambda row: row["at"])

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from accounts.identity import keyed_hash
 from orders import rules
-from orders.models import Order, OrderLine, OrderState, PaymentCard, Product, Store
+from orders.models import Order, OrderLine, OrderState, PaymentCard, Product, RefundStatus, Store
 
 CENT = Decimal("0.01")
 MAX_QUANTITY = 20
@@ -190,6 +190,16 @@ def _notify_referrals(*, order: Order, event: str, occurred_at: datetime) -> Non
     record_first_order_event(order=order, event=event, occurred_at=occurred_at)
 
 
+# --- Member level hook ------------------------------------------------------------------
+
+
+def _update_member_level(*, order: Order) -> None:
+    """A completion or refund changes the buyer's points: recompute them now (same transaction)."""
+    from accounts.levels import recompute_level
+
+    recompute_level(user=order.buyer)
+
+
 # --- Placing ------------------------------------------------------------------------
 
 
@@ -317,6 +327,8 @@ def record_transition(
         locked.save(update_fields=[f"{event}_at", "state", "updated_at"])
     if decision.outcome == rules.APPLY:
         _notify_referrals(order=locked, event=event, occurred_at=occurred_at)
+        if event in (OrderState.COMPLETED, OrderState.REFUNDED):
+            _update_member_level(order=locked)
     # The caller's instance reflects the row.
     for name in ("state", "paid_at", "shipped_at", "completed_at", "canceled_at", "refunded_at", "updated_at"):
         setattr(order, name, getattr(locked, name))
@@ -344,8 +356,102 @@ def cancel(*, order: Order, occurred_at: datetime | None = None) -> Order:
 
 
 def refund(*, order: Order, occurred_at: datetime | None = None) -> Order:
-    """Refund a paid order. The demo shop approves every refund request at once, so requesting is refunding."""
+    """Record that a paid order was refunded (an approved refund; members go through `request_refund`)."""
     return record_transition(order=order, event=OrderState.REFUNDED, occurred_at=occurred_at).order
+
+
+# --- Refund requests ------------------------------------------------------------------
+
+
+def _locked_for_refund(order: Order) -> Order:
+    return Order.objects.select_for_update().select_related("buyer").get(pk=order.pk)
+
+
+def _sync_refund_fields(order: Order, locked: Order) -> None:
+    for name in ("refund_status", "refund_requested_at", "refund_decided_at", "refund_decided_by_id", "refund_note"):
+        setattr(order, name, getattr(locked, name))
+
+
+@transaction.atomic
+def request_refund(*, order: Order, requested_at: datetime | None = None) -> Order:
+    """Record the buyer's refund request once; refunded at once if their level allows it, else it waits for staff.
+
+    Platinum and above (a level with a fast-refund limit): an order whose total
+    is under the limit is refunded immediately (`auto_approved`). Everyone else,
+    or a larger order: `requested`, until staff approve or reject it.
+    Raises InvalidTransition if the order can't be refunded or a request is already waiting.
+    """
+    from accounts.levels import fast_refund_decision, level_of
+
+    locked = _locked_for_refund(order)
+    now = requested_at or timezone.now()
+    if locked.has_pending_refund_request:
+        raise InvalidTransition("A refund request for this order is already waiting for approval.")
+    decision = rules.decide_transition(
+        facts=rules.Facts.of(locked), event=OrderState.REFUNDED, occurred_at=max(now, locked.placed_at), strict=True
+    )
+    if decision.outcome != rules.APPLY:
+        raise InvalidTransition(decision.message or rules.MESSAGES[OrderState.REFUNDED])
+    fast = fast_refund_decision(level=level_of(locked.buyer), amount=locked.total)
+    locked.refund_requested_at = now
+    locked.refund_decided_by = None
+    if fast.auto_approve:
+        locked.refund_status, locked.refund_decided_at = RefundStatus.AUTO_APPROVED, now
+        locked.refund_note = f"{fast.reason}: approved at once ({locked.buyer.get_level_display()} level)"
+    else:
+        locked.refund_status, locked.refund_decided_at = RefundStatus.REQUESTED, None
+        locked.refund_note = fast.reason
+    locked.save(
+        update_fields=[
+            "refund_status",
+            "refund_requested_at",
+            "refund_decided_at",
+            "refund_decided_by",
+            "refund_note",
+            "updated_at",
+        ]
+    )
+    if fast.auto_approve:
+        record_transition(order=locked, event=OrderState.REFUNDED, occurred_at=now)
+    _sync_refund_fields(order, locked)
+    for name in ("state", "refunded_at", "updated_at"):
+        setattr(order, name, getattr(locked, name))
+    return order
+
+
+@transaction.atomic
+def approve_refund(*, order: Order, actor, note: str = "", approved_at: datetime | None = None) -> Order:
+    """Staff approve a waiting refund request: the order is refunded once (already refunded: only the decision)."""
+    locked = _locked_for_refund(order)
+    if locked.refund_status != RefundStatus.REQUESTED:
+        raise InvalidTransition("Only a refund request that is waiting for approval can be approved.")
+    now = approved_at or timezone.now()
+    if locked.refunded_at is None:
+        # The request was valid when made; a refund is always possible on a paid order.
+        record_transition(order=locked, event=OrderState.REFUNDED, occurred_at=now)
+    locked.refund_status, locked.refund_decided_at, locked.refund_decided_by = RefundStatus.APPROVED, now, actor
+    locked.refund_note = (note or "Approved by staff")[:300]
+    locked.save(update_fields=["refund_status", "refund_decided_at", "refund_decided_by", "refund_note", "updated_at"])
+    _sync_refund_fields(order, locked)
+    for name in ("state", "refunded_at", "updated_at"):
+        setattr(order, name, getattr(locked, name))
+    return order
+
+
+@transaction.atomic
+def reject_refund(*, order: Order, actor, note: str, rejected_at: datetime | None = None) -> Order:
+    """Staff reject a waiting refund request with a reason; the order is unchanged and may be requested again."""
+    if not (note or "").strip():
+        raise ValueError("A rejection needs a reason.")
+    locked = _locked_for_refund(order)
+    if not locked.has_pending_refund_request:
+        raise InvalidTransition("Only a refund request that is waiting for approval can be rejected.")
+    locked.refund_status = RefundStatus.REJECTED
+    locked.refund_decided_at, locked.refund_decided_by = rejected_at or timezone.now(), actor
+    locked.refund_note = note.strip()[:300]
+    locked.save(update_fields=["refund_status", "refund_decided_at", "refund_decided_by", "refund_note", "updated_at"])
+    _sync_refund_fields(order, locked)
+    return order
 
 
 TRANSITIONS = {

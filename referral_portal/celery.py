@@ -23,6 +23,16 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.purge_raw_ips",
         "schedule": crontab(hour=3, minute=0),
     },
+    # Member points age out 12 months after each completed order (User.points_expire_at).
+    "recompute-due-levels": {
+        "task": "accounts.tasks.recompute_due_levels",
+        "schedule": crontab(minute=15),
+    },
+    # Gold and above: one anniversary coupon per member per year (7-day catch-up window).
+    "issue-anniversary-coupons": {
+        "task": "accounts.tasks.issue_anniversary_coupons",
+        "schedule": crontab(hour=9, minute=0),
+    },
 }
 
 # Crediting (RELIABILITY.md section 1): the sweep is what keeps the 24-hour promise when

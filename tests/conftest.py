@@ -76,3 +76,16 @@ def _default_regions(request: pytest.FixtureRequest) -> None:
 def _is_transactional(request: pytest.FixtureRequest) -> bool:
     marker = request.node.get_closest_marker("django_db")
     return "transactional_db" in request.fixturenames or bool(marker and marker.kwargs.get("transaction"))
+
+
+@pytest.fixture(autouse=True)
+def _default_levels(request: pytest.FixtureRequest, _default_regions) -> None:
+    """Transactional tests truncate every table: put the default member levels back (migration 0004)."""
+    if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from importlib import import_module
+
+    from django.apps import apps
+
+    import_module("accounts.migrations.0004_default_levels").create_levels(apps, None)

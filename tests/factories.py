@@ -275,3 +275,47 @@ class CreditingCouponFactory(factory.django.DjangoModelFactory[Coupon]):
     min_spend = Decimal("20.00")
     issued_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
+
+
+# --- levels, coins and events (feat/levels) ----------------------------------------
+from datetime import datetime  # noqa: E402
+
+from coupons.models import Campaign, CouponKind  # noqa: E402
+
+
+class EventCampaignFactory(factory.django.DjangoModelFactory[Campaign]):
+    """A running platform event (no promo code): coupons members collect."""
+
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Event {n}")
+    kind = CouponKind.PLATFORM
+    code = None
+    value = Decimal("11.00")
+    min_spend = Decimal("60.00")
+    currency = "USD"
+    valid_days = 30
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=10))
+    usage_limit = 100
+    per_member_limit = 1
+
+
+def completed_order(*, buyer, total: str | Decimal, completed_at: datetime | None = None, product=None):
+    """A buyer's order walked placed → paid → shipped → completed through orders.services (total as charged)."""
+    from orders import services
+
+    completed_at = completed_at or timezone.now()
+    product = product or ProductFactory()
+    order = services.place_order(
+        buyer=buyer,
+        lines=[(product, 1)],
+        card_label="Visa 4242",
+        occurred_at=completed_at - timedelta(hours=3),
+        total=Decimal(str(total)),
+    )
+    services.pay(order=order, occurred_at=completed_at - timedelta(hours=2))
+    services.ship(order=order, occurred_at=completed_at - timedelta(hours=1))
+    services.complete(order=order, occurred_at=completed_at)
+    return order

@@ -75,6 +75,9 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_coupons()
     ensure_demo_clicks(member=member)
     ensure_demo_referral_states(member=member)
+    from accounts.demo import ensure_rewards_demo
+
+    ensure_rewards_demo(member=member)
     return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
