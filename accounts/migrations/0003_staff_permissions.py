@@ -4,14 +4,19 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0002_default_regions'),
+        ("accounts", "0002_default_regions"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='user',
-            options={'permissions': [('flag_member', 'Can flag, suspend or reactivate a member'), ('resend_notice', 'Can resend a notice to a member'), ('void_coupon', "Can void a member's coupon")]},
+            name="user",
+            options={
+                "permissions": [
+                    ("flag_member", "Can flag, suspend or reactivate a member"),
+                    ("resend_notice", "Can resend a notice to a member"),
+                    ("void_coupon", "Can void a member's coupon"),
+                ]
+            },
         ),
     ]

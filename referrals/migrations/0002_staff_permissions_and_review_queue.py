@@ -4,27 +4,33 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('referrals', '0001_initial'),
+        ("referrals", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReferralReview',
-            fields=[
-            ],
+            name="ReferralReview",
+            fields=[],
             options={
-                'verbose_name': 'referral under review',
-                'verbose_name_plural': 'review queue',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "referral under review",
+                "verbose_name_plural": "review queue",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('referrals.referral',),
+            bases=("referrals.referral",),
         ),
         migrations.AlterModelOptions(
-            name='referral',
-            options={'ordering': ['-registered_at'], 'permissions': [('review_referral', 'Can approve or reject a referral under review'), ('credit_referral_manually', 'Can credit a referral by hand, even past the monthly limit'), ('rerun_eligibility', "Can re-run a referral's eligibility check"), ('export_referrals', 'Can export referrals as CSV')]},
+            name="referral",
+            options={
+                "ordering": ["-registered_at"],
+                "permissions": [
+                    ("review_referral", "Can approve or reject a referral under review"),
+                    ("credit_referral_manually", "Can credit a referral by hand, even past the monthly limit"),
+                    ("rerun_eligibility", "Can re-run a referral's eligibility check"),
+                    ("export_referrals", "Can export referrals as CSV"),
+                ],
+            },
         ),
     ]
