@@ -55,7 +55,8 @@ class DeviceOfUserInline(_ReadOnlyInline):
         return (
             super()
             .get_queryset(request)
-            .select_related("device")
+            # The row's title reads its user: select it too, or each row costs a query.
+            .select_related("device", "user")
             .annotate(device_accounts=Count("device__account_devices"))
         )
 
@@ -123,7 +124,10 @@ class ReferralMadeInline(_ReadOnlyInline):
     def get_queryset(self, request):
         from referrals.admin import timeline_prefetch
 
-        return super().get_queryset(request).select_related("friend").prefetch_related(timeline_prefetch())
+        # The row's title (Referral.__str__) reads both members.
+        return (
+            super().get_queryset(request).select_related("friend", "referrer").prefetch_related(timeline_prefetch())
+        )
 
     @admin.display(description="timeline")
     def timeline(self, obj) -> SafeString:
@@ -147,7 +151,7 @@ class ReferralReceivedInline(ReferralMadeInline):
         return (
             super(ReferralMadeInline, self)
             .get_queryset(request)
-            .select_related("referrer")
+            .select_related("referrer", "friend")
             .prefetch_related(timeline_prefetch())
         )
 
