@@ -166,6 +166,14 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # The timeline is part of the referral: whoever may see the referral (or the queue) sees it.
+        user = request.user
+        return any(
+            user.has_perm(p)
+            for p in ("referrals.view_referral", "referrals.view_referralreview", "referrals.review_referral")
+        )
+
 
 # --- Actions shared by the referral list and the review queue ------------------------------------------
 
