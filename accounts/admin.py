@@ -125,9 +125,7 @@ class ReferralMadeInline(_ReadOnlyInline):
         from referrals.admin import timeline_prefetch
 
         # The row's title (Referral.__str__) reads both members.
-        return (
-            super().get_queryset(request).select_related("friend", "referrer").prefetch_related(timeline_prefetch())
-        )
+        return super().get_queryset(request).select_related("friend", "referrer").prefetch_related(timeline_prefetch())
 
     @admin.display(description="timeline")
     def timeline(self, obj) -> SafeString:

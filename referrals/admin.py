@@ -13,6 +13,7 @@ from django.contrib import admin
 from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from referrals.models import Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent, ReferralReview
@@ -394,7 +395,8 @@ class ReferralReviewAdmin(BaseReferralAdmin):
 
     list_display = ["id", "friend", "referrer", "reason_code", "waiting", "medium_signals", "channel", "registered_at"]
     list_display_links = ["id", "friend"]
-    list_filter = ["reason_code", "channel"]
+    # Only the codes present in the queue, not every reason code of the program.
+    list_filter = [("reason_code", admin.AllValuesFieldListFilter)]
     actions = ["approve_reviews", "reject_reviews", "rerun_eligibility"]
 
     def get_queryset(self, request):
@@ -410,11 +412,12 @@ class ReferralReviewAdmin(BaseReferralAdmin):
 
     @admin.display(description="waiting", ordering="review_requested_at")
     def waiting(self, obj: Referral) -> str:
-        since = obj.review_requested_at or obj.registered_at
-        age = timezone.now() - since
-        hours = int(age.total_seconds() // 3600)
-        text = f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h"
-        return f"{text} — over 24 h" if age > timedelta(hours=24) else text
+        from support.templatetags.staff import duration
+
+        age = timezone.now() - (obj.review_requested_at or obj.registered_at)
+        if age > timedelta(hours=24):
+            return format_html('<strong class="staff-overdue">{}</strong><br>over 24 h', duration(age))
+        return duration(age)
 
     @admin.display(description="signals")
     def medium_signals(self, obj: Referral) -> str:

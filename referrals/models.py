@@ -115,7 +115,7 @@ class ReferralReview(Referral):
     class Meta:
         proxy = True
         verbose_name = "referral under review"
-        verbose_name_plural = "review queue"
+        verbose_name_plural = "referrals under review"
 
 
 class ReferralEvent(models.Model):

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
             fields=[],
             options={
                 "verbose_name": "referral under review",
-                "verbose_name_plural": "review queue",
+                "verbose_name_plural": "referrals under review",
                 "proxy": True,
                 "indexes": [],
                 "constraints": [],
