@@ -22,7 +22,11 @@ def rerun_eligibility(*, referral: Referral, actor) -> dict:
     from referrals.eligibility import decide
     from referrals.selectors import signup_facts
 
-    locked = Referral.objects.select_for_update().select_related("friend", "referrer", "click").get(pk=referral.pk)
+    locked = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("friend", "referrer", "click")
+        .get(pk=referral.pk)
+    )
     friend = locked.friend
     sighting = IPSighting.objects.filter(user=friend, kind="signup").order_by("seen_at", "pk").first()
     link = AccountDevice.objects.filter(user=friend).select_related("device").order_by("first_seen_at", "pk").first()
