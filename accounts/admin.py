@@ -1,11 +1,21 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import Count
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from accounts import services
 from accounts.forms import RegionAdminForm
 from accounts.models import (
     AccountDevice,
+    AccountStatus,
     Device,
     IPSighting,
     Notification,
@@ -14,6 +24,9 @@ from accounts.models import (
     StatusReason,
     User,
 )
+from coupons.models import Coupon, LedgerEntry
+from referrals.models import Referral
+from support.staff_actions import ActionRefused, OptionalNoteForm, ReasonForm, perform_and_audit, run_staff_action
 
 
 class _ReadOnlyInline(admin.TabularInline):
@@ -42,7 +55,8 @@ class DeviceOfUserInline(_ReadOnlyInline):
         return (
             super()
             .get_queryset(request)
-            .select_related("device")
+            # The row's title reads its user: select it too, or each row costs a query.
+            .select_related("device", "user")
             .annotate(device_accounts=Count("device__account_devices"))
         )
 
@@ -77,6 +91,103 @@ class PhoneVerificationInline(_ReadOnlyInline):
     ordering = ["-created_at"]
 
 
+class StatusReasonForm(ReasonForm):
+    reason_code = forms.ChoiceField(
+        label="Reason code",
+        choices=StatusReason.choices,
+        initial=StatusReason.STAFF_REVIEW,
+        help_text="For staff only; the member only sees the standard security message.",
+    )
+    field_order = ["reason_code", "reason"]
+
+
+def _void(coupon, data: dict, *, actor) -> dict:
+    from coupons.services import void_coupon
+
+    if coupon.status != "active":
+        raise ActionRefused(f"the coupon is {coupon.get_status_display().lower()}, not active")
+    void_coupon(coupon=coupon, actor=actor, reason=data["reason"])
+    return {"owner_id": coupon.owner_id, "value": str(coupon.value), "currency": coupon.currency}
+
+
+class ReferralMadeInline(_ReadOnlyInline):
+    """On a member: the friends they invited, with state, reason and timeline."""
+
+    model = Referral
+    fk_name = "referrer"
+    verbose_name = "referral made"
+    verbose_name_plural = "referrals made (friends invited)"
+    fields = ["friend", "state", "reason_code", "channel", "registered_at", "completed_at", "credited_at", "timeline"]
+    readonly_fields = fields
+    ordering = ["-registered_at"]
+
+    def get_queryset(self, request):
+        from referrals.admin import timeline_prefetch
+
+        # The row's title (Referral.__str__) reads both members.
+        return super().get_queryset(request).select_related("friend", "referrer").prefetch_related(timeline_prefetch())
+
+    @admin.display(description="timeline")
+    def timeline(self, obj) -> SafeString:
+        from referrals.admin import render_timeline
+
+        return render_timeline(obj)
+
+
+class ReferralReceivedInline(ReferralMadeInline):
+    """On a member: the referral that brought them (at most one)."""
+
+    fk_name = "friend"
+    verbose_name = "referral received"
+    verbose_name_plural = "referral received (who invited this member)"
+    fields = ["referrer", "state", "reason_code", "channel", "registered_at", "completed_at", "credited_at", "timeline"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        from referrals.admin import timeline_prefetch
+
+        return (
+            super(ReferralMadeInline, self)
+            .get_queryset(request)
+            .select_related("referrer", "friend")
+            .prefetch_related(timeline_prefetch())
+        )
+
+
+class CouponOfMemberInline(_ReadOnlyInline):
+    model = Coupon
+    fk_name = "owner"
+    verbose_name_plural = "coupons"
+    fields = ["title", "kind", "source", "value", "currency", "min_spend", "status", "issued_at", "expires_at", "void"]
+    readonly_fields = fields
+    ordering = ["-issued_at"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # The void link is shown to staff who may void; the inline is rendered per request.
+        self._can_void = request.user.has_perm("accounts.void_coupon")
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="")
+    def void(self, obj) -> str:
+        if not getattr(self, "_can_void", False) or obj.status != "active":
+            return ""
+        url = reverse("admin:accounts_user_void_coupon", args=[obj.owner_id, obj.pk])
+        return format_html('<a class="button" href="{}">Void…</a>', url)
+
+
+class LedgerOfMemberInline(_ReadOnlyInline):
+    model = LedgerEntry
+    fk_name = "member"
+    verbose_name_plural = "coupon ledger"
+    fields = ["created_at", "event", "amount", "currency", "coupon", "referral", "actor", "reason"]
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+    show_change_link = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor", "coupon", "referral__referrer", "referral__friend")
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
@@ -107,29 +218,169 @@ class UserAdmin(BaseUserAdmin):
         ("Dates", {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "first_name", "password1", "password2"]})]
-    inlines = [DeviceOfUserInline, PhoneVerificationInline]
+    inlines = [
+        DeviceOfUserInline,
+        PhoneVerificationInline,
+        ReferralMadeInline,
+        ReferralReceivedInline,
+        CouponOfMemberInline,
+        LedgerOfMemberInline,
+    ]
     actions = ["flag_for_review", "clear_flags", "suspend", "reactivate_accounts"]
+    search_help_text = "E-mail, phone, name, referral code or order id."
 
-    def _apply(self, request, queryset, service, done: str, **kwargs) -> None:
-        for user in queryset:
-            service(user=user, actor=request.user, **kwargs)
-        self.message_user(request, f"{queryset.count()} account(s) {done}.", messages.SUCCESS)
+    def get_search_results(self, request, queryset, search_term):
+        """Also find a member by their referral code (any case) or by one of their orders' ids."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            extra = Q(referral_code__code=term.upper()) | Q(orders__external_id=term)
+            if term.isdigit():
+                extra |= Q(orders__pk=int(term))
+            results = results | queryset.filter(pk__in=User.objects.filter(extra).values("pk"))
+        return results, may_have_duplicates
 
-    @admin.action(description="Flag for review (STAFF_REVIEW)")
-    def flag_for_review(self, request, queryset) -> None:
-        self._apply(request, queryset, services.flag_account, "flagged", reason_code=StatusReason.STAFF_REVIEW)
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and request.user.has_perm("accounts.view_accountdevice"):
+            fieldsets.append(("Linked accounts (sharing a device or a payment card)", {"fields": ["linked_accounts"]}))
+        return fieldsets
 
-    @admin.action(description="Clear flag")
-    def clear_flags(self, request, queryset) -> None:
-        self._apply(request, queryset, services.clear_flag, "cleared (flagged ones only)")
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "linked_accounts"]
 
-    @admin.action(description="Suspend (TERMS_VIOLATION)")
-    def suspend(self, request, queryset) -> None:
-        self._apply(request, queryset, services.suspend_account, "suspended", reason_code=StatusReason.TERMS_VIOLATION)
+    @admin.display(description="linked accounts")
+    def linked_accounts(self, obj: User) -> SafeString:
+        from accounts.selectors import linked_accounts
 
-    @admin.action(description="Reactivate")
-    def reactivate_accounts(self, request, queryset) -> None:
-        self._apply(request, queryset, services.reactivate, "reactivated")
+        return SafeString(
+            render_to_string("admin/accounts/linked_accounts.html", {"accounts": linked_accounts(user=obj)})
+        )
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/void-coupon/<int:coupon_id>/",
+                self.admin_site.admin_view(self.void_coupon_view),
+                name="accounts_user_void_coupon",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def void_coupon_view(self, request, object_id, coupon_id):
+        """Void one of the member's coupons with a reason (coupons.services.void_coupon), audited."""
+        from coupons.models import Coupon
+
+        if not request.user.has_perm("accounts.void_coupon"):
+            raise PermissionDenied
+        coupon = get_object_or_404(Coupon.objects.select_related("owner"), pk=coupon_id, owner_id=object_id)
+        back = reverse("admin:accounts_user_change", args=[coupon.owner_id])
+        if request.method == "POST":
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done, refused = perform_and_audit(
+                    request=request,
+                    objects=[coupon],
+                    action="coupon.void",
+                    perform=lambda obj, data: _void(obj, data, actor=request.user),
+                    data=form.cleaned_data,
+                )
+                for text in refused:
+                    self.message_user(request, text, messages.WARNING)
+                if done:
+                    self.message_user(request, f"Coupon {coupon} voided.", messages.SUCCESS)
+                return HttpResponseRedirect(back)
+        else:
+            form = ReasonForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Void a coupon",
+            "intro": f"{coupon.owner}: {coupon} — {coupon.get_status_display()}, expires {coupon.expires_at:%Y-%m-%d}.",
+            "opts": self.model._meta,
+            "objects": [coupon],
+            "form": form,
+            "submit_label": "Void coupon",
+            "back_url": back,
+        }
+        return TemplateResponse(request, "admin/staff_action_form.html", context)
+
+    # --- status actions: flag_member permission, a reason, the accounts services, an audit row ---
+
+    def has_flag_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.flag_member")
+
+    def _status_action(self, request, queryset, *, action, title, perform, form_class=None, done):
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            perform=perform,
+            form_class=form_class or ReasonForm,
+            submit_label=title,
+            done_message=f"{{count}} account(s) {done}.",
+        )
+
+    @admin.action(permissions=["flag"], description="Flag for review…")
+    def flag_for_review(self, request, queryset):
+        def perform(user, data):
+            if user.is_suspended:
+                raise ActionRefused("suspended; a suspension is never softened to a flag")
+            services.flag_account(user=user, reason_code=data["reason_code"], actor=request.user)
+            return {"status": "flagged", "reason_code": data["reason_code"]}
+
+        return self._status_action(
+            request,
+            queryset,
+            action="member.flag",
+            title="Flag",
+            perform=perform,
+            form_class=StatusReasonForm,
+            done="flagged",
+        )
+
+    @admin.action(permissions=["flag"], description="Clear flag…")
+    def clear_flags(self, request, queryset):
+        def perform(user, data):
+            if not user.is_flagged:
+                raise ActionRefused("not flagged")
+            previous = user.status_reason
+            services.clear_flag(user=user, actor=request.user)
+            return {"status": "active", "previous_reason_code": previous}
+
+        return self._status_action(
+            request, queryset, action="member.clear_flag", title="Clear flag", perform=perform, done="cleared"
+        )
+
+    @admin.action(permissions=["flag"], description="Suspend…")
+    def suspend(self, request, queryset):
+        def perform(user, data):
+            services.suspend_account(user=user, reason_code=data["reason_code"], actor=request.user)
+            return {"status": "suspended", "reason_code": data["reason_code"]}
+
+        return self._status_action(
+            request,
+            queryset,
+            action="member.suspend",
+            title="Suspend",
+            perform=perform,
+            form_class=StatusReasonForm,
+            done="suspended",
+        )
+
+    @admin.action(permissions=["flag"], description="Reactivate…")
+    def reactivate_accounts(self, request, queryset):
+        def perform(user, data):
+            if user.status == AccountStatus.ACTIVE:
+                raise ActionRefused("already active")
+            previous = user.status
+            services.reactivate(user=user, actor=request.user)
+            return {"status": "active", "previous_status": previous}
+
+        return self._status_action(
+            request, queryset, action="member.reactivate", title="Reactivate", perform=perform, done="reactivated"
+        )
 
 
 @admin.register(Region)
@@ -175,6 +426,41 @@ class NotificationAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__email", "title"]
     raw_id_fields = ["user"]
+    actions = ["resend_notices"]
+
+    def has_resend_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.resend_notice")
+
+    @admin.action(permissions=["resend"], description="Resend notice (inbox and e-mail)…")
+    def resend_notices(self, request, queryset):
+        from uuid import uuid4
+
+        from accounts.notify import notify
+
+        def perform(notice, data):
+            # A fresh dedupe key: the original key already says "sent once".
+            copy = notify(
+                user=notice.user,
+                kind=notice.kind,
+                title=notice.title,
+                body=notice.body,
+                link=notice.link,
+                dedupe_key=f"resend:{notice.pk}:{uuid4().hex[:16]}",
+            )
+            return {"new_notification_id": copy.pk if copy else None, "user_id": notice.user_id}
+
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action="notice.resend",
+            title="Resend notices",
+            intro="Each notice is sent again as a new inbox message and e-mail to its member.",
+            perform=perform,
+            form_class=OptionalNoteForm,
+            submit_label="Resend",
+            done_message="{count} notice(s) resent.",
+        )
 
 
 # --- Levels and coins ----------------------------------------------------------------

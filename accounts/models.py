@@ -119,6 +119,12 @@ class User(AbstractBaseUser, PermissionsMixin):
             ),
         ]
         indexes = [models.Index(fields=["phone"], name="user_phone_idx")]
+        # Staff actions the model permissions cannot express (support/migrations/0002_staff_roles.py).
+        permissions = [
+            ("flag_member", "Can flag, suspend or reactivate a member"),
+            ("resend_notice", "Can resend a notice to a member"),
+            ("void_coupon", "Can void a member's coupon"),
+        ]
 
     def __str__(self) -> str:
         return self.email

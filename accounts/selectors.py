@@ -73,3 +73,23 @@ def rewards_page(*, user, at=None) -> dict:
         "currency": region.currency,
         "form_token": uuid.uuid4().hex,
     }
+
+
+def linked_accounts(*, user) -> list:
+    """Other accounts sharing a device or a payment card with `user` (one query, at most 100), by signal."""
+    from django.db.models import Exists, OuterRef, Q
+
+    from accounts.models import AccountDevice, User
+    from orders.models import PaymentCard
+
+    devices = AccountDevice.objects.filter(user=user).values("device_id")
+    cards = PaymentCard.objects.filter(user=user).values("fingerprint")
+    return list(
+        User.objects.exclude(pk=user.pk)
+        .annotate(
+            shares_device=Exists(AccountDevice.objects.filter(user=OuterRef("pk"), device_id__in=devices)),
+            shares_card=Exists(PaymentCard.objects.filter(user=OuterRef("pk"), fingerprint__in=cards)),
+        )
+        .filter(Q(shares_device=True) | Q(shares_card=True))
+        .order_by("-date_joined")[:100]
+    )

@@ -2,10 +2,18 @@ from django.contrib import admin
 from django.urls import include, path
 
 from referral_portal import views
+from support import dashboard
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Staff dashboard: before admin.site.urls, whose catch-all would answer 404.
+    path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard), name="staff_dashboard"),
+    path(
+        "admin/dashboard/referrals.csv",
+        admin.site.admin_view(dashboard.export_referrals),
+        name="staff_dashboard_export",
+    ),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("referrals.urls")),

@@ -97,9 +97,25 @@ class Referral(models.Model):
                 name="referral_terminal_has_reason",
             ),
         ]
+        # Staff actions the model permissions cannot express (support/migrations/0002_staff_roles.py).
+        permissions = [
+            ("review_referral", "Can approve or reject a referral under review"),
+            ("credit_referral_manually", "Can credit a referral by hand, even past the monthly limit"),
+            ("rerun_eligibility", "Can re-run a referral's eligibility check"),
+            ("export_referrals", "Can export referrals as CSV"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.referrer} → {self.friend} ({self.state})"
+
+
+class ReferralReview(Referral):
+    """The fraud review queue: referrals under review, oldest first (admin only)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "referral under review"
+        verbose_name_plural = "referrals under review"
 
 
 class ReferralEvent(models.Model):

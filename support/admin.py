@@ -4,7 +4,8 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
-from support.models import AuditLog, SupportRequest
+from support.audit import record_staff_action
+from support.models import SupportRequest
 
 
 @admin.register(SupportRequest)
@@ -47,28 +48,10 @@ class SupportRequestAdmin(admin.ModelAdmin):
                 obj.resolved_at = None
         super().save_model(request, obj, form, change)
         if change and changed:
-            AuditLog.objects.create(
+            record_staff_action(
                 actor=request.user,
                 action="support_request.update",
-                target_type="SupportRequest",
-                target_id=str(obj.pk),
-                target_repr=str(obj)[:200],
+                target=obj,
+                reason=obj.staff_reply,
                 details={"changed": sorted(changed), "status": obj.status},
             )
-
-
-@admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "actor", "action", "target_type", "target_id", "target_repr")
-    list_filter = ("action", "target_type")
-    search_fields = ("actor__email", "target_id", "target_repr", "reason")
-    list_select_related = ("actor",)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -96,18 +96,24 @@ def test_user_admin_shows_the_members_devices(staff_client):
 
 
 def test_admin_actions_change_status_through_the_services(staff_client):
+    # Each status action asks for a reason first (support.staff_actions), then calls the service.
     user = UserFactory()
     changelist = reverse("admin:accounts_user_changelist")
-    staff_client.post(changelist, {"action": "flag_for_review", "_selected_action": [user.pk]})
+
+    def act(action, **form):
+        data = {"action": action, "_selected_action": [user.pk], "confirm": "yes", "reason": "checked by staff"}
+        return staff_client.post(changelist, {**data, **form})
+
+    act("flag_for_review", reason_code="STAFF_REVIEW")
     user.refresh_from_db()
     assert (user.status, user.status_reason) == (AccountStatus.FLAGGED, "STAFF_REVIEW")
     assert user.status_changed_at is not None
-    staff_client.post(changelist, {"action": "clear_flags", "_selected_action": [user.pk]})
+    act("clear_flags")
     user.refresh_from_db()
     assert user.status == AccountStatus.ACTIVE
-    staff_client.post(changelist, {"action": "suspend", "_selected_action": [user.pk]})
+    act("suspend", reason_code="TERMS_VIOLATION")
     user.refresh_from_db()
     assert user.status == AccountStatus.SUSPENDED
-    staff_client.post(changelist, {"action": "reactivate_accounts", "_selected_action": [user.pk]})
+    act("reactivate_accounts")
     user.refresh_from_db()
     assert user.status == AccountStatus.ACTIVE

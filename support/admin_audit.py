@@ -1,0 +1,31 @@
+"""Admin of the audit log (read-only). Registered from SupportConfig.ready, so support/admin.py stays free
+for the support requests' admin."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from support.models import AuditLog
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason"]
+    list_filter = ["action", ("actor", admin.RelatedOnlyFieldListFilter), "created_at", "target_type"]
+    list_select_related = ["actor"]
+    search_fields = ["target_repr", "target_id", "=target_type", "reason", "actor__email"]
+    search_help_text = "Target (e.g. a member's e-mail or an id), reason, or staff e-mail."
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in AuditLog._meta.fields]
+
+    # Append-only: nobody edits or deletes history, superusers included.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

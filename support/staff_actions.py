@@ -1,0 +1,127 @@
+"""Audited staff actions for the admin: an intermediate form asks why, then one service call per object.
+
+Every admin action of the support console goes through `run_staff_action`, so
+each change is made by a service and leaves an AuditLog row in the same
+transaction (who, what, when, why).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin import helpers
+from django.db import models, transaction
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from support.audit import record_staff_action
+
+logger = logging.getLogger(__name__)
+
+# More rows than this in one action is almost certainly a mis-click on "select all".
+MAX_OBJECTS_PER_ACTION = 200
+
+
+class ActionRefused(Exception):
+    """The object is not in a state that allows the action; the message is shown to staff."""
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why you are doing this. Kept in the audit log (and the ledger where money moves).",
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if len(reason) < 5:
+            raise forms.ValidationError("Give a reason of at least 5 characters.")
+        return reason
+
+
+class OptionalNoteForm(forms.Form):
+    reason = forms.CharField(
+        label="Note (optional)",
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+    )
+
+
+Perform = Callable[[models.Model, dict], dict | None]
+
+
+def run_staff_action(
+    modeladmin,
+    request: HttpRequest,
+    queryset: Iterable[models.Model],
+    *,
+    action: str,
+    title: str,
+    perform: Perform,
+    form_class: type[forms.Form] = ReasonForm,
+    intro: str = "",
+    submit_label: str = "Confirm",
+    done_message: str = "{count} done.",
+) -> HttpResponse | None:
+    """Ask for the form first; once confirmed and valid, perform the action on each object with an audit row.
+
+    `perform(obj, cleaned_data)` calls the service and returns details for the audit row; it raises
+    ActionRefused (or the service's own error) to skip an object with a message. Each object is its
+    own transaction, so one refusal does not undo the others.
+    """
+    objects = list(queryset[: MAX_OBJECTS_PER_ACTION + 1])
+    if len(objects) > MAX_OBJECTS_PER_ACTION:
+        modeladmin.message_user(
+            request, f"Select at most {MAX_OBJECTS_PER_ACTION} rows for this action.", messages.ERROR
+        )
+        return None
+    form = form_class(request.POST if "confirm" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        done, refused = perform_and_audit(
+            request=request, objects=objects, action=action, perform=perform, data=form.cleaned_data
+        )
+        if done:
+            modeladmin.message_user(request, done_message.format(count=done), messages.SUCCESS)
+        for text in refused:
+            modeladmin.message_user(request, text, messages.WARNING)
+        return None
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "opts": modeladmin.model._meta,
+        "objects": objects,
+        "form": form,
+        "action_name": request.POST.get("action", ""),
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "submit_label": submit_label,
+        "form_action": "",
+    }
+    return TemplateResponse(request, "admin/staff_action_form.html", context)
+
+
+def perform_and_audit(
+    *, request: HttpRequest, objects: Iterable[models.Model], action: str, perform: Perform, data: dict
+) -> tuple[int, list[str]]:
+    """Perform on each object in its own transaction with its audit row; returns (done, refusal messages)."""
+    done, refused = 0, []
+    for obj in objects:
+        try:
+            with transaction.atomic():
+                details = perform(obj, data) or {}
+                record_staff_action(
+                    actor=request.user, action=action, target=obj, reason=data.get("reason", ""), details=details
+                )
+            done += 1
+        except ActionRefused as error:
+            refused.append(f"{obj}: {error}")
+        except Exception as error:  # a service refusal must not 500 the whole batch
+            logger.exception("staff action %s on %s failed", action, obj.pk)
+            refused.append(f"{obj}: not done ({error.__class__.__name__}: {error})")
+    return done, refused

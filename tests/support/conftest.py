@@ -1,0 +1,47 @@
+"""Staff users per role, for the admin tests (roles come from support/migrations/0002_staff_roles.py)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group
+from django.core.cache import cache
+
+from tests.factories import UserFactory
+
+ROLES = ["Support agent", "Fraud analyst", "Program manager"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+
+
+@pytest.fixture
+def staff_roles(db) -> None:
+    # Transactional tests truncate the groups the migration made: make them again (idempotent).
+    import_module("support.migrations.0002_staff_roles").create_staff_roles(apps)
+
+
+@pytest.fixture
+def make_staff(staff_roles):
+    def make(role: str | None, **extra):
+        user = UserFactory(is_staff=True, **extra)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def role_client(client, make_staff):
+    def login(role: str | None, **extra):
+        user = make_staff(role, **extra)
+        client.force_login(user)
+        client.user = user
+        return client
+
+    return login

@@ -1,0 +1,143 @@
+"""The staff dashboard: figures from aggregate queries, alerts at their thresholds, the CSV export."""
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from coupons.models import Coupon
+from support.dashboard import dashboard_data
+from support.models import AuditLog
+from tests.factories import UserFactory
+from tests.support.builders import referral_with_timeline, reward_coupon
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_referrals_per_day_by_state_cover_fourteen_days():
+    referral_with_timeline(state="registered", registered_at=NOW - timedelta(hours=1))
+    referral_with_timeline(state="rejected", reason_code="SELF_REFERRAL", registered_at=NOW - timedelta(hours=2))
+    referral_with_timeline(state="registered", registered_at=NOW - timedelta(days=13))
+    referral_with_timeline(state="registered", registered_at=NOW - timedelta(days=14))  # outside the window
+    data = dashboard_data()
+    assert len(data["per_day"]) == 14
+    today, oldest = data["per_day"][0], data["per_day"][-1]
+    states = [value for value, _ in data["states"]]
+    assert today.day == NOW.date() and today.total == 2
+    assert today.counts[states.index("rejected")] == 1
+    assert oldest.day == (NOW - timedelta(days=13)).date() and oldest.total == 1
+    assert sum(row.total for row in data["per_day"]) == 3
+
+
+@time_machine.travel(NOW, tick=False)
+def test_outcome_counts_and_the_qualified_alert_over_twelve_hours():
+    referral_with_timeline(state="credited", decided_at=NOW - timedelta(days=1))
+    referral_with_timeline(state="capped", reason_code="MONTHLY_LIMIT", decided_at=NOW - timedelta(days=2))
+    referral_with_timeline(state="voided", reason_code="FIRST_ORDER_CANCELED", decided_at=NOW - timedelta(days=3))
+    referral_with_timeline(state="rejected", reason_code="DEVICE_LIMIT", decided_at=NOW - timedelta(days=30))
+    referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=11, minutes=59))
+    data = dashboard_data()
+    assert data["outcomes"] == {"credited": 1, "capped": 1, "voided": 1, "rejected": 0}
+    assert data["oldest_qualified_alert"] is False
+    referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=12, minutes=1))
+    data = dashboard_data()
+    assert data["oldest_qualified_alert"] is True
+    assert data["oldest_qualified_age"] == timedelta(hours=12, minutes=1)
+    assert data["qualified_count"] == 2
+
+
+@time_machine.travel(NOW, tick=False)
+def test_technical_delays_and_reviews_undecided_over_a_day():
+    late = referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=25))
+    flagged = referral_with_timeline(
+        state="qualified", completed_at=NOW - timedelta(hours=2), delay_flagged_at=NOW - timedelta(hours=1)
+    )
+    referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=23))
+    old_review = referral_with_timeline(
+        state="under_review", reason_code="IP_BURST", review_requested_at=NOW - timedelta(hours=24, minutes=1)
+    )
+    referral_with_timeline(state="under_review", reason_code="IP_BURST", review_requested_at=NOW - timedelta(hours=23))
+    data = dashboard_data()
+    assert {r.pk for r in data["delayed"]} == {late.pk, flagged.pk}
+    assert [r.pk for r in data["stale_reviews"]] == [old_review.pk]
+    assert data["stale_review_count"] == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_redemption_rate_and_this_months_reward_cost():
+    coupons = [reward_coupon(referral_with_timeline(state="credited")) for _ in range(4)]
+    Coupon.objects.filter(pk=coupons[0].pk).update(status="used")
+    Coupon.objects.filter(pk=coupons[1].pk).update(status="voided")
+    with time_machine.travel(datetime(2026, 10, 31, 23, 0, tzinfo=UTC), tick=False):
+        reward_coupon(referral_with_timeline(state="credited"))  # last month: not this month's cost
+    data = dashboard_data()
+    assert (data["issued"], data["used"]) == (5, 1)
+    assert data["redemption_rate"] == Decimal("20.0")
+    assert [(row["currency"], row["total"], row["n"]) for row in data["month_cost"]] == [("USD", Decimal("15.00"), 3)]
+
+
+def test_the_dashboard_renders_with_a_constant_number_of_queries(role_client, django_assert_max_num_queries):
+    client = role_client("Program manager")
+    for _ in range(3):
+        referral_with_timeline(state="qualified", completed_at=timezone.now() - timedelta(days=2))
+        referral_with_timeline(
+            state="under_review", reason_code="IP_BURST", review_requested_at=timezone.now() - timedelta(days=2)
+        )
+    with django_assert_max_num_queries(16):
+        response = client.get(reverse("staff_dashboard"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "staff-card-alert" in html and "Download CSV" in html
+
+
+def test_dashboard_and_export_are_staff_only(client, role_client):
+    member = UserFactory()
+    client.force_login(member)
+    response = client.get(reverse("staff_dashboard"))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
+    agent = role_client("Support agent")
+    assert agent.get(reverse("staff_dashboard")).status_code == 200
+    export = agent.get(reverse("staff_dashboard_export"), {"date_from": "2026-11-01", "date_to": "2026-11-02"})
+    assert export.status_code == 403
+
+
+def test_csv_export_streams_the_date_range_and_is_audited(role_client):
+    client = role_client("Program manager")
+    inside = referral_with_timeline(state="registered", registered_at=datetime(2026, 11, 2, 23, 59, tzinfo=UTC))
+    inside.friend.email = "=cmd@example.com"  # a formula-looking cell must be defused
+    inside.friend.save()
+    referral_with_timeline(state="registered", registered_at=datetime(2026, 11, 3, 0, 0, tzinfo=UTC))
+    response = client.get(reverse("staff_dashboard_export"), {"date_from": "2026-11-01", "date_to": "2026-11-02"})
+    assert response.status_code == 200 and response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:4] == ["id", "registered_at", "referrer_email", "friend_email"]
+    assert [row[0] for row in rows[1:]] == [str(inside.pk)]
+    assert rows[1][3] == "'=cmd@example.com"
+    row = AuditLog.objects.get(action="referral.export_csv")
+    assert row.actor == client.user and row.details == {"date_from": "2026-11-01", "date_to": "2026-11-02"}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"date_from": "2026-11-05", "date_to": "2026-11-01"}, "The end date is before the start date."),
+        ({"date_from": "yesterday", "date_to": "2026-11-01"}, "Enter a valid date."),
+        ({}, "This field is required."),
+        ({"date_from": "2024-01-01", "date_to": "2026-01-01"}, "at most 366 days"),
+    ],
+)
+def test_a_bad_export_range_gets_a_clear_message(role_client, params, message):
+    client = role_client("Fraud analyst")
+    response = client.get(reverse("staff_dashboard_export"), params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not AuditLog.objects.exists()
