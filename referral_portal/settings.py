@@ -213,6 +213,7 @@ RAW_IP_RETENTION_DAYS = env.int("RAW_IP_RETENTION_DAYS", default=30)
 # Two secrets during rotation: the current one first.
 ORDER_EVENTS_SECRETS = env.list("ORDER_EVENTS_SECRETS", default=["dev-order-events-secret"] if DEBUG or TESTING else [])
 ORDER_EVENTS_TOLERANCE_SECONDS = env.int("ORDER_EVENTS_TOLERANCE_SECONDS", default=300)
+ORDER_EVENTS_RATE_LIMIT = env.int("ORDER_EVENTS_RATE_LIMIT", default=600)
 
 # --- Login throttling (django-axes; policy in accounts/throttle.py) ----------
 AXES_ENABLED = True
