@@ -25,6 +25,7 @@ from accounts.models import (
     User,
 )
 from coupons.models import Coupon, LedgerEntry
+from referral_portal.admin_mixins import ReadOnlyAdminMixin
 from referrals.models import Referral
 from support.staff_actions import ActionRefused, OptionalNoteForm, ReasonForm, perform_and_audit, run_staff_action
 
@@ -494,7 +495,7 @@ class LevelAdmin(admin.ModelAdmin):
 
 
 @admin.register(CoinLedger)
-class CoinLedgerAdmin(admin.ModelAdmin):
+class CoinLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: every coin movement with its balance after it."""
 
     list_display = ["created_at", "member", "delta", "balance_after", "kind", "reason"]
@@ -505,15 +506,6 @@ class CoinLedgerAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CheckIn)

@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from coupons.forms import CampaignAdminForm, IssueCouponForm
 from coupons.models import Campaign, Coupon, CouponSource, LedgerEntry, PromoRedemption
 from coupons.services import issue_coupon
+from referral_portal.admin_mixins import ReadOnlyAdminMixin
 
 
 @admin.register(Campaign)
@@ -128,7 +129,7 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: staff can read and search, never add, change or delete."""
 
     list_display = ["created_at", "event", "member", "coupon", "amount", "currency", "actor", "reason", "order"]
@@ -137,28 +138,10 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     list_select_related = ["member", "coupon", "actor", "order"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(PromoRedemption)
-class PromoRedemptionAdmin(admin.ModelAdmin):
+class PromoRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "campaign", "member", "order", "amount", "released_at"]
     list_filter = ["campaign"]
     search_fields = ["member__email", "campaign__code"]
     list_select_related = ["campaign", "member", "order"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

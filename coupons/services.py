@@ -69,32 +69,41 @@ def issue_coupon(
     if existing and existing.coupon is not None:
         return existing.coupon
     issued_at = issued_at or timezone.now()
-    coupon = Coupon.objects.create(
-        owner=owner,
-        kind=kind,
-        source=source,
-        title=title,
-        store=store,
-        campaign=campaign,
-        referral=referral,
-        welcome_for=welcome_for,
-        value=value,
-        currency=currency,
-        min_spend=min_spend,
-        issued_at=issued_at,
-        expires_at=issued_at + timedelta(days=valid_days),
-    )
-    write_ledger(
-        member=owner,
-        coupon=coupon,
-        event=LedgerEntry.Event.ISSUED,
-        amount=value,
-        currency=currency,
-        actor=actor,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        referral=referral or welcome_for,
-    )
+    try:
+        # Coupon and ledger row in one savepoint: a concurrent call with the same key loses on the
+        # ledger's unique key, and its coupon is rolled back with it (no coupon without a ledger row).
+        with transaction.atomic():
+            coupon = Coupon.objects.create(
+                owner=owner,
+                kind=kind,
+                source=source,
+                title=title,
+                store=store,
+                campaign=campaign,
+                referral=referral,
+                welcome_for=welcome_for,
+                value=value,
+                currency=currency,
+                min_spend=min_spend,
+                issued_at=issued_at,
+                expires_at=issued_at + timedelta(days=valid_days),
+            )
+            LedgerEntry.objects.create(
+                member=owner,
+                coupon=coupon,
+                event=LedgerEntry.Event.ISSUED,
+                amount=value,
+                currency=currency,
+                actor=actor,
+                reason=reason[:300],
+                idempotency_key=idempotency_key,
+                referral=referral or welcome_for,
+            )
+    except IntegrityError:
+        existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).select_related("coupon").first()
+        if existing is None or existing.coupon is None:
+            raise
+        return existing.coupon
     return coupon
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from referral_portal.admin_mixins import ReadOnlyAdminMixin
 from referrals.models import Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent, ReferralReview
 from referrals.reasons import ReasonCode, ReferralState
 from support.staff_actions import ActionRefused, OptionalNoteForm, ReasonForm, run_staff_action
@@ -140,19 +141,6 @@ def render_timeline(referral: Referral) -> SafeString:
 
 def timeline_prefetch() -> Prefetch:
     return Prefetch("events", queryset=ReferralEvent.objects.select_related("actor").order_by("occurred_at", "id"))
-
-
-class ReadOnlyAdminMixin:
-    """No adding, editing or deleting in place: states and amounts change only through actions."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):

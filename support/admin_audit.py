@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from referral_portal.admin_mixins import ReadOnlyAdminMixin
 from support.models import AuditLog
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "target_type", "target_id", "target_repr", "reason"]
     list_filter = ["action", ("actor", admin.RelatedOnlyFieldListFilter), "created_at", "target_type"]
     list_select_related = ["actor"]
@@ -19,13 +20,3 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in AuditLog._meta.fields]
-
-    # Append-only: nobody edits or deletes history, superusers included.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -64,6 +64,24 @@ def reward_key(referral_id: int) -> str:
 
 
 @transaction.atomic
+def _issue_reward(*, referral: Referral, region, now, reason: str, actor=None) -> Coupon:
+    """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
+    return issue_coupon(
+        owner=referral.referrer,
+        source=CouponSource.REFERRAL,
+        value=region.reward_amount,
+        min_spend=region.reward_min_spend,
+        currency=region.currency,
+        valid_days=region.coupon_valid_days,
+        issued_at=now,
+        title="Referral reward",
+        referral=referral,
+        idempotency_key=reward_key(referral.pk),
+        reason=reason,
+        actor=actor,
+    )
+
+
 def credit_referral(*, referral_id: int) -> str:
     """Credit a qualified referral once (coupon + ledger row) or cap it; safe to run any number of times.
 
@@ -109,18 +127,8 @@ def credit_locked_referral(referral: Referral) -> str:
         notify_limit_reached(referral=referral, month=month, limit=limit)
         logger.info("referral %s capped: monthly limit %s reached for %s", referral.pk, limit, month)
         return ReferralState.CAPPED
-    coupon = issue_coupon(
-        owner=referral.referrer,
-        source=CouponSource.REFERRAL,
-        value=region.reward_amount,
-        min_spend=region.reward_min_spend,
-        currency=region.currency,
-        valid_days=region.coupon_valid_days,
-        issued_at=now,
-        title="Referral reward",
-        referral=referral,
-        idempotency_key=reward_key(referral.pk),
-        reason=f"Referral reward: first order of {referral.friend} completed",
+    coupon = _issue_reward(
+        referral=referral, region=region, now=now, reason=f"Referral reward: first order of {referral.friend} completed"
     )
     moved = transition(
         referral=referral,
@@ -203,19 +211,8 @@ def credit_manually(*, referral: Referral, actor, reason: str) -> Coupon:
         raise CreditError("This referral already has its reward coupon.")
     region = region_for_country(str(locked.referrer.country))
     now = timezone.now()
-    coupon = issue_coupon(
-        owner=locked.referrer,
-        source=CouponSource.REFERRAL,
-        value=region.reward_amount,
-        min_spend=region.reward_min_spend,
-        currency=region.currency,
-        valid_days=region.coupon_valid_days,
-        issued_at=now,
-        title="Referral reward",
-        referral=locked,
-        idempotency_key=reward_key(locked.pk),
-        reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}",
-        actor=actor,
+    coupon = _issue_reward(
+        referral=locked, region=region, now=now, reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}", actor=actor
     )
     transition(
         referral=locked,
