@@ -28,7 +28,10 @@ class Store(models.Model):
             models.CheckConstraint(
                 condition=(Q(auto_discount_min_quantity__isnull=True) & Q(auto_discount_percent__isnull=True))
                 | (
-                    Q(auto_discount_min_quantity__gte=1)
+                    # isnull=False spelled out: a CHECK on NULL > 0 is unknown, which passes.
+                    Q(auto_discount_min_quantity__isnull=False)
+                    & Q(auto_discount_percent__isnull=False)
+                    & Q(auto_discount_min_quantity__gte=1)
                     & Q(auto_discount_percent__gt=0)
                     & Q(auto_discount_percent__lte=100)
                 ),
