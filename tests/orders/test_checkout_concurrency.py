@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -48,16 +50,28 @@ def checkout_as(member_id: int, product_id: int, **picks):
 
 
 @pytest.mark.parametrize("attempt", range(3))
-def test_two_checkouts_with_the_same_coupon_one_order_pays_with_it(attempt):
+@pytest.mark.parametrize("priced_together", [True, False], ids=["both-priced-first", "free-race"])
+def test_two_checkouts_with_the_same_coupon_one_order_pays_with_it(attempt, priced_together):
     member = UserFactory()
     product = ProductFactory(price=D("100.00"), sale_price=D("70.00"))
     coupon = CouponFactory(owner=member, value=D("5.00"), min_spend=D("20.00"))
-    results = race(2, lambda i: checkout_as(member.pk, product.pk, coupon_ids=[coupon.pk], expected_total=D("65")))
+    real_place_order = services.place_order
+    priced = threading.Barrier(2)
+
+    def place_after_both_priced(**kwargs):
+        # Both checkouts have priced the coupon as usable before either places its order.
+        priced.wait(timeout=10)
+        return real_place_order(**kwargs)
+
+    patch = mock.patch("orders.services.place_order", side_effect=place_after_both_priced)
+    with patch if priced_together else contextlib.nullcontext():
+        results = race(2, lambda i: checkout_as(member.pk, product.pk, coupon_ids=[coupon.pk], expected_total=D("65")))
     orders = [r for r in results if isinstance(r, Order)]
     refusals = [r for r in results if not isinstance(r, Order)]
     assert len(orders) == 1, results
-    assert len(refusals) == 1 and isinstance(refusals[0], services.CheckoutRefused)
-    assert refusals[0].code == "COUPON_UNAVAILABLE"
+    assert len(refusals) == 1 and isinstance(refusals[0], services.CheckoutRefused), results
+    # Priced before the winner committed: the redemption refuses it. Priced after: the total it saw changed.
+    assert refusals[0].code in ({"COUPON_UNAVAILABLE"} if priced_together else {"COUPON_UNAVAILABLE", "TOTAL_CHANGED"})
     # Exactly one order exists (the loser's rolled back), it pays with the coupon, at the engine's total.
     assert list(Order.objects.values_list("pk", flat=True)) == [orders[0].pk]
     assert Order.objects.get().total == D("65.00") and Order.objects.get().is_first
