@@ -75,6 +75,7 @@ class CheckoutForm(forms.Form):
     coins = forms.IntegerField(
         label="Coins to spend",
         min_value=0,
+        initial=0,
         max_value=MAX_COINS,
         required=False,
         error_messages={

@@ -80,7 +80,7 @@ def order_breakdown(order: Order) -> dict:
     steps = [
         {
             "kind": step.get("kind") or str(step.get("code", "")).lower(),
-            "label": step.get("label", ""),
+            "label": "Sale savings" if step.get("kind") == "sale" else step.get("label", ""),
             "amount": Decimal(str(step.get("amount", "0"))),
             "remaining": Decimal(str(step["remaining"])) if step.get("remaining") is not None else None,
         }

@@ -126,6 +126,9 @@ NEVER_APPLIES = {
     Reason.STORE_NOT_IN_CART,
 }
 
+# Reasons a coupon is left out only because another pick fills its slot.
+SLOT_TAKEN = {Reason.ONE_STORE_PER_STORE, Reason.ONE_SELECT, Reason.ONE_PLATFORM, Reason.PROMO_REPLACED}
+
 
 @dataclass(frozen=True)
 class PricingStep:
@@ -153,6 +156,20 @@ class CouponOption:
     reason: str
     message: str  # the engine's sentence ("$12.00 short of the $60.00 minimum", "only for items from …")
     can_pick: bool  # False: it can't apply to this cart whatever else is picked (expired, other store, region…)
+
+    @property
+    def status(self) -> str:
+        """applied | unavailable (can't apply to this cart) | available (would apply if picked) |
+        slot_taken (another pick fills its slot) | not_applying (e.g. short of its minimum)."""
+        if self.applies:
+            return "applied"
+        if not self.can_pick:
+            return "unavailable"
+        if self.reason == Reason.APPLIED:
+            return "available"
+        if self.reason in SLOT_TAKEN:
+            return "slot_taken"
+        return "not_applying"
 
 
 @dataclass(frozen=True)

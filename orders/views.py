@@ -152,6 +152,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
     for problem in pricing.problems if form.is_bound else ():
         if problem.message not in form.errors.get(problem.field, []):
             form.add_error(problem.field, problem.message)
+    # Summary next to the Pay button, linking to each field at fault.
+    field_errors = [
+        ("coupons-title" if name == "coupons" else form[name].auto_id, message)
+        for name, errors in (form.errors.items() if form.is_bound else ())
+        if (name in form.fields and not form[name].is_hidden) or name == "coupons"
+        for message in errors
+    ]
     return render(
         request,
         "orders/checkout.html",
@@ -161,6 +168,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
             "pricing": pricing,
             "picks": picks,
             "suggested": request.method == "GET" and bool(picks["coupon_ids"]),
+            "field_errors": field_errors,
         },
     )
 
