@@ -49,7 +49,11 @@ def catalog(request: HttpRequest) -> HttpResponse:
 @require_GET
 def cart_view(request: HttpRequest) -> HttpResponse:
     lines = cart.lines(request.session)
-    pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
+    try:
+        pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
+    except services.OrderError as exc:  # e.g. items in two currencies
+        messages.error(request, exc.message)
+        pricing = services.price_cart(lines=[])
     return render(request, "orders/cart.html", {"lines": lines, "pricing": pricing})
 
 

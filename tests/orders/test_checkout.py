@@ -332,3 +332,24 @@ def test_campaign_counter_survives_the_round_trip(member, shoes):
     services.cancel(order=order)
     assert Campaign.objects.get(code="ONCE").used_count == 0
     buy(UserFactory(), shoes, promo_code="ONCE")
+
+
+def test_a_shop_cancel_event_before_payment_also_gives_the_coupons_back(member, shoes, wallet):
+    import json
+
+    from orders.webhooks import parse_event
+
+    order = buy(member, shoes, coupon_ids=[wallet["store"].pk], coins=40)
+    body = {
+        "id": "evt-cancel-1",
+        "type": "order.canceled",
+        "occurred_at": (timezone.now() + timedelta(seconds=1)).isoformat(),
+        "order": {"id": order.external_id},
+    }
+    receipt = services.receive_order_event(event=parse_event(json.dumps(body).encode()))
+    assert receipt.status == 200 and "canceled" in receipt.body["result"]
+    (coupon,) = state_of(wallet["store"])
+    assert coupon.status == "active" and User.objects.get(pk=member.pk).coins == 500
+    # The same event again changes nothing (no double return of coins).
+    services.receive_order_event(event=parse_event(json.dumps(body).encode()))
+    assert User.objects.get(pk=member.pk).coins == 500

@@ -57,8 +57,8 @@ def in_cart(client, shoes):
     return shoes
 
 
-def post(client, *, action="update", coupons=(), **data):
-    return client.post(URL, {"action": action, "coupons": [str(c) for c in coupons], **data})
+def post(client, *, action="update", coupons=(), follow=False, **data):
+    return client.post(URL, {"action": action, "coupons": [str(c) for c in coupons], **data}, follow=follow)
 
 
 def checkbox(html: str, coupon: Coupon) -> str:
@@ -241,3 +241,23 @@ def test_checkout_page_query_count_does_not_grow_with_the_wallet(
     with django_assert_max_num_queries(len(few.captured_queries)):
         html = client.get(URL).content.decode()
     assert html.count('name="coupons"') == 43
+
+
+def test_items_in_two_currencies_are_a_message_not_a_500(client, member, in_cart):
+    euro = ProductFactory(name="Euro item", currency="EUR", price=D("10.00"))
+    client.post(reverse("orders:cart_add"), {"product": euro.pk, "quantity": 1})
+    response = client.get(URL, follow=True)
+    assert response.status_code == 200
+    assert "Items priced in different currencies can&#x27;t be in one order." in response.content.decode()
+    response = client.get(reverse("orders:cart"))
+    assert response.status_code == 200 and "different currencies" in response.content.decode()
+    response = post(client, action="pay", card_label="Visa 4242", follow=True)
+    assert response.status_code == 200 and not Order.objects.exists()
+
+
+def test_cart_shows_the_seller_discount(client, member):
+    kitchen = StoreFactory(name="Kitchen", slug="kitchen", auto_discount_min_quantity=2, auto_discount_percent=10)
+    pan = ProductFactory(store=kitchen, name="Pan", price=D("30.00"))
+    client.post(reverse("orders:cart_add"), {"product": pan.pk, "quantity": 2})
+    html = client.get(reverse("orders:cart")).content.decode()
+    assert "Kitchen: buy 2, get 10% off" in html and "−$6.00" in html and "$54.00" in html
