@@ -8,7 +8,7 @@ from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, Re
 
 @admin.register(Store)
 class StoreAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug"]
+    list_display = ["name", "slug", "auto_discount_min_quantity", "auto_discount_percent"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

@@ -44,8 +44,17 @@ DEMO_ORDERS = [
 ]
 
 
+# Automatic seller discounts (checkout step 2): store slug -> (buy at least, percent off).
+AUTO_DISCOUNTS = {"bright-kitchen": (2, Decimal("10"))}
+
+
 def ensure_shop() -> dict[str, Product]:
     stores = {slug: Store.objects.get_or_create(slug=slug, defaults={"name": name})[0] for slug, name in STORES}
+    for slug, (min_quantity, percent) in AUTO_DISCOUNTS.items():
+        Store.objects.filter(slug=slug, auto_discount_min_quantity__isnull=True).update(
+            auto_discount_min_quantity=min_quantity, auto_discount_percent=percent
+        )
+        stores[slug].refresh_from_db()
     products = {}
     for slug, name, price, sale in PRODUCTS:
         products[name], _ = Product.objects.get_or_create(

@@ -34,18 +34,96 @@ class CartUpdateForm(CartLineForm):
     )
 
 
+MAX_PICKED_COUPONS = 50
+MAX_COINS = 10_000_000
+
+
+class CouponIdsField(forms.Field):
+    """The coupon checkboxes: a list of coupon ids (whose they are is the pricing engine's question)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        if len(values) > MAX_PICKED_COUPONS:
+            raise forms.ValidationError(f"Pick at most {MAX_PICKED_COUPONS} coupons.")
+        ids = []
+        for raw in values:
+            raw = str(raw).strip()
+            if not raw.isdigit() or len(raw) > 12:
+                raise forms.ValidationError("Pick coupons from the list.")
+            ids.append(int(raw))
+        return sorted(set(ids))
+
+
 class CheckoutForm(forms.Form):
+    """Checkout: coupons, promo code and coins re-price the order ("update"); "pay" also needs the card."""
+
+    UPDATE, PAY = "update", "pay"
+
+    action = forms.ChoiceField(choices=[(UPDATE, "Update total"), (PAY, "Pay")], required=False)
+    coupons = CouponIdsField(required=False, label="Coupons")
+    promo_code = forms.CharField(
+        label="Promo code",
+        max_length=32,
+        required=False,
+        help_text="A promo code replaces your platform coupon.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
+    )
+    coins = forms.IntegerField(
+        label="Coins to spend",
+        min_value=0,
+        initial=0,
+        max_value=MAX_COINS,
+        required=False,
+        error_messages={
+            "invalid": "Coins must be a whole number, 0 or more.",
+            "min_value": "Coins must be a whole number, 0 or more.",
+            "max_value": "That is more coins than anyone has.",
+        },
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": 0, "step": 1}),
+    )
     card_label = forms.CharField(
         label="Test card",
         max_length=40,
+        required=False,
         initial="Visa 4242",
         help_text="Demo payment: type a test card label such as “Visa 4242” or “Mastercard 5100”. "
         "We keep only a fingerprint of it, never a card number.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    # The total the member saw: never used to price, only to refuse paying a total they did not see.
+    expected_total = forms.DecimalField(max_digits=12, decimal_places=2, required=False, widget=forms.HiddenInput)
+
+    @property
+    def is_pay(self) -> bool:
+        return self.data.get("action") == self.PAY
+
+    def clean_action(self) -> str:
+        return self.cleaned_data.get("action") or self.UPDATE
+
+    def clean_promo_code(self) -> str:
+        return "".join(self.cleaned_data.get("promo_code", "").split()).upper()
+
+    def clean_coins(self) -> int:
+        return self.cleaned_data.get("coins") or 0
 
     def clean_card_label(self) -> str:
+        label = self.cleaned_data.get("card_label", "")
+        if not self.is_pay:
+            return label  # only paying needs a card
         try:
-            return normalize_card_label(self.cleaned_data["card_label"])
+            return normalize_card_label(label)
         except InvalidOrder as exc:
             raise forms.ValidationError(exc.message) from None
+
+    def picks(self) -> dict:
+        """The member's picks that validated (a field with an error counts as empty)."""
+        data = getattr(self, "cleaned_data", {})
+        return {
+            "coupon_ids": data.get("coupons") or [],
+            "promo_code": data.get("promo_code") or "",
+            "coins": data.get("coins") or 0,
+        }

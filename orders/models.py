@@ -13,12 +13,47 @@ class Store(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(unique=True)
+    # Automatic seller discount (PROGRAM_RULES section 5, step 2): buy at least N items of
+    # this store, get P% off them. Both empty: no automatic discount.
+    auto_discount_min_quantity = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Buy at least this many items of the store…"
+    )
+    auto_discount_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text="…and get this percentage off them."
+    )
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(auto_discount_min_quantity__isnull=True) & Q(auto_discount_percent__isnull=True))
+                | (
+                    # isnull=False spelled out: a CHECK on NULL > 0 is unknown, which passes.
+                    Q(auto_discount_min_quantity__isnull=False)
+                    & Q(auto_discount_percent__isnull=False)
+                    & Q(auto_discount_min_quantity__gte=1)
+                    & Q(auto_discount_percent__gt=0)
+                    & Q(auto_discount_percent__lte=100)
+                ),
+                name="store_auto_discount_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def has_auto_discount(self) -> bool:
+        return self.auto_discount_min_quantity is not None and self.auto_discount_percent is not None
+
+    @property
+    def auto_discount_label(self) -> str:
+        """'Bright Kitchen: buy 2, get 10% off' (empty without a discount)."""
+        if not self.has_auto_discount:
+            return ""
+        return (
+            f"{self.name}: buy {self.auto_discount_min_quantity}, get {self.auto_discount_percent.normalize():f}% off"
+        )
 
 
 class Product(models.Model):

@@ -87,3 +87,50 @@ def history(order: Order) -> list[dict]:
             {"event": "refund_requested", "label": "Refund requested", "tone": "info", "at": order.refund_requested_at}
         )
     return sorted(rows, key=lambda row: row["at"])
+
+
+# Engine step kinds that spent something from the member's wallet.
+WALLET_STEPS = {"store_coupon", "select_coupon", "platform_coupon", "promo_code", "coins"}
+
+
+def order_breakdown(order: Order) -> dict:
+    """The price breakdown kept in Order.pricing at checkout (no query): its discount steps, what was spent
+    from the wallet (coupons, promo code, coins) and what happened to those after a cancel or refund."""
+    from decimal import Decimal
+
+    pricing = order.pricing or {}
+    steps = [
+        {
+            "kind": step.get("kind") or str(step.get("code", "")).lower(),
+            "label": "Sale savings" if step.get("kind") == "sale" else step.get("label", ""),
+            "amount": Decimal(str(step.get("amount", "0"))),
+            "remaining": Decimal(str(step["remaining"])) if step.get("remaining") is not None else None,
+        }
+        for step in pricing.get("steps", [])
+        if step.get("kind", step.get("code")) not in (None, "list")
+    ]
+    spent = [step for step in steps if step["kind"] in WALLET_STEPS]
+    if not spent:
+        fate = ""
+    elif order.state == "canceled" and order.paid_at is None:
+        fate = (
+            "The order was canceled before payment: unexpired coupons, the coins and the promo code use "
+            "went back to your wallet."
+        )
+    elif order.state in ("canceled", "refunded"):
+        fate = (
+            "Coupons, coins and promo codes used on an order that was paid are not returned; "
+            "only the cash paid is refunded."
+        )
+    else:
+        fate = ""
+    sale_savings = Decimal(str(pricing.get("sale_savings", "0")))
+    return {
+        "steps": steps,
+        "spent": spent,
+        "fate": fate,
+        "coins_used": order.coins_used,
+        "sale_savings": sale_savings,
+        "sale_savings_percent": pricing.get("sale_savings_percent"),
+        "other_savings": Decimal(str(pricing.get("discount_total", "0"))) if "list_total" in pricing else None,
+    }

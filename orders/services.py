@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.identity import keyed_hash
+from coupons import stacking
+from coupons.stacking import CartLine, CheckoutError, CoinsDecision, PricedCheckout, Reason, SellerDiscount, coins_cap
 from orders import rules
 from orders.models import Order, OrderLine, OrderState, PaymentCard, Product, RefundStatus, Store
 
@@ -49,6 +51,18 @@ class InvalidOrder(OrderError):
     """The order itself is not acceptable (no lines, bad quantity, bad card label, duplicate id)."""
 
     code = "INVALID_ORDER"
+
+
+class CheckoutRefused(OrderError):
+    """Nothing was placed: a pick can't be used (now), or the total is not the one the member saw.
+
+    `field` names the checkout form field at fault (coupons, promo_code, coins), if any."""
+
+    code = "CHECKOUT_REFUSED"
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.field = field
 
 
 # --- Lines and pricing ----------------------------------------------------------
@@ -89,35 +103,187 @@ class LineInput:
         return (self.paid_unit_price * self.quantity).quantize(CENT)
 
 
+# --- Pricing: the coupons stacking engine (PROGRAM_RULES section 5) -------------------
+
+# Engine step kinds -> the codes orders use (the "list" step is the subtotal, not a discount).
+STEP_CODES = {
+    "sale": "SALE",
+    "seller_discount": "SELLER_DISCOUNT",
+    "store_coupon": "STORE_COUPON",
+    "select_coupon": "SELECT_COUPON",
+    "platform_coupon": "PLATFORM_COUPON",
+    "promo_code": "PROMO_CODE",
+    "coins": "COINS",
+}
+# Reasons that hold whatever the member picks: such a coupon can't be picked for this cart.
+NEVER_APPLIES = {
+    Reason.NOT_IN_WALLET,
+    Reason.EXPIRED,
+    Reason.ALREADY_USED,
+    Reason.VOIDED,
+    Reason.REGION,
+    Reason.CURRENCY,
+    Reason.STORE_NOT_IN_CART,
+}
+
+# Reasons a coupon is left out only because another pick fills its slot.
+SLOT_TAKEN = {Reason.ONE_STORE_PER_STORE, Reason.ONE_SELECT, Reason.ONE_PLATFORM, Reason.PROMO_REPLACED}
+
+
 @dataclass(frozen=True)
 class PricingStep:
-    code: str  # "SALE", later "STORE_COUPON", "PLATFORM_COUPON", "COINS", ...
+    code: str  # SALE, SELLER_DISCOUNT, STORE_COUPON, SELECT_COUPON, PLATFORM_COUPON, PROMO_CODE, COINS
     label: str
     amount: Decimal  # a positive amount taken off
+    remaining: Decimal = Decimal("0")  # what is left to pay after this step
+
+
+@dataclass(frozen=True)
+class CouponOption:
+    """One coupon of the member's wallet as the checkout lists it: does it apply, and if not, why."""
+
+    coupon_id: int
+    kind: str
+    title: str
+    value: Decimal
+    min_spend: Decimal
+    currency: str
+    expires_at: datetime
+    store_name: str
+    is_picked: bool
+    applies: bool  # applied to the order as priced now
+    amount: Decimal  # what it takes off now (applied) or would take off if picked (preview)
+    reason: str
+    message: str  # the engine's sentence ("$12.00 short of the $60.00 minimum", "only for items from …")
+    can_pick: bool  # False: it can't apply to this cart whatever else is picked (expired, other store, region…)
+
+    @property
+    def status(self) -> str:
+        """applied | unavailable (can't apply to this cart) | available (would apply if picked) |
+        slot_taken (another pick fills its slot) | not_applying (e.g. short of its minimum)."""
+        if self.applies:
+            return "applied"
+        if not self.can_pick:
+            return "unavailable"
+        if self.reason == Reason.APPLIED:
+            return "available"
+        if self.reason in SLOT_TAKEN:
+            return "slot_taken"
+        return "not_applying"
+
+
+@dataclass(frozen=True)
+class PickProblem:
+    """Input the checkout refuses to pay with (unknown promo code, coins over the balance, a coupon not yours)."""
+
+    field: str  # form field: coupons | promo_code | coins
+    code: str
+    message: str
 
 
 @dataclass(frozen=True)
 class CartPricing:
-    currency: str
-    subtotal: Decimal  # at list prices
-    steps: list[PricingStep] = field(default_factory=list)
-    total: Decimal = Decimal("0")
+    """A priced cart: the engine's result plus what the checkout page lists."""
+
+    priced: PricedCheckout
+    coins_balance: int | None = None
+    requested_coins: int = 0
+    options: tuple[CouponOption, ...] = ()
+
+    @property
+    def currency(self) -> str:
+        return self.priced.currency
+
+    @property
+    def subtotal(self) -> Decimal:
+        """At list prices."""
+        return self.priced.list_total
+
+    @property
+    def total(self) -> Decimal:
+        return self.priced.total
+
+    @property
+    def steps(self) -> list[PricingStep]:
+        return [
+            PricingStep(
+                code=STEP_CODES[s.kind],
+                label="Sale savings" if s.kind == "sale" else s.label,
+                amount=s.amount,
+                remaining=s.remaining,
+            )
+            for s in self.priced.steps
+            if s.kind in STEP_CODES
+        ]
 
     @property
     def discount_total(self) -> Decimal:
-        return sum((step.amount for step in self.steps), Decimal("0")).quantize(CENT)
+        """Everything taken off the list prices (sale prices included): subtotal − discount_total = total."""
+        return self.priced.savings_total
 
     @property
     def sale_savings(self) -> Decimal:
-        return sum((s.amount for s in self.steps if s.code == "SALE"), Decimal("0")).quantize(CENT)
+        return self.priced.sale_savings
+
+    @property
+    def sale_savings_percent(self) -> Decimal:
+        return self.priced.sale_savings_percent
+
+    @property
+    def other_savings(self) -> Decimal:
+        """Steps 2–6: seller discounts, coupons, promo code and coins."""
+        return self.priced.discount_total
+
+    @property
+    def coins_used(self) -> int:
+        return self.priced.coins.used
+
+    @property
+    def coins_max(self) -> int:
+        """Most coins this order can take: the 10% cap on what is left before coins, and the balance."""
+        cap = coins_cap(self.priced.total + self.priced.coins.amount)
+        return cap if self.coins_balance is None else min(cap, self.coins_balance)
+
+    @property
+    def applied_coupon_ids(self) -> tuple[int, ...]:
+        return self.priced.applied_coupon_ids
+
+    @property
+    def promo_code(self) -> str | None:
+        """The promo code to redeem: only one that applies."""
+        promo = self.priced.promo
+        return promo.code if promo is not None and promo.applies else None
+
+    @property
+    def problems(self) -> list[PickProblem]:
+        """Picks the checkout refuses to pay with; the engine simply leaves them out of the price."""
+        out = []
+        if any(d.reason == Reason.NOT_IN_WALLET for d in self.priced.coupons):
+            out.append(PickProblem("coupons", Reason.NOT_IN_WALLET, "A coupon you picked is not in your wallet."))
+        promo = self.priced.promo
+        if promo is not None and not promo.applies:
+            out.append(PickProblem("promo_code", promo.reason, _sentence(promo.message)))
+        coins = self.priced.coins
+        if coins.reason == Reason.COINS_INVALID:
+            out.append(PickProblem("coins", coins.reason, _sentence(coins.message)))
+        elif self.coins_balance is not None and self.requested_coins > self.coins_balance:
+            out.append(
+                PickProblem(
+                    "coins",
+                    Reason.COINS_BALANCE,
+                    f"You asked for {self.requested_coins:,} coins but have {self.coins_balance:,}.",
+                )
+            )
+        return out
 
     def as_json(self) -> dict:
-        return {
-            "currency": self.currency,
-            "subtotal": str(self.subtotal),
-            "steps": [{"code": s.code, "label": s.label, "amount": str(s.amount)} for s in self.steps],
-            "total": str(self.total),
-        }
+        """What Order.pricing keeps: the engine's breakdown (PricedCheckout.as_dict())."""
+        return self.priced.as_dict()
+
+
+def _sentence(message: str) -> str:
+    message = message.strip()
+    return (message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?")) else ".")) if message else ""
 
 
 def _to_lines(lines: Iterable) -> list[LineInput]:
@@ -131,21 +297,178 @@ def _to_lines(lines: Iterable) -> list[LineInput]:
     return out
 
 
-def price_cart(*, lines: Sequence[LineInput | tuple[Product, int]], buyer=None, currency: str = "USD") -> CartPricing:
-    """Price a cart: the ONE place checkout prices go through.
+def _cart_lines(lines: Sequence[LineInput]) -> list[CartLine]:
+    return [
+        CartLine(
+            store_id=line.store.pk,
+            store_name=line.store.name,
+            list_price=line.unit_price,
+            sale_price=line.sale_price,
+            quantity=line.quantity,
+            name=line.name,
+        )
+        for line in lines
+    ]
 
-    Today: step 1 of PROGRAM_RULES section 5 (sale prices). The coupons stacking
-    engine plugs in here later (store/select/platform coupons, promo code, coins),
-    taking the amount left after the sale step; `buyer` is for that.
+
+def seller_discounts_for(lines: Sequence[LineInput]) -> list[SellerDiscount]:
+    """The automatic discounts of the stores in the cart (Store.auto_discount_*), no query: stores come with lines."""
+    stores = {line.store.pk: line.store for line in lines}
+    return [
+        SellerDiscount(
+            store_id=store.pk,
+            min_quantity=store.auto_discount_min_quantity,
+            percent=store.auto_discount_percent,
+            label=store.auto_discount_label,
+        )
+        for store in stores.values()
+        if store.has_auto_discount
+    ]
+
+
+def _cart_currency(lines: Sequence[LineInput], default: str | None) -> str:
+    currencies = {line.product.currency for line in lines if line.product is not None}
+    if len(currencies) > 1:
+        raise InvalidOrder("Items priced in different currencies can't be in one order.", code="MIXED_CURRENCY")
+    return currencies.pop() if currencies else (default or "USD")
+
+
+def _is_member(buyer) -> bool:
+    return buyer is not None and getattr(buyer, "is_authenticated", False)
+
+
+def price_cart(
+    *,
+    lines: Sequence[LineInput | tuple[Product, int]],
+    buyer=None,
+    coupon_ids: Collection[int] = (),
+    promo_code: str | None = None,
+    coins: int = 0,
+    currency: str | None = None,
+    at: datetime | None = None,
+    with_options: bool = False,
+) -> CartPricing:
+    """Price a cart by the stacking rules: the ONE place checkout prices go through (read only).
+
+    Steps 1–2 (sale prices, the stores' automatic discounts) for anyone; with a
+    member, their picked coupons, promo code and coins through
+    coupons.services.price_checkout. `with_options` also lists every coupon the
+    member holds with whether it applies (or would if picked) and why not.
+    Raises InvalidOrder for a cart the engine can't price (empty, bad prices).
     """
-    priced = _to_lines(lines)
-    subtotal = sum((line.list_total for line in priced), Decimal("0")).quantize(CENT)
-    after_sale = sum((line.total for line in priced), Decimal("0")).quantize(CENT)
-    steps = []
-    if subtotal > after_sale:
-        steps.append(PricingStep(code="SALE", label="Sale savings", amount=subtotal - after_sale))
-    total = max(after_sale, Decimal("0")).quantize(CENT, rounding=ROUND_HALF_UP)
-    return CartPricing(currency=currency, subtotal=subtotal, steps=steps, total=total)
+    from coupons.services import price_checkout
+
+    priced_lines = _to_lines(lines)
+    at = at or timezone.now()
+    currency = _cart_currency(priced_lines, currency)
+    if not priced_lines:  # an empty cart costs nothing (the engine refuses to price one)
+        return CartPricing(priced=_empty_pricing(currency))
+    cart_lines = _cart_lines(priced_lines)
+    discounts = seller_discounts_for(priced_lines)
+    picked = {int(i) for i in coupon_ids}
+    try:
+        if not _is_member(buyer):
+            return CartPricing(
+                priced=stacking.price_cart(lines=cart_lines, seller_discounts=discounts, at=at, currency=currency)
+            )
+        priced = price_checkout(
+            member=buyer,
+            cart_lines=cart_lines,
+            coupon_ids=picked,
+            promo_code=promo_code or None,
+            coins=coins,
+            at=at,
+            seller_discounts=discounts,
+            currency=currency,
+        )
+        options = (
+            _coupon_options(
+                buyer=buyer,
+                cart_lines=cart_lines,
+                discounts=discounts,
+                priced=priced,
+                picked=picked,
+                promo_code=promo_code,
+                coins=coins,
+                at=at,
+            )
+            if with_options
+            else ()
+        )
+    except CheckoutError as exc:
+        raise InvalidOrder(str(exc), code=exc.code) from None
+    return CartPricing(priced=priced, coins_balance=buyer.coins, requested_coins=coins, options=options)
+
+
+def _empty_pricing(currency: str) -> PricedCheckout:
+    zero = Decimal("0.00")
+    return PricedCheckout(
+        currency=currency,
+        list_total=zero,
+        sale_total=zero,
+        steps=(),
+        coupons=(),
+        promo=None,
+        coins=CoinsDecision(requested=0, used=0, amount=zero, reason=Reason.NOT_CHOSEN, message="no coins used"),
+        total=zero,
+    )
+
+
+def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code, coins, at) -> tuple[CouponOption, ...]:
+    """Every coupon the member holds, with the engine's decision; for one not picked, what picking it would do.
+
+    The previews run the pure engine on the same inputs (a constant number of queries, whatever the wallet size)."""
+    from coupons.selectors import checkout_coupon_inputs, resolve_promo_code
+
+    inputs = checkout_coupon_inputs(member=buyer, include_ids=picked)
+    promo = resolve_promo_code(member=buyer, code=promo_code or "")
+    options = []
+    for coupon in sorted(inputs, key=lambda c: (c.expires_at, c.id)):
+        decision = priced.decision_for(coupon.id)
+        shown = decision
+        if decision.reason == Reason.NOT_CHOSEN:
+            shown = stacking.price_cart(
+                lines=cart_lines,
+                coupons=inputs,
+                chosen_ids=picked | {coupon.id},
+                promo=promo,
+                coins=coins,
+                coins_balance=buyer.coins,
+                seller_discounts=discounts,
+                at=at,
+                currency=priced.currency,
+            ).decision_for(coupon.id)
+        options.append(
+            CouponOption(
+                coupon_id=coupon.id,
+                kind=coupon.kind,
+                title=coupon.title,
+                value=coupon.value,
+                min_spend=coupon.min_spend,
+                currency=coupon.currency,
+                expires_at=coupon.expires_at,
+                store_name=coupon.store_name,
+                is_picked=coupon.id in picked,
+                applies=decision.applies,
+                amount=shown.amount,
+                reason=shown.reason,
+                message=shown.message,
+                can_pick=shown.reason not in NEVER_APPLIES,
+            )
+        )
+    return tuple(options)
+
+
+def best_coupon_ids(*, lines: Sequence[LineInput], buyer, at: datetime | None = None) -> tuple[int, ...]:
+    """The coupons the engine applies when every usable coupon is offered: the page's first suggestion."""
+    from coupons.selectors import usable_coupons
+
+    if not _is_member(buyer):
+        return ()
+    ids = list(usable_coupons(owner=buyer).values_list("pk", flat=True))
+    if not ids:
+        return ()
+    return price_cart(lines=lines, buyer=buyer, coupon_ids=ids, at=at).applied_coupon_ids
 
 
 # --- Cards -------------------------------------------------------------------------
@@ -219,12 +542,15 @@ def place_order(
     card_fingerprint_value: str = "",
     total: Decimal | None = None,
     currency: str = "USD",
+    pricing: CartPricing | None = None,
 ) -> Order:
     """Create an order in state `placed`; exactly one order per buyer is ever `is_first`, even under races.
 
     The card is kept only as a fingerprint: derived from the test `card_label`
     here, or given by the shop (`card_fingerprint_value`) for shop events.
-    `total` is what the shop charged (shop events); else the cart is priced.
+    `total` is what the shop charged (shop events); else the order costs what
+    `pricing` (checkout: priced with the member's picks) or, without it, the
+    cart at sale prices and seller discounts says. Spending coupons is `checkout`'s job.
     """
     priced_lines = _to_lines(lines)
     if not priced_lines:
@@ -239,15 +565,17 @@ def place_order(
     else:
         label = normalize_card_label(card_label)
         fingerprint = keyed_hash(label.lower(), purpose="card")
-    pricing = price_cart(lines=priced_lines, buyer=buyer, currency=currency)
+    if pricing is None:
+        pricing = price_cart(lines=priced_lines, currency=currency, at=occurred_at)
     order = Order(
         buyer=buyer,
         external_id=external_id or new_external_id(),
         state=OrderState.PLACED,
         card=_card_for(buyer=buyer, fingerprint=fingerprint, label=label, at=occurred_at),
-        currency=currency,
+        currency=pricing.currency,
         subtotal=pricing.subtotal,
         discount_total=pricing.discount_total,
+        coins_used=pricing.coins_used,
         total=pricing.total if total is None else total,
         pricing=pricing.as_json(),
         placed_at=occurred_at,
@@ -287,6 +615,59 @@ def place_order(
         for line in priced_lines
     )
     _notify_referrals(order=order, event=OrderState.PLACED, occurred_at=occurred_at)
+    return order
+
+
+@transaction.atomic
+def checkout(
+    *,
+    buyer,
+    cart_lines: Sequence[LineInput | tuple[Product, int]],
+    coupon_ids: Collection[int] = (),
+    promo_code: str | None = None,
+    coins: int = 0,
+    card_label: str,
+    request=None,
+    expected_total: Decimal | None = None,
+    at: datetime | None = None,
+) -> Order:
+    """Price again, place the order and spend its coupons, promo code and coins in one transaction: all or nothing,
+    and the order's total is the engine's total.
+
+    1. Price the cart with the member's picks (never the form's totals).
+    2. Refuse (CheckoutRefused, nothing written) an unknown or unusable promo code,
+       coins over the balance or a coupon not in the wallet, and a total other than
+       `expected_total` (the one the member saw) when given.
+    3. Place the order with that pricing (subtotal, discount_total, coins_used, total, pricing).
+    4. Redeem exactly what the engine applied. A coupon, promo use or coins spent
+       meanwhile by a concurrent checkout raises CheckoutRefused and rolls back 1–4.
+    """
+    from coupons.services import RedemptionError, redeem_for_order
+
+    at = at or timezone.now()
+    lines = _to_lines(cart_lines)
+    pricing = price_cart(lines=lines, buyer=buyer, coupon_ids=coupon_ids, promo_code=promo_code, coins=coins, at=at)
+    for problem in pricing.problems:
+        raise CheckoutRefused(problem.message, code=problem.code, field=problem.field)
+    if expected_total is not None and expected_total != pricing.total:
+        raise CheckoutRefused(
+            f"The total is now {stacking.format_amount(pricing.total, pricing.currency)}, "
+            f"not the {stacking.format_amount(expected_total, pricing.currency)} you saw. "
+            "Check the price breakdown, then pay.",
+            code="TOTAL_CHANGED",
+        )
+    order = place_order(buyer=buyer, lines=lines, card_label=card_label, request=request, pricing=pricing)
+    try:
+        redeem_for_order(
+            order=order,
+            coupon_ids=pricing.applied_coupon_ids,
+            promo_code=pricing.promo_code,
+            coins=pricing.coins_used,
+            at=at,
+        )
+    except RedemptionError as exc:
+        # Raised out of this atomic block: the order and every claim above roll back.
+        raise CheckoutRefused(f"{exc} Nothing was charged: check the new total, then pay.", code=exc.code) from exc
     return order
 
 
@@ -350,9 +731,16 @@ def complete(*, order: Order, occurred_at: datetime | None = None) -> Order:
     return record_transition(order=order, event=OrderState.COMPLETED, occurred_at=occurred_at).order
 
 
+@transaction.atomic
 def cancel(*, order: Order, occurred_at: datetime | None = None) -> Order:
-    """Cancel an order that has not shipped yet."""
-    return record_transition(order=order, event=OrderState.CANCELED, occurred_at=occurred_at).order
+    """Cancel an order that has not shipped yet; canceled before payment, its unexpired coupons, coins and promo
+    use go back to the member in the same transaction."""
+    from coupons.services import release_for_canceled_order
+
+    order = record_transition(order=order, event=OrderState.CANCELED, occurred_at=occurred_at).order
+    # Gives back only when the order is canceled and was never paid (a paid order keeps its coupons).
+    release_for_canceled_order(order=order)
+    return order
 
 
 def refund(*, order: Order, occurred_at: datetime | None = None) -> Order:
@@ -550,6 +938,11 @@ def _apply_event(event) -> str:
         outcome = record_transition(order=order, event=event.transition, occurred_at=event.occurred_at, strict=False)
     except InvalidTransition as exc:
         raise WebhookError(409, "invalid_transition", exc.message) from None
+    if outcome.changed and event.transition == OrderState.CANCELED:
+        from coupons.services import release_for_canceled_order
+
+        # Same rule as a member's cancel: canceled before payment gives coupons, coins and promo use back.
+        release_for_canceled_order(order=outcome.order)
     if outcome.changed:
         return f"{event.transition}; order is {outcome.order.state}"
     return outcome.message

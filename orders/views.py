@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -48,7 +49,11 @@ def catalog(request: HttpRequest) -> HttpResponse:
 @require_GET
 def cart_view(request: HttpRequest) -> HttpResponse:
     lines = cart.lines(request.session)
-    pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
+    try:
+        pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
+    except services.OrderError as exc:  # e.g. items in two currencies
+        messages.error(request, exc.message)
+        pricing = services.price_cart(lines=[])
     return render(request, "orders/cart.html", {"lines": lines, "pricing": pricing})
 
 
@@ -102,24 +107,74 @@ def _safe_next(request: HttpRequest, *, default: str) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def checkout(request: HttpRequest) -> HttpResponse:
+    """Coupons, promo code and coins re-price the order ("Update total"); "Pay" places it through one service call.
+
+    GET suggests the coupons that save the most. The page always shows the breakdown
+    the member will pay; the service prices again and refuses a total they did not see.
+    """
     lines = cart.lines(request.session)
     if not lines:
         messages.info(request, "Your cart is empty: add something from the shop first.")
         return redirect("orders:catalog")
-    form = CheckoutForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    now = timezone.now()
+    if request.method == "GET":
         try:
-            order = services.place_order(
-                buyer=request.user, lines=lines, card_label=form.cleaned_data["card_label"], request=request
-            )
+            best = services.best_coupon_ids(lines=lines, buyer=request.user, at=now)
         except services.OrderError as exc:
-            form.add_error(None, exc.message)
-        else:
-            cart.clear(request.session)
-            messages.success(request, f"Order {order.external_id} placed. Thank you!")
-            return redirect("orders:detail", external_id=order.external_id)
-    pricing = services.price_cart(lines=lines, buyer=request.user)
-    return render(request, "orders/checkout.html", {"form": form, "lines": lines, "pricing": pricing})
+            messages.error(request, exc.message)
+            return redirect("orders:cart")
+        form = CheckoutForm(initial={"coupons": list(best)})
+        picks = {"coupon_ids": list(best), "promo_code": "", "coins": 0}
+    else:
+        form = CheckoutForm(request.POST)
+        valid = form.is_valid()
+        picks = form.picks()
+        if valid and form.is_pay:
+            try:
+                order = services.checkout(
+                    buyer=request.user,
+                    cart_lines=lines,
+                    card_label=form.cleaned_data["card_label"],
+                    request=request,
+                    expected_total=form.cleaned_data["expected_total"],
+                    **picks,
+                )
+            except services.CheckoutRefused as exc:
+                # A pick at fault is shown on its field below (from the re-priced result).
+                form.add_error(None, exc.message if exc.field is None else "Nothing was charged: fix the marked field.")
+            except services.OrderError as exc:
+                form.add_error(None, exc.message)
+            else:
+                cart.clear(request.session)
+                messages.success(request, f"Order {order.external_id} placed. Thank you!")
+                return redirect("orders:detail", external_id=order.external_id)
+    try:
+        pricing = services.price_cart(lines=lines, buyer=request.user, at=now, with_options=True, **picks)
+    except services.OrderError as exc:
+        messages.error(request, exc.message)
+        return redirect("orders:cart")
+    for problem in pricing.problems if form.is_bound else ():
+        if problem.message not in form.errors.get(problem.field, []):
+            form.add_error(problem.field, problem.message)
+    # Summary next to the Pay button, linking to each field at fault.
+    field_errors = [
+        ("coupons-title" if name == "coupons" else form[name].auto_id, message)
+        for name, errors in (form.errors.items() if form.is_bound else ())
+        if (name in form.fields and not form[name].is_hidden) or name == "coupons"
+        for message in errors
+    ]
+    return render(
+        request,
+        "orders/checkout.html",
+        {
+            "form": form,
+            "lines": lines,
+            "pricing": pricing,
+            "picks": picks,
+            "suggested": request.method == "GET" and bool(picks["coupon_ids"]),
+            "field_errors": field_errors,
+        },
+    )
 
 
 # --- My orders ----------------------------------------------------------------------
@@ -144,6 +199,7 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "lines": list(order.lines.all()),
             "actions": selectors.available_actions(order),
             "history": selectors.history(order),
+            "breakdown": selectors.order_breakdown(order),
         },
     )
 

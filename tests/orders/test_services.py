@@ -150,7 +150,8 @@ def test_price_cart_shows_subtotal_sale_savings_and_total():
 def test_order_keeps_the_priced_breakdown(make_order):
     order = make_order(quantity=2)
     assert (order.subtotal, order.discount_total, order.total) == (Decimal("200.00"), Decimal("60.00"), Decimal("140"))
-    assert order.pricing["steps"][0]["code"] == "SALE"
+    assert [step["kind"] for step in order.pricing["steps"]] == ["list", "sale"]
+    assert order.pricing["total"] == "140.00" and order.coins_used == 0
     assert order.lines.get().quantity == 2
 
 

@@ -114,7 +114,9 @@ def test_checkout_shows_the_breakdown_and_places_the_order(client, member, sale_
     client.post(reverse("orders:cart_add"), {"product": sale_item.pk, "quantity": 2})
     html = client.get(reverse("orders:checkout")).content.decode()
     assert "Subtotal" in html and "$200.00" in html and "Sale savings" in html and "$140.00" in html
-    response = client.post(reverse("orders:checkout"), {"card_label": "Visa 4242"}, REMOTE_ADDR="8.8.8.8")
+    response = client.post(
+        reverse("orders:checkout"), {"card_label": "Visa 4242", "action": "pay"}, REMOTE_ADDR="8.8.8.8"
+    )
     order = Order.objects.get(buyer=member)
     assert response["Location"] == reverse("orders:detail", args=[order.external_id])
     assert order.total == Decimal("140.00") and order.is_first and order.device is not None
@@ -125,7 +127,7 @@ def test_checkout_shows_the_breakdown_and_places_the_order(client, member, sale_
 
 def test_checkout_refuses_a_card_number(client, member, sale_item):
     client.post(reverse("orders:cart_add"), {"product": sale_item.pk, "quantity": 1})
-    response = client.post(reverse("orders:checkout"), {"card_label": "4242 4242 4242 4242"})
+    response = client.post(reverse("orders:checkout"), {"card_label": "4242 4242 4242 4242", "action": "pay"})
     assert response.status_code == 200
     assert "never a real card number" in response.content.decode()
     assert not Order.objects.exists()
