@@ -63,7 +63,6 @@ def reward_key(referral_id: int) -> str:
     return f"referral-reward:{referral_id}"
 
 
-@transaction.atomic
 def _issue_reward(*, referral: Referral, region, now, reason: str, actor=None) -> Coupon:
     """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
@@ -82,6 +81,7 @@ def _issue_reward(*, referral: Referral, region, now, reason: str, actor=None) -
     )
 
 
+@transaction.atomic
 def credit_referral(*, referral_id: int) -> str:
     """Credit a qualified referral once (coupon + ledger row) or cap it; safe to run any number of times.
 
