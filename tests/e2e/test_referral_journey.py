@@ -1,0 +1,267 @@
+"""The whole referral journey in a real browser (issue 8), as two people on two devices would live it.
+
+A referrer logs in through the login form, copies the invitation link and shares it on WhatsApp; a
+friend on another device opens it, signs up, sees the welcome coupons, shops, and confirms receipt of
+the first order; the sweep (standing in for the worker, which does not run in tests) credits the
+referrer, who then sees the credited friend on Invite Friends and the $5 coupon in My Coupons.
+
+Both browsers reach the live server from 127.0.0.1: no IP country (so no REGION_MISMATCH) and a shared
+IP, which is only the weak SHARED_IP signal. The same IP *and* the same user agent as the referrer is
+the medium SHARED_IP_AND_AGENT signal: the second test shows that sign-up goes to review.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from coupons.models import Coupon
+from orders.models import Order
+from referrals.models import Referral
+from referrals.services import credit_due_referrals
+from tests.factories import ProductFactory, ReferrerFactory, StoreFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pass-for-tests-123"
+REFERRER_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+)
+FRIEND_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36"
+)
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """new_page(user_agent): a page in a NEW browser context (own cookies, so its own device id)."""
+    contexts = []
+
+    def make(user_agent: str):
+        context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, user_agent=user_agent)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def shoot(screenshot):
+    """shoot(page, name, phone=False): a 1280-wide screenshot, and a 390-wide one that must not scroll sideways."""
+
+    def take(page, name: str, *, phone: bool = False) -> None:
+        screenshot(page, f"{name}-1280")
+        if phone:
+            page.set_viewport_size(PHONE)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            screenshot(page, f"{name}-390")
+            page.set_viewport_size(DESKTOP)
+            assert width <= PHONE["width"], f"{name}: the page scrolls sideways at 390px ({width}px)"
+
+    return take
+
+
+@pytest.fixture
+def referrer():
+    return ReferrerFactory(first_name="Rosa", last_name="Martinez", email="rosa@example.com", country="US")
+
+
+@pytest.fixture
+def backpack():
+    store = StoreFactory(name="Peak Outfitters", slug="peak-outfitters")
+    return ProductFactory(store=store, name="Trail Backpack", price=Decimal("45.00"))
+
+
+def log_in(page, *, email: str) -> None:
+    """The real login form (it records the login sighting: this device, IP and user agent)."""
+    page.goto("/accounts/login/")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/invite/")
+
+
+def nav(page, name: str):
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
+
+
+def whatsapp_link(page) -> str:
+    """The link inside the WhatsApp share message (what the friend taps in the chat)."""
+    href = page.locator("a.share-whatsapp").get_attribute("href")
+    text = parse_qs(urlsplit(href).query)["text"][0]
+    return text.rsplit(" ", 1)[-1]
+
+
+def sign_up(page, *, first_name: str, email: str) -> None:
+    page.get_by_label("First name").fill(first_name)
+    page.get_by_label("Last name").fill("Okafor")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Country").select_option("US")
+    page.get_by_label("Password").fill("a-long-friendly-passphrase-7")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/invite/")
+
+
+def test_referral_journey_from_copied_link_to_credited_coupon(
+    browser, new_page, live_server, referrer, backpack, shoot
+):
+    # 1. The referrer logs in, opens Invite Friends and copies the link.
+    rosa = new_page(REFERRER_UA)
+    rosa.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    log_in(rosa, email="rosa@example.com")
+    nav(rosa, "Invite Friends").click()
+    assert rosa.locator("h1").inner_text() == "Share your link, earn coupons"
+    assert "No friends have signed up yet" in rosa.locator("#referrals").inner_text()
+    copy = rosa.get_by_role("button", name="Copy link", exact=True)
+    copy.click()
+    rosa.wait_for_function("document.querySelector('[data-copy-target=invite-link]').textContent === 'Copied!'")
+    copied = rosa.evaluate("navigator.clipboard.readText()")
+    code = referrer.referral_code.code
+    assert copied == rosa.locator("#invite-link").input_value() == f"{live_server.url}/r/{code}?ch=copy"
+    shoot(rosa, "journey-01-referrer-invite", phone=True)
+    shared = whatsapp_link(rosa)
+    assert shared == f"{live_server.url}/r/{code}?ch=whatsapp"
+
+    # 2. The friend, on another device (own cookies, another browser), opens the link from WhatsApp.
+    sam = new_page(FRIEND_UA)
+    sam.goto(shared)
+    sam.wait_for_url("**/join/")
+    assert sam.locator("h1").inner_text() == "Rosa invited you to join"
+    assert "$24.00 in welcome coupons, 4 coupons for your first orders" in sam.locator(".page-header").inner_text()
+    package = sam.locator("#package-title + .coupon-list .coupon-value").all_inner_texts()
+    assert package == ["$4.00", "$5.00", "$7.00", "$8.00"]
+    shoot(sam, "journey-02-friend-landing", phone=True)
+
+    sam.locator(".page-header-actions").get_by_role("link", name="Join").click()
+    sam.wait_for_url("**/accounts/signup/")
+    assert "You're joining with Rosa's invitation." in sam.get_by_role("status").first.inner_text()
+    shoot(sam, "journey-03-friend-signup", phone=True)
+    sign_up(sam, first_name="Sam", email="sam.okafor@example.net")
+    assert "Welcome, Sam! Your account is ready." in sam.locator("body").inner_text()
+
+    referral = Referral.objects.get(friend__email="sam.okafor@example.net")
+    assert (referral.referrer_id, referral.state, referral.reason_code, referral.channel) == (
+        referrer.pk,
+        "registered",
+        "",
+        "whatsapp",
+    )
+    assert referral.signals["weak"] == ["SHARED_IP"] and referral.signals["medium"] == []
+
+    nav(sam, "My Coupons").click()
+    sam.wait_for_url("**/coupons/")
+    coupons = sam.locator(".coupon-list .coupon")
+    assert coupons.count() == 4
+    values = [text.split("\n")[0] for text in sam.locator(".coupon-list .coupon-value").all_inner_texts()]
+    assert sorted(values) == ["$4.00", "$5.00", "$7.00", "$8.00"]
+    assert set(sam.locator(".coupon-list .coupon-title").all_inner_texts()) == {"Welcome coupon"}
+    assert "Min. spend $69.00" in sam.locator(".coupon-list").inner_text()
+    shoot(sam, "journey-04-friend-welcome-coupons", phone=True)
+
+    # The referrer sees the friend signed up (masked name, channel, what happens next).
+    rosa.reload()
+    card = rosa.locator(".referral-card")
+    assert card.count() == 1
+    assert card.locator(".badge").inner_text() == "Signed up"
+    assert "via WhatsApp" in card.inner_text()
+    shoot(rosa, "journey-05-referrer-friend-registered")
+
+    # 3. The friend shops: catalog → cart → checkout with a test card → My orders → demo shop → confirm receipt.
+    nav(sam, "Shop").click()
+    sam.wait_for_url("**/shop/")
+    shoot(sam, "journey-06-friend-shop", phone=True)
+    sam.get_by_role("article", name="Trail Backpack").get_by_role("button", name="Add to cart").click()
+    assert "Added Trail Backpack to your cart (now 1)." in sam.locator("body").inner_text()
+    sam.get_by_role("link", name="Cart").click()
+    sam.get_by_role("link", name="Go to checkout").click()
+    sam.wait_for_url("**/shop/checkout/")
+    sam.get_by_label("Test card").fill("Visa 4242")
+    shoot(sam, "journey-07-friend-checkout", phone=True)
+    sam.get_by_role("button", name="Place order").click()
+    order = Order.objects.get(buyer=referral.friend)
+    sam.wait_for_url(f"**/orders/{order.external_id}/")
+    assert f"Order {order.external_id} placed." in sam.locator("body").inner_text()
+
+    nav(sam, "My orders").click()
+    row = sam.locator(".order-list li", has_text=order.external_id)
+    assert "First order" in row.inner_text() and "$45.00" in row.inner_text()
+    row.get_by_role("link", name=order.external_id).click()
+    sam.get_by_role("button", name="Mark paid (demo)").click()
+    assert "the order is paid" in sam.locator("body").inner_text()
+    sam.get_by_role("button", name="Mark shipped (demo)").click()
+    assert "the order has shipped" in sam.locator("body").inner_text()
+    sam.get_by_role("button", name="Confirm receipt").click()
+    assert "Thanks for confirming: the order is completed." in sam.locator("body").inner_text()
+    assert sam.locator(".page-header .badge").first.inner_text() == "Completed"
+    shoot(sam, "journey-08-friend-order-completed", phone=True)
+
+    referral.refresh_from_db()
+    assert referral.state == "qualified" and referral.credit_due_at is not None
+    assert not Coupon.objects.filter(owner=referrer, source="referral").exists()
+
+    # 4. No worker runs in tests (the task went to the filesystem broker): the catch-up sweep credits.
+    assert credit_due_referrals() == {"credited": 1}
+    assert credit_due_referrals() == {}  # idempotent: nothing is due twice
+    reward = Coupon.objects.get(owner=referrer, source="referral")
+    assert (reward.value, reward.min_spend, reward.referral_id) == (Decimal("5.00"), Decimal("20.00"), referral.pk)
+
+    rosa.reload()
+    card = rosa.locator(".referral-card")
+    assert card.locator(".badge").inner_text() == "Credited"
+    assert "first order completed" in card.inner_text()
+    month = rosa.locator("section", has=rosa.get_by_role("heading", name="This month"))
+    assert "$5.00" in month.locator(".stat-accent").inner_text()
+    assert "1 of 10" in month.locator(".meter-label").inner_text()
+    shoot(rosa, "journey-09-referrer-credited", phone=True)
+
+    nav(rosa, "My Coupons").click()
+    rosa.wait_for_url("**/coupons/")
+    assert rosa.locator(".coupon-list .coupon-title").all_inner_texts() == ["Referral reward"]
+    reward_card = rosa.locator(".coupon-list .coupon").first
+    assert "$5.00" in reward_card.locator(".coupon-value").inner_text()
+    assert "Min. spend $20.00 · 25% off" in reward_card.inner_text()
+    assert "Expires in 30 days" in reward_card.inner_text()
+    assert "1 of 10" in rosa.locator(".meter").inner_text()
+    shoot(rosa, "journey-10-referrer-my-coupons", phone=True)
+
+
+def test_same_ip_and_user_agent_as_the_referrer_goes_to_review(new_page, live_server, referrer, shoot):
+    """Same IP and same browser build as the referrer: a medium signal, so a human decides; the friend still joins."""
+    rosa = new_page(REFERRER_UA)
+    log_in(rosa, email="rosa@example.com")
+    link = rosa.locator("#invite-link").input_value()
+
+    twin = new_page(REFERRER_UA)  # another device (no shared cookie), same IP, same user agent
+    twin.goto(link)
+    twin.wait_for_url("**/join/")
+    twin.locator(".page-header-actions").get_by_role("link", name="Join").click()
+    sign_up(twin, first_name="Theo", email="theo.lind@example.org")
+
+    referral = Referral.objects.get(friend__email="theo.lind@example.org")
+    assert (referral.state, referral.reason_code) == ("under_review", "SHARED_IP_AND_AGENT")
+    assert referral.review_requested_at is not None
+    assert referral.signals["strong"] == []
+    assert referral.signals["checks"]["same_device_as_referrer"] is False
+
+    # A normal account: logged in, with the usual pages; the welcome coupons wait for the review.
+    friend = referral.friend
+    assert friend.status == "active"
+    assert "Welcome, Theo! Your account is ready." in twin.locator("body").inner_text()
+    nav(twin, "My Coupons").click()
+    assert twin.locator(".coupon-list .coupon").count() == 0
+    assert not Coupon.objects.filter(owner=friend).exists()
+    shoot(twin, "review-01-friend-my-coupons", phone=True)
+
+    rosa.reload()
+    card = rosa.locator(".referral-card")
+    assert card.locator(".badge").inner_text() == "Under review"
+    assert "Why:" in card.inner_text() and "What next:" in card.inner_text()
+    shoot(rosa, "review-02-referrer-under-review")
