@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from coupons.models import Coupon
 from orders.models import Order
@@ -145,7 +146,7 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert "You're joining with Rosa's invitation." in sam.get_by_role("status").first.inner_text()
     shoot(sam, "journey-03-friend-signup", phone=True)
     sign_up(sam, first_name="Sam", email="sam.okafor@example.net")
-    assert "Welcome, Sam! Your account is ready." in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text("Welcome, Sam! Your account is ready.")
 
     referral = Referral.objects.get(friend__email="sam.okafor@example.net")
     assert (referral.referrer_id, referral.state, referral.reason_code, referral.channel) == (
@@ -179,7 +180,7 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     sam.wait_for_url("**/shop/")
     shoot(sam, "journey-06-friend-shop", phone=True)
     sam.get_by_role("article", name="Trail Backpack").get_by_role("button", name="Add to cart").click()
-    assert "Added Trail Backpack to your cart (now 1)." in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text("Added Trail Backpack to your cart (now 1).")
     sam.get_by_role("link", name="Cart").click()
     sam.get_by_role("link", name="Go to checkout").click()
     sam.wait_for_url("**/shop/checkout/")
@@ -188,18 +189,18 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     sam.get_by_role("button", name="Place order").click()
     order = Order.objects.get(buyer=referral.friend)
     sam.wait_for_url(f"**/orders/{order.external_id}/")
-    assert f"Order {order.external_id} placed." in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text(f"Order {order.external_id} placed.")
 
     nav(sam, "My orders").click()
     row = sam.locator(".order-list li", has_text=order.external_id)
     assert "First order" in row.inner_text() and "$45.00" in row.inner_text()
     row.get_by_role("link", name=order.external_id).click()
     sam.get_by_role("button", name="Mark paid (demo)").click()
-    assert "the order is paid" in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text("the order is paid")
     sam.get_by_role("button", name="Mark shipped (demo)").click()
-    assert "the order has shipped" in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text("the order has shipped")
     sam.get_by_role("button", name="Confirm receipt").click()
-    assert "Thanks for confirming: the order is completed." in sam.locator("body").inner_text()
+    expect(sam.locator(".messages")).to_contain_text("Thanks for confirming: the order is completed.")
     assert sam.locator(".page-header .badge").first.inner_text() == "Completed"
     shoot(sam, "journey-08-friend-order-completed", phone=True)
 
@@ -254,8 +255,10 @@ def test_same_ip_and_user_agent_as_the_referrer_goes_to_review(new_page, live_se
     # A normal account: logged in, with the usual pages; the welcome coupons wait for the review.
     friend = referral.friend
     assert friend.status == "active"
-    assert "Welcome, Theo! Your account is ready." in twin.locator("body").inner_text()
+    expect(twin.locator(".messages")).to_contain_text("Welcome, Theo! Your account is ready.")
     nav(twin, "My Coupons").click()
+    twin.wait_for_url("**/coupons/")
+    expect(twin.locator(".empty-state")).to_contain_text("No platform coupons right now")
     assert twin.locator(".coupon-list .coupon").count() == 0
     assert not Coupon.objects.filter(owner=friend).exists()
     shoot(twin, "review-01-friend-my-coupons", phone=True)
