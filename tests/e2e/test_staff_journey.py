@@ -65,6 +65,7 @@ def world():
         registered_at=now - timedelta(days=3),
         completed_at=now - timedelta(days=1),
         credited_at=now - timedelta(days=1),
+        decided_at=now - timedelta(days=1),
     )
     record_start(referral=credited, note="Joined via WhatsApp")
     issue_coupon(
@@ -124,6 +125,8 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     cost = page.locator(".staff-card", has_text="Reward cost this month")
     assert cost.locator(".staff-figure").inner_text() == "$5.00"
     assert "0 used of 1 issued" in page.locator(".staff-card", has_text="redemption").inner_text()
+    outcomes = page.locator(".module", has_text="Outcomes, last 14 days").locator("tbody td")
+    assert outcomes.all_inner_texts() == ["1", "0", "0", "0"]  # credited, capped, voided, rejected
     shoot(page, screenshot, "staff-02-dashboard", phone=True)
 
     # The review queue: the referral, its reason code, how long it has waited.
@@ -133,6 +136,9 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     assert row.count() == 1
     text = row.inner_text()
     assert "SHARED_IP_AND_AGENT" in text and "over 24 h" in text
+    # The staff stylesheet is on admin change lists too: the overdue wait stands out in red.
+    color = "el => getComputedStyle(el).color"
+    assert row.locator(".staff-overdue").evaluate(color) != row.locator("td.field-referrer").evaluate(color)
     shoot(page, screenshot, "staff-03-review-queue", phone=True)
 
     # The referral's trace: signals and timeline.
@@ -140,6 +146,8 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     page.wait_for_url(f"**/admin/referrals/referralreview/{review.pk}/change/")
     body = page.locator("#content").inner_text()
     assert "SHARED_IP_AND_AGENT" in body and "Under review" in body
+    medium = page.locator(".signals-table tr", has_text="SHARED_IP_AND_AGENT")
+    assert medium.locator("td").evaluate("el => getComputedStyle(el).fontWeight") == "600"  # staff.css: a warning
     shoot(page, screenshot, "staff-04-review-detail")
 
     # A member's page, found by search from the console.
@@ -153,6 +161,8 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     page.wait_for_url(f"**/admin/accounts/user/{world['referrer'].pk}/change/**")
     member = page.locator("#content").inner_text()
     assert "rosa@example.com" in member and "Rosa" in member
+    assert "theo.lind@example.org" in member and "sam.okafor@example.net" in member  # friends invited
+    assert "Referral reward" in member  # the reward coupon and its ledger row
     shoot(page, screenshot, "staff-05-member-page", phone=True)
 
     # Decide: approve the review with a reason (an audited action).
