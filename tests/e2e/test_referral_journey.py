@@ -268,3 +268,51 @@ def test_same_ip_and_user_agent_as_the_referrer_goes_to_review(new_page, live_se
     assert card.locator(".badge").inner_text() == "Under review"
     assert "Why:" in card.inner_text() and "What next:" in card.inner_text()
     shoot(rosa, "review-02-referrer-under-review")
+
+
+MEMBER_PAGES = [
+    # (path, the page's h1) — every page a member reaches from the header, the footer and their profile.
+    ("/", None),
+    ("/invite/", "Share your link, earn coupons"),
+    ("/invite/rules/", None),
+    ("/coupons/", "My Coupons"),
+    ("/coupons/?tab=history", "My Coupons"),
+    ("/shop/", "Shop"),
+    ("/shop/cart/", None),
+    ("/orders/", "My orders"),
+    ("/accounts/profile/", None),
+    ("/accounts/phone/", None),
+    ("/accounts/rewards/", None),
+    ("/support/", None),
+]
+
+
+# Boxes whose content is wider than the box itself (text running over a coupon's stub, a stat, a card).
+CLIPPED_BOXES = """() => [...document.querySelectorAll(
+    'main .coupon-value, main .coupon-body, main .stat, main .card, main .btn, main .badge')]
+  .filter(el => el.scrollWidth > el.clientWidth + 1)
+  .map(el => el.className + ': ' + el.textContent.trim().slice(0, 40))"""
+
+
+def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, shoot):
+    """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
+    page = new_page(REFERRER_UA)
+    problems: list[str] = []
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"{page.url}: {msg.text}"))
+    page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+    log_in(page, email="rosa@example.com")
+    for path, heading in MEMBER_PAGES:
+        response = page.goto(path)
+        assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
+        h1 = page.locator("main h1")
+        assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
+        if heading:
+            assert h1.inner_text() == heading
+        name = "member-" + (path.strip("/").replace("/?tab=", "-").replace("/", "-") or "home")
+        shoot(page, name, phone=True)
+        for viewport in (DESKTOP, PHONE):
+            page.set_viewport_size(viewport)
+            clipped = page.evaluate(CLIPPED_BOXES)
+            assert clipped == [], f"{path} at {viewport['width']}px: content spills out of {clipped}"
+        page.set_viewport_size(DESKTOP)
+    assert problems == []
