@@ -293,8 +293,17 @@ CLIPPED_BOXES = """() => [...document.querySelectorAll(
   .filter(el => el.scrollWidth > el.clientWidth + 1)
   .map(el => el.className + ': ' + el.textContent.trim().slice(0, 40))"""
 
+# True when the current page's link in the main nav is (partly) scrolled out of the nav's visible box.
+CURRENT_NAV_LINK_HIDDEN = """() => {
+  const nav = document.querySelector('.site-nav');
+  const link = nav && nav.querySelector('[aria-current=page]');
+  if (!link) return false;
+  const n = nav.getBoundingClientRect(), l = link.getBoundingClientRect();
+  return l.left < n.left - 1 || l.right > n.right + 1;
+}"""
 
-def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, shoot):
+
+def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot):
     """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
     page = new_page(REFERRER_UA)
     problems: list[str] = []
@@ -309,10 +318,15 @@ def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_s
         if heading:
             assert h1.inner_text() == heading
         name = "member-" + (path.strip("/").replace("/?tab=", "-").replace("/", "-") or "home")
-        shoot(page, name, phone=True)
-        for viewport in (DESKTOP, PHONE):
-            page.set_viewport_size(viewport)
-            clipped = page.evaluate(CLIPPED_BOXES)
-            assert clipped == [], f"{path} at {viewport['width']}px: content spills out of {clipped}"
+        assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
+        screenshot(page, f"{name}-1280")
+        # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
+        page.set_viewport_size(PHONE)
+        page.reload()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
+        assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
+        assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
+        screenshot(page, f"{name}-390")
         page.set_viewport_size(DESKTOP)
     assert problems == []
