@@ -303,30 +303,55 @@ CURRENT_NAV_LINK_HIDDEN = """() => {
 }"""
 
 
-def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot):
-    """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
-    page = new_page(REFERRER_UA)
+def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -> None:
+    """Open `path` as a person would at 1280px and, freshly loaded, at 390px; screenshot both."""
+    response = page.goto(path)
+    assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
+    h1 = page.locator("main h1")
+    assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
+    if heading:
+        assert h1.inner_text() == heading
+    assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
+    screenshot(page, f"{name}-1280")
+    # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
+    page.set_viewport_size(PHONE)
+    page.reload()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
+    assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
+    assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
+    screenshot(page, f"{name}-390")
+    page.set_viewport_size(DESKTOP)
+
+
+def collect_browser_errors(page) -> list[str]:
+    """Console errors (a CSP violation is one) and uncaught exceptions, as they happen."""
     problems: list[str] = []
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"{page.url}: {msg.text}"))
     page.on("pageerror", lambda error: problems.append(f"{page.url}: {error}"))
+    return problems
+
+
+def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot):
+    """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
+    page = new_page(REFERRER_UA)
+    problems = collect_browser_errors(page)
     log_in(page, email="rosa@example.com")
     for path, heading in MEMBER_PAGES:
-        response = page.goto(path)
-        assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
-        h1 = page.locator("main h1")
-        assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
-        if heading:
-            assert h1.inner_text() == heading
         name = "member-" + (path.strip("/").replace("/?tab=", "-").replace("/", "-") or "home")
-        assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
-        screenshot(page, f"{name}-1280")
-        # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
-        page.set_viewport_size(PHONE)
-        page.reload()
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
-        assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
-        assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
-        screenshot(page, f"{name}-390")
-        page.set_viewport_size(DESKTOP)
+        check_page(page, screenshot, path=path, heading=heading, name=name)
+    assert problems == []
+
+
+def test_visitor_pages_and_an_unknown_link(new_page, live_server, screenshot):
+    """Logged out: home, log in, sign up, the rules; an unknown invitation code lands on the normal sign-up page."""
+    page = new_page(FRIEND_UA)
+    problems = collect_browser_errors(page)
+    check_page(page, screenshot, path="/", heading=None, name="visitor-home")
+    check_page(page, screenshot, path="/accounts/login/", heading="Log in", name="visitor-login")
+    check_page(page, screenshot, path="/accounts/signup/", heading="Create your account", name="visitor-signup")
+    check_page(page, screenshot, path="/invite/rules/", heading="How Invite Friends works", name="visitor-rules")
+    page.goto("/r/NOSUCHCODE?ch=whatsapp")
+    assert page.locator("main h1").inner_text() == "Create your account"  # no error page, nothing to enumerate
+    assert page.locator(".alert-info", has_text="invitation").count() == 0
     assert problems == []
