@@ -71,6 +71,46 @@ def shoot(screenshot):
 
 
 @pytest.fixture
+def broker_queue(tmp_path):
+    """The filesystem broker in a folder of this test: what the journey enqueues is inspected here, and never
+    lands in var/celery/queue, where `make run`'s worker would execute it against the development database."""
+    from kombu import pools as kombu_pools
+
+    from referral_portal.celery import app
+
+    def reset_pools():
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        app.amqp._producer_pool = None
+        kombu_pools.reset()
+
+    if not app.conf.broker_url.startswith("filesystem://"):
+        pytest.skip("the journey inspects the filesystem broker (CELERY_BROKER_URL is set to another broker)")
+    queue = tmp_path / "queue"
+    queue.mkdir()
+    saved = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {**saved, "data_folder_in": str(queue), "data_folder_out": str(queue)}
+    reset_pools()
+    yield queue
+    app.conf.broker_transport_options = saved
+    reset_pools()
+
+
+def enqueued_tasks(queue) -> list[tuple[str, list]]:
+    """(task name, args) of every message waiting in the filesystem broker's folder."""
+    import base64
+    import json
+
+    tasks = []
+    for path in sorted(queue.glob("*.msg")):
+        message = json.loads(path.read_text())
+        args = json.loads(base64.b64decode(message["body"]))[0]
+        tasks.append((message["headers"]["task"], args))
+    return tasks
+
+
+@pytest.fixture
 def referrer():
     return ReferrerFactory(first_name="Rosa", last_name="Martinez", email="rosa@example.com", country="US")
 
@@ -112,7 +152,7 @@ def sign_up(page, *, first_name: str, email: str) -> None:
 
 
 def test_referral_journey_from_copied_link_to_credited_coupon(
-    browser, new_page, live_server, referrer, backpack, shoot
+    browser, new_page, live_server, referrer, backpack, shoot, broker_queue
 ):
     # 1. The referrer logs in, opens Invite Friends and copies the link.
     rosa = new_page(REFERRER_UA)
@@ -208,7 +248,8 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert referral.state == "qualified" and referral.credit_due_at is not None
     assert not Coupon.objects.filter(owner=referrer, source="referral").exists()
 
-    # 4. No worker runs in tests (the task went to the filesystem broker): the catch-up sweep credits.
+    # 4. Completion enqueued the credit task after commit; no worker runs in tests, so the sweep (beat) credits.
+    assert enqueued_tasks(broker_queue) == [("referrals.tasks.credit_referral_task", [referral.pk])]
     assert credit_due_referrals() == {"credited": 1}
     assert credit_due_referrals() == {}  # idempotent: nothing is due twice
     reward = Coupon.objects.get(owner=referrer, source="referral")
