@@ -7,6 +7,7 @@
  *                           optional data-share-title / data-share-text
  *  form[data-confirm="..."] ask confirm() before submitting
  *  select[data-autosubmit]  submit its form on change
+ *  .site-nav [aria-current] scrolled into view when the nav row scrolls sideways (phones)
  */
 (function () {
   "use strict";
@@ -139,6 +140,18 @@
     if (typeof form.requestSubmit === "function") { form.requestSubmit(); } else { form.submit(); }
   }
 
+  /* ---- 5. Main nav on phones: a sideways-scrolling row; show the current page's link ---- */
+  function revealCurrentNavLink() {
+    var nav = document.querySelector(".site-nav");
+    var current = nav && nav.querySelector('[aria-current="page"]');
+    if (!current || nav.scrollWidth <= nav.clientWidth) { return; }
+    var navBox = nav.getBoundingClientRect();
+    var box = current.getBoundingClientRect();
+    if (box.left < navBox.left || box.right > navBox.right) {
+      nav.scrollLeft += box.left - navBox.left - (navBox.width - box.width) / 2;
+    }
+  }
+
   function each(selector, fn) {
     var nodes = document.querySelectorAll(selector);
     for (var i = 0; i < nodes.length; i++) { fn(nodes[i]); }
@@ -156,6 +169,7 @@
         for (var i = 0; i < noJs.length; i++) { noJs[i].hidden = true; }
       }
     });
+    revealCurrentNavLink();
     document.documentElement.classList.add("js");
   }
 

@@ -19,6 +19,8 @@ def _reset_pool():
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
+    # The producer pool holds the closed connection pool once anything was published (e.g. by the e2e tests).
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture

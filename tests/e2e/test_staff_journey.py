@@ -1,0 +1,186 @@
+"""A fraud analyst's day in the Django admin, in a real browser.
+
+Logs in through the admin login form, reads the support console, the staff dashboard (a review
+undecided for over 24 h is an alert), the review queue with the stored signals, a referral's trace
+and a member's page, then approves the review with a reason: the friend gets the welcome package and
+the decision is in the audit log.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from importlib import import_module
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from coupons.models import Coupon
+from coupons.services import issue_coupon
+from referrals.models import Referral
+from referrals.services import record_start
+from support.models import AuditLog
+from tests.factories import ReferralCodeFactory, ReferralFactory, ReferrerFactory, UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pass-for-tests-123"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+SIGNALS = {
+    "strong": [],
+    "medium": ["SHARED_IP_AND_AGENT"],
+    "weak": ["SHARED_IP"],
+    "checks": {
+        "same_device_as_referrer": False,
+        "same_phone_as_referrer": False,
+        "same_card_as_referrer": False,
+        "same_email_as_referrer": False,
+        "disposable_email": False,
+    },
+}
+
+
+@pytest.fixture
+def analyst():
+    import_module("support.migrations.0002_staff_roles").create_staff_roles(apps)
+    user = UserFactory(email="ana.fraud@example.com", first_name="Ana", is_staff=True)
+    user.groups.add(Group.objects.get(name="Fraud analyst"))
+    return user
+
+
+@pytest.fixture
+def world():
+    """A referrer with one credited friend (reward issued) and one friend waiting in review for 26 hours."""
+    referrer = ReferrerFactory(first_name="Rosa", last_name="Martinez", email="rosa@example.com")
+    code = ReferralCodeFactory(user=referrer, code="ROSA7K2M")
+    now = timezone.now()
+    credited = ReferralFactory(
+        code=code,
+        friend=UserFactory(first_name="Sam", last_name="Okafor", email="sam.okafor@example.net"),
+        state="credited",
+        channel="whatsapp",
+        registered_at=now - timedelta(days=3),
+        completed_at=now - timedelta(days=1),
+        credited_at=now - timedelta(days=1),
+        decided_at=now - timedelta(days=1),
+    )
+    record_start(referral=credited, note="Joined via WhatsApp")
+    issue_coupon(
+        owner=referrer,
+        source="referral",
+        referral=credited,
+        value="5.00",
+        min_spend="20.00",
+        title="Referral reward",
+        idempotency_key=f"e2e-reward:{credited.pk}",
+        reason="Referral reward",
+    )
+    review = ReferralFactory(
+        code=code,
+        friend=UserFactory(first_name="Theo", last_name="Lind", email="theo.lind@example.org"),
+        state="under_review",
+        reason_code="SHARED_IP_AND_AGENT",
+        signals=SIGNALS,
+        channel="copy",
+        registered_at=now - timedelta(hours=26),
+        review_requested_at=now - timedelta(hours=26),
+    )
+    record_start(referral=review, note="Joined via Copied link")
+    return {"referrer": referrer, "credited": credited, "review": review}
+
+
+def shoot(page, screenshot, name: str, *, phone: bool = False) -> None:
+    screenshot(page, f"{name}-1280")
+    if phone:
+        page.set_viewport_size(PHONE)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        screenshot(page, f"{name}-390")
+        page.set_viewport_size(DESKTOP)
+        assert width <= PHONE["width"], f"{name}: the page scrolls sideways at 390px ({width}px)"
+
+
+def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_server, analyst, world, screenshot):
+    review = world["review"]
+
+    # The admin login form (not a forced session).
+    page.goto("/admin/")
+    page.wait_for_url("**/admin/login/**")
+    page.get_by_label("E-mail address").fill("ana.fraud@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+    console = page.locator(".staff-console")
+    assert "Support console" in console.inner_text()
+    shoot(page, screenshot, "staff-01-admin-index")
+
+    # Dashboard: the 26-hour-old review is an alert; the credited referral's coupon is this month's cost.
+    console.get_by_role("link", name="Staff dashboard").click()
+    page.wait_for_url("**/admin/dashboard/")
+    stale = page.locator(".staff-card", has_text="Reviews undecided over 24 h")
+    assert "staff-card-alert" in stale.get_attribute("class")
+    assert stale.locator(".staff-figure").inner_text() == "1"
+    cost = page.locator(".staff-card", has_text="Reward cost this month")
+    assert cost.locator(".staff-figure").inner_text() == "$5.00"
+    assert "0 used of 1 issued" in page.locator(".staff-card", has_text="redemption").inner_text()
+    outcomes = page.locator(".module", has_text="Outcomes, last 14 days").locator("tbody td")
+    assert outcomes.all_inner_texts() == ["1", "0", "0", "0"]  # credited, capped, voided, rejected
+    shoot(page, screenshot, "staff-02-dashboard", phone=True)
+
+    # The review queue: the referral, its reason code, how long it has waited.
+    stale.get_by_role("link", name="Open the review queue").click()
+    page.wait_for_url("**/admin/referrals/referralreview/")
+    row = page.locator("#result_list tbody tr")
+    assert row.count() == 1
+    text = row.inner_text()
+    assert "SHARED_IP_AND_AGENT" in text and "over 24 h" in text
+    # The staff stylesheet is on admin change lists too: the overdue wait stands out in red.
+    color = "el => getComputedStyle(el).color"
+    assert row.locator(".staff-overdue").evaluate(color) != row.locator("td.field-referrer").evaluate(color)
+    shoot(page, screenshot, "staff-03-review-queue", phone=True)
+
+    # The referral's trace: signals and timeline.
+    row.get_by_role("link", name=str(review.pk), exact=True).click()
+    page.wait_for_url(f"**/admin/referrals/referralreview/{review.pk}/change/")
+    body = page.locator("#content").inner_text()
+    assert "SHARED_IP_AND_AGENT" in body and "Under review" in body
+    medium = page.locator(".signals-table tr", has_text="SHARED_IP_AND_AGENT")
+    assert medium.locator("td").evaluate("el => getComputedStyle(el).fontWeight") == "600"  # staff.css: a warning
+    shoot(page, screenshot, "staff-04-review-detail")
+
+    # A member's page, found by search from the console.
+    page.goto("/admin/")
+    page.locator(".staff-console").get_by_role("link", name="Find a member").click()
+    page.locator("#searchbar").fill("rosa@example.com")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**/admin/accounts/user/?q=*")
+    expect(page.locator("#result_list tbody tr")).to_have_count(1)
+    page.locator("#result_list").get_by_role("link", name="rosa@example.com").click()
+    page.wait_for_url(f"**/admin/accounts/user/{world['referrer'].pk}/change/**")
+    member = page.locator("#content").inner_text()
+    assert "rosa@example.com" in member and "Rosa" in member
+    assert "theo.lind@example.org" in member and "sam.okafor@example.net" in member  # friends invited
+    assert "Referral reward" in member  # the reward coupon and its ledger row
+    shoot(page, screenshot, "staff-05-member-page", phone=True)
+
+    # Decide: approve the review with a reason (an audited action).
+    page.goto("/admin/referrals/referralreview/")
+    page.locator("#result_list tbody tr").first.locator("input.action-select").check()
+    page.locator("select[name=action]").select_option("approve_reviews")
+    page.get_by_role("button", name="Go").click()
+    shoot(page, screenshot, "staff-06-approve-form")
+    page.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
+    page.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**/admin/referrals/referralreview/**")
+    expect(page.locator(".messagelist")).to_contain_text("1 referral(s) approved.")
+    assert page.locator("#result_list").count() == 0  # the queue is empty now
+    shoot(page, screenshot, "staff-07-after-approval")
+
+    review.refresh_from_db()
+    assert review.state == "registered"
+    assert Coupon.objects.filter(owner=review.friend, source="welcome").count() == 4
+    entry = AuditLog.objects.get(action="referral.approve_review")
+    assert entry.actor_id == analyst.pk and "Flatmates" in entry.reason
+    assert Referral.objects.get(pk=world["credited"].pk).state == "credited"
