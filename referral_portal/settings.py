@@ -234,7 +234,9 @@ SMS_BACKEND = env.str(
 
 # --- Celery ---------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
+# Tests publish to an in-process broker (never to the dev queue under var/); tests that need a
+# real broker point the app at Redis themselves.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if TESTING else "filesystem://")
 _celery_dir = VAR_DIR / "celery"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed"):
@@ -245,7 +247,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_celery_dir / "processed"),
         "store_processed": False,
     }
-else:
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # A frozen Redis must not hang a request: fail fast, the sweep heals it.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_timeout": 3,
@@ -253,6 +255,8 @@ else:
         "visibility_timeout": 3600,
         "max_retries": 1,
     }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}

@@ -12,6 +12,7 @@ the medium SHARED_IP_AND_AGENT signal: the second test shows that sign-up goes t
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
@@ -226,14 +227,19 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     sam.wait_for_url("**/shop/checkout/")
     sam.get_by_label("Test card").fill("Visa 4242")
     shoot(sam, "journey-07-friend-checkout", phone=True)
-    sam.get_by_role("button", name="Place order").click()
+    # The checkout pre-ticks the welcome coupon that saves most ($5 off $25 on a $45 item) and shows the breakdown.
+    expect(sam.locator(".breakdown")).to_contain_text("$40.00")
+    sam.get_by_role("button", name=re.compile(r"^Pay ")).click()
     order = Order.objects.get(buyer=referral.friend)
     sam.wait_for_url(f"**/orders/{order.external_id}/")
     expect(sam.locator(".messages")).to_contain_text(f"Order {order.external_id} placed.")
+    assert order.total == Decimal("40.00")
+    used = Coupon.objects.get(owner=referral.friend, status="used")
+    assert (used.value, used.used_order_id) == (Decimal("5.00"), order.pk)
 
     nav(sam, "My orders").click()
     row = sam.locator(".order-list li", has_text=order.external_id)
-    assert "First order" in row.inner_text() and "$45.00" in row.inner_text()
+    assert "First order" in row.inner_text() and "$40.00" in row.inner_text()
     row.get_by_role("link", name=order.external_id).click()
     sam.get_by_role("button", name="Mark paid (demo)").click()
     expect(sam.locator(".messages")).to_contain_text("the order is paid")
