@@ -35,11 +35,20 @@ def signup(request: HttpRequest) -> HttpResponse:
             services.record_sighting(
                 request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
             )
-            register_referral(friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", ""))
+            referral = register_referral(
+                friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", "")
+            )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
             request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
         )
+        # Seeing the welcome coupons is how a friend knows the invitation worked (PROGRAM_RULES.md section 2).
+        if referral is not None and referral.state == "registered":
+            messages.info(request, "Your welcome coupons are here, ready for your first orders.")
+            return redirect("coupons:wallet")
+        if referral is not None and referral.state == "under_review":
+            messages.info(request, "Your welcome coupons are waiting for a quick check; we'll let you know.")
+            return redirect("coupons:wallet")
         return redirect("referrals:invite")
     typed = form.cleaned_data.get("referral_code", "") if form.is_bound else ""
     inviter = inviter_name(request=request, typed_code=typed)
