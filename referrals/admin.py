@@ -381,7 +381,8 @@ class ReferralAdmin(BaseReferralAdmin):
 class ReferralReviewAdmin(BaseReferralAdmin):
     """The fraud review queue: under review only, oldest first, with the stored signals."""
 
-    list_display = ["id", "friend", "referrer", "reason_code", "waiting", "medium_signals", "channel", "registered_at"]
+    # Narrow enough for a laptop screen: the wait says when it registered; channel is on the referral page.
+    list_display = ["id", "friend", "referrer", "reason_code", "waiting", "medium_signals"]
     list_display_links = ["id", "friend"]
     # Only the codes present in the queue, not every reason code of the program.
     list_filter = [("reason_code", admin.AllValuesFieldListFilter)]
