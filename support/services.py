@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.levels import support_priority_for
 from referrals.explain import explain
 from referrals.models import Referral
 from support.models import SupportRequest
@@ -99,6 +100,8 @@ def open_referral_request(
                     message=message[:2000],
                     evidence=build_evidence(referral),
                     created_at=now,
+                    # Diamond members' requests come first in the staff queue (PROGRAM_RULES.md section 8).
+                    priority=support_priority_for(user=member),
                 )
             return request, True
         except IntegrityError:

@@ -275,3 +275,16 @@ def test_admin_change_shows_evidence_read_only_and_records_the_reply(staff_clien
     assert request.resolved_at is not None
     assert request.evidence["reason_code"] == "SELF_REFERRAL"
     assert AuditLog.objects.filter(action="support_request.update", target_id=str(request.pk), actor=staff).exists()
+
+
+@pytest.mark.parametrize(("level", "priority"), [("diamond", 0), ("silver", 100)])
+def test_diamond_members_requests_go_to_the_front_of_the_queue(member, level, priority):
+    from accounts.models import User
+
+    User.objects.filter(pk=member.pk).update(level=level)
+    member.refresh_from_db()
+    referral = delayed(member, 49)
+    request, created = services.open_referral_request(member=member, referral_id=referral.pk)
+    assert created
+    assert request.priority == priority
+    assert list(SupportRequest.objects.order_by("priority", "created_at")).index(request) == 0
