@@ -10,6 +10,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Case,
@@ -317,6 +319,24 @@ def channel_funnel(*, user) -> Funnel:
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
 
 
+def cached_channel_funnel(*, user, code: str) -> Funnel:
+    """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
+
+    The two aggregates read every click and referral the member ever had, so they are the part of
+    Invite Friends that grows with history; the funnel may lag by up to the TTL. The key carries the
+    member's code, so a member never reads another member's numbers even where ids are reused.
+    """
+    ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
+    if ttl <= 0:
+        return channel_funnel(user=user)
+    key = f"invite:funnel:v1:{user.pk}:{code}"
+    funnel = cache.get(key)
+    if funnel is None:
+        funnel = channel_funnel(user=user)
+        cache.set(key, funnel, timeout=ttl)
+    return funnel
+
+
 # --- The referral cards ---------------------------------------------------------------
 def tab_counts(*, user) -> dict[str, int]:
     """How many referrals each filter tab shows: one aggregate query."""
@@ -391,10 +411,22 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
 
 
 def referral_page(
-    *, user, tab: str = "all", page: str | int | None = 1, per_page: int = PER_PAGE, region: Region | None = None
+    *,
+    user,
+    tab: str = "all",
+    page: str | int | None = 1,
+    per_page: int = PER_PAGE,
+    region: Region | None = None,
+    count: int | None = None,
 ) -> Page:
-    """One page of referral cards: a count, the page rows, their timelines and open requests (4 queries)."""
-    return Paginator(referrals_for_page(user=user, tab=tab, region=region), per_page).get_page(page)
+    """One page of referral cards: a count, the page rows, their timelines and open requests (4 queries).
+
+    Pass `count` (the tab's size from `tab_counts`) to skip the paginator's COUNT query (3 queries).
+    """
+    paginator = Paginator(referrals_for_page(user=user, tab=tab, region=region), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the instance attribute replaces the query
+    return paginator.get_page(page)
 
 
 def mask_name(first_name: str, last_name: str = "") -> str:
