@@ -27,15 +27,16 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 
 from accounts.models import Region
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.codes import looks_valid, normalize_code
-from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES
+from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent
-from referrals.reasons import ReferralState
+from referrals.reasons import ReasonCode, ReferralState
 
 RECENT_SIGHTINGS = timedelta(days=30)
 
@@ -427,6 +428,67 @@ def referral_page(
     if count is not None:
         paginator.count = count  # a cached_property: the instance attribute replaces the query
     return paginator.get_page(page)
+
+
+_TIMELINE_TONES = {
+    ReferralState.CREDITED: "success",
+    ReferralState.QUALIFIED: "success",
+    ReferralState.REJECTED: "danger",
+    ReferralState.VOIDED: "danger",
+    ReferralState.CAPPED: "warning",
+    ReferralState.UNDER_REVIEW: "warning",
+}
+
+
+def _local_date(value: datetime | None, fmt: str) -> str:
+    """What `{{ value|date:fmt }}` prints: the active time zone and language."""
+    return date_filter(timezone.localtime(value), fmt) if value else ""
+
+
+def referral_cards(referrals, *, now: datetime) -> list[dict]:
+    """Everything one card prints, as plain strings made once in Python (no per-row template filters).
+
+    `referrals` come from `referrals_for_page` (friend, events and open support requests prefetched).
+    """
+    cards = []
+    for r in referrals:
+        x = explain(r, now=now)
+        if r.completed_at:
+            order_text = f" · first order completed {_local_date(r.completed_at, 'j M Y, H:i')}"
+        elif r.order_placed_at:
+            order_text = f" · first order placed {_local_date(r.order_placed_at, 'j M Y')}"
+        else:
+            order_text = ""
+        timeline = []
+        for e in r.events.all():
+            label = e.get_to_state_display()
+            if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
+                label = f"{label} — {e.get_reason_code_display()}"
+            timeline.append(
+                {
+                    "tone": _TIMELINE_TONES.get(e.to_state, "info"),
+                    "iso": _local_date(e.occurred_at, "c"),
+                    "when": _local_date(e.occurred_at, "j M Y, H:i"),
+                    "label": label,
+                }
+            )
+        open_request = r.open_support_requests[0] if r.open_support_requests else None
+        cards.append(
+            {
+                "pk": r.pk,
+                "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
+                "state": r.state,
+                "state_label": r.get_state_display(),
+                "signed_up": f"Signed up {_local_date(r.registered_at, 'j M Y')} via {r.get_channel_display()}"
+                + order_text,
+                "is_credited": r.state == ReferralState.CREDITED,
+                "explanation": x,
+                "timeline": timeline,
+                "open_request": open_request,
+                "open_request_status": open_request.get_status_display().lower() if open_request else "",
+            }
+        )
+    return cards
 
 
 def mask_name(first_name: str, last_name: str = "") -> str:

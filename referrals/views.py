@@ -13,7 +13,6 @@ from accounts.decorators import program_member_required
 from accounts.selectors import region_for_country
 from referral_portal.templatetags.money import format_money
 from referrals import selectors, services
-from referrals.explain import explain
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
 from referrals.tips import pick_tips
 
@@ -52,15 +51,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         tab = "all"
     counts = selectors.tab_counts(user=user)
     page = selectors.referral_page(user=user, tab=tab, page=request.GET.get("page"), region=region, count=counts[tab])
-    cards = [
-        {
-            "referral": r,
-            "friend_name": selectors.mask_name(r.friend.first_name, r.friend.last_name),
-            "explanation": explain(r, now=now),
-            "open_request": r.open_support_requests[0] if r.open_support_requests else None,
-        }
-        for r in page.object_list
-    ]
+    cards = selectors.referral_cards(page.object_list, now=now)
     funnel = selectors.cached_channel_funnel(user=user, code=code.code)
     progress = selectors.monthly_progress(user=user, now=now, region=region)
     context = {
