@@ -126,6 +126,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits use atomic increments; use Redis when several web processes run)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-portal")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Same backend, one Redis client object per server instead of one per call (referral_portal/cache.py).
+    CACHES["default"]["BACKEND"] = "referral_portal.cache.ReusedClientRedisCache"
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
