@@ -7,12 +7,14 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat, pluralize
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from accounts.selectors import region_for_country
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, PromoRedemption
@@ -151,6 +153,18 @@ class Wallet:
     history_truncated: bool = False
 
 
+# Many coupons share a day or a percentage: format each once per language (the key carries the
+# language because the filters read the active one).
+@lru_cache(maxsize=1024)
+def _day_text(day: date, language: str) -> str:
+    return date_filter(day, "j M Y")
+
+
+@lru_cache(maxsize=1024)
+def _percent_text(percent: Decimal, language: str) -> str:
+    return floatformat(percent, "-1")
+
+
 def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
@@ -170,6 +184,7 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         state = coupon.get_status_display()
     percent = _percent(coupon.value, coupon.min_spend)
     expires_local = timezone.localtime(coupon.expires_at)
+    language = get_language() or ""
     return WalletCoupon(
         coupon=coupon,
         is_usable=is_usable,
@@ -179,14 +194,14 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         state_label=state,
         value_text=format_money(coupon.value, coupon.currency),
         min_spend_text=format_money(coupon.min_spend, coupon.currency),
-        percent_text=floatformat(percent, "-1") if percent is not None else "",
+        percent_text=_percent_text(percent, language) if percent is not None else "",
         title_text=coupon.title or coupon.get_source_display(),
         kind_label=coupon.get_kind_display(),
         expiry_text=(
             "Expires in less than a day" if tone == "danger" else f"Expires in {days_left} day{pluralize(days_left)}"
         ),
-        expires_iso=date_filter(expires_local, "c"),
-        expires_on=date_filter(expires_local, "j M Y"),
+        expires_iso=expires_local.isoformat(),  # what the `c` date format prints
+        expires_on=_day_text(expires_local.date(), language),
     )
 
 

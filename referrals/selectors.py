@@ -467,7 +467,7 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
             timeline.append(
                 {
                     "tone": _TIMELINE_TONES.get(e.to_state, "info"),
-                    "iso": _local_date(e.occurred_at, "c"),
+                    "iso": timezone.localtime(e.occurred_at).isoformat(),  # the `c` date format
                     "when": _local_date(e.occurred_at, "j M Y, H:i"),
                     "label": label,
                 }
