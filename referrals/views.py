@@ -4,8 +4,9 @@ from decimal import Decimal
 from functools import lru_cache
 
 from django.db import connection
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_safe
 
@@ -112,6 +113,17 @@ def rules(request: HttpRequest) -> HttpResponse:
 # --- Invitation links: click, landing (PROGRAM_RULES.md section 1) -------------------------
 
 
+# The click's two redirect targets, reversed once per process (per script prefix and URLconf)
+# instead of on every click (≈ 50 µs each).
+@lru_cache(maxsize=16)
+def _reversed(name: str, script_prefix: str, urlconf: str | None) -> str:
+    return reverse(name, urlconf=urlconf)
+
+
+def _url(name: str) -> str:
+    return _reversed(name, get_script_prefix(), get_urlconf())
+
+
 @require_safe
 def click(request: HttpRequest, code: str) -> HttpResponse:
     """/r/<code>: record the click, set the attribution cookie, go to the landing page.
@@ -134,17 +146,17 @@ def click(request: HttpRequest, code: str) -> HttpResponse:
     if allowed and connection.vendor == "postgresql":
         found = attribution.record_click_fast(request=request, raw_code=code, channel=channel, ip=ip, ip_hash=ip_hash)
         if found is None:
-            return redirect("accounts:signup")
+            return HttpResponseRedirect(_url("accounts:signup"))
         code_value, click_id, clicked_at = found
     else:
         referral_code = usable_code(code)
         if referral_code is None:
-            return redirect("accounts:signup")
+            return HttpResponseRedirect(_url("accounts:signup"))
         code_value = referral_code.code
         if allowed:
             recorded = attribution.record_click(request=request, code=referral_code, channel=channel)
             click_id, clicked_at = recorded.pk, recorded.clicked_at
-    response = redirect("referrals:landing")
+    response = HttpResponseRedirect(_url("referrals:landing"))
     attribution.set_attribution_cookie(response, code=code_value, click_id=click_id, clicked_at=clicked_at)
     return response
 
