@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from accounts.models import Region
 from accounts.selectors import region_for_country
@@ -404,7 +406,12 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
         .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
         .annotate(month_ordinal=_month_ordinal())
         .prefetch_related(
-            Prefetch("events", queryset=ReferralEvent.objects.order_by("occurred_at", "id")),
+            Prefetch(
+                "events",
+                queryset=ReferralEvent.objects.only(
+                    "id", "referral_id", "to_state", "reason_code", "occurred_at"
+                ).order_by("occurred_at", "id"),
+            ),
             Prefetch("support_requests", queryset=open_requests, to_attr="open_support_requests"),
         )
         .order_by("-registered_at", "-id")
@@ -440,9 +447,21 @@ _TIMELINE_TONES = {
 }
 
 
-def _local_date(value: datetime | None, fmt: str) -> str:
-    """What `{{ value|date:fmt }}` prints: the active time zone and language."""
-    return date_filter(timezone.localtime(value), fmt) if value else ""
+@lru_cache(maxsize=1024)
+def _day_text(day: date, language: str) -> str:
+    """`{{ day|date:"j M Y" }}` ("24 Nov 2026"), once per day and language (the key carries the language)."""
+    return date_filter(day, "j M Y")
+
+
+def _local_day(value: datetime) -> str:
+    """What `{{ value|date:"j M Y" }}` prints in the active time zone and language."""
+    return _day_text(timezone.localtime(value).date(), get_language() or "")
+
+
+def _local_minute(value: datetime) -> str:
+    """What `{{ value|date:"j M Y, H:i" }}` prints in the active time zone and language."""
+    local = timezone.localtime(value)
+    return f"{_day_text(local.date(), get_language() or '')}, {local.hour:02d}:{local.minute:02d}"
 
 
 def referral_cards(referrals, *, now: datetime) -> list[dict]:
@@ -454,9 +473,9 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
     for r in referrals:
         x = explain(r, now=now)
         if r.completed_at:
-            order_text = f" · first order completed {_local_date(r.completed_at, 'j M Y, H:i')}"
+            order_text = f" · first order completed {_local_minute(r.completed_at)}"
         elif r.order_placed_at:
-            order_text = f" · first order placed {_local_date(r.order_placed_at, 'j M Y')}"
+            order_text = f" · first order placed {_local_day(r.order_placed_at)}"
         else:
             order_text = ""
         timeline = []
@@ -468,7 +487,7 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
                 {
                     "tone": _TIMELINE_TONES.get(e.to_state, "info"),
                     "iso": timezone.localtime(e.occurred_at).isoformat(),  # the `c` date format
-                    "when": _local_date(e.occurred_at, "j M Y, H:i"),
+                    "when": _local_minute(e.occurred_at),
                     "label": label,
                 }
             )
@@ -479,8 +498,7 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
                 "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
                 "state": r.state,
                 "state_label": r.get_state_display(),
-                "signed_up": f"Signed up {_local_date(r.registered_at, 'j M Y')} via {r.get_channel_display()}"
-                + order_text,
+                "signed_up": f"Signed up {_local_day(r.registered_at)} via {r.get_channel_display()}" + order_text,
                 "is_credited": r.state == ReferralState.CREDITED,
                 "explanation": x,
                 "timeline": timeline,
