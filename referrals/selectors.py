@@ -447,6 +447,17 @@ _TIMELINE_TONES = {
 }
 
 
+# Choice labels by value: `get_FOO_display()` rebuilds a dict of every choice on each call.
+_STATE_LABELS = dict(ReferralState.choices)
+_REASON_LABELS = dict(ReasonCode.choices)
+_CHANNEL_LABELS = dict(Channel.choices)
+
+
+def _label(labels: dict, value: str) -> str:
+    """What `get_FOO_display()` prints: the choice's label, else the raw value."""
+    return str(labels.get(value, value))
+
+
 @lru_cache(maxsize=1024)
 def _day_text(day: date, language: str) -> str:
     """`{{ day|date:"j M Y" }}` ("24 Nov 2026"), once per day and language (the key carries the language)."""
@@ -480,9 +491,9 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
             order_text = ""
         timeline = []
         for e in r.events.all():
-            label = e.get_to_state_display()
+            label = _label(_STATE_LABELS, e.to_state)
             if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
-                label = f"{label} — {e.get_reason_code_display()}"
+                label = f"{label} — {_label(_REASON_LABELS, e.reason_code)}"
             timeline.append(
                 {
                     "tone": _TIMELINE_TONES.get(e.to_state, "info"),
@@ -497,8 +508,9 @@ def referral_cards(referrals, *, now: datetime) -> list[dict]:
                 "pk": r.pk,
                 "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
                 "state": r.state,
-                "state_label": r.get_state_display(),
-                "signed_up": f"Signed up {_local_day(r.registered_at)} via {r.get_channel_display()}" + order_text,
+                "state_label": _label(_STATE_LABELS, r.state),
+                "signed_up": f"Signed up {_local_day(r.registered_at)} via {_label(_CHANNEL_LABELS, r.channel)}"
+                + order_text,
                 "is_credited": r.state == ReferralState.CREDITED,
                 "explanation": x,
                 "timeline": timeline,
