@@ -36,6 +36,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import children, cpu_seconds, postgres_backends
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages")
@@ -185,7 +188,15 @@ def _wrk(url: str, cookie: str) -> dict:
     p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "errors": int(non2xx.group(1)) if non2xx else 0, "tool": "wrk"}
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "requests": requests,
+        "p50": p50,
+        "p99": p99,
+        "errors": int(non2xx.group(1)) if non2xx else 0,
+        "tool": "wrk",
+    }
 
 
 def _python_load(url: str, cookie: str) -> dict:
@@ -219,6 +230,7 @@ def _python_load(url: str, cookie: str) -> dict:
     latencies.sort()
     return {
         "rps": len(latencies) / SECONDS,
+        "requests": len(latencies),
         "p50": f"{latencies[len(latencies) // 2] * 1000:.1f}ms",
         "p99": f"{latencies[int(len(latencies) * 0.99)] * 1000:.1f}ms",
         "errors": errors[0],
@@ -264,9 +276,13 @@ def main() -> int:
             )
             pages.append((label, path, page_cookie, size, rows))
         runs: dict[str, list[dict]] = {path: [] for _, path, *_ in pages}
+        pids = children(server.pid) + postgres_backends(DATABASE_URL)
         for _ in range(ROUNDS):  # pages alternate, so a burst of load elsewhere hits all of them
             for _label, path, page_cookie, _size, _rows in pages:
-                runs[path].append(load(base + path, page_cookie))
+                start = cpu_seconds(pids)
+                result = load(base + path, page_cookie)
+                result["cpu_ms"] = (cpu_seconds(pids) - start) * 1000 / max(result["requests"], 1)
+                runs[path].append(result)
         for label, path, _cookie, size, rows in pages:
             best = max(runs[path], key=lambda r: r["rps"])
             results.append(
@@ -289,12 +305,21 @@ def main() -> int:
         f"{REFERRALS} referrals; {WORKERS} gunicorn sync workers; {CONNECTIONS} connections; {SECONDS}s per page; "
         f"best of {ROUNDS} rounds; cache {CACHE_URL or 'in-process'}; load average {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'page':44} {'req/s':>8} {'vs bare':>8} {'p50':>9} {'p99':>9} {'KiB':>6} {'items':>6} {'non-2xx':>8}")
+    bare_cpu = results[0]["cpu_ms"]
+    print(
+        f"{'page':44} {'req/s':>8} {'vs bare':>8} {'p50':>9} {'p99':>9} {'KiB':>6} {'items':>6} {'non-2xx':>8}"
+        f" {'CPU ms/req':>10} {'CPU vs bare':>11}"
+    )
     for r in results:
         print(
             f"{r['page']:44} {r['rps']:8.1f} {r['rps'] / bare_rps:8.2f} {r['p50']:>9} {r['p99']:>9} "
-            f"{r['bytes'] / 1024:6.1f} {r['items']:6d} {r['errors']:8d}"
+            f"{r['bytes'] / 1024:6.1f} {r['items']:6d} {r['errors']:8d} "
+            f"{r['cpu_ms']:10.2f} {bare_cpu / r['cpu_ms']:11.2f}"
         )
+    print(
+        "CPU ms/req: gunicorn workers + their PostgreSQL backends (bench/cpu.py); 'CPU vs bare' = bare's / the page's,"
+    )
+    print("the requests-per-second ratio the pages would have on an otherwise idle machine.")
     print(json.dumps({"results": results}))
     return 0 if all(r["errors"] == 0 for r in results) else 1
 
