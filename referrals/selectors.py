@@ -5,6 +5,7 @@ Every function runs a fixed number of queries, whatever the number of referrals 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -40,6 +41,7 @@ from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
 
+logger = logging.getLogger(__name__)
 RECENT_SIGHTINGS = timedelta(days=30)
 
 
@@ -333,10 +335,17 @@ def cached_channel_funnel(*, user, code: str) -> Funnel:
     if ttl <= 0:
         return channel_funnel(user=user)
     key = f"invite:funnel:v1:{user.pk}:{code}"
-    funnel = cache.get(key)
+    try:
+        funnel = cache.get(key)
+    except Exception:  # the cache only speeds the page up (RELIABILITY.md section 1)
+        logger.warning("invite funnel cache unavailable; reading the database", exc_info=True)
+        return channel_funnel(user=user)
     if funnel is None:
         funnel = channel_funnel(user=user)
-        cache.set(key, funnel, timeout=ttl)
+        try:
+            cache.set(key, funnel, timeout=ttl)
+        except Exception:  # same: a cache failure never fails the page
+            logger.warning("invite funnel cache unavailable; not kept", exc_info=True)
     return funnel
 
 

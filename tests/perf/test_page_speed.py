@@ -56,6 +56,19 @@ def test_funnel_cache_key_is_per_member_and_code(member_code, settings):
     assert selectors.cached_channel_funnel(user=other, code=other_code.code).total.clicks == 0
 
 
+def test_funnel_is_read_from_the_database_when_the_cache_is_down(member_code, settings, monkeypatch):
+    member, code = member_code
+    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
+    InviteClickFactory(referral_code=code, channel="email")
+
+    def down(*args, **kwargs):
+        raise ConnectionError("cache is down")
+
+    monkeypatch.setattr(selectors.cache, "get", down)
+    monkeypatch.setattr(selectors.cache, "set", down)
+    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 1
+
+
 def test_page_count_given_skips_the_count_query(member_code, django_assert_num_queries):
     member, _code = member_code
     from accounts.selectors import region_for_country
