@@ -9,7 +9,10 @@ device/IP writes all run as for real first clicks. Target: click throughput
 
     python bench/click_bench.py            # or: make bench
 Environment: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/rp_bench_click),
-BENCH_CACHE_URL (default redis://127.0.0.1:6379/2), BENCH_SECONDS (default 10), BENCH_PORT (default 8765).
+BENCH_CACHE_URL (default redis://127.0.0.1:6379/2), BENCH_SECONDS (default 10), BENCH_PORT (default 8765),
+BENCH_ROUNDS (default 3). Besides requests per second (best round of each), it prints each round's
+ratio and the server-side CPU per request (gunicorn workers + their PostgreSQL backends, from
+/proc: bench/cpu.py), which is what the ratio would be on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import children, cpu_seconds, postgres_backends
+
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_click")
@@ -34,6 +40,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 HOST = "127.0.0.1"  # loopback only
 TARGET_RATIO = 0.8
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 
 # Every request from a random public-looking client behind one trusted proxy.
 WRK_SCRIPT = """
@@ -104,11 +111,27 @@ def wrk(url: str) -> dict:
     ).stdout
     os.unlink(script.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+\w+)", out).group(1)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out).group(1)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "bad": int(bad.group(1)) if bad else 0, "errors": errors and errors[0]}
+    return {
+        "rps": rps,
+        "requests": requests,
+        "p50": p50,
+        "p99": p99,
+        "bad": int(bad.group(1)) if bad else 0,
+        "errors": errors and errors[0],
+    }
+
+
+def measured(url: str, pids: list[int]) -> dict:
+    """One wrk run plus the server-side CPU (workers + their PostgreSQL backends) it cost per request."""
+    start = cpu_seconds(pids)
+    result = wrk(url)
+    result["cpu_ms"] = round((cpu_seconds(pids) - start) * 1000 / max(result["requests"], 1), 3)
+    return result
 
 
 def wait_up(url: str, proc: subprocess.Popen) -> None:
@@ -160,10 +183,14 @@ def main() -> int:
         # Warm up both (connections, imports, GeoIP database), then alternate to even out noise.
         for url in (click_url, bare_url):
             subprocess.run(["wrk", "-t1", "-c2", "-d2s", url], check=True, capture_output=True, timeout=30)
+        pids = children(gunicorn.pid) + postgres_backends(DATABASE_URL)
         runs = {"click": [], "bare": []}
-        for _ in range(3):
-            runs["bare"].append(wrk(bare_url))
-            runs["click"].append(wrk(click_url))
+        for i in range(ROUNDS):  # alternate, and swap the order every round, to even out drift and bursts
+            order = (
+                (("bare", bare_url), ("click", click_url)) if i % 2 == 0 else (("click", click_url), ("bare", bare_url))
+            )
+            for name, url in order:
+                runs[name].append(measured(url, pids))
         recorded = int(manage(env, "shell", "-c", COUNT).split()[-1]) - before
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
@@ -171,12 +198,21 @@ def main() -> int:
 
     best = {name: max(results, key=lambda r: r["rps"]) for name, results in runs.items()}
     ratio = best["click"]["rps"] / best["bare"]["rps"]
-    print(f"{'endpoint':<26}{'req/s':>10}{'p50':>10}{'p99':>10}{'non-3xx':>9}")
+    pair_ratios = sorted(c["rps"] / b["rps"] for c, b in zip(runs["click"], runs["bare"], strict=True))
+    cpu = {
+        name: sum(r["cpu_ms"] * r["requests"] for r in rs) / sum(r["requests"] for r in rs) for name, rs in runs.items()
+    }
+    print(f"load average {os.getloadavg()[0]:.1f}; {ROUNDS} rounds of {SECONDS}s each")
+    print(f"{'endpoint':<26}{'req/s':>10}{'p50':>10}{'p99':>10}{'non-3xx':>9}{'server CPU ms/req':>19}")
     for name, label in (("bare", "bare INSERT + 302"), ("click", "/r/<code> click")):
         r = best[name]
-        print(f"{label:<26}{r['rps']:>10.0f}{r['p50']:>10}{r['p99']:>10}{r['bad']:>9}")
+        print(f"{label:<26}{r['rps']:>10.0f}{r['p50']:>10}{r['p99']:>10}{r['bad']:>9}{cpu[name]:>19.3f}")
     print(f"clicks recorded during the run: {recorded}")
-    print(f"ratio click/bare: {ratio:.2f} (target >= {TARGET_RATIO})")
+    print(f"ratio click/bare: {ratio:.2f} best vs best (target >= {TARGET_RATIO})")
+    print(
+        f"  per round: {', '.join(f'{r:.2f}' for r in pair_ratios)} (median {pair_ratios[len(pair_ratios) // 2]:.2f})"
+    )
+    print(f"  server CPU per request, bare/click: {cpu['bare'] / cpu['click']:.2f} (load-independent estimate)")
     print(json.dumps({"ratio": round(ratio, 3), "runs": runs}, default=str))
     ok = ratio >= TARGET_RATIO and recorded > 0 and best["click"]["bad"] == 0 and best["bare"]["bad"] == 0
     print("PASS" if ok else "FAIL")

@@ -7,14 +7,19 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django.db.models import Q, QuerySet
+from django.template.defaultfilters import date as date_filter
+from django.template.defaultfilters import floatformat, pluralize
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from accounts.selectors import region_for_country
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, PromoRedemption
 from coupons.stacking import CouponInput, PromoInput
+from referral_portal.templatetags.money import format_money
 
 # Sources that exist only because of the referral program: not usable where the program is off.
 PROGRAM_SOURCES = {CouponSource.REFERRAL, CouponSource.WELCOME}
@@ -107,6 +112,15 @@ class WalletCoupon:
     effective_percent: Decimal | None  # value ÷ min spend
     expiry_tone: str  # badge tone: warning under EXPIRY_WARNING_DAYS, danger under a day, muted otherwise
     state_label: str  # Active / Used / Expired / Voided (expired also when past expiry but not yet swept)
+    # Display strings made once here, not by template filters per row (docs/performance.md).
+    value_text: str = ""  # "$5.00" in the member's locale
+    min_spend_text: str = ""  # "$0.00" when there is no minimum
+    percent_text: str = ""  # "25" / "12.5" (effective_percent, trailing zeros dropped)
+    title_text: str = ""  # the title, else the source's label
+    kind_label: str = ""
+    expiry_text: str = ""  # "Expires in 3 days" / "Expires in less than a day"
+    expires_iso: str = ""
+    expires_on: str = ""  # "24 Nov 2026", in the active time zone
 
 
 @dataclass
@@ -139,6 +153,18 @@ class Wallet:
     history_truncated: bool = False
 
 
+# Many coupons share a day or a percentage: format each once per language (the key carries the
+# language because the filters read the active one).
+@lru_cache(maxsize=1024)
+def _day_text(day: date, language: str) -> str:
+    return date_filter(day, "j M Y")
+
+
+@lru_cache(maxsize=1024)
+def _percent_text(percent: Decimal, language: str) -> str:
+    return floatformat(percent, "-1")
+
+
 def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
@@ -156,13 +182,26 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         state = "Active" if is_usable else "Expired"
     else:
         state = coupon.get_status_display()
+    percent = _percent(coupon.value, coupon.min_spend)
+    expires_local = timezone.localtime(coupon.expires_at)
+    language = get_language() or ""
     return WalletCoupon(
         coupon=coupon,
         is_usable=is_usable,
         days_left=days_left,
-        effective_percent=_percent(coupon.value, coupon.min_spend),
+        effective_percent=percent,
         expiry_tone=tone,
         state_label=state,
+        value_text=format_money(coupon.value, coupon.currency),
+        min_spend_text=format_money(coupon.min_spend, coupon.currency),
+        percent_text=_percent_text(percent, language) if percent is not None else "",
+        title_text=coupon.title or coupon.get_source_display(),
+        kind_label=coupon.get_kind_display(),
+        expiry_text=(
+            "Expires in less than a day" if tone == "danger" else f"Expires in {days_left} day{pluralize(days_left)}"
+        ),
+        expires_iso=expires_local.isoformat(),  # what the `c` date format prints
+        expires_on=_day_text(expires_local.date(), language),
     )
 
 

@@ -126,6 +126,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits use atomic increments; use Redis when several web processes run)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-portal")}
+if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+    # Same backend, one Redis client object per server instead of one per call (referral_portal/cache.py).
+    CACHES["default"]["BACKEND"] = "referral_portal.cache.ReusedClientRedisCache"
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -277,6 +280,8 @@ REFERRAL_ATTRIBUTION_DAYS = 30
 # Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
+# Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
+INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 

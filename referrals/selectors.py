@@ -5,11 +5,15 @@ Every function runs a fixed number of queries, whatever the number of referrals 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Case,
@@ -25,16 +29,19 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, TruncMonth
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
+from django.utils.translation import get_language
 
 from accounts.models import Region
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.codes import looks_valid, normalize_code
-from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES
+from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Click, MonthlyRewardCounter, Referral, ReferralCode, ReferralEvent
-from referrals.reasons import ReferralState
+from referrals.reasons import ReasonCode, ReferralState
 
+logger = logging.getLogger(__name__)
 RECENT_SIGHTINGS = timedelta(days=30)
 
 
@@ -317,6 +324,31 @@ def channel_funnel(*, user) -> Funnel:
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
 
 
+def cached_channel_funnel(*, user, code: str) -> Funnel:
+    """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
+
+    The two aggregates read every click and referral the member ever had, so they are the part of
+    Invite Friends that grows with history; the funnel may lag by up to the TTL. The key carries the
+    member's code, so a member never reads another member's numbers even where ids are reused.
+    """
+    ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
+    if ttl <= 0:
+        return channel_funnel(user=user)
+    key = f"invite:funnel:v1:{user.pk}:{code}"
+    try:
+        funnel = cache.get(key)
+    except Exception:  # the cache only speeds the page up (RELIABILITY.md section 1)
+        logger.warning("invite funnel cache unavailable; reading the database", exc_info=True)
+        return channel_funnel(user=user)
+    if funnel is None:
+        funnel = channel_funnel(user=user)
+        try:
+            cache.set(key, funnel, timeout=ttl)
+        except Exception:  # same: a cache failure never fails the page
+            logger.warning("invite funnel cache unavailable; not kept", exc_info=True)
+    return funnel
+
+
 # --- The referral cards ---------------------------------------------------------------
 def tab_counts(*, user) -> dict[str, int]:
     """How many referrals each filter tab shows: one aggregate query."""
@@ -383,7 +415,12 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
         .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
         .annotate(month_ordinal=_month_ordinal())
         .prefetch_related(
-            Prefetch("events", queryset=ReferralEvent.objects.order_by("occurred_at", "id")),
+            Prefetch(
+                "events",
+                queryset=ReferralEvent.objects.only(
+                    "id", "referral_id", "to_state", "reason_code", "occurred_at"
+                ).order_by("occurred_at", "id"),
+            ),
             Prefetch("support_requests", queryset=open_requests, to_attr="open_support_requests"),
         )
         .order_by("-registered_at", "-id")
@@ -391,10 +428,106 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
 
 
 def referral_page(
-    *, user, tab: str = "all", page: str | int | None = 1, per_page: int = PER_PAGE, region: Region | None = None
+    *,
+    user,
+    tab: str = "all",
+    page: str | int | None = 1,
+    per_page: int = PER_PAGE,
+    region: Region | None = None,
+    count: int | None = None,
 ) -> Page:
-    """One page of referral cards: a count, the page rows, their timelines and open requests (4 queries)."""
-    return Paginator(referrals_for_page(user=user, tab=tab, region=region), per_page).get_page(page)
+    """One page of referral cards: a count, the page rows, their timelines and open requests (4 queries).
+
+    Pass `count` (the tab's size from `tab_counts`) to skip the paginator's COUNT query (3 queries).
+    """
+    paginator = Paginator(referrals_for_page(user=user, tab=tab, region=region), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the instance attribute replaces the query
+    return paginator.get_page(page)
+
+
+_TIMELINE_TONES = {
+    ReferralState.CREDITED: "success",
+    ReferralState.QUALIFIED: "success",
+    ReferralState.REJECTED: "danger",
+    ReferralState.VOIDED: "danger",
+    ReferralState.CAPPED: "warning",
+    ReferralState.UNDER_REVIEW: "warning",
+}
+
+
+# Choice labels by value: `get_FOO_display()` rebuilds a dict of every choice on each call.
+_STATE_LABELS = dict(ReferralState.choices)
+_REASON_LABELS = dict(ReasonCode.choices)
+_CHANNEL_LABELS = dict(Channel.choices)
+
+
+def _label(labels: dict, value: str) -> str:
+    """What `get_FOO_display()` prints: the choice's label, else the raw value."""
+    return str(labels.get(value, value))
+
+
+@lru_cache(maxsize=1024)
+def _day_text(day: date, language: str) -> str:
+    """`{{ day|date:"j M Y" }}` ("24 Nov 2026"), once per day and language (the key carries the language)."""
+    return date_filter(day, "j M Y")
+
+
+def _local_day(value: datetime) -> str:
+    """What `{{ value|date:"j M Y" }}` prints in the active time zone and language."""
+    return _day_text(timezone.localtime(value).date(), get_language() or "")
+
+
+def _local_minute(value: datetime) -> str:
+    """What `{{ value|date:"j M Y, H:i" }}` prints in the active time zone and language."""
+    local = timezone.localtime(value)
+    return f"{_day_text(local.date(), get_language() or '')}, {local.hour:02d}:{local.minute:02d}"
+
+
+def referral_cards(referrals, *, now: datetime) -> list[dict]:
+    """Everything one card prints, as plain strings made once in Python (no per-row template filters).
+
+    `referrals` come from `referrals_for_page` (friend, events and open support requests prefetched).
+    """
+    cards = []
+    for r in referrals:
+        x = explain(r, now=now)
+        if r.completed_at:
+            order_text = f" · first order completed {_local_minute(r.completed_at)}"
+        elif r.order_placed_at:
+            order_text = f" · first order placed {_local_day(r.order_placed_at)}"
+        else:
+            order_text = ""
+        timeline = []
+        for e in r.events.all():
+            label = _label(_STATE_LABELS, e.to_state)
+            if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
+                label = f"{label} — {_label(_REASON_LABELS, e.reason_code)}"
+            timeline.append(
+                {
+                    "tone": _TIMELINE_TONES.get(e.to_state, "info"),
+                    "iso": timezone.localtime(e.occurred_at).isoformat(),  # the `c` date format
+                    "when": _local_minute(e.occurred_at),
+                    "label": label,
+                }
+            )
+        open_request = r.open_support_requests[0] if r.open_support_requests else None
+        cards.append(
+            {
+                "pk": r.pk,
+                "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
+                "state": r.state,
+                "state_label": _label(_STATE_LABELS, r.state),
+                "signed_up": f"Signed up {_local_day(r.registered_at)} via {_label(_CHANNEL_LABELS, r.channel)}"
+                + order_text,
+                "is_credited": r.state == ReferralState.CREDITED,
+                "explanation": x,
+                "timeline": timeline,
+                "open_request": open_request,
+                "open_request_status": open_request.get_status_display().lower() if open_request else "",
+            }
+        )
+    return cards
 
 
 def mask_name(first_name: str, last_name: str = "") -> str:

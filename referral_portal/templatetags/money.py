@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from babel.numbers import format_currency
 from django import template
@@ -21,7 +22,14 @@ def format_money(amount, currency: str = "USD", locale: str | None = None) -> st
         return ""
     if locale is None:
         locale = _LANGUAGE_LOCALES.get((translation.get_language() or "en")[:2], "en_US")
-    return format_currency(value, currency or "USD", locale=locale)
+    return _format_currency(value, currency or "USD", locale)
+
+
+# Babel re-reads the locale's patterns on every call (≈ 30 µs); a page shows the same few amounts many
+# times (My Coupons: 300 amounts), so remember the formatted strings per (amount, currency, locale).
+@lru_cache(maxsize=4096)
+def _format_currency(value: Decimal, currency: str, locale: str) -> str:
+    return format_currency(value, currency, locale=locale)
 
 
 @register.filter(name="money")

@@ -1,0 +1,53 @@
+"""CPU time spent serving a benchmark run: gunicorn's workers plus their PostgreSQL backends.
+
+Wall-clock requests per second on a shared 2-CPU machine swing with whatever else runs; CPU
+seconds per request of the server side (read from /proc, Linux only) barely do, so the benches
+print both. Redis and wrk are not counted (Redis is shared with other users; wrk is the client).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw[raw.rindex(")") + 2 :].split()  # fields after "pid (comm)"
+
+
+def children(ppid: int) -> list[int]:
+    """Direct children of a process (gunicorn's workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _stat(int(entry.name))
+            if fields and int(fields[1]) == ppid:
+                found.append(int(entry.name))
+    return found
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """Server process ids of every connection to the bench database (the workers' persistent ones)."""
+    import psycopg
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        me = conn.info.backend_pid
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [name]).fetchall()
+    return [pid for (pid,) in rows if pid != me]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds used so far by these processes (0 for any that ended)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        if fields:
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
