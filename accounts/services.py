@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.core.cache import cache
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
@@ -68,19 +67,10 @@ def update_profile(
 
 
 def hit_rate_limit(*, key: str, limit: int, window_seconds: int) -> bool:
-    """Count one hit in a fixed window; True when this hit is over `limit`.
+    """Count one hit in a fixed window; True when over `limit` (or the cache is down: then no SMS or e-mail)."""
+    from referral_portal.ratelimit import allow
 
-    `cache.add` creates the counter only if absent (with the window as its
-    lifetime) and `cache.incr` is atomic in Redis and locmem, so concurrent
-    requests can never both take the last slot.
-    """
-    cache.add(key, 0, timeout=window_seconds)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr: start a new window
-        cache.add(key, 1, timeout=window_seconds)
-        count = 1
-    return count > limit
+    return not allow(key=key, limit=limit, window_seconds=window_seconds, when_unavailable=False)
 
 
 # --- E-mail verification -----------------------------------------------------

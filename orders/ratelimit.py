@@ -1,20 +1,10 @@
-"""Fixed-window rate limit on the shared cache (atomic increments, so it holds across processes)."""
+"""Rate limit of the order-events endpoint (the shared limiter; events are signed, so an outage lets them in)."""
 
 from __future__ import annotations
 
-import time
-
-from django.core.cache import cache
+from referral_portal.ratelimit import allow
 
 
 def hit(*, key: str, limit: int, window: int) -> bool:
     """Count one hit on `key`; True while at most `limit` hits fell in the current `window` seconds."""
-    bucket = f"rl:{key}:{int(time.time() // window)}"
-    # add() is atomic and only creates the key; incr() is atomic in Redis and locmem.
-    cache.add(bucket, 0, timeout=window + 5)
-    try:
-        count = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.add(bucket, 1, timeout=window + 5)
-        count = 1
-    return count <= limit
+    return allow(key=key, limit=limit, window_seconds=window, when_unavailable=True)

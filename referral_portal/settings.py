@@ -129,6 +129,8 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # Same backend, one Redis client object per server instead of one per call (referral_portal/cache.py).
     CACHES["default"]["BACKEND"] = "referral_portal.cache.ReusedClientRedisCache"
+    # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

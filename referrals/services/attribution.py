@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -34,20 +33,12 @@ def normalize_channel(raw: str | None) -> str:
 
 
 def click_allowed(*, ip_hash: str) -> bool:
-    """Fixed one-minute window per IP hash in the shared cache, with atomic add/incr."""
-    limit = settings.REFERRAL_CLICK_RATE_LIMIT
-    if limit <= 0:
-        return True
-    window = int(timezone.now().timestamp()) // 60
-    key = f"rl:click:{ip_hash}:{window}"
-    # add() creates the counter atomically at 1; only later clicks pay for incr().
-    if cache.add(key, 1, timeout=90):
-        return True
-    try:
-        return cache.incr(key) <= limit
-    except ValueError:  # expired between add and incr: start again
-        cache.add(key, 1, timeout=90)
-        return True
+    """Per-IP-hash clicks per minute in the shared cache; a cache outage lets clicks through (no reward state)."""
+    from referral_portal.ratelimit import allow
+
+    return allow(
+        key=f"click:{ip_hash}", limit=settings.REFERRAL_CLICK_RATE_LIMIT, window_seconds=60, when_unavailable=True
+    )
 
 
 @transaction.atomic
