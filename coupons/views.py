@@ -6,6 +6,7 @@ from django.shortcuts import render
 from accounts.decorators import program_member_required
 from coupons import selectors
 from coupons.forms import CalculatorForm
+from referrals.selectors import welcome_package_pending
 
 
 @program_member_required
@@ -23,7 +24,13 @@ def wallet(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "coupons/wallet.html",
-        {"wallet": wallet, "form": form, "picked": picked, "tabs": TABS},
+        {
+            "wallet": wallet,
+            "form": form,
+            "picked": picked,
+            "tabs": TABS,
+            "welcome_pending": welcome_package_pending(friend=request.user),
+        },
     )
 
 

@@ -257,6 +257,8 @@ class ChannelFunnel:
     signups: int = 0
     first_orders: int = 0
     coupons: int = 0
+    # Signed up, welcome coupons issued, no order yet (not rejected, not under review).
+    awaiting_first_order: int = 0
 
     @property
     def signup_rate(self) -> float | None:
@@ -297,6 +299,7 @@ def channel_funnel(*, user) -> Funnel:
             n=Count("id"),
             ordered=Count("id", filter=Q(order_placed_at__isnull=False)),
             credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
+            awaiting=Count("id", filter=Q(state=ReferralState.REGISTERED)),
             already=Count("id", filter=Q(reason_code="ALREADY_REGISTERED")),
             from_click=Count("id", filter=Q(click__isnull=False)),
         )
@@ -307,6 +310,7 @@ def channel_funnel(*, user) -> Funnel:
     for f in referrals:
         r = row(f["channel"])
         r.signups, r.first_orders, r.coupons = f["n"], f["ordered"], f["credited"]
+        r.awaiting_first_order = f["awaiting"]
         from_click[f["channel"]] = f["from_click"]
         already += f["already"]
     for r in rows.values():
@@ -321,6 +325,7 @@ def channel_funnel(*, user) -> Funnel:
         total.signups += r.signups
         total.first_orders += r.first_orders
         total.coupons += r.coupons
+        total.awaiting_first_order += r.awaiting_first_order
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
 
 
@@ -334,7 +339,7 @@ def cached_channel_funnel(*, user, code: str) -> Funnel:
     ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
     if ttl <= 0:
         return channel_funnel(user=user)
-    key = f"invite:funnel:v1:{user.pk}:{code}"
+    key = f"invite:funnel:v2:{user.pk}:{code}"
     try:
         funnel = cache.get(key)
     except Exception:  # the cache only speeds the page up (RELIABILITY.md section 1)
@@ -542,3 +547,8 @@ def mask_name(first_name: str, last_name: str = "") -> str:
     else:
         masked = "***"
     return f"{masked} {last[0].upper()}." if last else masked
+
+
+def welcome_package_pending(*, friend) -> bool:
+    """The friend joined through a link and their welcome coupons wait for a staff review."""
+    return Referral.objects.filter(friend=friend, state=ReferralState.UNDER_REVIEW).exists()

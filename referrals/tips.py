@@ -86,7 +86,8 @@ def pick_tips(funnel, progress, *, welcome_total: str = "") -> list[Tip]:
                 )
             )
 
-    waiting = total.signups - total.first_orders
+    # Only friends who actually hold the welcome coupons (not those rejected or under review).
+    waiting = total.awaiting_first_order
     if waiting > 0:
         tips.append(
             Tip(

@@ -306,6 +306,7 @@ def test_same_ip_and_user_agent_as_the_referrer_goes_to_review(new_page, live_se
     nav(twin, "My Coupons").click()
     twin.wait_for_url("**/coupons/")
     expect(twin.locator(".empty-state")).to_contain_text("No platform coupons right now")
+    expect(twin.locator("main .alert-info")).to_contain_text("waiting for a quick check")
     assert twin.locator(".coupon-list .coupon").count() == 0
     assert not Coupon.objects.filter(owner=friend).exists()
     shoot(twin, "review-01-friend-my-coupons", phone=True)

@@ -459,3 +459,12 @@ def test_query_count_is_the_same_for_50_and_5000_referrals(client, django_assert
     client.force_login(large)
     with django_assert_max_num_queries(counts[small.pk]):
         client.get(URL, {"tab": "not_credited"})
+
+
+def test_welcome_tip_counts_only_friends_who_hold_their_welcome_coupons(client, member):
+    code = ReferralCode.objects.create(user=member, code="TIPS34567")
+    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", state="registered")
+    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", state="under_review", reason_code="IP_BURST")
+    InviteReferralFactory(referrer=member, code=code, channel="email", state="rejected", reason_code="SELF_REFERRAL")
+    html = page(client)
+    assert "1 friend signed up but did not order yet" in html
