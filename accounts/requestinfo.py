@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 
 from django.conf import settings
@@ -13,13 +14,15 @@ _DEVICE_SALT = "accounts.device"
 
 
 def client_ip(request: HttpRequest) -> str:
-    """The client's IP: the proxy's X-Forwarded-For only when BEHIND_PROXY, else REMOTE_ADDR."""
-    if getattr(settings, "BEHIND_PROXY", False):
-        from ipware import get_client_ip
-
-        ip, _routable = get_client_ip(request, proxy_count=1)
-        if ip:
-            return ip
+    """The client's IP: REMOTE_ADDR, or behind our one trusted proxy (BEHIND_PROXY) the right-most
+    X-Forwarded-For entry, the address that proxy saw. Entries to its left are the client's own
+    claims and can be forged, so they are never used."""
+    if settings.BEHIND_PROXY:
+        candidate = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            pass
     return request.META.get("REMOTE_ADDR", "") or ""
 
 

@@ -38,3 +38,21 @@ def test_record_sighting_stores_only_hashes_and_country(rf):
     assert Device.objects.count() == 1
     assert AccountDevice.objects.count() == 1
     assert IPSighting.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("behind_proxy", "forwarded", "expected"),
+    [
+        (False, "8.8.8.8", "10.0.0.5"),  # no proxy configured: the header is ignored
+        (True, "8.8.8.8", "8.8.8.8"),
+        (True, "1.2.3.4, 8.8.8.8", "8.8.8.8"),  # the left entry is the client's own (forgeable) claim
+        (True, "not-an-ip", "10.0.0.5"),
+        (True, "", "10.0.0.5"),
+    ],
+)
+def test_client_ip_trusts_only_the_address_our_proxy_saw(rf, settings, behind_proxy, forwarded, expected):
+    from accounts.requestinfo import client_ip
+
+    settings.BEHIND_PROXY = behind_proxy
+    request = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_ip(request) == expected
