@@ -48,7 +48,8 @@ math.randomseed(os.time() + tonumber(string.sub(tostring({}), 8), 16))
 request = function()
   local ip = string.format("%d.%d.%d.%d", math.random(11, 220), math.random(0, 255),
                            math.random(0, 255), math.random(1, 254))
-  wrk.headers["X-Forwarded-For"] = ip .. ", 127.0.0.1"
+  -- What our one trusted proxy appends: the address it saw (the right-most entry is the client).
+  wrk.headers["X-Forwarded-For"] = ip
   return wrk.format(nil, nil)
 end
 """
