@@ -29,10 +29,13 @@ TESTING = "pytest" in sys.modules
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# Commands that only read or write the schema never sign anything, so they run without a key
+# (a developer's `manage.py makemigrations --check`); everything that serves or signs fails fast.
+_KEYLESS_COMMANDS = {"makemigrations", "showmigrations", "sqlmigrate"}
 if not SECRET_KEY:
     if DEBUG or TESTING:
         SECRET_KEY = "django-insecure-local-development-only"  # noqa: S105 - never used with DEBUG off
-    else:
+    elif not (len(sys.argv) > 1 and sys.argv[0].endswith("manage.py") and sys.argv[1] in _KEYLESS_COMMANDS):
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])

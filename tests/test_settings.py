@@ -79,3 +79,20 @@ def test_beat_schedule_only_names_registered_tasks():
     app.loader.import_default_modules()
     for entry in app.conf.beat_schedule.values():
         assert entry["task"] in app.tasks, entry["task"]
+
+
+def test_schema_commands_run_without_a_secret_key_but_serving_does_not():
+    env = {**_settings_env(), "DJANGO_SETTINGS_MODULE": "referral_portal.settings"}
+    ok = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    refused = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert "SECRET_KEY must be set when DEBUG is off" in refused.stderr
