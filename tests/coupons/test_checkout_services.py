@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
 from coupons.models import Campaign, Coupon, LedgerEntry, PromoRedemption
 from coupons.services import RedemptionError, price_checkout, redeem_for_order, release_for_canceled_order
 from coupons.stacking import CartLine, CheckoutError, Reason
+from tests.concurrency import race as _race
 from tests.factories import CampaignFactory, CouponFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,27 +208,6 @@ def test_refunded_or_paid_order_keeps_its_coupons(make_order, state):
 
 
 # --------------------------------------------------------------------------- concurrency (PostgreSQL)
-
-
-def _race(n: int, work) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.mark.postgres

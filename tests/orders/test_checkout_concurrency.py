@@ -8,37 +8,16 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import connection
 
 from accounts.models import User
 from coupons.models import Coupon, LedgerEntry
 from orders import services
 from orders.models import Order
+from tests.concurrency import race
 from tests.factories import CampaignFactory, CouponFactory, ProductFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
-
-
-def race(n: int, work) -> list:
-    barrier = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results[i] = work(i)
-        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def checkout_as(member_id: int, product_id: int, **picks):

@@ -1,0 +1,30 @@
+"""Real-thread races for the concurrency tests (PostgreSQL; SQLite serialises writers)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from django.db import connection
+
+
+def race(n: int, work: Callable[[int], object]) -> list:
+    """Run work(0..n-1) in n threads released together by a Barrier; each result or exception, in order."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work(i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
+            results[i] = exc
+        finally:
+            connection.close()  # each thread has its own connection; don't leak it
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
