@@ -329,17 +329,19 @@ def channel_funnel(*, user) -> Funnel:
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
 
 
-def cached_channel_funnel(*, user, code: str) -> Funnel:
+def cached_channel_funnel(*, user, code: str, version: str = "") -> Funnel:
     """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
 
     The two aggregates read every click and referral the member ever had, so they are the part of
     Invite Friends that grows with history; the funnel may lag by up to the TTL. The key carries the
-    member's code, so a member never reads another member's numbers even where ids are reused.
+    member's code, so a member never reads another member's numbers even where ids are reused, and
+    `version` (the page's exact referral counts): a new sign-up or reward refreshes it at once, so
+    only link opens may lag.
     """
     ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
     if ttl <= 0:
         return channel_funnel(user=user)
-    key = f"invite:funnel:v2:{user.pk}:{code}"
+    key = f"invite:funnel:v2:{user.pk}:{code}:{version}"
     try:
         funnel = cache.get(key)
     except Exception:  # the cache only speeds the page up (RELIABILITY.md section 1)

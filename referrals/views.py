@@ -53,7 +53,9 @@ def invite(request: HttpRequest) -> HttpResponse:
     counts = selectors.tab_counts(user=user)
     page = selectors.referral_page(user=user, tab=tab, page=request.GET.get("page"), region=region, count=counts[tab])
     cards = selectors.referral_cards(page.object_list, now=now)
-    funnel = selectors.cached_channel_funnel(user=user, code=code.code)
+    # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
+    version = "-".join(str(counts[key]) for key in selectors.TABS)
+    funnel = selectors.cached_channel_funnel(user=user, code=code.code, version=version)
     progress = selectors.monthly_progress(user=user, now=now, region=region)
     context = {
         "code": code,

@@ -114,3 +114,15 @@ def test_redis_backend_keeps_one_client_and_behaves_like_djangos(redis_url):
     assert cache.incr("n") == 2
     assert cache.get("n") == 2
     cache.delete("n")
+
+
+def test_a_new_sign_up_shows_in_the_funnel_at_once_despite_the_cache(client, member_code, settings):
+    from tests.factories import InviteReferralFactory
+
+    member, code = member_code
+    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
+    caches["default"].clear()
+    client.force_login(member)
+    assert client.get("/invite/").context["funnel"].total.signups == 0
+    InviteReferralFactory(referrer=member, code=code, channel="whatsapp")
+    assert client.get("/invite/").context["funnel"].total.signups == 1
