@@ -287,6 +287,8 @@ REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
 # Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
 INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
+# Invite Friends keeps its rendered main content this long, per member, data version and minute (0 = off).
+INVITE_PAGE_CACHE_SECONDS = env.int("INVITE_PAGE_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 

@@ -19,6 +19,7 @@ from django.db.models import (
     Case,
     Count,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -554,3 +555,65 @@ def mask_name(first_name: str, last_name: str = "") -> str:
 def welcome_package_pending(*, friend) -> bool:
     """The friend joined through a link and their welcome coupons wait for a staff review."""
     return Referral.objects.filter(friend=friend, state=ReferralState.UNDER_REVIEW).exists()
+
+
+def invite_page_version(*, user) -> str:
+    """A string that changes whenever anything Invite Friends shows from the database changes: one query.
+
+    What the cached content shows, and what changes its key (`referrals.views.invite`):
+    - tab counts, sign-up / coupon tiles, funnel sign-ups/orders/coupons, the cards' state, reason,
+      dates, order and timeline: the member's referrals' count and Max(updated_at) (every transition and
+      every fact stored on a referral sets `updated_at`, and timeline rows are only written with one;
+      a deleted referral changes the count);
+    - "Earned so far": the referral coupons' count and the counts of voided and used ones;
+    - a card's open support request (its number and status): count and Max(updated_at) of the support
+      requests on the member's referrals;
+    - the meter, its notices and the tips: the member's latest monthly counter (month and value; the
+      current month's counter is always the latest, and a new month comes with the clock bucket);
+    - "expires in", 24 h / 48 h thresholds, the month's reset: the clock (the key's minute bucket);
+    - the link, the code, the QR code: the code and the request's scheme and host (in the key);
+    - tab, page, language, time zone and country (the region): in the key.
+    What may lag by up to INVITE_PAGE_CACHE_SECONDS: link opens (the funnel's clicks, already cached
+    by `cached_channel_funnel`), a friend renaming their account (the masked name) and staff edits
+    of a Region's program settings.
+    """
+    from accounts.models import User
+    from support.models import SupportRequest
+
+    def scalar(qs: QuerySet, expression) -> Subquery:
+        return Subquery(qs.order_by().annotate(v=expression).values("v")[:1])
+
+    referrals = Referral.objects.filter(referrer=OuterRef("pk")).values("referrer")
+    coupons = Coupon.objects.filter(owner=OuterRef("pk"), source=CouponSource.REFERRAL).values("owner")
+    requests = SupportRequest.objects.filter(referral__referrer=OuterRef("pk")).values("referral__referrer")
+    counter = MonthlyRewardCounter.objects.filter(referrer=OuterRef("pk")).order_by("-month")
+    row = (
+        User.objects.filter(pk=user.pk)
+        .annotate(
+            referrals_n=scalar(referrals, Count("id")),
+            referrals_at=scalar(referrals, Max("updated_at")),
+            coupons_n=scalar(coupons, Count("id")),
+            coupons_voided=scalar(coupons, Count("id", filter=Q(status=CouponStatus.VOIDED))),
+            coupons_used=scalar(coupons, Count("id", filter=Q(status=CouponStatus.USED))),
+            requests_n=scalar(requests, Count("id")),
+            requests_at=scalar(requests, Max("updated_at")),
+            counter_month=Subquery(counter.values("month")[:1]),
+            counter_n=Subquery(counter.values("count")[:1]),
+        )
+        .values_list(
+            "referrals_n",
+            "referrals_at",
+            "coupons_n",
+            "coupons_voided",
+            "coupons_used",
+            "requests_n",
+            "requests_at",
+            "counter_month",
+            "counter_n",
+        )
+        .first()
+    )
+    return "|".join(
+        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+        for value in (row or ())
+    )

@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import hashlib
+import logging
 from decimal import Decimal
 from functools import lru_cache
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
@@ -16,6 +24,8 @@ from referral_portal.templatetags.money import format_money
 from referrals import selectors, services
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
 from referrals.tips import pick_tips
+
+logger = logging.getLogger(__name__)
 
 
 def _invite_link(request: HttpRequest, code: str) -> str:
@@ -29,13 +39,20 @@ def _qr_svg(link: str) -> str:
 
 
 # --- Invite Friends (owned by the invite page; link-click/landing views go below) ---
-@require_GET
-@program_member_required
-def invite(request: HttpRequest) -> HttpResponse:
-    """Invite Friends: link, share, QR, this month's meter, funnel, tips and the referral cards."""
-    user = request.user
-    now = timezone.now()
-    code = services.ensure_referral_code(user=user)
+# The cached content holds this instead of the CSRF token; every response gets its own token.
+_CSRF_PLACEHOLDER = "rp-invite-csrf-placeholder"
+_CSRF_FIELD = 'name="csrfmiddlewaretoken" value="{}"'
+
+
+def _page_number(raw: str | None) -> str:
+    """The page number as the paginator will read it, bounded so the cache key space stays small."""
+    if not raw or not raw.isdigit():
+        return "1"  # what Paginator.get_page does with anything that is not a number
+    return str(min(int(raw), 1_000_000))  # beyond the last page: the last page, either way
+
+
+def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: str, now) -> str:
+    """The page's main content (everything in the content block), with the CSRF placeholder."""
     link = _invite_link(request, code.code)
     region = region_for_country(str(user.country))
     welcome_total = sum((Decimal(str(c.get("value", 0))) for c in region.welcome_package), Decimal(0))
@@ -46,12 +63,8 @@ def invite(request: HttpRequest) -> HttpResponse:
         if welcome_text
         else "Join me on the marketplace: sign up with my link and get welcome coupons."
     )
-
-    tab = request.GET.get("tab", "all")
-    if tab not in selectors.TABS:
-        tab = "all"
     counts = selectors.tab_counts(user=user)
-    page = selectors.referral_page(user=user, tab=tab, page=request.GET.get("page"), region=region, count=counts[tab])
+    page = selectors.referral_page(user=user, tab=tab, page=page_number, region=region, count=counts[tab])
     cards = selectors.referral_cards(page.object_list, now=now)
     # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
     version = "-".join(str(counts[key]) for key in selectors.TABS)
@@ -80,8 +93,60 @@ def invite(request: HttpRequest) -> HttpResponse:
         "tab": tab,
         "page": page,
         "cards": cards,
+        "csrf_token": _CSRF_PLACEHOLDER,  # overrides the context processor's token: never cached
     }
-    return render(request, "referrals/invite.html", context)
+    return render_to_string("referrals/_invite_content.html", context, request=request)
+
+
+@require_GET
+@program_member_required
+def invite(request: HttpRequest) -> HttpResponse:
+    """Invite Friends: link, share, QR, this month's meter, funnel, tips and the referral cards.
+
+    The main content is kept INVITE_PAGE_CACHE_SECONDS in the shared cache under a key made of the
+    member, their code, tab, page, language, time zone, country, scheme and host, the current
+    minute and `selectors.invite_page_version` (one query that changes with anything the content
+    shows; its docstring lists what and why). A hit costs the session, the user, the code, the
+    version query and one cache GET. Header, messages and CSRF token stay per request; a cache
+    error only means rendering (RELIABILITY.md section 1).
+    """
+    user = request.user
+    now = timezone.now()
+    code = services.ensure_referral_code(user=user)
+    tab = request.GET.get("tab", "all")
+    if tab not in selectors.TABS:
+        tab = "all"
+    page_number = _page_number(request.GET.get("page"))
+    ttl = settings.INVITE_PAGE_CACHE_SECONDS
+    html = key = None
+    if ttl > 0:
+        parts = [
+            selectors.invite_page_version(user=user),
+            tab,
+            page_number,
+            get_language() or "",
+            timezone.get_current_timezone_name(),
+            str(user.country),
+            request.scheme,
+            request.get_host(),
+            now.strftime("%Y%m%d%H%M"),  # "expires in", 24 h / 48 h, the month's reset follow the clock
+        ]
+        digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+        key = f"invite:page:v1:{user.pk}:{code.code}:{digest}"
+        try:
+            html = cache.get(key)
+        except Exception:  # the cache only speeds the page up
+            logger.warning("invite page cache unavailable; rendering", exc_info=True)
+            key = None
+    if html is None:
+        html = _invite_content(request, user=user, code=code, tab=tab, page_number=page_number, now=now)
+        if key is not None:
+            try:
+                cache.set(key, html, timeout=ttl)
+            except Exception:  # same: a cache failure never fails the page
+                logger.warning("invite page cache unavailable; not kept", exc_info=True)
+    html = html.replace(_CSRF_FIELD.format(_CSRF_PLACEHOLDER), _CSRF_FIELD.format(get_token(request)))
+    return render(request, "referrals/invite.html", {"invite_content": mark_safe(html)})  # noqa: S308 - our own render
 
 
 @require_GET
