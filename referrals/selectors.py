@@ -15,8 +15,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import (
     Case,
+    CharField,
     Count,
     IntegerField,
     Max,
@@ -29,7 +31,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models.functions import Cast, Coalesce, Concat, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.utils.translation import get_language
@@ -577,6 +579,23 @@ def invite_page_version(*, user) -> str:
     by `cached_channel_funnel`), a friend renaming their account (the masked name) and staff edits
     of a Region's program settings.
     """
+    sql, params = _invite_version_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk if p == _USER_SENTINEL else p for p in params])
+        row = cursor.fetchone()
+    return "|".join(
+        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+        for value in (row or ())
+    )
+
+
+# The user's id while the version query's SQL is compiled (no real id): replaced by the real id on each call.
+_USER_SENTINEL = -7_356_915_012
+
+
+@lru_cache(maxsize=4)
+def _invite_version_sql(vendor: str) -> tuple[str, tuple]:
+    """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
     from accounts.models import User
     from support.models import SupportRequest
 
@@ -587,11 +606,14 @@ def invite_page_version(*, user) -> str:
     coupons = Coupon.objects.filter(owner=OuterRef("pk"), source=CouponSource.REFERRAL).values("owner")
     requests = SupportRequest.objects.filter(referral__referrer=OuterRef("pk")).values("referral__referrer")
     counter = MonthlyRewardCounter.objects.filter(referrer=OuterRef("pk")).order_by("-month")
-    row = (
-        User.objects.filter(pk=user.pk)
+    query = (
+        User.objects.filter(pk=_USER_SENTINEL)
         .annotate(
-            referrals_n=scalar(referrals, Count("id")),
-            referrals_at=scalar(referrals, Max("updated_at")),
+            # Count and latest change in one scan of the member's referrals (the part that grows).
+            referrals_v=scalar(
+                referrals,
+                Concat(Cast(Count("id"), CharField()), Value("/"), Cast(Max("updated_at"), CharField())),
+            ),
             coupons_n=scalar(coupons, Count("id")),
             coupons_voided=scalar(coupons, Count("id", filter=Q(status=CouponStatus.VOIDED))),
             coupons_used=scalar(coupons, Count("id", filter=Q(status=CouponStatus.USED))),
@@ -601,8 +623,7 @@ def invite_page_version(*, user) -> str:
             counter_n=Subquery(counter.values("count")[:1]),
         )
         .values_list(
-            "referrals_n",
-            "referrals_at",
+            "referrals_v",
             "coupons_n",
             "coupons_voided",
             "coupons_used",
@@ -611,9 +632,7 @@ def invite_page_version(*, user) -> str:
             "counter_month",
             "counter_n",
         )
-        .first()
-    )
-    return "|".join(
-        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-        for value in (row or ())
-    )
+    ).query
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    assert params.count(_USER_SENTINEL) == 1, "the version query takes the user's id once"
+    return sql, tuple(params)
