@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import hashlib
 import logging
 from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -20,6 +17,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
 from accounts.selectors import region_for_country
+from referral_portal import pagecache
 from referral_portal.templatetags.money import format_money
 from referrals import selectors, services
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
@@ -39,9 +37,6 @@ def _qr_svg(link: str) -> str:
 
 
 # --- Invite Friends (owned by the invite page; link-click/landing views go below) ---
-# The cached content holds this instead of the CSRF token; every response gets its own token.
-_CSRF_PLACEHOLDER = "rp-invite-csrf-placeholder"
-_CSRF_FIELD = 'name="csrfmiddlewaretoken" value="{}"'
 
 
 def _page_number(raw: str | None) -> str:
@@ -93,7 +88,7 @@ def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: 
         "tab": tab,
         "page": page,
         "cards": cards,
-        "csrf_token": _CSRF_PLACEHOLDER,  # overrides the context processor's token: never cached
+        "csrf_token": pagecache.CSRF_PLACEHOLDER,  # overrides the context processor's token: never cached
     }
     return render_to_string("referrals/_invite_content.html", context, request=request)
 
@@ -118,7 +113,7 @@ def invite(request: HttpRequest) -> HttpResponse:
         tab = "all"
     page_number = _page_number(request.GET.get("page"))
     ttl = settings.INVITE_PAGE_CACHE_SECONDS
-    html = key = None
+    key = None
     if ttl > 0:
         parts = [
             selectors.invite_page_version(user=user),
@@ -131,21 +126,14 @@ def invite(request: HttpRequest) -> HttpResponse:
             request.get_host(),
             now.strftime("%Y%m%d%H%M"),  # "expires in", 24 h / 48 h, the month's reset follow the clock
         ]
-        digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
-        key = f"invite:page:v1:{user.pk}:{code.code}:{digest}"
-        try:
-            html = cache.get(key)
-        except Exception:  # the cache only speeds the page up
-            logger.warning("invite page cache unavailable; rendering", exc_info=True)
-            key = None
-    if html is None:
-        html = _invite_content(request, user=user, code=code, tab=tab, page_number=page_number, now=now)
-        if key is not None:
-            try:
-                cache.set(key, html, timeout=ttl)
-            except Exception:  # same: a cache failure never fails the page
-                logger.warning("invite page cache unavailable; not kept", exc_info=True)
-    html = html.replace(_CSRF_FIELD.format(_CSRF_PLACEHOLDER), _CSRF_FIELD.format(get_token(request)))
+        key = pagecache.content_key(f"invite:page:v1:{user.pk}:{code.code}", parts)
+    html = pagecache.cached_content(
+        key=key,
+        ttl=ttl,
+        render=lambda: _invite_content(request, user=user, code=code, tab=tab, page_number=page_number, now=now),
+        name="invite",
+    )
+    html = pagecache.with_csrf_token(request, html)
     return render(request, "referrals/invite.html", {"invite_content": mark_safe(html)})  # noqa: S308 - our own render
 
 
