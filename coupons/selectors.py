@@ -10,7 +10,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import CharField, Count, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat, pluralize
 from django.utils import timezone
@@ -282,3 +284,75 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
         calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
     )
+
+
+# --------------------------------------------------------------------------- My Coupons content cache
+
+
+def wallet_page_version(*, member) -> str:
+    """A string that changes whenever anything My Coupons shows from the database changes: one query.
+
+    What the cached content shows, and what changes its key (`coupons.views.wallet`):
+    - the coupon cards, tab counts, "ready to use", total value and the calculator's rows and totals:
+      the member's coupons' count, their latest issued_at / used_at / voided_at / expired_at /
+      expires_at and their count per status (a new, used, voided, swept or deleted coupon each
+      change one of these; "used on order …" is written with used_at);
+    - "Referral coupons this month": the member's referral coupons (covered by the coupon parts);
+    - coins and their value: User.coins and the member's latest coin ledger id;
+    - the welcome-pending note: the state and updated_at of the referral the member received;
+    - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
+    - "expires in", badge tones, usable vs expired before the sweep: the clock (the key's minute bucket);
+    - tab, language and time zone: in the key.
+    What may lag by up to WALLET_PAGE_CACHE_SECONDS: staff edits of a Region's program settings, and
+    renaming a store or an order's external id shown on a card.
+    """
+    sql, params = _wallet_version_sql(connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [member.pk if p == _MEMBER_SENTINEL else p for p in params])
+        row = cursor.fetchone()
+    return "|".join(
+        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
+        for value in (row or ())
+    )
+
+
+# The member's id while the version query's SQL is compiled (no real id): replaced by the real id on each call.
+_MEMBER_SENTINEL = -7_356_915_013
+
+
+@lru_cache(maxsize=4)
+def _wallet_version_sql(vendor: str) -> tuple[str, tuple]:
+    """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
+    from accounts.models import CoinLedger, User
+    from referrals.models import Referral
+
+    def text(expression) -> Coalesce:
+        return Coalesce(Cast(expression, CharField()), Value(""))
+
+    coupon_parts = [text(Count("id"))]
+    for name in ("issued_at", "used_at", "voided_at", "expired_at", "expires_at"):
+        coupon_parts.append(text(Max(name)))
+    for status in CouponStatus.values:
+        coupon_parts.append(text(Count("id", filter=Q(status=status))))
+    # One flat "a || '/' || b || …" (SQL standard; a nested Concat overflows SQLite's parser).
+    joined = Func(*coupon_parts, template="(%(expressions)s)", arg_joiner=" || '/' || ", output_field=CharField())
+    coupons = Coupon.objects.filter(owner=OuterRef("pk")).values("owner").order_by()
+    received = Referral.objects.filter(friend=OuterRef("pk")).order_by()
+    ledger = CoinLedger.objects.filter(member=OuterRef("pk")).order_by("-id")
+    query = (
+        User.objects.filter(pk=_MEMBER_SENTINEL)
+        .annotate(
+            # Every coupon part in one scan of the member's coupons (the part that grows).
+            coupons_v=Subquery(coupons.annotate(v=joined).values("v")[:1]),
+            ledger_id=Subquery(ledger.values("id")[:1]),
+            received_v=Subquery(
+                received.annotate(v=Concat("state", Value("/"), text("updated_at"), output_field=CharField())).values(
+                    "v"
+                )[:1]
+            ),
+        )
+        .values_list("coupons_v", "coins", "ledger_id", "received_v", "country")
+    ).query
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    assert params.count(_MEMBER_SENTINEL) == 1, "the version query takes the member's id once"
+    return sql, tuple(params)

@@ -289,6 +289,9 @@ REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
 INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
 # Invite Friends keeps its rendered main content this long, per member, data version and minute (0 = off).
 INVITE_PAGE_CACHE_SECONDS = env.int("INVITE_PAGE_CACHE_SECONDS", default=60)
+# My Coupons keeps its rendered main content (no calculator picks) this long, per member, data version and minute
+# (0 = off).
+WALLET_PAGE_CACHE_SECONDS = env.int("WALLET_PAGE_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 
