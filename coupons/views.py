@@ -42,7 +42,8 @@ def wallet(request: HttpRequest) -> HttpResponse:
     """My Coupons: tabs, referral coupons this month, coins and the savings calculator.
 
     The plain page (no calculator picks) keeps its main content WALLET_PAGE_CACHE_SECONDS in the shared
-    cache under a key made of the member, tab, language, time zone, the current minute and
+    cache under a key made of the member (id and date joined), tab, language, time zone, country, the
+    current minute and
     `selectors.wallet_page_version` (one query that changes with anything the content shows; its
     docstring lists what and why). A hit costs the session, the user, the version query and one cache
     GET. With "pick" parameters the page is always rendered. Header, messages and CSRF token stay per
