@@ -28,3 +28,12 @@ def race(n: int, work: Callable[[int], object]) -> list:
     for thread in threads:
         thread.join()
     return results
+
+
+def run_together(count: int, work: Callable[[int], object]) -> tuple[list, list]:
+    """`race`, split into (results, errors)."""
+    outcomes = race(count, work)
+    return (
+        [o for o in outcomes if not isinstance(o, Exception)],
+        [o for o in outcomes if isinstance(o, Exception)],
+    )

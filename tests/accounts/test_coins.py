@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,6 +12,7 @@ from django.urls import reverse
 from accounts import coins
 from accounts.models import CheckIn, CoinLedger, User
 from coupons.models import Coupon, CouponSource
+from tests.concurrency import run_together
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,29 +28,6 @@ def give(user, amount: int, key: str = "test-grant") -> None:
     coins.move_coins(
         user=user, delta=amount, kind=CoinLedger.Kind.MANUAL, idempotency_key=f"{key}:{user.pk}", reason="t"
     )
-
-
-def run_together(count: int, work) -> tuple[list, list]:
-    """Run `work(i)` in `count` threads released at once; returns (results, errors)."""
-    from django.db import connection
-
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def target(i):
-        try:
-            barrier.wait()
-            results.append(work(i))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 # --- Streak rules --------------------------------------------------------------------------

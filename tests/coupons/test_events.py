@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ from django.urls import reverse
 
 from coupons import events
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, LedgerEntry
+from tests.concurrency import run_together
 from tests.factories import EventCampaignFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,28 +21,6 @@ END = datetime(2026, 11, 12, 0, 0, tzinfo=UTC)
 
 def event(**kwargs) -> Campaign:
     return EventCampaignFactory(**{"starts_at": START, "ends_at": END, **kwargs})
-
-
-def run_together(count: int, work) -> tuple[list, list]:
-    from django.db import connection
-
-    barrier, results, errors = threading.Barrier(count), [], []
-
-    def target(i):
-        try:
-            barrier.wait()
-            results.append(work(i))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
 
 
 def test_collecting_gives_a_platform_coupon_of_the_event():
