@@ -11,6 +11,14 @@ from django.utils import timezone
 from coupons.models import Coupon, CouponKind, LedgerEntry
 
 
+class _KeyTaken(Exception):
+    """Raised inside issue_coupon's savepoint to roll its coupon back when the ledger key already exists."""
+
+    def __init__(self, entry: LedgerEntry) -> None:
+        super().__init__(entry.idempotency_key)
+        self.entry = entry
+
+
 def write_ledger(
     *,
     member,
@@ -88,17 +96,23 @@ def issue_coupon(
                 issued_at=issued_at,
                 expires_at=issued_at + timedelta(days=valid_days),
             )
-            LedgerEntry.objects.create(
+            entry, created = write_ledger(
                 member=owner,
                 coupon=coupon,
                 event=LedgerEntry.Event.ISSUED,
                 amount=value,
                 currency=currency,
                 actor=actor,
-                reason=reason[:300],
+                reason=reason,
                 idempotency_key=idempotency_key,
                 referral=referral or welcome_for,
             )
+            if not created:  # the key was taken meanwhile: undo this coupon, return the first one
+                raise _KeyTaken(entry)
+    except _KeyTaken as taken:
+        if taken.entry.coupon is None:
+            raise IntegrityError(f"ledger key {idempotency_key!r} is taken by a row without a coupon") from None
+        return taken.entry.coupon
     except IntegrityError:
         existing = LedgerEntry.objects.filter(idempotency_key=idempotency_key).select_related("coupon").first()
         if existing is None or existing.coupon is None:
