@@ -186,11 +186,21 @@ class Region(models.Model):
 class Device(models.Model):
     """A browser, known by the keyed hash of its signed first-party cookie id."""
 
-    id_hash = models.CharField(max_length=64, unique=True)
-    fingerprint_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    id_hash = models.CharField(max_length=64)
+    fingerprint_hash = models.CharField(max_length=64, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     first_seen_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Hashes are only ever compared whole: no LIKE (`_like`) indexes, and no index entry for the
+        # devices (most of them, from link clicks) that never sent a fingerprint.
+        constraints = [models.UniqueConstraint(fields=["id_hash"], name="unique_device_id_hash")]
+        indexes = [
+            models.Index(
+                fields=["fingerprint_hash"], name="device_fingerprint_idx", condition=~models.Q(fingerprint_hash="")
+            )
+        ]
 
     def __str__(self) -> str:
         return f"device {self.id_hash[:10]}…"
@@ -223,11 +233,15 @@ class IPSighting(models.Model):
 
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE, related_name="ip_sightings")
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    ip_hash = models.CharField(max_length=64, db_index=True)
+    ip_hash = models.CharField(max_length=64)
     ip_country = models.CharField(max_length=2, blank=True)
     raw_ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        # Lookups are "this IP hash since then" (same IP as the referrer, sign-ups from one IP in a day).
+        indexes = [models.Index(fields=["ip_hash", "seen_at"], name="ipsighting_ip_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.kind} from {self.ip_hash[:10]}… ({self.ip_country or '??'})"

@@ -1,7 +1,9 @@
 """One fixed-window rate limiter on the shared cache, used by clicks, phone codes, e-mails and order events.
 
-`cache.add` creates a window's counter atomically and `cache.incr` is atomic in Redis and locmem,
-so concurrent requests can never both take the last slot, across processes when the cache is Redis.
+On Redis a hit is one round trip: a tiny Lua script increments the window's counter and, on its
+first hit, sets the counter's expiry, atomically (so no counter is ever left without one). On any
+other cache `cache.add` creates the counter atomically and `cache.incr` counts (atomic in locmem).
+Either way concurrent requests can never both take the last slot, across processes on Redis.
 """
 
 from __future__ import annotations
@@ -9,9 +11,40 @@ from __future__ import annotations
 import logging
 import time
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 logger = logging.getLogger(__name__)
+
+# KEYS[1] = counter, ARGV[1] = its lifetime in seconds. Returns the count including this hit.
+_HIT_SCRIPT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return count
+"""
+_script = None
+
+
+def _redis_hit(backend: RedisCache, bucket: str, ttl: int) -> int:
+    global _script
+    key = backend.make_and_validate_key(bucket)
+    client = backend._cache.get_client(key, write=True)
+    if _script is None:  # redis-py's Script sends EVALSHA, and the script itself once if a Redis lacks it
+        _script = client.register_script(_HIT_SCRIPT)
+    return int(_script(keys=[key], args=[ttl], client=client))
+
+
+def _hit(bucket: str, ttl: int) -> int:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return _redis_hit(backend, bucket, ttl)
+    if cache.add(bucket, 1, timeout=ttl):
+        return 1
+    try:
+        return cache.incr(bucket)
+    except ValueError:  # the window expired between add and incr: this hit opens a new one
+        cache.add(bucket, 1, timeout=ttl)
+        return 1
 
 
 def allow(*, key: str, limit: int, window_seconds: int, when_unavailable: bool) -> bool:
@@ -25,14 +58,7 @@ def allow(*, key: str, limit: int, window_seconds: int, when_unavailable: bool) 
         return True
     bucket = f"rl:{key}:{int(time.time() // window_seconds)}"
     try:
-        # The first hit of a window only pays for add(); later ones for incr().
-        if cache.add(bucket, 1, timeout=window_seconds + 30):
-            return True
-        try:
-            return cache.incr(bucket) <= limit
-        except ValueError:  # the window expired between add and incr: this hit opens a new one
-            cache.add(bucket, 1, timeout=window_seconds + 30)
-            return True
+        return _hit(bucket, window_seconds + 30) <= limit
     except Exception:
         logger.warning("rate limit %s: cache unavailable, answering %s", key, when_unavailable, exc_info=True)
         return when_unavailable

@@ -99,42 +99,20 @@ def read_attribution(request: HttpRequest) -> Attribution | None:
     return Attribution(code=code, click_id=click, clicked_at=clicked_at)
 
 
-def _click_sql() -> str:
-    from accounts.models import Device, IPSighting, User
-
-    # Only table names from our own models are interpolated; every value is a bound parameter.
-    return f"""
-    WITH settings AS (
-        -- Clicks are analytics, never reward state: an asynchronous commit (this transaction only)
-        -- may lose the last few clicks if PostgreSQL crashes, and saves a WAL flush per click.
-        SELECT set_config('synchronous_commit', 'off', true)
-    ), code AS (
-        SELECT rc.id, rc.code FROM {ReferralCode._meta.db_table} rc
-        JOIN {User._meta.db_table} u ON u.id = rc.user_id
-        WHERE rc.code = %(code)s AND rc.is_active AND u.status <> 'flagged'
-        AND EXISTS (SELECT 1 FROM settings)
-    ), device AS (
-        INSERT INTO {Device._meta.db_table} (id_hash, fingerprint_hash, user_agent, first_seen_at, last_seen_at)
-        SELECT %(device_hash)s, '', %(user_agent)s, %(now)s, %(now)s WHERE EXISTS (SELECT 1 FROM code)
-        ON CONFLICT (id_hash) DO UPDATE SET last_seen_at = EXCLUDED.last_seen_at
-        RETURNING id
-    ), sighting AS (
-        INSERT INTO {IPSighting._meta.db_table} (user_id, kind, ip_hash, ip_country, raw_ip, user_agent, seen_at)
-        SELECT NULL, 'click', %(ip_hash)s, %(ip_country)s, %(raw_ip)s, %(user_agent)s, %(now)s
-        WHERE EXISTS (SELECT 1 FROM code)
-    )
-    INSERT INTO {Click._meta.db_table} (referral_code_id, channel, clicked_at, device_id, ip_hash, ip_country)
-    SELECT code.id, %(channel)s, %(now)s, device.id, %(ip_hash)s, %(ip_country)s FROM code, device
-    RETURNING id, (SELECT code FROM code)
-    """  # noqa: S608
+# referrals/migrations/0004_record_click_function.py: the code check and the three rows in one call.
+_CLICK_SQL = (
+    "SELECT click_id, code FROM referrals_record_click("
+    "%(code)s, %(device_hash)s, %(user_agent)s, %(ip_hash)s, %(ip_country)s, %(raw_ip)s, %(channel)s, %(now)s)"
+)
 
 
 def record_click_fast(
     *, request: HttpRequest, raw_code: str, channel: str, ip: str, ip_hash: str
 ) -> tuple[str, int, datetime] | None:
-    """PostgreSQL hot path of `record_click`: the code check and every row in one statement (one round trip).
+    """PostgreSQL hot path of `record_click`: the code check and every row in one function call (one round trip).
 
-    Writes exactly what `usable_code` + `record_click` write (device upsert, IP sighting, click);
+    Writes exactly what `usable_code` + `record_click` write (device upsert, IP sighting, click)
+    through the PL/pgSQL function `referrals_record_click`, whose plans PostgreSQL keeps per connection;
     returns (code, click id, clicked_at), or None when the code is unknown, disabled or its member flagged.
     """
     from django.db import connection
@@ -156,6 +134,6 @@ def record_click_fast(
         "now": timezone.now(),
     }
     with connection.cursor() as cursor:
-        cursor.execute(_click_sql(), params)
+        cursor.execute(_CLICK_SQL, params)
         row = cursor.fetchone()
     return (row[1], row[0], params["now"]) if row else None
