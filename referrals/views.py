@@ -183,8 +183,9 @@ def _url(name: str) -> str:
 def click(request: HttpRequest, code: str) -> HttpResponse:
     """/r/<code>: record the click, set the attribution cookie, go to the landing page.
 
-    Hot path: on PostgreSQL one statement checks the code and writes device, IP sighting and
-    click (`record_click_fast`); elsewhere the ORM path (`usable_code` + `record_click`).
+    Hot path: on PostgreSQL one call of the PL/pgSQL function `referrals_record_click` checks the
+    code and writes device, IP sighting and click (`record_click_fast`); elsewhere the ORM path
+    (`usable_code` + `record_click`).
     Unknown, disabled and flagged codes get the plain sign-up page with no cookie, so a
     visitor cannot tell them apart. Redirects only to internal pages (any `next` is ignored).
     """
