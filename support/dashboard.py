@@ -97,16 +97,45 @@ def delays(*, now: datetime) -> dict:
     }
 
 
+def program_month_filter(*, now: datetime) -> tuple[Q, datetime]:
+    """Reward coupons issued in the current program month of their owner's region (each region's own time zone).
+
+    Mirrors crediting: a member's region is their country's row, or the default region's for unlisted
+    countries (`accounts.selectors.region_for_country`). Returns the filter and the default region's
+    month start (for display).
+    """
+    from zoneinfo import ZoneInfo
+
+    from accounts.models import Region
+    from referrals.services.crediting import program_month
+
+    regions = list(Region.objects.only("country", "time_zone", "is_default"))
+    listed = [region.country for region in regions if not region.is_default]
+    in_month, shown = Q(pk__in=[]), None
+    for region in regions:
+        zone = ZoneInfo(region.time_zone or "UTC")
+        start = datetime.combine(program_month(at=now, time_zone=region.time_zone), time.min, tzinfo=zone)
+        members = ~Q(owner__country__in=listed) if region.is_default else Q(owner__country=region.country)
+        in_month |= members & Q(issued_at__gte=start)
+        if region.is_default:
+            shown = start
+    return in_month, shown or timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
 def coupon_figures(*, now: datetime) -> dict:
-    """Referral coupons: redemption rate (used ÷ issued, all time) and this month's reward cost per currency."""
+    """Referral coupons: redemption rate (used ÷ issued, all time) and this month's reward cost per currency.
+
+    "This month" is the program month of each coupon owner's region, in that region's time zone: the
+    month the reward was counted against the monthly limit in.
+    """
     from coupons.models import Coupon, CouponSource, CouponStatus
 
     referral_coupons = Coupon.objects.filter(source=CouponSource.REFERRAL)
     counts = referral_coupons.aggregate(issued=Count("id"), used=Count("id", filter=Q(status=CouponStatus.USED)))
-    month_start = timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    in_month, month_start = program_month_filter(now=now)
     # A voided reward was reversed: it costs nothing.
     cost = (
-        referral_coupons.filter(issued_at__gte=month_start)
+        referral_coupons.filter(in_month)
         .exclude(status=CouponStatus.VOIDED)
         .values("currency")
         .annotate(total=Sum("value"), n=Count("id"))
@@ -118,6 +147,7 @@ def coupon_figures(*, now: datetime) -> dict:
         "used": used,
         "redemption_rate": (Decimal(used) / Decimal(issued) * 100).quantize(Decimal("0.1")) if issued else None,
         "month_start": month_start,
+        "month": timezone.localtime(month_start, month_start.tzinfo).date(),
         "month_cost": list(cost),
     }
 

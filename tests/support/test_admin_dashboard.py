@@ -141,3 +141,35 @@ def test_a_bad_export_range_gets_a_clear_message(role_client, params, message):
     assert response.status_code == 400
     assert message in response.content.decode()
     assert not AuditLog.objects.exists()
+
+
+def test_this_months_reward_cost_follows_each_regions_program_month():
+    """A reward is the cost of the month it counted against: the owner's region's month, in its time zone."""
+    from accounts.models import Region
+
+    Region.objects.create(country="CA", name="Canada (test, NY time)", time_zone="America/New_York", currency="CAD")
+    Region.objects.create(country="NZ", name="New Zealand (test)", time_zone="Pacific/Auckland", currency="NZD")
+
+    def reward(country: str, at: datetime, value: str) -> None:
+        referral = referral_with_timeline(state="credited")
+        referral.referrer.country = country
+        referral.referrer.save(update_fields=["country"])
+        with time_machine.travel(at, tick=False):
+            coupon = reward_coupon(referral, value=Decimal(value))
+        Coupon.objects.filter(pk=coupon.pk).update(currency={"CA": "CAD", "NZ": "NZD"}.get(country, "USD"))
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    reward("CA", datetime(2026, 12, 1, 3, 0, tzinfo=UTC), "1.00")  # 22:00 on 30 November in New York: November's
+    reward("CA", datetime(2026, 12, 1, 6, 0, tzinfo=UTC), "2.00")  # 01:00 on 1 December in New York
+    reward("NZ", datetime(2026, 11, 30, 12, 0, tzinfo=UTC), "4.00")  # 01:00 on 1 December in Auckland
+    reward("NZ", datetime(2026, 11, 30, 10, 0, tzinfo=UTC), "8.00")  # 23:00 on 30 November in Auckland
+    reward("FR", datetime(2026, 12, 1, 0, 0, tzinfo=UTC), "16.00")  # unlisted country: the default region (UTC)
+    reward("US", datetime(2026, 11, 30, 23, 59, 59, tzinfo=UTC), "32.00")  # UTC November
+    with time_machine.travel(now, tick=False):
+        data = dashboard_data()
+    assert [(row["currency"], row["total"], row["n"]) for row in data["month_cost"]] == [
+        ("CAD", Decimal("2.00"), 1),
+        ("NZD", Decimal("4.00"), 1),
+        ("USD", Decimal("16.00"), 1),
+    ]
+    assert data["month"].isoformat() == "2026-12-01"
