@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from referral_portal import views
-from support import dashboard
+from support import dashboard, second_factor
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +14,8 @@ urlpatterns = [
         admin.site.admin_view(dashboard.export_referrals),
         name="staff_dashboard_export",
     ),
+    # Staff who signed in with their password but have not entered an authenticator code yet.
+    path("admin/second-factor/", second_factor.second_factor, name="staff_second_factor"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("referrals.urls")),

@@ -8,6 +8,7 @@ the decision is in the audit log.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from importlib import import_module
 
@@ -184,3 +185,54 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     entry = AuditLog.objects.get(action="referral.approve_review")
     assert entry.actor_id == analyst.pk and "Flatmates" in entry.reason
     assert Referral.objects.get(pk=world["credited"].pk).state == "credited"
+
+
+def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst, settings, screenshot):
+    """With STAFF_REQUIRE_2FA (production): enrol an app on the first sign-in, then a code every sign-in."""
+    from base64 import b32decode
+
+    from django_otp.oath import totp
+
+    settings.STAFF_REQUIRE_2FA = True
+
+    def sign_in() -> None:
+        page.goto("/admin/")
+        page.get_by_label("E-mail address").fill("ana.fraud@example.com")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/admin/second-factor/**")
+
+    def current_code(key: bytes, *, step: int = 0) -> str:
+        return f"{totp(key, drift=step):06d}"
+
+    console_url = re.compile(r".*/admin/$")
+
+    sign_in()
+    expect(page.get_by_role("heading", name="Set up your authenticator app")).to_be_visible()
+    qr = page.get_by_role("img", name="QR code that adds your Referral Portal staff account to an authenticator app")
+    assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the inline SVG renders under the CSP
+    typed = page.locator(".staff-secret").inner_text().replace(" ", "")
+    key = b32decode(typed + "=" * (-len(typed) % 8))
+    shoot(page, screenshot, "staff-08-second-factor-enrol", phone=True)
+    page.get_by_label("6-digit code").fill(current_code(key))
+    page.get_by_role("button", name="Confirm and open the console").click()
+    page.wait_for_url(console_url)
+    assert "Support console" in page.locator(".staff-console").inner_text()
+
+    # Next sign-in: only the code (the key is never shown again); a wrong one is said plainly.
+    page.get_by_role("button", name="Log out").click()
+    sign_in()
+    expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+    assert page.locator(".staff-secret").count() == 0
+    wrong = f"{(int(current_code(key)) + 1) % 1_000_000:06d}"
+    page.get_by_label("6-digit code").fill(wrong)
+    page.get_by_role("button", name="Verify").click()
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    shoot(page, screenshot, "staff-09-second-factor-wrong-code", phone=True)
+    page.wait_for_timeout(1100)  # one wrong code: the next try waits a second
+    # Codes are single use and enrolment used this 30-second step's code: the app's next one is accepted
+    # (one step of clock drift is allowed), as after a real wait.
+    page.get_by_label("6-digit code").fill(current_code(key, step=1))
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(console_url)
+    assert AuditLog.objects.filter(actor=analyst, action__startswith="second factor").count() == 2
