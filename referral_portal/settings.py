@@ -254,6 +254,14 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # real broker point the app at Redis themselves.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if TESTING else "filesystem://")
 _celery_dir = VAR_DIR / "celery"
+# A frozen Redis must not hang a request: fail fast, the sweep heals it
+# (tests/integration/test_crediting_reliability.py points a broker at a server that never answers).
+REDIS_BROKER_TRANSPORT_OPTIONS = {
+    "socket_timeout": 3,
+    "socket_connect_timeout": 3,
+    "visibility_timeout": 3600,
+    "max_retries": 1,
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed"):
         (_celery_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -264,13 +272,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # A frozen Redis must not hang a request: fail fast, the sweep heals it.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "socket_timeout": 3,
-        "socket_connect_timeout": 3,
-        "visibility_timeout": 3600,
-        "max_retries": 1,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(REDIS_BROKER_TRANSPORT_OPTIONS)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from kombu import pools as kombu_pools
 
 from coupons.models import Coupon
+from orders import webhooks
 from referral_portal.celery import app
 from referrals.models import MonthlyRewardCounter, Referral
 from referrals.reasons import ReferralState
@@ -44,13 +49,9 @@ def broker_at():
     saved = {k: app.conf[k] for k in ("broker_url", "broker_transport_options")}
 
     def point(url: str):
+        # Exactly the options production gets for a Redis broker URL (referral_portal/settings.py).
         app.conf.broker_url = url
-        app.conf.broker_transport_options = {
-            "socket_timeout": 3,
-            "socket_connect_timeout": 3,
-            "visibility_timeout": 3600,
-            "max_retries": 1,
-        }
+        app.conf.broker_transport_options = dict(settings.REDIS_BROKER_TRANSPORT_OPTIONS)
         _reset_pool()
         return app
 
@@ -59,6 +60,91 @@ def broker_at():
     finally:
         app.conf.update(saved)
         _reset_pool()
+
+
+@pytest.fixture
+def frozen_redis():
+    """A server that accepts connections and never answers: what a hung Redis looks like to a client."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # keep it open, read nothing, answer nothing
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"redis://127.0.0.1:{listener.getsockname()[1]}/0"
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        for conn in held:
+            conn.close()
+        listener.close()
+
+
+def _signed_event(client, payload: dict):
+    body = json.dumps(payload).encode()
+    header = webhooks.sign(body=body, secret="reliability-secret")
+    return client.post(
+        "/api/order-events/", data=body, content_type="application/json", headers={"Shop-Signature": header}
+    )
+
+
+def _post_into(answer: list, client, payload: dict) -> None:
+    answer.append(_signed_event(client, payload))
+
+
+def test_a_frozen_redis_never_hangs_the_shops_webhook_and_the_sweep_credits_later(
+    broker_at, frozen_redis, settings, caplog
+):
+    """Scenario 5 at the webhook: Redis accepts connections but never answers (not a refused port)."""
+    from django.test import Client
+
+    from orders.models import OrderEvent
+    from tests.factories import StoreFactory
+
+    settings.ORDER_EVENTS_SECRETS = ["reliability-secret"]
+    broker_at(frozen_redis)
+    StoreFactory(slug="reliability-store")
+    referrals = [CreditingReferralFactory() for _ in range(2)]
+    client, now = Client(), timezone.now()
+    with caplog.at_level(logging.WARNING, logger="referrals.tasks"):
+        for n, referral in enumerate(referrals):
+            order = {"id": f"REL-{n}", "amount": {"total": "30.00", "currency": "USD"}}
+            order["lines"] = [{"store": "reliability-store", "name": "Mug", "quantity": 1, "unit_price": "30.00"}]
+            order["payment"] = {"card_fingerprint": f"fp_rel_{n}"}
+            placed = {"id": f"rel-placed-{n}", "type": "order.placed", "occurred_at": now.isoformat()}
+            placed |= {"member": {"email": referral.friend.email}, "order": order}
+            completed = {"id": f"rel-done-{n}", "type": "order.completed", "occurred_at": now.isoformat()}
+            completed["order"] = {"id": f"REL-{n}"}
+            assert _signed_event(client, placed).status_code in (200, 201, 202)
+            # In a thread, so that a hang fails this test instead of stalling the run.
+            answer: list = []
+            call = threading.Thread(target=_post_into, args=(answer, client, completed), daemon=True)
+            started = time.monotonic()
+            call.start()
+            call.join(timeout=20)
+            # Bounded by the broker socket timeouts (3 s), not hung: the shop's request returns.
+            assert answer, f"the webhook was still waiting after {time.monotonic() - started:.0f}s (frozen Redis)"
+            assert answer[0].status_code in (200, 201, 202), answer[0].content
+    assert caplog.text.count("could not enqueue") == 2
+    assert OrderEvent.objects.filter(event_id__startswith="rel-").count() == 4
+    assert set(Referral.objects.filter(pk__in=[r.pk for r in referrals]).values_list("state", flat=True)) == {
+        ReferralState.QUALIFIED
+    }
+    # Redis back or not, the database sweep (beat) credits each exactly once.
+    assert credit_due_referrals() == {"credited": 2}
+    assert credit_due_referrals() == {}
+    assert Coupon.objects.filter(referral__in=referrals).count() == 2
 
 
 def _complete_first_order(referral):
