@@ -91,6 +91,7 @@ class CheckoutForm(forms.Form):
         required=False,
         initial="Visa 4242",
         help_text="Demo payment: type a test card label such as “Visa 4242” or “Mastercard 5100”. "
+        "The same label on two accounts counts as the same card. "
         "We keep only a fingerprint of it, never a card number.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )

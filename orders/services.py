@@ -488,6 +488,16 @@ def normalize_card_label(label: str) -> str:
     return f"{brand.title()} {digits}"
 
 
+def suggested_card_label(*, buyer) -> str:
+    """The checkout's pre-filled test card: one of the member's own (demo).
+
+    The same label on two accounts is the same card, and a friend's first order paid
+    with a card another account used first does not count (PROGRAM_RULES.md section 2):
+    a shared default such as "Visa 4242" would void every demo friend's referral.
+    """
+    return f"Visa {(4242 + (buyer.pk or 0)) % 10000:04d}"
+
+
 def card_fingerprint(label: str) -> str:
     """The opaque card fingerprint the demo payment provider gives for a test card label."""
     return keyed_hash(normalize_card_label(label).lower(), purpose="card")

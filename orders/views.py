@@ -123,7 +123,9 @@ def checkout(request: HttpRequest) -> HttpResponse:
         except services.OrderError as exc:
             messages.error(request, exc.message)
             return redirect("orders:cart")
-        form = CheckoutForm(initial={"coupons": list(best)})
+        form = CheckoutForm(
+            initial={"coupons": list(best), "card_label": services.suggested_card_label(buyer=request.user)}
+        )
         picks = {"coupon_ids": list(best), "promo_code": "", "coins": 0}
     else:
         form = CheckoutForm(request.POST)

@@ -90,6 +90,7 @@ def signals_sections(signals: dict | None) -> list[dict]:
         return []
     sections = []
     rerun = signals.pop("rerun", None)
+    first_order = signals.pop("first_order", None)
     decision = _decision_rows(signals)
     if decision:
         sections.append({"title": "Automatic decision", "rows": decision})
@@ -105,6 +106,8 @@ def signals_sections(signals: dict | None) -> list[dict]:
         rows = []
         _flatten("", facts, rows)
         sections.append({"title": "Facts read at sign-up", "rows": [(k.replace("_", " "), v, "") for k, v, _ in rows]})
+    if isinstance(first_order, dict):
+        sections.append(_first_order_section(first_order))
     other = {k: v for k, v in signals.items() if k not in ("strong", "medium", "weak")}
     if other:
         rows = []
@@ -128,6 +131,22 @@ def signals_sections(signals: dict | None) -> list[dict]:
         ]
         sections.append({"title": "Last eligibility re-run (state unchanged)", "rows": rows})
     return sections
+
+
+def _first_order_section(first_order: dict) -> dict:
+    """The decision taken at the friend's first order (card links, referrer burst), with what it read."""
+    reason = first_order.get("reason_code") or ""
+    rows = [
+        ("outcome", f"{first_order.get('outcome', '')} {_label(reason) if reason else ''}".strip(), ""),
+        *_decision_rows(first_order),
+    ]
+    for key in ("checks", "facts"):
+        found: list = []
+        _flatten("", first_order.get(key) or {}, found)
+        rows += [(label.replace("_", " "), value, tone) for label, value, tone in found]
+    if first_order.get("checked_at"):
+        rows.append(("checked at", first_order["checked_at"], ""))
+    return {"title": "Decision at the first order", "rows": rows}
 
 
 def render_signals(signals: dict | None) -> SafeString:
@@ -411,8 +430,14 @@ class ReferralReviewAdmin(BaseReferralAdmin):
     @admin.display(description="signals")
     def medium_signals(self, obj: Referral) -> str:
         signals = obj.signals or {}
-        codes = [*signals.get("strong", []), *signals.get("medium", [])]
-        return ", ".join(codes) or "—"
+        first_order = signals.get("first_order") or {}
+        codes = [
+            *signals.get("strong", []),
+            *signals.get("medium", []),
+            *first_order.get("strong", []),
+            *first_order.get("medium", []),
+        ]
+        return ", ".join(dict.fromkeys(codes)) or "—"
 
 
 @admin.register(Click)

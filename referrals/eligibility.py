@@ -11,6 +11,15 @@ Order of the rules (the first one that fires gives the reason; all that fired ar
    DISPOSABLE_EMAIL, IP_BURST;
 3. weak (recorded only): SHARED_IP.
 
+`decide_first_order(facts)` is the same kind of function for the friend's first
+order (sections 2, 3 and 6), over `FirstOrderFacts` gathered by
+`referrals.selectors.first_order_facts`:
+1. strong (→ voided): SHARED_PAYMENT_METHOD (the card was used by the referrer or
+   by another account on the referrer's devices), ALREADY_REGISTERED (another
+   account used the card before the friend did: the friend is not a new member);
+2. medium (→ under_review), at completion only: REFERRER_BURST (this would be the
+   4th or later qualified friend of the referrer within 24 hours).
+
 How "device seen on another account" and the device limit fit together: a
 device already used by a member who is *not* taking part in the program, before
 the friend arrived through the link, means the friend is that member again
@@ -22,16 +31,20 @@ extra accounts are refused (DEVICE_LIMIT).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from functools import lru_cache
 
 from referrals.reasons import ReasonCode
 
 DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
 IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP in 24 h → review
+REFERRER_BURST_LIMIT = 3  # more than this many qualified friends of one referrer in 24 h → review
+REFERRER_BURST_WINDOW = timedelta(hours=24)
 
 ALLOWED = "allowed"
 UNDER_REVIEW = "under_review"
 REJECTED = "rejected"
+VOIDED = "voided"  # a strong signal found at the first order
 
 
 @dataclass(frozen=True)
@@ -184,3 +197,100 @@ def _facts_for_staff(facts: SignupFacts) -> dict:
     data["device_hash"] = facts.device_hash[:12]
     data["ip_hash"] = facts.ip_hash[:12]
     return data
+
+
+# --- The friend's first order ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstOrderFacts:
+    """The friend's first order and what the database knows around it (never raw card data)."""
+
+    order: str = ""  # the order's external id, for staff
+    card_fingerprint: str = ""
+    card_used_by_referrer: bool = False
+    # Accounts (not the referrer, not the friend) seen on one of the referrer's devices that used the card.
+    card_accounts_on_referrer_devices: tuple[int, ...] = ()
+    # Accounts (not the referrer, not the friend) that used the card before the friend did.
+    card_accounts_before_friend: tuple[int, ...] = ()
+    # Only when the first order completed: when, and the referrer's other qualified friends whose
+    # first order completed within 24 hours of it, as (referral id, completed at).
+    completed_at: datetime | None = None
+    referrer_qualified_nearby: tuple[tuple[int, datetime], ...] = ()
+
+
+def busiest_window(
+    at: datetime, others: tuple[tuple[int, datetime], ...], *, window: timedelta = REFERRER_BURST_WINDOW
+) -> tuple[datetime, list[int]]:
+    """The window [start, start + window) containing `at` that holds most of `others`: (start, their ids).
+
+    Events arrive in any order, so the window may reach past `at`: whichever
+    completion of a burst is heard last is the one held for review, and no
+    24-hour window ever passes more than the limit automatically. With every
+    other completion before `at` this is simply "the preceding 24 hours".
+    """
+    starts = sorted({at, *(when for _, when in others if at - window < when <= at)})
+    best_start, best = at, []
+    for start in starts:
+        inside = sorted(pk for pk, when in others if start <= when < start + window)
+        if len(inside) > len(best):
+            best_start, best = start, inside
+    return best_start, best
+
+
+def decide_first_order(facts: FirstOrderFacts) -> Decision:
+    """Apply the first-order rules (card links, referrer bursts); outcome "voided", "under_review" or "allowed"."""
+    strong: list[str] = []
+    shared_with_referrer = facts.card_used_by_referrer or bool(facts.card_accounts_on_referrer_devices)
+    if shared_with_referrer:
+        strong.append(ReasonCode.SHARED_PAYMENT_METHOD)
+    if facts.card_accounts_before_friend:
+        strong.append(ReasonCode.ALREADY_REGISTERED)
+
+    medium: list[str] = []
+    burst: dict | None = None
+    if facts.completed_at is not None:
+        start, others = busiest_window(facts.completed_at, facts.referrer_qualified_nearby)
+        burst = {
+            "limit": REFERRER_BURST_LIMIT,
+            "window_hours": int(REFERRER_BURST_WINDOW.total_seconds() // 3600),
+            "window_start": start.isoformat(),
+            "window_end": (start + REFERRER_BURST_WINDOW).isoformat(),
+            "other_qualified_friends": len(others),
+            "other_referral_ids": others,
+        }
+        if len(others) + 1 > REFERRER_BURST_LIMIT:
+            medium.append(ReasonCode.REFERRER_BURST)
+
+    if strong:
+        outcome, reason = VOIDED, str(strong[0])
+    elif medium:
+        outcome, reason = UNDER_REVIEW, str(medium[0])
+    else:
+        outcome, reason = ALLOWED, ""
+    checks = {
+        "card_used_by_referrer": facts.card_used_by_referrer,
+        "card_used_on_referrers_devices": bool(facts.card_accounts_on_referrer_devices),
+        "card_used_before_by_another_account": bool(facts.card_accounts_before_friend),
+    }
+    staff_facts: dict = {
+        "order": facts.order,
+        # A prefix is enough to find the card rows; the full fingerprint stays in the orders table.
+        "card_fingerprint": facts.card_fingerprint[:12],
+        "card_accounts_on_referrer_devices": list(facts.card_accounts_on_referrer_devices),
+        "card_accounts_before_friend": list(facts.card_accounts_before_friend),
+    }
+    if burst is not None:
+        checks["referrer_burst"] = bool(medium)
+        staff_facts["completed_at"] = facts.completed_at.isoformat()
+        staff_facts["referrer_burst"] = burst
+    signals = {
+        "outcome": outcome,
+        "reason_code": reason,
+        "strong": [str(code) for code in strong],
+        "medium": [str(code) for code in medium],
+        "weak": [],
+        "checks": checks,
+        "facts": staff_facts,
+    }
+    return Decision(outcome, reason, signals)

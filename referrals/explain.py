@@ -115,8 +115,9 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
         "Nothing to do: our team decides within about a day.",
     ),
     ReasonCode.REFERRER_BURST: (
-        "Many of your friends qualified within a day, so we check them by hand.",
-        "Nothing to do: our team decides within about a day.",
+        "Your friend's first order is completed, but more than 3 of your friends qualified within 24 hours, "
+        "so we check this one by hand before the coupon is issued.",
+        "Nothing to do: our team decides within about a day, and your coupon follows if it is approved.",
     ),
     ReasonCode.IP_BURST: (
         "Several accounts signed up from the same network on one day, so we check this one by hand.",

@@ -160,6 +160,68 @@ def signup_facts(
     )
 
 
+# Enough account ids to explain a decision to staff; the decision needs only "any".
+FIRST_ORDER_ACCOUNTS_SHOWN = 20
+# A friend counts towards a referrer burst once their first order completed and the automatic path passed
+# it (qualified, credited, capped), or while a burst of its own holds it for staff.
+BURST_COUNTED = Q(state__in=[ReferralState.QUALIFIED, ReferralState.CREDITED, ReferralState.CAPPED]) | Q(
+    state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.REFERRER_BURST
+)
+
+
+def first_order_facts(*, referral: Referral, order, completed_at: datetime | None = None):
+    """Gather what `referrals.eligibility.decide_first_order` needs (at most five queries).
+
+    `completed_at` is given when the first order completed: the referrer's other qualified
+    friends within 24 hours of it are read then (the caller holds the referrer's lock).
+    """
+    from accounts.models import AccountDevice
+    from orders.models import PaymentCard
+    from referrals.eligibility import REFERRER_BURST_WINDOW, FirstOrderFacts
+
+    shown = FIRST_ORDER_ACCOUNTS_SHOWN
+    card = order.card if order.card_id else None
+    card_facts: dict = {}
+    if card is not None:
+        # Every other holder of the same card; the friend's own row is the friend's.
+        holders = PaymentCard.objects.filter(fingerprint=card.fingerprint).exclude(user_id=referral.friend_id)
+        referrer_devices = AccountDevice.objects.filter(user_id=referral.referrer_id).values("device_id")
+        on_referrer_devices = AccountDevice.objects.filter(device_id__in=referrer_devices).values("user_id")
+        others = holders.exclude(user_id=referral.referrer_id)
+        card_facts = {
+            "card_fingerprint": card.fingerprint,
+            "card_used_by_referrer": holders.filter(user_id=referral.referrer_id).exists(),
+            "card_accounts_on_referrer_devices": tuple(
+                others.filter(user_id__in=on_referrer_devices)
+                .order_by("user_id")
+                .values_list("user_id", flat=True)[:shown]
+            ),
+            # Only accounts that had the card before the friend: an account that used it later is the
+            # newcomer, not the friend (and one decision does not depend on which event arrived first).
+            "card_accounts_before_friend": tuple(
+                others.filter(first_used_at__lt=card.first_used_at)
+                .order_by("first_used_at", "user_id")
+                .values_list("user_id", flat=True)[:shown]
+            ),
+        }
+    nearby: tuple = ()
+    if completed_at is not None:
+        nearby = tuple(
+            Referral.objects.filter(
+                BURST_COUNTED,
+                referrer_id=referral.referrer_id,
+                completed_at__gt=completed_at - REFERRER_BURST_WINDOW,
+                completed_at__lt=completed_at + REFERRER_BURST_WINDOW,
+            )
+            .exclude(pk=referral.pk)
+            .order_by("completed_at", "pk")
+            .values_list("pk", "completed_at")
+        )
+    return FirstOrderFacts(
+        order=order.external_id, completed_at=completed_at, referrer_qualified_nearby=nearby, **card_facts
+    )
+
+
 def inviter_name(*, request, typed_code: str = "") -> str:
     """First name of the member whose invitation a sign-up would use ("" when none): typed code wins."""
     from referrals.services.attribution import read_attribution

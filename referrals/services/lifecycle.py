@@ -4,6 +4,12 @@ Order events arrive at least once, late and in any order. What counts is when
 each thing happened (`occurred_at`): a cancel or refund that happened before
 completion voids the referral (and takes back a reward already issued); one
 that happened after completion changes nothing.
+
+While the referral is still before its first order's outcome, each placed and
+completed event applies the first-order rules (`referrals.eligibility.decide_first_order`):
+a card linked to the referrer or used first by another account voids it, and at
+completion a burst of the referrer's qualified friends holds it for review. The
+decision and what it read are stored under `Referral.signals["first_order"]`.
 """
 
 from __future__ import annotations
@@ -11,19 +17,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import AccountDevice
+from accounts.levels import support_priority_for
 from coupons.models import Coupon
 from coupons.services import reverse_reward_coupon
-from orders.models import PaymentCard
-from referrals.models import Referral
+from referrals.eligibility import UNDER_REVIEW, VOIDED, Decision, decide_first_order
+from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
+from referrals.selectors import first_order_facts
 from referrals.services.crediting import release_monthly_slot
-from referrals.services.notices import notify_ended
+from referrals.services.notices import notify_ended, notify_held_for_review
 from referrals.services.timeline import transition
 
 logger = logging.getLogger(__name__)
@@ -66,21 +73,43 @@ def record_first_order_event(*, order, event: str, occurred_at: datetime) -> Ref
         return referral
 
 
-def card_shared_with_referrer(*, referral: Referral, order) -> bool:
-    """The order's card was used by the referrer or by another account seen on the referrer's devices."""
-    if not order.card_id:
-        return False
-    fingerprint = order.card.fingerprint
-    referrer_devices = AccountDevice.objects.filter(user_id=referral.referrer_id).values("device_id")
-    device_accounts = (
-        AccountDevice.objects.filter(device_id__in=referrer_devices)
-        .exclude(user_id=referral.friend_id)
-        .values("user_id")
-    )
+def check_first_order(*, referral: Referral, order, completed_at: datetime | None = None) -> Decision:
+    """The first-order rules (card links; at completion also referrer bursts) applied to today's facts.
+
+    At completion the referrer's row is locked first: two friends of one referrer
+    completing at once are decided one after the other, so each counts the other
+    (the lock is held only until the order event's transaction commits).
+    """
+    if completed_at is not None:
+        get_user_model().objects.select_for_update().filter(pk=referral.referrer_id).values_list("pk").first()
+    return decide_first_order(first_order_facts(referral=referral, order=order, completed_at=completed_at))
+
+
+def with_first_order_signals(referral: Referral, decision: Decision) -> dict:
+    """The referral's signals with this first-order decision under "first_order" (sign-up signals kept)."""
+    return {
+        **(referral.signals or {}),
+        "first_order": {**decision.signals, "checked_at": timezone.now().isoformat()},
+    }
+
+
+def first_order_void_note(order, decision: Decision) -> str:
+    """The timeline note of a strong first-order signal, naming what matched (for staff)."""
+    facts, checks = decision.signals["facts"], decision.signals["checks"]
+    card = f"card {facts['card_fingerprint']}…"
+    if decision.reason_code == ReasonCode.SHARED_PAYMENT_METHOD:
+        matched = []
+        if checks["card_used_by_referrer"]:
+            matched.append("the referrer")
+        if facts["card_accounts_on_referrer_devices"]:
+            ids = ", ".join(f"#{pk}" for pk in facts["card_accounts_on_referrer_devices"])
+            matched.append(f"account {ids} on the referrer's device")
+        used_by = " and ".join(matched)
+        return f"Order {order.external_id} paid with a card linked to the referrer ({card} used by {used_by})."
+    ids = ", ".join(f"#{pk}" for pk in facts["card_accounts_before_friend"])
     return (
-        PaymentCard.objects.filter(fingerprint=fingerprint)
-        .filter(Q(user_id=referral.referrer_id) | Q(user_id__in=device_accounts))
-        .exists()
+        f"Order {order.external_id} paid with {card}, used by account {ids} before the friend: "
+        "the friend is not a new member."
     )
 
 
@@ -102,16 +131,20 @@ def _order_facts(referral: Referral) -> dict:
     return dict((referral.signals or {}).get("order_facts") or {})
 
 
-def _remember_end(referral: Referral, event: str, occurred_at: datetime) -> None:
-    """Keep the earliest cancel/refund of the first order in the referral's signals (for reviews and reopens)."""
+def _remember_end(referral: Referral, event: str, occurred_at: datetime) -> bool:
+    """Keep the earliest cancel/refund of the first order in the referral's signals (for reviews and reopens).
+
+    Returns whether this event is the earliest one known (False for a repeat or a later one).
+    """
     facts = _order_facts(referral)
     known = parse_datetime(facts["ended_at"]) if facts.get("ended_at") else None
     if known is not None and known <= occurred_at:
-        return
+        return False
     facts.update(ended_event=event, ended_at=occurred_at.isoformat())
     signals = {**(referral.signals or {}), "order_facts": facts}
     Referral.objects.filter(pk=referral.pk).update(signals=signals)
     referral.signals = signals
+    return True
 
 
 def ended_before_completion(referral: Referral) -> tuple[str, datetime] | None:
@@ -151,15 +184,17 @@ def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -
     if referral.state not in BEFORE_ORDER:
         _store_facts(referral, first_order=order, order_placed_at=placed_at)
         return
-    if card_shared_with_referrer(referral=referral, order=order):
+    decision = check_first_order(referral=referral, order=order)
+    if decision.outcome == VOIDED:
         _void(
             referral,
-            reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
+            reason_code=decision.reason_code,
             occurred_at=occurred_at,
             from_states=BEFORE_ORDER,
-            note=f"Order {order.external_id} paid with a card linked to the referrer.",
+            note=first_order_void_note(order, decision),
             first_order=order,
             order_placed_at=referral.order_placed_at or placed_at,
+            signals=with_first_order_signals(referral, decision),
         )
         return
     if referral.state == ReferralState.REGISTERED:
@@ -171,6 +206,7 @@ def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -
             note=f"First order {order.external_id} placed.",
             first_order=order,
             order_placed_at=placed_at,
+            signals=with_first_order_signals(referral, decision),
         )
     else:
         _store_facts(referral, first_order=order, order_placed_at=placed_at)
@@ -180,27 +216,15 @@ def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
     placed_at = referral.order_placed_at or order.placed_at or occurred_at
     state = referral.state
     if state in BEFORE_ORDER:
-        if card_shared_with_referrer(referral=referral, order=order):
-            _void(
-                referral,
-                reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
-                occurred_at=occurred_at,
-                from_states=BEFORE_ORDER,
-                note=f"Order {order.external_id} paid with a card linked to the referrer.",
-                first_order=order,
-                order_placed_at=placed_at,
-                completed_at=occurred_at,
-            )
-            return
-        _qualify(referral, order, occurred_at, from_states=BEFORE_ORDER, placed_at=placed_at)
+        _decide_completion(referral, order, occurred_at, from_states=BEFORE_ORDER, placed_at=placed_at)
         return
     if state == ReferralState.VOIDED and referral.completed_at is None:
         ended = _order_facts(referral)
         ended_at = parse_datetime(ended["ended_at"]) if ended.get("ended_at") else None
         if ended_at is not None and occurred_at <= ended_at and referral.reason_code in ENDING_REASONS.values():
             # The cancel/refund we heard of first actually happened after completion:
-            # a refund after completion changes nothing, so the referral qualifies after all.
-            _qualify(
+            # a refund after completion changes nothing, so the referral is decided as any completion is.
+            _decide_completion(
                 referral,
                 order,
                 occurred_at,
@@ -210,7 +234,6 @@ def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
                     f"First order {order.external_id} completed at {occurred_at:%Y-%m-%d %H:%M:%S} UTC, before its "
                     f"{ended['ended_event']} at {ended_at:%Y-%m-%d %H:%M:%S} UTC: the reward is due after all."
                 ),
-                decided_at=None,
             )
             if referral.state == ReferralState.QUALIFIED:
                 Referral.objects.filter(pk=referral.pk).update(reason_code="")
@@ -219,7 +242,7 @@ def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
     _store_facts(referral, first_order=order, order_placed_at=placed_at, completed_at=occurred_at)
 
 
-def _qualify(
+def _decide_completion(
     referral: Referral,
     order,
     occurred_at: datetime,
@@ -227,20 +250,56 @@ def _qualify(
     from_states,
     placed_at: datetime,
     note: str = "",
-    **fields,
 ) -> None:
+    """Qualification: voided on a strong first-order signal, under review on a referrer burst, else qualified."""
+    decision = check_first_order(referral=referral, order=order, completed_at=occurred_at)
+    order_facts = {
+        "first_order": order,
+        "order_placed_at": placed_at,
+        "completed_at": occurred_at,
+        "signals": with_first_order_signals(referral, decision),
+    }
+    if decision.outcome == VOIDED:
+        _void(
+            referral,
+            reason_code=decision.reason_code,
+            occurred_at=occurred_at,
+            from_states=from_states,
+            note=first_order_void_note(order, decision),
+            **order_facts,
+        )
+        return
+    if decision.outcome == UNDER_REVIEW:
+        burst = decision.signals["facts"]["referrer_burst"]
+        moved = transition(
+            referral=referral,
+            to_state=ReferralState.UNDER_REVIEW,
+            from_states=from_states,
+            reason_code=decision.reason_code,
+            occurred_at=occurred_at,
+            note=(
+                f"First order {order.external_id} completed; held for review: "
+                f"{burst['other_qualified_friends']} other friend(s) of this referrer qualified within 24 hours "
+                f"(referrals {', '.join(f'#{pk}' for pk in burst['other_referral_ids'])})."
+            ),
+            # The review queue and the 24-hour dashboard alert count from now, not from the sign-up.
+            review_requested_at=timezone.now(),
+            decided_at=None,
+            **order_facts,
+        )
+        if moved:
+            notify_held_for_review(referral=referral, reason_code=decision.reason_code)
+        return
     moved = transition(
         referral=referral,
         to_state=ReferralState.QUALIFIED,
         from_states=from_states,
         occurred_at=occurred_at,
         note=note or f"First order {order.external_id} completed; reward due.",
-        first_order=order,
-        order_placed_at=placed_at,
-        completed_at=occurred_at,
         # Due at once; the 24-hour promise is measured from completion.
         credit_due_at=occurred_at,
-        **fields,
+        decided_at=None,
+        **order_facts,
     )
     if moved:
         _enqueue_credit(referral)
@@ -249,11 +308,27 @@ def _qualify(
 def _on_ended(referral: Referral, order, event: str, occurred_at: datetime) -> None:
     reason_code = ENDING_REASONS[event]
     placed_at = referral.order_placed_at or order.placed_at or occurred_at
-    _remember_end(referral, event, occurred_at)
+    earliest = _remember_end(referral, event, occurred_at)
     if referral.completed_at is not None and occurred_at >= referral.completed_at:
         return  # after completion: changes nothing
     state = referral.state
-    if state in (*BEFORE_ORDER, ReferralState.QUALIFIED, ReferralState.CAPPED):
+    if state == ReferralState.CAPPED:
+        # Capped is final (no reward was issued, no monthly slot taken): only the timeline learns of it, once.
+        if earliest:
+            now = timezone.now()
+            ReferralEvent.objects.create(
+                referral=referral,
+                from_state=state,
+                to_state=state,
+                occurred_at=occurred_at,
+                recorded_at=now,
+                note=(
+                    f"First order {order.external_id} was {event} at {occurred_at:%Y-%m-%d %H:%M:%S} UTC, before "
+                    "its completion. The referral stays capped (final); no reward was issued for it."
+                ),
+            )
+        return
+    if state in (*BEFORE_ORDER, ReferralState.QUALIFIED):
         _void(
             referral,
             reason_code=reason_code,
@@ -318,6 +393,8 @@ def _open_reversal_case(referral: Referral, coupon: Coupon, order, event: str, o
                     f"Referral reward coupon #{coupon.pk} was already used, but the friend's first order "
                     f"{order.external_id} was {event} before completion. Decide whether to recover the value."
                 ),
+                # Diamond members' requests come first, whoever opened them (PROGRAM_RULES.md section 10).
+                priority=support_priority_for(user=referral.referrer),
                 evidence={
                     "coupon_id": coupon.pk,
                     "coupon_value": str(coupon.value),

@@ -78,6 +78,25 @@ def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> No
     )
 
 
+def notify_held_for_review(*, referral: Referral, reason_code: str) -> None:
+    """A completed first order held for a human decision (a medium signal): say so, and that nothing is lost."""
+    name = _friend_name(referral)
+    why = {
+        ReasonCode.REFERRER_BURST: "several of your friends completed their first order within 24 hours",
+    }.get(reason_code, "one of our checks asks for a second look")
+    notify(
+        user=referral.referrer,
+        kind="referral_review",
+        title=f"We are checking your referral of {name}",
+        body=(
+            f"{name} completed their first order. Because {why}, our team checks this referral by hand, "
+            "usually within a day. If it is approved, your coupon follows automatically; nothing to do on your side."
+        ),
+        link=reverse("referrals:invite"),
+        dedupe_key=f"referral-review:{referral.pk}:{reason_code}",
+    )
+
+
 def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
     """Once per referrer and program month."""
     notify(

@@ -6,10 +6,17 @@ import logging
 
 from django.db import transaction
 
+from referrals.eligibility import VOIDED
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.crediting import credit_locked_referral
-from referrals.services.lifecycle import ENDING_REASONS, card_shared_with_referrer, ended_before_completion
+from referrals.services.lifecycle import (
+    ENDING_REASONS,
+    check_first_order,
+    ended_before_completion,
+    first_order_void_note,
+    with_first_order_signals,
+)
 from referrals.services.notices import notify_ended
 from referrals.services.timeline import transition
 
@@ -40,6 +47,8 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
     note = (note or "").strip() or "Approved after review."
     staff = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
     ended = ended_before_completion(locked)
+    # The card rules were not applied while the referral was held: a strong signal still ends it.
+    card = check_first_order(referral=locked, order=locked.first_order) if locked.first_order_id else None
     if ended is not None:
         event, _ended_at = ended
         reason = ENDING_REASONS[event]
@@ -52,17 +61,19 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
             **staff,
         )
         notify_ended(referral=locked, reason_code=reason)
-    elif locked.first_order_id and card_shared_with_referrer(referral=locked, order=locked.first_order):
+    elif card is not None and card.outcome == VOIDED:
         transition(
             referral=locked,
             to_state=ReferralState.VOIDED,
             from_states=[ReferralState.UNDER_REVIEW],
-            reason_code=ReasonCode.SHARED_PAYMENT_METHOD,
-            note=f"{note} First order paid with a card linked to the referrer.",
+            reason_code=card.reason_code,
+            note=f"{note} {first_order_void_note(locked.first_order, card)}",
+            signals=with_first_order_signals(locked, card),
             **staff,
         )
-        notify_ended(referral=locked, reason_code=ReasonCode.SHARED_PAYMENT_METHOD)
+        notify_ended(referral=locked, reason_code=card.reason_code)
     elif locked.completed_at is not None:
+        # A burst held at completion continues here too: qualified, then credited (or capped) at once.
         transition(
             referral=locked,
             to_state=ReferralState.QUALIFIED,

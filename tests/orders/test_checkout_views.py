@@ -267,3 +267,14 @@ def test_cart_shows_the_seller_discount(client, member):
     client.post(reverse("orders:cart_add"), {"product": pan.pk, "quantity": 2})
     html = client.get(reverse("orders:cart")).content.decode()
     assert "Kitchen: buy 2, get 10% off" in html and "−$6.00" in html and "$54.00" in html
+
+
+def test_the_test_card_is_prefilled_with_a_card_of_the_members_own(client, member, in_cart):
+    from orders.services import normalize_card_label, suggested_card_label
+
+    html = client.get(URL).content.decode()
+    label = suggested_card_label(buyer=member)
+    assert f'value="{label}"' in html
+    assert normalize_card_label(label) == label  # a valid test card
+    # Another member gets another card: a shared default would make every friend's card "seen on another account".
+    assert suggested_card_label(buyer=UserFactory()) != label

@@ -96,3 +96,41 @@ def test_the_referral_list_filters_by_state_and_searches_by_code(role_client):  
     assert [r.pk for r in client.get(url, {"state__exact": "credited"}).context["cl"].result_list] == [credited.pk]
     found = client.get(url, {"q": credited.code.code}).context["cl"].result_list
     assert credited.pk in [r.pk for r in found]
+
+
+FIRST_ORDER_BURST = {
+    "outcome": "under_review",
+    "reason_code": "REFERRER_BURST",
+    "strong": [],
+    "medium": ["REFERRER_BURST"],
+    "weak": [],
+    "checks": {"card_used_by_referrer": False, "referrer_burst": True},
+    "facts": {"order": "ORD-9", "referrer_burst": {"other_qualified_friends": 3, "other_referral_ids": [4, 5, 6]}},
+    "checked_at": "2026-05-10T12:00:00+00:00",
+}
+
+
+def test_the_first_order_decision_has_its_own_section_apart_from_the_sign_up_one():
+    sections = signals_sections({"strong": [], "medium": [], "weak": [], "first_order": FIRST_ORDER_BURST})
+    assert [s["title"] for s in sections] == ["Automatic decision", "Decision at the first order"]
+    rows = {label: (value, tone) for label, value, tone in sections[1]["rows"]}
+    assert rows["outcome"] == ("under_review Burst of qualified friends (REFERRER_BURST)", "")
+    assert rows["medium"] == ("Burst of qualified friends (REFERRER_BURST)", "warning")
+    assert rows["referrer burst"] == ("yes", "warning")
+    assert rows["referrer burst.other referral ids"] == ("4, 5, 6", "")
+    assert rows["checked at"] == ("2026-05-10T12:00:00+00:00", "")
+
+
+def test_the_review_queue_names_a_burst_found_at_the_first_order(role_client):  # noqa: F811
+    client = role_client("Fraud analyst")
+    referral = referral_with_timeline(
+        state="under_review",
+        reason_code="REFERRER_BURST",
+        review_requested_at=timezone.now(),
+        signals={"strong": [], "medium": [], "weak": [], "first_order": FIRST_ORDER_BURST},
+    )
+    listing = client.get(reverse("admin:referrals_referralreview_changelist")).content.decode()
+    assert "REFERRER_BURST" in listing
+    html = client.get(reverse("admin:referrals_referralreview_change", args=[referral.pk])).content.decode()
+    assert "Decision at the first order" in html
+    assert "referrer burst.other qualified friends" in html

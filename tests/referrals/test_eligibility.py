@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,9 +11,13 @@ from referrals.eligibility import (
     ALLOWED,
     REJECTED,
     UNDER_REVIEW,
+    VOIDED,
     AccountFacts,
+    FirstOrderFacts,
     SignupFacts,
+    busiest_window,
     decide,
+    decide_first_order,
     is_disposable_email,
 )
 from referrals.reasons import ReasonCode
@@ -160,3 +165,100 @@ def test_signals_never_hold_full_hashes():
     decision = decide(facts(device_hash="d" * 64, ip_hash="i" * 64))
     assert decision.signals["facts"]["device_hash"] == "d" * 12
     assert decision.signals["facts"]["ip_hash"] == "i" * 12
+
+
+# --- The friend's first order: card links and referrer bursts ---------------------------------------
+
+DONE = datetime(2026, 5, 10, 12, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+CLEAN_ORDER = FirstOrderFacts(order="ORD-1", card_fingerprint="fp_friend_card_0123456789")
+
+
+def test_a_friends_own_card_is_allowed_and_the_decision_keeps_its_signals():
+    decision = decide_first_order(CLEAN_ORDER)
+    assert (decision.outcome, decision.reason_code) == (ALLOWED, "")
+    assert decision.signals["strong"] == decision.signals["medium"] == []
+    assert decision.signals["facts"]["card_fingerprint"] == "fp_friend_ca"  # a prefix, never the whole value
+    assert "referrer_burst" not in decision.signals["facts"]  # not read before completion
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "check"),
+    [
+        ({"card_used_by_referrer": True}, ReasonCode.SHARED_PAYMENT_METHOD, "card_used_by_referrer"),
+        (
+            {"card_accounts_on_referrer_devices": (7,)},
+            ReasonCode.SHARED_PAYMENT_METHOD,
+            "card_used_on_referrers_devices",
+        ),
+        (
+            {"card_accounts_before_friend": (9, 11)},
+            ReasonCode.ALREADY_REGISTERED,
+            "card_used_before_by_another_account",
+        ),
+    ],
+)
+def test_a_card_seen_elsewhere_voids_at_first_order(changes, reason, check):
+    decision = decide_first_order(replace(CLEAN_ORDER, **changes))
+    assert (decision.outcome, decision.reason_code) == (VOIDED, reason)
+    assert decision.signals["strong"] == [reason]
+    assert decision.signals["checks"][check] is True
+    for name, value in changes.items():
+        if isinstance(value, tuple):
+            assert decision.signals["facts"][name] == list(value)
+
+
+def test_a_card_linked_to_the_referrer_is_named_first_when_it_is_also_on_another_account():
+    decision = decide_first_order(replace(CLEAN_ORDER, card_used_by_referrer=True, card_accounts_before_friend=(9,)))
+    assert decision.reason_code == ReasonCode.SHARED_PAYMENT_METHOD
+    assert decision.signals["strong"] == [ReasonCode.SHARED_PAYMENT_METHOD, ReasonCode.ALREADY_REGISTERED]
+
+
+def completion(*others: tuple[int, datetime]) -> FirstOrderFacts:
+    return replace(CLEAN_ORDER, completed_at=DONE, referrer_qualified_nearby=tuple(others))
+
+
+def test_the_fourth_qualified_friend_within_24_hours_goes_to_review_with_the_burst_signals():
+    decision = decide_first_order(completion((1, DONE - 23 * H), (2, DONE - 5 * H), (3, DONE)))
+    assert (decision.outcome, decision.reason_code) == (UNDER_REVIEW, ReasonCode.REFERRER_BURST)
+    burst = decision.signals["facts"]["referrer_burst"]
+    assert burst["other_qualified_friends"] == 3
+    assert burst["other_referral_ids"] == [1, 2, 3]
+    assert (burst["limit"], burst["window_hours"]) == (3, 24)
+    assert burst["window_start"] == (DONE - 23 * H).isoformat()
+    assert decision.signals["checks"]["referrer_burst"] is True
+
+
+def test_the_third_qualified_friend_within_24_hours_is_fine():
+    decision = decide_first_order(completion((1, DONE - 2 * H), (2, DONE - H)))
+    assert decision.outcome == ALLOWED
+    assert decision.signals["facts"]["referrer_burst"]["other_qualified_friends"] == 2
+
+
+def test_a_completion_exactly_24_hours_earlier_is_outside_the_window():
+    edge = (1, DONE - 24 * H)
+    assert decide_first_order(completion(edge, (2, DONE - H), (3, DONE - H))).outcome == ALLOWED
+    just_inside = (1, DONE - 24 * H + timedelta(seconds=1))
+    assert decide_first_order(completion(just_inside, (2, DONE - H), (3, DONE - H))).outcome == UNDER_REVIEW
+
+
+def test_completions_heard_before_this_one_but_that_happened_after_it_count():
+    # Events arrive out of order: friends who completed after this one were decided first.
+    decision = decide_first_order(completion((1, DONE + H), (2, DONE + 2 * H), (3, DONE + 23 * H)))
+    assert decision.outcome == UNDER_REVIEW
+    # ... but only inside one 24-hour window: 3 others spread over 46 hours are no burst.
+    spread = completion((1, DONE - 23 * H), (2, DONE + 23 * H), (3, DONE + 23 * H + timedelta(minutes=30)))
+    assert decide_first_order(spread).outcome == ALLOWED
+
+
+def test_busiest_window_picks_the_window_with_most_completions():
+    start, ids = busiest_window(DONE, ((1, DONE - 20 * H), (2, DONE + H), (3, DONE + 3 * H), (4, DONE + 30 * H)))
+    assert (start, ids) == (DONE - 20 * H, [1, 2, 3])
+    assert busiest_window(DONE, ()) == (DONE, [])
+
+
+def test_a_strong_card_signal_beats_a_burst():
+    facts = replace(completion((1, DONE), (2, DONE), (3, DONE)), card_accounts_before_friend=(5,))
+    decision = decide_first_order(facts)
+    assert (decision.outcome, decision.reason_code) == (VOIDED, ReasonCode.ALREADY_REGISTERED)
+    assert decision.signals["medium"] == [ReasonCode.REFERRER_BURST]

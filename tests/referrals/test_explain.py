@@ -168,3 +168,16 @@ def test_under_review_says_a_person_decides():
 )
 def test_ordinal(n, text):
     assert ordinal(n) == text
+
+
+def test_a_referrer_burst_review_says_why_and_that_the_coupon_follows_if_approved():
+    result = explain(referral(ReferralState.UNDER_REVIEW, ReasonCode.REFERRER_BURST, completed_hours_ago=1), now=NOW)
+    assert "more than 3 of your friends qualified within 24 hours" in result.reason
+    assert "coupon follows if it is approved" in result.next_step
+    assert result.tone == "warning" and not result.can_request_support
+
+
+def test_a_first_order_voided_for_a_card_seen_on_another_account_explains_it():
+    result = explain(referral(ReferralState.VOIDED, ReasonCode.ALREADY_REGISTERED, completed_hours_ago=1), now=NOW)
+    assert "card was already used by another account" in result.reason
+    assert result.tone == "danger"
