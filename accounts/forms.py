@@ -10,6 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.forms.utils import ErrorDict
 from django_countries.fields import CountryField
 
 from accounts.identity import InvalidPhoneNumber, normalize_phone
@@ -108,6 +109,16 @@ class SignupForm(forms.ModelForm):
             except forms.ValidationError as error:
                 self.add_error("password", error)
         return cleaned
+
+    def refuse(self, message: str) -> None:
+        """Mark the submission refused with only `message`, without validating a field.
+
+        Validation would answer whether the e-mail has an account and whether the typed
+        invitation code exists: exactly what a refused (rate-limited) attempt must not learn.
+        """
+        self._errors = ErrorDict()
+        self.cleaned_data = {}
+        self.add_error(None, message)
 
 
 class LoginForm(AuthenticationForm):

@@ -73,6 +73,33 @@ def hit_rate_limit(*, key: str, limit: int, window_seconds: int) -> bool:
     return not allow(key=key, limit=limit, window_seconds=window_seconds, when_unavailable=False)
 
 
+SIGNUP_RATE_WINDOW_SECONDS = 3600
+SIGNUP_RATE_LIMITED_MESSAGE = (
+    "There have been too many sign-up attempts from your internet connection. Please try again in an hour."
+)
+
+
+def signup_attempt_allowed(*, ip: str) -> bool:
+    """Count one sign-up attempt from `ip`; False once more than SIGNUP_RATE_LIMIT fell in this hour.
+
+    The caller counts every POST, valid or not, so repeated submissions cannot probe which typed
+    invitation codes exist (PROGRAM_RULES.md section 1). The IP is keyed by its HMAC, never stored raw.
+    """
+    from accounts.identity import keyed_hash
+    from referral_portal.ratelimit import allow
+
+    # If the cache is unreachable, sign-ups pass (when_unavailable=True, logged by `allow`): unlike a
+    # phone code, an attempt sends no SMS, and at most one confirmation e-mail per new address (an
+    # address can register once). Refusing would turn a cache outage into "nobody can join"; the price,
+    # accepted, is that typed codes can be probed unthrottled until the cache is back.
+    return allow(
+        key=f"signup:ip:{keyed_hash(ip or 'unknown', purpose='ip')}",
+        limit=settings.SIGNUP_RATE_LIMIT,
+        window_seconds=SIGNUP_RATE_WINDOW_SECONDS,
+        when_unavailable=True,
+    )
+
+
 # --- E-mail verification -----------------------------------------------------
 
 _EMAIL_SALT = "accounts.verify-email"

@@ -14,7 +14,8 @@ from accounts import selectors, services
 from accounts.decorators import program_member_required
 from accounts.forms import LoginForm, PhoneCodeForm, PhoneForm, ProfileForm, SignupForm
 from accounts.models import User
-from referrals.selectors import inviter_name
+from accounts.requestinfo import client_ip
+from referrals.selectors import friend_signup_notice, inviter_name
 from referrals.services import register_referral
 
 
@@ -22,6 +23,12 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("referrals:invite")
     form = SignupForm(request.POST or None)
+    # Every POST counts, valid or not: repeated submissions must not probe typed codes (PROGRAM_RULES.md 1).
+    if request.method == "POST" and not services.signup_attempt_allowed(ip=client_ip(request)):
+        form.refuse(services.SIGNUP_RATE_LIMITED_MESSAGE)
+        response = _signup_page(request, form, status=429)
+        response["Retry-After"] = str(services.SIGNUP_RATE_WINDOW_SECONDS)
+        return response
     if request.method == "POST" and form.is_valid():
         # One transaction: an account never exists without its sign-up signals and referral decision.
         with transaction.atomic():
@@ -42,17 +49,25 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(
             request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
         )
-        # Seeing the welcome coupons is how a friend knows the invitation worked (PROGRAM_RULES.md section 2).
-        if referral is not None and referral.state == "registered":
-            messages.info(request, "Your welcome coupons are here, ready for your first orders.")
+        if referral is None:
+            return redirect("referrals:invite")
+        # Seeing the welcome coupons is how a friend knows the invitation worked; a friend whose
+        # invitation could not be applied is told so, in words for the friend (PROGRAM_RULES.md section 2).
+        notice = friend_signup_notice(referral=referral)
+        if referral.state in ("registered", "under_review"):
+            messages.info(request, notice)
             return redirect("coupons:wallet")
-        if referral is not None and referral.state == "under_review":
-            messages.info(request, "Your welcome coupons are waiting for a quick check; we'll let you know.")
-            return redirect("coupons:wallet")
+        if notice:
+            messages.warning(request, notice)
         return redirect("referrals:invite")
+    return _signup_page(request, form, status=200)
+
+
+def _signup_page(request: HttpRequest, form: SignupForm, *, status: int) -> HttpResponse:
+    # A refused attempt has no cleaned code: the banner then names only the clicked link's inviter.
     typed = form.cleaned_data.get("referral_code", "") if form.is_bound else ""
     inviter = inviter_name(request=request, typed_code=typed)
-    return render(request, "accounts/signup.html", {"form": form, "inviter_name": inviter})
+    return render(request, "accounts/signup.html", {"form": form, "inviter_name": inviter}, status=status)
 
 
 class MemberLoginView(auth_views.LoginView):

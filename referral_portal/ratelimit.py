@@ -1,4 +1,4 @@
-"""One fixed-window rate limiter on the shared cache, used by clicks, phone codes, e-mails and order events.
+"""One fixed-window rate limiter on the shared cache: clicks, sign-ups, phone codes, e-mails, order events.
 
 On Redis a hit is one round trip: a tiny Lua script increments the window's counter and, on its
 first hit, sets the counter's expiry, atomically (so no counter is ever left without one). On any

@@ -295,6 +295,8 @@ REFERRAL_ATTRIBUTION_DAYS = 30
 # Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
+# Sign-up attempts (every POST, valid or not) per client IP and hour in the shared cache; 0 = no limit.
+SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
 # Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
 INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
 # Invite Friends keeps its rendered main content this long, per member, data version and minute (0 = off).

@@ -257,3 +257,54 @@ def explain(referral, *, now: datetime) -> Explanation:
         return Explanation(state, code, why, what_next, "warning")
     # A state this module does not know yet: say so instead of guessing.
     return Explanation(state, code, why or "We are processing this referral.", what_next or "Nothing to do.", "info")
+
+
+# --- What the friend reads right after signing up through a link (PROGRAM_RULES.md section 2) ---
+#
+# The referrer's texts above say more than a friend may learn: the friend never reads the fraud
+# signal that decided (same device, card, e-mail...) nor anything about the referrer.
+
+# Signals that reveal how we link accounts share one neutral sentence.
+_NEW_MEMBERS_ONLY = "invitations are only for people who are new to the marketplace"
+
+FRIEND_REJECTED_WORDS: dict[str, str] = {
+    ReasonCode.REGION_MISMATCH: "your location does not match your account region",
+    ReasonCode.REGION_RESTRICTED: "the Invite Friends program is not available in your country",
+    ReasonCode.ALREADY_REGISTERED: _NEW_MEMBERS_ONLY,
+    ReasonCode.SELF_REFERRAL: _NEW_MEMBERS_ONLY,
+    ReasonCode.DEVICE_LIMIT: _NEW_MEMBERS_ONLY,
+    # The referrer's own status (suspended, phone not verified) is theirs: say only that the link is off.
+    ReasonCode.REFERRER_INACTIVE: "this invitation is not active",
+}
+# A rejection for a reason the friend cannot act on, or one this table does not know yet.
+_FRIEND_REJECTED_DEFAULT = "this invitation does not meet the program rules"
+# REGION_RESTRICTED when the friend's own country is in the program (the referrer's is not).
+_FRIEND_INVITATION_NOT_VALID = "this invitation cannot be used in the program"
+
+FRIEND_WELCOME_TEXT = "Your welcome coupons are here, ready for your first orders."
+FRIEND_REVIEW_TEXT = (
+    "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+    "they appear in My Coupons as soon as it is done, usually within a day."
+)
+
+
+def friend_signup_notice(*, state: str, reason_code: str = "", friend_region_in_program: bool = True) -> str:
+    """The sentence shown to a friend just after signing up through a link; "" when there is nothing to say.
+
+    A flagged account (friend's or referrer's) reads exactly FLAGGED_MESSAGE, nothing more
+    (RELIABILITY.md section 5). Any other rejection says the account is ready but the invitation
+    could not be applied, with a reason that names neither the referrer nor the fraud signal.
+    """
+    if state == ReferralState.REGISTERED:
+        return FRIEND_WELCOME_TEXT
+    if state == ReferralState.UNDER_REVIEW:
+        return FRIEND_REVIEW_TEXT
+    if state != ReferralState.REJECTED:
+        return ""
+    if reason_code == ReasonCode.ACCOUNT_FLAGGED:
+        return FLAGGED_MESSAGE
+    if reason_code == ReasonCode.REGION_RESTRICTED and friend_region_in_program:
+        why = _FRIEND_INVITATION_NOT_VALID
+    else:
+        why = FRIEND_REJECTED_WORDS.get(reason_code, _FRIEND_REJECTED_DEFAULT)
+    return f"Your account is ready, but your invitation could not be applied: {why}."

@@ -233,6 +233,18 @@ def inviter_name(*, request, typed_code: str = "") -> str:
     return code.user.first_name if code else ""
 
 
+def friend_signup_notice(*, referral) -> str:
+    """What the friend reads right after signing up through `referral` (wording: `referrals.explain`)."""
+    from accounts.selectors import region_for_country
+    from referrals.explain import friend_signup_notice as words
+
+    in_program = True
+    if referral.reason_code == ReasonCode.REGION_RESTRICTED:
+        # Only the friend's own region decides the wording: the referrer's is never told.
+        in_program = region_for_country(str(referral.friend.country)).is_in_program
+    return words(state=referral.state, reason_code=referral.reason_code, friend_region_in_program=in_program)
+
+
 def device_has_account(*, device_id: str) -> bool:
     """Whether any account was already seen on this browser's device cookie."""
     from accounts.identity import keyed_hash

@@ -7,7 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from referrals.explain import REASON_TEXT, SUPPORT_DISPUTE, SUPPORT_NOT_CREDITED, explain, ordinal
+from referrals.explain import (
+    REASON_TEXT,
+    SUPPORT_DISPUTE,
+    SUPPORT_NOT_CREDITED,
+    explain,
+    friend_signup_notice,
+    ordinal,
+)
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -181,3 +188,79 @@ def test_a_first_order_voided_for_a_card_seen_on_another_account_explains_it():
     result = explain(referral(ReferralState.VOIDED, ReasonCode.ALREADY_REGISTERED, completed_hours_ago=1), now=NOW)
     assert "card was already used by another account" in result.reason
     assert result.tone == "danger"
+
+
+# --- What the friend reads right after signing up (friend_signup_notice) ---------------------
+
+NOT_APPLIED = "Your account is ready, but your invitation could not be applied: "
+# Words that would name a fraud signal or point at the referrer.
+REVEALING = ("device", "card", "e-mail", "email", "phone", "same", "referrer", "your friend", "flag", "suspend")
+
+
+@pytest.mark.parametrize(
+    ("reason_code", "why"),
+    [
+        (ReasonCode.REGION_MISMATCH, "your location does not match your account region"),
+        (ReasonCode.REGION_RESTRICTED, "the Invite Friends program is not available in your country"),
+        (ReasonCode.ALREADY_REGISTERED, "invitations are only for people who are new to the marketplace"),
+        (ReasonCode.SELF_REFERRAL, "invitations are only for people who are new to the marketplace"),
+        (ReasonCode.DEVICE_LIMIT, "invitations are only for people who are new to the marketplace"),
+        (ReasonCode.REFERRER_INACTIVE, "this invitation is not active"),
+        (ReasonCode.STAFF_REJECTED, "this invitation does not meet the program rules"),
+        ("SOMETHING_NEW", "this invitation does not meet the program rules"),
+    ],
+)
+def test_a_rejected_friend_is_told_the_account_is_ready_and_why_in_friend_words(reason_code, why):
+    text = friend_signup_notice(state=ReferralState.REJECTED, reason_code=reason_code, friend_region_in_program=False)
+    assert text == f"{NOT_APPLIED}{why}."
+    assert not any(word in text.lower() for word in REVEALING)
+
+
+def test_a_flagged_account_reads_exactly_the_security_sentence():
+    text = friend_signup_notice(state=ReferralState.REJECTED, reason_code=ReasonCode.ACCOUNT_FLAGGED)
+    assert text == FLAGGED_MESSAGE == "For security reasons, your request cannot be processed."
+
+
+def test_restricted_region_on_the_referrers_side_is_not_blamed_on_the_friends_country():
+    text = friend_signup_notice(
+        state=ReferralState.REJECTED, reason_code=ReasonCode.REGION_RESTRICTED, friend_region_in_program=True
+    )
+    assert text == f"{NOT_APPLIED}this invitation cannot be used in the program."
+    assert "country" not in text
+
+
+def test_every_signup_rejection_reason_has_its_own_friend_words():
+    from referrals.explain import FRIEND_REJECTED_WORDS
+
+    signup_rejections = {code for code, state in STATE_FOR_REASON.items() if state == ReferralState.REJECTED} - {
+        ReasonCode.ACCOUNT_FLAGGED,
+        ReasonCode.SHARED_PAYMENT_METHOD,
+        ReasonCode.STAFF_REJECTED,
+    }
+    assert signup_rejections == set(FRIEND_REJECTED_WORDS)
+
+
+@pytest.mark.parametrize(
+    "reason_code",
+    [
+        ReasonCode.SHARED_IP_AND_AGENT,
+        ReasonCode.COUNTRY_SIGNAL_MISMATCH,
+        ReasonCode.DISPOSABLE_EMAIL,
+        ReasonCode.IP_BURST,
+    ],
+)
+def test_a_friend_under_review_is_told_the_welcome_coupons_wait_for_a_check_never_why(reason_code):
+    text = friend_signup_notice(state=ReferralState.UNDER_REVIEW, reason_code=reason_code)
+    assert text == (
+        "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+        "they appear in My Coupons as soon as it is done, usually within a day."
+    )
+    assert not any(word in text.lower() for word in REVEALING)
+
+
+def test_a_registered_friend_is_pointed_at_the_welcome_coupons_and_other_states_say_nothing():
+    assert friend_signup_notice(state=ReferralState.REGISTERED) == (
+        "Your welcome coupons are here, ready for your first orders."
+    )
+    for state in (ReferralState.ORDER_PLACED, ReferralState.CREDITED, ReferralState.VOIDED):
+        assert friend_signup_notice(state=state, reason_code=ReasonCode.FIRST_ORDER_CANCELED) == ""

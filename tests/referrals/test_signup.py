@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
@@ -230,6 +231,129 @@ def test_referrer_flagged_after_the_click_rejects_without_welcome_or_notice(clie
     assert not Coupon.objects.exists()
     assert not Notification.objects.filter(user=code.user).exists()
     assert FLAGGED_MESSAGE not in page
+
+
+# --- what the friend is told on the page they land on (PROGRAM_RULES.md section 2) ----------------
+
+NOT_APPLIED = "Your account is ready, but your invitation could not be applied: "
+
+
+def landed(client, *, country="US", email="friend@example.com", **extra):
+    """Sign up through the real view, follow the redirect; (path landed on, messages shown, page HTML)."""
+    data = {
+        "first_name": "Fred",
+        "last_name": "Friend",
+        "email": email,
+        "country": country,
+        "password": PASSWORD,
+        "referral_code": "",
+    }
+    response = client.post(reverse("accounts:signup"), data, follow=True, **extra)
+    assert response.redirect_chain and response.status_code == 200
+    assert User.objects.filter(email=email).exists()  # a normal account, whatever the referral's fate
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown[0].startswith("Welcome, Fred! Your account is ready.")
+    return response.redirect_chain[-1][0], shown[1:], response.content.decode()
+
+
+def assert_on_page(message, page):
+    from django.utils.html import escape
+
+    assert escape(message) in page
+
+
+def click(client, code, **extra):
+    client.get(reverse("referrals:click", args=[code.code]) + "?ch=whatsapp", **extra)
+
+
+def test_friend_in_another_country_is_told_the_location_does_not_match(client):
+    code = ReferralCodeFactory(user__first_name="Maya")
+    click(client, code, REMOTE_ADDR="81.2.69.142")
+    path, shown, page = landed(client, country="US", REMOTE_ADDR="81.2.69.142")  # a GB address
+    assert Referral.objects.get().reason_code == ReasonCode.REGION_MISMATCH
+    assert path == reverse("referrals:invite")
+    assert shown == [f"{NOT_APPLIED}your location does not match your account region."]
+    assert_on_page(shown[0], page)
+    assert "Maya" not in shown[0]
+
+
+def test_friend_in_a_restricted_country_is_told_the_program_is_not_available_there(client):
+    code = ReferralCodeFactory()
+    click(client, code, REMOTE_ADDR="77.88.8.8")
+    path, shown, page = landed(client, country="RU", REMOTE_ADDR="77.88.8.8")  # RU address, RU account
+    assert Referral.objects.get().reason_code == ReasonCode.REGION_RESTRICTED
+    assert path == reverse("referrals:invite")
+    assert shown == [f"{NOT_APPLIED}the Invite Friends program is not available in your country."]
+    assert_on_page(shown[0], page)
+
+
+def test_a_known_member_is_told_invitations_are_for_new_members_never_which_signal(client):
+    UserFactory(email="fred.friend@gmail.com")
+    code = ReferralCodeFactory(user__first_name="Maya")
+    click(client, code)
+    path, shown, page = landed(client, email="fredfriend+shop@gmail.com")  # the same Gmail box
+    assert Referral.objects.get().reason_code == ReasonCode.ALREADY_REGISTERED
+    assert path == reverse("referrals:invite")
+    assert shown == [f"{NOT_APPLIED}invitations are only for people who are new to the marketplace."]
+    assert_on_page(shown[0], page)
+    assert "e-mail" not in shown[0] and "Maya" not in shown[0]
+
+
+def test_the_referrer_on_their_own_device_gets_the_same_neutral_words(client):
+    code = ReferralCodeFactory(user__email="maya@example.com")
+    # The referrer logs in on this browser (its device is recorded), logs out, and signs up again.
+    login = client.post(reverse("accounts:login"), {"username": "maya@example.com", "password": "pass-for-tests-123"})
+    assert login.status_code == 302
+    client.post(reverse("accounts:logout"))
+    click(client, code)
+    _, shown, _ = landed(client)
+    assert Referral.objects.get(friend__email="friend@example.com").reason_code == ReasonCode.SELF_REFERRAL
+    assert shown == [f"{NOT_APPLIED}invitations are only for people who are new to the marketplace."]
+    assert "device" not in shown[0]
+
+
+def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(client):
+    code = ReferralCodeFactory()
+    click(client, code)
+    User.objects.filter(pk=code.user.pk).update(status=AccountStatus.FLAGGED)
+    path, shown, page = landed(client)
+    assert Referral.objects.get().reason_code == ReasonCode.ACCOUNT_FLAGGED
+    assert path == reverse("referrals:invite")
+    assert shown == [FLAGGED_MESSAGE]
+    assert_on_page(FLAGGED_MESSAGE, page)
+
+
+def test_friend_under_review_lands_on_my_coupons_told_the_welcome_coupons_wait_for_a_check(client):
+    code = ReferralCodeFactory()
+    agent = {"REMOTE_ADDR": "8.8.8.8", "HTTP_USER_AGENT": "Same Browser/1.0"}
+    record_sighting(
+        request=signup_request(RequestFactory(), device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0"),
+        kind="login",
+        user=code.user,
+    )
+    click(client, code, **agent)
+    path, shown, page = landed(client, **agent)
+    assert Referral.objects.get().reason_code == ReasonCode.SHARED_IP_AND_AGENT
+    assert path == reverse("coupons:wallet")
+    assert shown == [
+        "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+        "they appear in My Coupons as soon as it is done, usually within a day."
+    ]
+    assert_on_page(shown[0], page)
+    assert "network" not in shown[0] and "browser" not in shown[0]
+
+
+def test_friend_whose_invitation_worked_lands_on_the_welcome_coupons(client):
+    click(client, ReferralCodeFactory())
+    path, shown, _ = landed(client)
+    assert path == reverse("coupons:wallet")
+    assert shown == ["Your welcome coupons are here, ready for your first orders."]
+
+
+def test_without_a_link_there_is_no_invitation_message(client):
+    path, shown, _ = landed(client)
+    assert path == reverse("referrals:invite")
+    assert shown == []
 
 
 # --- the service ------------------------------------------------------------------------------
