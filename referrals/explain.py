@@ -283,7 +283,7 @@ _FRIEND_INVITATION_NOT_VALID = "this invitation cannot be used in the program"
 
 FRIEND_WELCOME_TEXT = "Your welcome coupons are here, ready for your first orders."
 FRIEND_REVIEW_TEXT = (
-    "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+    "Your welcome coupons are waiting for a quick check by our team; "
     "they appear in My Coupons as soon as it is done, usually within a day."
 )
 
@@ -292,8 +292,8 @@ def friend_signup_notice(*, state: str, reason_code: str = "", friend_region_in_
     """The sentence shown to a friend just after signing up through a link; "" when there is nothing to say.
 
     A flagged account (friend's or referrer's) reads exactly FLAGGED_MESSAGE, nothing more
-    (RELIABILITY.md section 5). Any other rejection says the account is ready but the invitation
-    could not be applied, with a reason that names neither the referrer nor the fraud signal.
+    (RELIABILITY.md section 5). Any other rejection says the invitation could not be applied (the welcome
+    message already says the account is ready), with a reason that names neither the referrer nor the fraud signal.
     """
     if state == ReferralState.REGISTERED:
         return FRIEND_WELCOME_TEXT
@@ -307,4 +307,4 @@ def friend_signup_notice(*, state: str, reason_code: str = "", friend_region_in_
         why = _FRIEND_INVITATION_NOT_VALID
     else:
         why = FRIEND_REJECTED_WORDS.get(reason_code, _FRIEND_REJECTED_DEFAULT)
-    return f"Your account is ready, but your invitation could not be applied: {why}."
+    return f"Your invitation could not be applied: {why}."

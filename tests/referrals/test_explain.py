@@ -192,7 +192,7 @@ def test_a_first_order_voided_for_a_card_seen_on_another_account_explains_it():
 
 # --- What the friend reads right after signing up (friend_signup_notice) ---------------------
 
-NOT_APPLIED = "Your account is ready, but your invitation could not be applied: "
+NOT_APPLIED = "Your invitation could not be applied: "
 # Words that would name a fraud signal or point at the referrer.
 REVEALING = ("device", "card", "e-mail", "email", "phone", "same", "referrer", "your friend", "flag", "suspend")
 
@@ -252,7 +252,7 @@ def test_every_signup_rejection_reason_has_its_own_friend_words():
 def test_a_friend_under_review_is_told_the_welcome_coupons_wait_for_a_check_never_why(reason_code):
     text = friend_signup_notice(state=ReferralState.UNDER_REVIEW, reason_code=reason_code)
     assert text == (
-        "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+        "Your welcome coupons are waiting for a quick check by our team; "
         "they appear in My Coupons as soon as it is done, usually within a day."
     )
     assert not any(word in text.lower() for word in REVEALING)

@@ -235,7 +235,7 @@ def test_referrer_flagged_after_the_click_rejects_without_welcome_or_notice(clie
 
 # --- what the friend is told on the page they land on (PROGRAM_RULES.md section 2) ----------------
 
-NOT_APPLIED = "Your account is ready, but your invitation could not be applied: "
+NOT_APPLIED = "Your invitation could not be applied: "
 
 
 def landed(client, *, country="US", email="friend@example.com", **extra):
@@ -336,7 +336,7 @@ def test_friend_under_review_lands_on_my_coupons_told_the_welcome_coupons_wait_f
     assert Referral.objects.get().reason_code == ReasonCode.SHARED_IP_AND_AGENT
     assert path == reverse("coupons:wallet")
     assert shown == [
-        "Your account is ready. Your welcome coupons are waiting for a quick check by our team; "
+        "Your welcome coupons are waiting for a quick check by our team; "
         "they appear in My Coupons as soon as it is done, usually within a day."
     ]
     assert_on_page(shown[0], page)
