@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
@@ -93,6 +93,25 @@ def resolve_promo_code(*, member, code: str) -> PromoInput | None:
         uses_left=None if campaign.usage_limit is None else campaign.usage_limit - campaign.used_count,
         member_uses_left=member_uses_left,
         region_ok=region.is_in_program,
+    )
+
+
+# --------------------------------------------------------------------------- sale events
+
+
+def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
+    """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
+    starting within `within`; only events in the member's region currency (others are not theirs). One query."""
+    from coupons.events import events, running
+
+    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
+    return (
+        events()
+        .filter(currency=currency)
+        .filter(running(at=at) | soon)
+        .order_by("starts_at", "id")  # a running event started before any upcoming one
+        .only("name", "starts_at", "ends_at")
+        .first()
     )
 
 
