@@ -187,6 +187,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- E-mail ---------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connect or reply may take: a frozen mail server fails the send instead of hanging a request.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Portal <no-reply@referral.example>")
 
 # --- Security -------------------------------------------------------------
@@ -264,7 +266,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # A frozen Redis must not hang a request: fail fast, the sweep heals it.
+    # A frozen Redis must not hang a request: fail fast, the sweep heals it. An unacknowledged task (acks_late)
+    # is delivered again after visibility_timeout: it stays above every task's time limit, so a task still
+    # running is never handed to a second worker (tests/test_settings.py).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "socket_timeout": 3,
         "socket_connect_timeout": 3,
@@ -292,7 +296,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REFERRAL_ATTRIBUTION_DAYS = 30
 # Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
-REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
 # Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
 INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
 # Invite Friends keeps its rendered main content this long, per member, data version and minute (0 = off).
