@@ -7,9 +7,11 @@ PIP := $(VENV)/bin/pip
 WEB_PORT ?= 8000
 export WEB_PORT
 
-# Production-like values for `manage.py check --deploy` (nothing here is a real secret).
+# Production-like values for `manage.py check --deploy` (nothing here is a real secret). Production's values are
+# set explicitly for what a shell or .env may turn off; tests/test_settings.py runs the same check with these.
 DEPLOY_ENV := DEBUG=0 SECRET_KEY=deploy-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
-	ALLOWED_HOSTS=portal.example.com SECURE_SSL_REDIRECT=1 ORDER_EVENTS_SECRETS=deploy-check-secret
+	ALLOWED_HOSTS=portal.example.com SECURE_SSL_REDIRECT=1 ORDER_EVENTS_SECRETS=deploy-check-secret \
+	STAFF_REQUIRE_2FA=1 SECURE_COOKIES=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=1 SILENCED_SYSTEM_CHECKS=
 
 .PHONY: run test lint format migrations-check deploy-check pytest bench demo clean help
 

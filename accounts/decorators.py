@@ -21,15 +21,21 @@ def refuse(request: HttpRequest, message: str, *, status: int = 403, reason_code
     return render(request, "errors/refused.html", {"message": message}, status=status)
 
 
+def program_refusal(request: HttpRequest) -> HttpResponse | None:
+    """The security refusal for a signed-in member who may not take part in the program (flagged or suspended),
+    else None: for views that are open to every member but have program actions inside (checkout)."""
+    user = request.user
+    if user.may_use_program:
+        return None
+    return refuse(request, FLAGGED_MESSAGE, reason_code=f"ACCOUNT_{user.status.upper()}:{user.status_reason}")
+
+
 def program_member_required(view):
     """Logged-in members only; flagged or suspended accounts get the security refusal on every program action."""
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        user = request.user
-        if user.status != "active":
-            return refuse(request, FLAGGED_MESSAGE, reason_code=f"ACCOUNT_{user.status.upper()}:{user.status_reason}")
-        return view(request, *args, **kwargs)
+        return program_refusal(request) or view(request, *args, **kwargs)
 
     return wrapper

@@ -151,6 +151,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.status == AccountStatus.SUSPENDED
 
     @property
+    def may_use_program(self) -> bool:
+        """Flagged and suspended accounts get the security refusal on every program action (PROGRAM_RULES section 6)."""
+        return self.status == AccountStatus.ACTIVE
+
+    @property
     def has_verified_phone(self) -> bool:
         return self.phone_verified_at is not None
 

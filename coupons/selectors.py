@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import CharField, Count, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
@@ -22,6 +21,7 @@ from accounts.selectors import region_for_country
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, PromoRedemption
 from coupons.stacking import CouponInput, PromoInput
 from referral_portal.templatetags.money import format_money
+from referrals.selectors import monthly_progress
 
 # Sources that exist only because of the referral program: not usable where the program is off.
 PROGRAM_SOURCES = {CouponSource.REFERRAL, CouponSource.WELCOME}
@@ -93,6 +93,25 @@ def resolve_promo_code(*, member, code: str) -> PromoInput | None:
         uses_left=None if campaign.usage_limit is None else campaign.usage_limit - campaign.used_count,
         member_uses_left=member_uses_left,
         region_ok=region.is_in_program,
+    )
+
+
+# --------------------------------------------------------------------------- sale events
+
+
+def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
+    """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
+    starting within `within`; only events in the member's region currency (others are not theirs). One query."""
+    from coupons.events import events, running
+
+    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
+    return (
+        events()
+        .filter(currency=currency)
+        .filter(running(at=at) | soon)
+        .order_by("starts_at", "id")  # a running event started before any upcoming one
+        .only("name", "starts_at", "ends_at")
+        .first()
     )
 
 
@@ -223,18 +242,14 @@ def savings_calculator(coupons: list[WalletCoupon], *, currency: str) -> Calcula
     )
 
 
-def _month_window(at: datetime, tz_name: str) -> tuple[datetime, datetime]:
-    """This calendar month in the program time zone, as aware datetimes [start, end)."""
-    tz = ZoneInfo(tz_name or "UTC")
-    local = at.astimezone(tz)
-    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    end = (start + timedelta(days=32)).replace(day=1)
-    return start, end
-
-
 def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> Wallet:
     """Everything My Coupons shows, in a constant number of queries (region, usable coupons, history,
-    history count, referral count) whatever the number of coupons."""
+    history count, this month's counter) whatever the number of coupons.
+
+    "Referral coupons this month" is Invite Friends' meter (`referrals.selectors.monthly_progress`: the
+    member's MonthlyRewardCounter for the program month in the region's time zone), so the two pages
+    always agree: staff manual credits, which do not use a monthly slot, are not counted, and a
+    reversed reward's slot given back shows as given back."""
     at = at or timezone.now()
     tab = tab if tab in WALLET_TABS else "platform"
     region = region_for_country(str(member.country))
@@ -261,12 +276,7 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
         )
         history = [_wallet_coupon(c, at) for c in history_qs]
 
-    start, end = _month_window(at, region.time_zone)
-    referral_count = (
-        Coupon.objects.filter(owner=member, source=CouponSource.REFERRAL, issued_at__gte=start, issued_at__lt=end)
-        .exclude(status=CouponStatus.VOIDED)
-        .count()
-    )
+    progress = monthly_progress(user=member, now=at, region=region)
 
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(
@@ -277,9 +287,9 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
         counts={"platform": len(platform), "store": len(store), "history": history_count},
         coins=member.coins,
         coins_value=(Decimal(member.coins) / 100).quantize(Decimal("0.01")),
-        referral_count=referral_count,
-        referral_limit=region.monthly_limit,
-        month_resets_on=end.date(),
+        referral_count=progress.count,
+        referral_limit=progress.limit,
+        month_resets_on=progress.resets_on,
         currency=region.currency,
         calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
@@ -297,7 +307,9 @@ def wallet_page_version(*, member) -> str:
       the member's coupons' count, their latest issued_at / used_at / voided_at / expired_at /
       expires_at and their count per status (a new, used, voided, swept or deleted coupon each
       change one of these; "used on order …" is written with used_at);
-    - "Referral coupons this month": the member's referral coupons (covered by the coupon parts);
+    - "Referral coupons this month": the member's latest MonthlyRewardCounter (month and count), as on
+      Invite Friends (the current month's counter is always the latest; a new month comes with the
+      key's minute bucket);
     - coins and their value: User.coins and the member's latest coin ledger id;
     - the welcome-pending note: the state and updated_at of the referral the member received;
     - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
@@ -324,7 +336,7 @@ _MEMBER_SENTINEL = -7_356_915_013
 def _wallet_version_sql(vendor: str) -> tuple[str, tuple]:
     """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
     from accounts.models import CoinLedger, User
-    from referrals.models import Referral
+    from referrals.models import MonthlyRewardCounter, Referral
 
     def text(expression) -> Coalesce:
         return Coalesce(Cast(expression, CharField()), Value(""))
@@ -339,19 +351,22 @@ def _wallet_version_sql(vendor: str) -> tuple[str, tuple]:
     coupons = Coupon.objects.filter(owner=OuterRef("pk")).values("owner").order_by()
     received = Referral.objects.filter(friend=OuterRef("pk")).order_by()
     ledger = CoinLedger.objects.filter(member=OuterRef("pk")).order_by("-id")
+    counter = MonthlyRewardCounter.objects.filter(referrer=OuterRef("pk")).order_by("-month")
     query = (
         User.objects.filter(pk=_MEMBER_SENTINEL)
         .annotate(
             # Every coupon part in one scan of the member's coupons (the part that grows).
             coupons_v=Subquery(coupons.annotate(v=joined).values("v")[:1]),
             ledger_id=Subquery(ledger.values("id")[:1]),
+            counter_month=Subquery(counter.values("month")[:1]),
+            counter_n=Subquery(counter.values("count")[:1]),
             received_v=Subquery(
                 received.annotate(v=Concat("state", Value("/"), text("updated_at"), output_field=CharField())).values(
                     "v"
                 )[:1]
             ),
         )
-        .values_list("coupons_v", "coins", "ledger_id", "received_v", "country")
+        .values_list("coupons_v", "coins", "ledger_id", "received_v", "counter_month", "counter_n", "country")
     ).query
     sql, params = query.get_compiler(connection=connection).as_sql()
     assert params.count(_MEMBER_SENTINEL) == 1, "the version query takes the member's id once"

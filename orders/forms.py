@@ -120,6 +120,18 @@ class CheckoutForm(forms.Form):
         except InvalidOrder as exc:
             raise forms.ValidationError(exc.message) from None
 
+    @property
+    def asks_for_benefits(self) -> bool:
+        """The member ticked a coupon, typed a promo code or asked for coins (read from what was sent, valid or not:
+        a malformed pick is still a pick)."""
+        coupons = [value for value in self.data.getlist("coupons") if str(value).strip()]
+        coins = str(self.data.get("coins") or "").strip()
+        try:
+            wants_coins = bool(coins) and int(coins) != 0
+        except ValueError:
+            wants_coins = True
+        return bool(coupons) or bool(str(self.data.get("promo_code") or "").strip()) or wants_coins
+
     def picks(self) -> dict:
         """The member's picks that validated (a field with an error counts as empty)."""
         data = getattr(self, "cleaned_data", {})

@@ -24,6 +24,7 @@ from coupons import stacking
 from coupons.stacking import CartLine, CheckoutError, CoinsDecision, PricedCheckout, Reason, SellerDiscount, coins_cap
 from orders import rules
 from orders.models import Order, OrderLine, OrderState, PaymentCard, Product, RefundStatus, Store
+from referrals.reasons import FLAGGED_MESSAGE, ReasonCode
 
 CENT = Decimal("0.01")
 MAX_QUANTITY = 20
@@ -460,10 +461,11 @@ def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code,
 
 
 def best_coupon_ids(*, lines: Sequence[LineInput], buyer, at: datetime | None = None) -> tuple[int, ...]:
-    """The coupons the engine applies when every usable coupon is offered: the page's first suggestion."""
+    """The coupons the engine applies when every usable coupon is offered: the page's first suggestion
+    (none for a flagged or suspended member, who may not use them)."""
     from coupons.selectors import usable_coupons
 
-    if not _is_member(buyer):
+    if not _is_member(buyer) or not buyer.may_use_program:
         return ()
     ids = list(usable_coupons(owner=buyer).values_list("pk", flat=True))
     if not ids:
@@ -644,6 +646,9 @@ def checkout(
     """Price again, place the order and spend its coupons, promo code and coins in one transaction: all or nothing,
     and the order's total is the engine's total.
 
+    0. Refuse (CheckoutRefused with the security message, nothing written) any coupon, promo code or
+       coins for a flagged or suspended buyer: program benefits (PROGRAM_RULES section 6). They may
+       still buy with no picks.
     1. Price the cart with the member's picks (never the form's totals).
     2. Refuse (CheckoutRefused, nothing written) an unknown or unusable promo code,
        coins over the balance or a coupon not in the wallet, and a total other than
@@ -654,6 +659,8 @@ def checkout(
     """
     from coupons.services import RedemptionError, redeem_for_order
 
+    if (coupon_ids or promo_code or coins) and not buyer.may_use_program:
+        raise CheckoutRefused(FLAGGED_MESSAGE, code=ReasonCode.ACCOUNT_FLAGGED)
     at = at or timezone.now()
     lines = _to_lines(cart_lines)
     pricing = price_cart(lines=lines, buyer=buyer, coupon_ids=coupon_ids, promo_code=promo_code, coins=coins, at=at)

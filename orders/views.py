@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.decorators import program_refusal
 from accounts.requestinfo import client_ip
 from orders import cart, ratelimit, selectors, services, webhooks
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
@@ -111,6 +112,12 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
     GET suggests the coupons that save the most. The page always shows the breakdown
     the member will pay; the service prices again and refuses a total they did not see.
+
+    Flagged (or suspended) members: coupons, promo codes and coins are program benefits, so picking
+    any of them gets the security refusal of every program action (PROGRAM_RULES section 6;
+    `accounts.decorators.program_refusal`: same page and status, nothing claimed). Buying at the
+    shop's price (sale prices and the stores' automatic discounts, which apply to everyone) is plain
+    shopping, not a program action: it stays open to them, and nothing is suggested to them.
     """
     lines = cart.lines(request.session)
     if not lines:
@@ -129,6 +136,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
         picks = {"coupon_ids": list(best), "promo_code": "", "coins": 0}
     else:
         form = CheckoutForm(request.POST)
+        if form.asks_for_benefits and (refusal := program_refusal(request)):
+            return refusal
         valid = form.is_valid()
         picks = form.picks()
         if valid and form.is_pay:

@@ -187,6 +187,8 @@ WHITENOISE_USE_FINDERS = DEBUG or TESTING
 # --- E-mail ---------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connect or reply may take: a frozen mail server fails the send instead of hanging a request.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Portal <no-reply@referral.example>")
 
 # --- Security -------------------------------------------------------------
@@ -256,6 +258,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if 
 _celery_dir = VAR_DIR / "celery"
 # A frozen Redis must not hang a request: fail fast, the sweep heals it
 # (tests/integration/test_crediting_reliability.py points a broker at a server that never answers).
+# An unacknowledged task (acks_late) is delivered again after visibility_timeout: it stays above every
+# task's time limit, so a task still running is never handed to a second worker (tests/test_settings.py).
 REDIS_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": 3,
     "socket_connect_timeout": 3,
@@ -294,7 +298,6 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 REFERRAL_ATTRIBUTION_DAYS = 30
 # Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
-REFERRAL_MONTHLY_LIMIT = env.int("REFERRAL_MONTHLY_LIMIT", default=10)
 # Sign-up attempts (every POST, valid or not) per client IP and hour in the shared cache; 0 = no limit.
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
 # Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).

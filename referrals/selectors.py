@@ -646,12 +646,13 @@ def invite_page_version(*, user) -> str:
       requests on the member's referrals;
     - the meter, its notices and the tips: the member's latest monthly counter (month and value; the
       current month's counter is always the latest, and a new month comes with the clock bucket);
-    - "expires in", 24 h / 48 h thresholds, the month's reset: the clock (the key's minute bucket);
+    - "expires in", 24 h / 48 h thresholds, the month's reset, a sale event starting or ending (the
+      sale tip): the clock (the key's minute bucket);
     - the link, the code, the QR code: the code and the request's scheme and host (in the key);
     - tab, page, language, time zone and country (the region): in the key.
     What may lag by up to INVITE_PAGE_CACHE_SECONDS: link opens (the funnel's clicks, already cached
-    by `cached_channel_funnel`), a friend renaming their account (the masked name) and staff edits
-    of a Region's program settings.
+    by `cached_channel_funnel`), a friend renaming their account (the masked name), staff edits
+    of a Region's program settings and staff adding or editing a sale event (the sale tip).
     """
     sql, params = _invite_version_sql(connection.vendor)
     with connection.cursor() as cursor:

@@ -1,16 +1,31 @@
 """Tips on the Invite Friends page, picked from the member's own funnel (PROGRAM_RULES.md section 9).
 
-A pure function over the funnel and the month's progress: the same numbers give the same tips.
+A pure function over the funnel, the month's progress and the sale event on now (or soon), if any:
+the same inputs give the same tips. At most MAX_TIPS are shown, in this order of priority:
+
+1. time-critical: this month's coupons are all earned; a big sale event is on or starts within
+   days (the best moment to share passes with it, so it comes before advice that keeps);
+2. backed by the member's own numbers: start with a personal message (nothing shared yet), personal
+   messages work best / try one, follow up on clicks, friends waiting with their welcome package,
+   sign-ups that already had an account;
+3. general advice, in the order the rules list it: mention the welcome package (once shared),
+   share during big sale events, invite people who have never shopped here.
+A tip appears once: the sale tip is the timely one when an event applies, else the general one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.utils import timezone
 
 # Personal messages convert best, then deal groups, then social posts and forums, then blogs.
 PERSONAL_CHANNELS = ("whatsapp", "telegram", "email")
 SOCIAL_CHANNELS = ("facebook", "x", "instagram")
 MAX_TIPS = 3
+# An event starting within this long is worth sharing for now: friends sign up before it, order during it.
+SALE_LOOKAHEAD = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -20,19 +35,65 @@ class Tip:
     text: str
 
 
+@dataclass(frozen=True)
+class SaleEvent:
+    """A big sale event as the tips see it (coupons.selectors.sale_event_to_share)."""
+
+    name: str
+    starts_at: datetime
+    ends_at: datetime | None = None
+
+
+def _day(value: datetime) -> str:
+    local = timezone.localtime(value)
+    return f"{local.day} {local:%B}"
+
+
+def _sale_tip(sale: SaleEvent, *, now: datetime) -> Tip:
+    if sale.starts_at > now:
+        return Tip(
+            "sales",
+            f"Share before {sale.name}",
+            f"{sale.name} starts on {_day(sale.starts_at)}. Friends are most likely to place a first order "
+            "during a big sale: share your link now so they have signed up, with their welcome coupons, "
+            "when it begins.",
+        )
+    # ends_at is the first moment after the event: its last day is the day before that moment.
+    until = f" until {_day(sale.ends_at - timedelta(microseconds=1))}" if sale.ends_at else ""
+    return Tip(
+        "sales",
+        f"{sale.name} is on: share now",
+        f"{sale.name} runs{until}. Friends are most likely to place a first order during a big sale: "
+        "this is the time to share your link.",
+    )
+
+
+GENERAL_SALE_TIP = Tip(
+    "sales",
+    "Share during big sale events",
+    "Friends are most likely to place a first order when there is a big sale: that is the time to share.",
+)
+
+
 def _rate(signups: int, clicks: int) -> float | None:
     return signups / clicks if clicks else None
 
 
-def pick_tips(funnel, progress, *, welcome_total: str = "") -> list[Tip]:
-    """At most MAX_TIPS tips, the ones backed by the member's numbers first."""
+def pick_tips(
+    funnel, progress, *, welcome_total: str = "", sale: SaleEvent | None = None, now: datetime | None = None
+) -> list[Tip]:
+    """At most MAX_TIPS tips: time-critical first, then the ones backed by the member's numbers, then general
+    advice (module docstring). `sale` is the big sale event on now or starting within SALE_LOOKAHEAD, if any."""
+    now = now or timezone.now()
     by_channel = {r.channel: r for r in funnel.rows}
     total = funnel.total
     welcome = f" ({welcome_total} in coupons)" if welcome_total else ""
-    tips: list[Tip] = []
+    urgent: list[Tip] = []
+    tips: list[Tip] = []  # backed by the member's numbers
+    general: list[Tip] = []
 
     if progress.is_full:
-        tips.append(
+        urgent.append(
             Tip(
                 "limit",
                 "This month's coupons are all earned",
@@ -41,6 +102,11 @@ def pick_tips(funnel, progress, *, welcome_total: str = "") -> list[Tip]:
                 "Invite more friends late in the month so their first orders complete after the reset.",
             )
         )
+    sale_applies = (
+        sale is not None and sale.starts_at <= now + SALE_LOOKAHEAD and (sale.ends_at is None or sale.ends_at > now)
+    )
+    if sale_applies:
+        urgent.append(_sale_tip(sale, now=now))
 
     if total.clicks == 0:
         tips.append(
@@ -98,7 +164,7 @@ def pick_tips(funnel, progress, *, welcome_total: str = "") -> list[Tip]:
             )
         )
     elif total.clicks:
-        tips.append(
+        general.append(
             Tip(
                 "welcome",
                 "Mention the welcome package",
@@ -115,20 +181,14 @@ def pick_tips(funnel, progress, *, welcome_total: str = "") -> list[Tip]:
                 "Only new members count.",
             )
         )
-    else:
-        tips.append(
+    if not sale_applies:
+        general.append(GENERAL_SALE_TIP)
+    if not funnel.rejected_already_registered:
+        general.append(
             Tip(
                 "new-people",
                 "Invite people who have never shopped here",
                 "Only new members count, so think of friends who do not use the marketplace yet.",
             )
         )
-
-    tips.append(
-        Tip(
-            "sales",
-            "Share during big sale events",
-            "Friends are most likely to place a first order when there is a big sale: that is the time to share.",
-        )
-    )
-    return tips[:MAX_TIPS]
+    return (urgent + tips + general)[:MAX_TIPS]

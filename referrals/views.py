@@ -17,11 +17,12 @@ from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
 from accounts.selectors import region_for_country
+from coupons.selectors import sale_event_to_share
 from referral_portal import pagecache
 from referral_portal.templatetags.money import format_money
 from referrals import selectors, services
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
-from referrals.tips import pick_tips
+from referrals.tips import SALE_LOOKAHEAD, SaleEvent, pick_tips
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,11 @@ def _page_number(raw: str | None) -> str:
     if not raw or not raw.isdigit():
         return "1"  # what Paginator.get_page does with anything that is not a number
     return str(min(int(raw), 1_000_000))  # beyond the last page: the last page, either way
+
+
+def _sale_for_tips(region, now) -> SaleEvent | None:
+    event = sale_event_to_share(at=now, currency=region.currency, within=SALE_LOOKAHEAD)
+    return SaleEvent(name=event.name, starts_at=event.starts_at, ends_at=event.ends_at) if event else None
 
 
 def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: str, now) -> str:
@@ -83,7 +89,7 @@ def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: 
         "signups_total": counts["all"],
         "credited_total": counts["credited"],
         "funnel": funnel,
-        "tips": pick_tips(funnel, progress, welcome_total=welcome_text),
+        "tips": pick_tips(funnel, progress, welcome_total=welcome_text, sale=_sale_for_tips(region, now), now=now),
         "tabs": [(key, label, counts[key]) for key, (label, _) in selectors.TABS.items()],
         "tab": tab,
         "page": page,

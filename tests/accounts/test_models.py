@@ -52,3 +52,13 @@ def test_default_regions_exist():
     for code in ("RU", "KZ", "AZ"):
         assert region_for_country(code).is_in_program is False
     assert Region.objects.get(is_default=True).welcome_package
+
+
+def test_a_new_region_gets_the_programs_default_monthly_limit_from_the_model_not_the_environment(settings):
+    """PROGRAM_RULES section 3: at most 10 referral coupons a month by default; each Region may change it (admin).
+    There is no environment fallback (REFERRAL_MONTHLY_LIMIT was never read and is gone)."""
+    from accounts.models import Region
+
+    assert not hasattr(settings, "REFERRAL_MONTHLY_LIMIT")
+    region = Region.objects.create(country="NZ", name="New Zealand")
+    assert Region.objects.get(pk=region.pk).monthly_limit == 10

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Region
 from coupons.selectors import savings_calculator, wallet_for
-from tests.factories import CouponFactory, UserFactory
+from referrals.models import MonthlyRewardCounter
+from referrals.selectors import monthly_progress
+from referrals.services.crediting import credit_manually
+from tests.factories import CouponFactory, InviteReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -88,18 +90,43 @@ def test_rendered_badges(client):
     assert "Min. spend $20.00 · 25% off" in html
 
 
-def test_referral_coupons_this_month_in_the_region_time_zone():
+def test_referral_coupons_this_month_read_the_monthly_counter_in_the_region_time_zone():
     Region.objects.filter(is_default=True).update(time_zone="America/New_York", monthly_limit=10)
     member = UserFactory(country="ZZ")  # unlisted → default region
-    # 2026-03-01 03:00 UTC is still February in New York.
-    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 1, 3, 0, tzinfo=UTC))
-    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 1, 6, 0, tzinfo=UTC))
-    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 2, tzinfo=UTC), status="voided")
-    CouponFactory(owner=member, source="welcome", issued_at=datetime(2026, 3, 2, tzinfo=UTC))
-    with time_machine.travel(datetime(2026, 3, 10, tzinfo=UTC)):
-        wallet = wallet_for(member=member)
-    assert (wallet.referral_count, wallet.referral_limit) == (1, 10)
-    assert wallet.month_resets_on.isoformat() == "2026-04-01"
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 2, 1), count=9)
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 3, 1), count=2)
+    # Referral coupons themselves are not what counts (a staff credit takes no slot; the counter is the authority).
+    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 2, tzinfo=UTC))
+    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 3, tzinfo=UTC))
+    CouponFactory(owner=member, source="referral", issued_at=datetime(2026, 3, 4, tzinfo=UTC))
+    # 2026-03-01 04:59:59 UTC is still February in New York; 05:00:00 is March.
+    for at, expected in [
+        (datetime(2026, 3, 1, 4, 59, 59, tzinfo=UTC), (9, 10, "2026-03-01")),
+        (datetime(2026, 3, 1, 5, 0, 0, tzinfo=UTC), (2, 10, "2026-04-01")),
+    ]:
+        wallet = wallet_for(member=member, at=at)
+        assert (wallet.referral_count, wallet.referral_limit, wallet.month_resets_on.isoformat()) == expected
+        progress = monthly_progress(user=member, now=at)
+        assert (wallet.referral_count, wallet.referral_limit, wallet.month_resets_on) == (
+            progress.count,
+            progress.limit,
+            progress.resets_on,
+        )
+
+
+def test_my_coupons_and_invite_friends_show_the_same_month_count(client):
+    """A staff manual credit issues a referral coupon but takes no monthly slot: neither page counts it."""
+    member = UserFactory()
+    client.force_login(member)
+    MonthlyRewardCounter.objects.create(referrer=member, month=timezone.now().date().replace(day=1), count=1)
+    CouponFactory(owner=member, source="referral")  # the reward that took the slot
+    referral = InviteReferralFactory(referrer=member, state="qualified", completed_at=timezone.now())
+    coupon = credit_manually(referral=referral, actor=UserFactory(is_staff=True), reason="Goodwill after a delay")
+    assert coupon.source == "referral"
+    wallet = client.get(URL).content.decode()
+    invite = client.get(reverse("referrals:invite")).content.decode()
+    assert "<span>Referral coupons this month</span><span>1 of 10</span>" in wallet
+    assert "<span>Coupons this month</span><span>1 of 10</span>" in invite
 
 
 def test_savings_calculator_sums_minimums_and_averages():

@@ -17,6 +17,7 @@ from accounts.coins import move_coins
 from accounts.models import CoinLedger
 from coupons.models import CouponStatus
 from coupons.services import expire_overdue_coupons, void_coupon
+from referrals.models import MonthlyRewardCounter
 from referrals.services.timeline import transition
 from tests.factories import CouponFactory, InviteReferralFactory, UserFactory
 
@@ -140,6 +141,19 @@ def test_a_coins_balance_written_without_a_ledger_row_still_shows(client, member
     member.coins = 1250
     member.save(update_fields=["coins"])
     assert "Coins (worth $12.50)" in get(client)
+
+
+def test_the_monthly_counter_shows_at_once(client, member):
+    """The meter reads the MonthlyRewardCounter (as Invite Friends does): a credit, or a slot given back by a
+    reversal, changes no coupon of this member's wallet in the same way, so the counter is in the version."""
+    meter = "<span>Referral coupons this month</span><span>{} of 10</span>"
+    assert meter.format(0) in get(client)
+    start = timezone.now().date().replace(day=1)
+    counter = MonthlyRewardCounter.objects.create(referrer=member, month=start, count=3)
+    assert meter.format(3) in get(client)
+    assert queries(client)[0] == HIT_QUERIES
+    MonthlyRewardCounter.objects.filter(pk=counter.pk).update(count=2)  # release_monthly_slot
+    assert meter.format(2) in get(client)
 
 
 def test_tabs_each_have_their_own_content(client, member):

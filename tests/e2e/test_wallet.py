@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Store
+from referrals.models import MonthlyRewardCounter
 from tests.factories import CouponFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -29,6 +30,8 @@ def member_with_coupons():
         issued_at=now - timedelta(days=28),
     )
     CouponFactory(owner=member, source="referral", title="Referral reward", value=D("5.00"), min_spend=D("20.00"))
+    # The monthly slot that reward took: "Referral coupons this month" reads the counter, as Invite Friends does.
+    MonthlyRewardCounter.objects.create(referrer=member, month=now.date().replace(day=1), count=1)
     CouponFactory(owner=member, source="event", title="Spring Sale", value=D("10.00"), min_spend=D("60.00"))
     CouponFactory(owner=member, kind="select", source="event", title="Select: Home", value=D("3.00"))
     CouponFactory(owner=member, kind="store", source="store", store=store, title="Bolt Bikes: $3 off $20", value=D("3"))

@@ -210,6 +210,39 @@ def test_invalid_picks_are_refused_and_nothing_is_written(member, shoes, wallet,
     assert User.objects.get(pk=member.pk).coins == 500
 
 
+@pytest.mark.parametrize("status", ["flagged", "suspended"])
+@pytest.mark.parametrize(
+    "picks",
+    [
+        pytest.param("referral", id="referral-coupon"),
+        pytest.param("store", id="store-coupon"),
+        pytest.param({"promo_code": "SPRING5"}, id="promo-code"),
+        pytest.param({"coins": 50}, id="coins"),
+    ],
+)
+def test_a_flagged_buyer_gets_no_program_benefit_and_nothing_is_claimed(member, shoes, wallet, status, picks):
+    """PROGRAM_RULES section 6 at the service: the view is not the only guard."""
+    from referrals.reasons import FLAGGED_MESSAGE
+
+    campaign = CampaignFactory(code="SPRING5", value=D("5.00"), min_spend=D("0"))
+    member.status = status
+    member.save(update_fields=["status"])
+    if isinstance(picks, str):
+        picks = {"coupon_ids": [wallet[picks].pk]}
+    with pytest.raises(CheckoutRefused) as exc:
+        buy(member, shoes, **picks)
+    assert (exc.value.message, exc.value.code, exc.value.field) == (FLAGGED_MESSAGE, "ACCOUNT_FLAGGED", None)
+    assert not Order.objects.exists() and not PromoRedemption.objects.exists()
+    assert set(Coupon.objects.filter(owner=member).values_list("status", flat=True)) == {"active"}
+    assert User.objects.get(pk=member.pk).coins == 500
+    assert Campaign.objects.get(pk=campaign.pk).used_count == 0
+    assert services.best_coupon_ids(lines=[LineInput.for_product(shoes, 1)], buyer=member) == ()
+    # Plain shopping stays open: the sale price, nothing from the wallet.
+    order = buy(member, shoes)
+    assert (order.total, order.coins_used) == (D("70.00"), 0)
+    assert set(Coupon.objects.filter(owner=member).values_list("status", flat=True)) == {"active"}
+
+
 def test_a_promo_code_short_of_its_minimum_is_refused_by_name(member, shoes):
     CampaignFactory(code="BIG", value=D("20.00"), min_spend=D("100.00"))
     with pytest.raises(CheckoutRefused, match=r"\$30.00 short of the \$100.00 minimum"):

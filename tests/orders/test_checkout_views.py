@@ -278,3 +278,94 @@ def test_the_test_card_is_prefilled_with_a_card_of_the_members_own(client, membe
     assert normalize_card_label(label) == label  # a valid test card
     # Another member gets another card: a shared default would make every friend's card "seen on another account".
     assert suggested_card_label(buyer=UserFactory()) != label
+
+
+# --- Flagged members: program benefits refused, plain shopping open (PROGRAM_RULES section 6) -------------
+
+_VOLATILE = [
+    (re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"'), 'name="csrfmiddlewaretoken" value=""'),
+    (re.compile(r'nonce="[^"]+"'), 'nonce=""'),
+    (re.compile(r' aria-current="page"'), ""),  # the navigation marks the section the page belongs to
+]
+
+
+def _shape(html: str) -> str:
+    for pattern, replacement in _VOLATILE:
+        html = pattern.sub(replacement, html)
+    return html
+
+
+def _flag(member, status="flagged"):
+    member.status, member.status_reason = status, "DEVICE_RING"
+    member.save(update_fields=["status", "status_reason"])
+
+
+@pytest.mark.parametrize("status", ["flagged", "suspended"])
+@pytest.mark.parametrize(
+    "picks",
+    [
+        pytest.param({"coupons": "referral"}, id="referral-coupon"),
+        pytest.param({"coupons": "welcome"}, id="welcome-coupon"),
+        pytest.param({"coupons": "store"}, id="store-coupon"),
+        pytest.param({"promo_code": "spring5"}, id="promo-code"),
+        pytest.param({"coins": "50"}, id="coins"),
+        pytest.param({"coins": "lots"}, id="malformed-coins"),
+    ],
+)
+@pytest.mark.parametrize("action", ["update", "pay"])
+def test_flagged_member_picking_any_benefit_gets_the_security_refusal_and_nothing_is_claimed(
+    client, member, wallet, in_cart, status, picks, action
+):
+    from coupons.models import PromoRedemption
+    from referrals.reasons import FLAGGED_MESSAGE
+
+    welcome = CouponFactory(owner=member, source="welcome", title="Welcome $4", value=D("4.00"), min_spend=D("0"))
+    campaign = CampaignFactory(code="SPRING5", value=D("5.00"), min_spend=D("0"))
+    _flag(member, status)
+    coupons = {"referral": wallet["referral"], "welcome": welcome, "store": wallet["store"]}
+    data = {"card_label": "Visa 4242", "expected_total": "70.00", "coins": "0", **picks}
+    if "coupons" in picks:
+        data["coupons"] = [str(coupons[picks["coupons"]].pk)]
+    client.get(reverse("orders:cart"))  # shows (and so clears) the "added to your cart" message
+    response = client.post(URL, {"action": action, **data})
+    html = response.content.decode()
+    # Exactly the refusal every program action gives (the wallet page is one): same status, same page.
+    refused = client.get(reverse("coupons:wallet"))
+    assert response.status_code == refused.status_code == 403
+    assert FLAGGED_MESSAGE in html and "DEVICE_RING" not in html
+    assert _shape(html) == _shape(refused.content.decode())
+    # Nothing claimed, nothing placed.
+    assert not Order.objects.exists()
+    assert set(Coupon.objects.filter(owner=member).values_list("status", flat=True)) == {"active"}
+    assert not PromoRedemption.objects.exists()
+    campaign.refresh_from_db()
+    assert campaign.used_count == 0
+    assert User.objects.get(pk=member.pk).coins == 1250
+
+
+def test_flagged_member_may_still_buy_at_the_shops_price(client, member, wallet, in_cart):
+    _flag(member)
+    page = client.get(URL)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "We picked the coupons that save you the most" not in html
+    assert "checked" not in checkbox(html, wallet["referral"]) and "checked" not in checkbox(html, wallet["store"])
+    assert "Pay $70.00" in html  # the sale price (for everyone), no coupon, promo code or coins
+    # "Update total" with nothing picked is plain shopping too.
+    assert post(client, coins="0", promo_code=" ").status_code == 200
+    response = post(client, action="pay", card_label="Visa 4242", coins="0", expected_total="70.00")
+    order = Order.objects.get(buyer=member)
+    assert response["Location"] == reverse("orders:detail", args=[order.external_id])
+    assert (order.total, order.discount_total, order.coins_used) == (D("70.00"), D("30.00"), 0)
+    assert set(Coupon.objects.filter(owner=member).values_list("status", flat=True)) == {"active"}
+    assert User.objects.get(pk=member.pk).coins == 1250
+
+
+def test_a_cleared_member_can_use_coupons_again(client, member, wallet, in_cart):
+    from accounts.services import clear_flag
+
+    _flag(member)
+    assert post(client, coupons=[wallet["referral"].pk]).status_code == 403
+    clear_flag(user=member)
+    response = post(client, coupons=[wallet["referral"].pk])
+    assert response.status_code == 200 and "Pay $65.00" in response.content.decode()

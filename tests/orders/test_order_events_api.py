@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,10 +13,17 @@ import time_machine
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from coupons.models import Coupon, CouponSource, LedgerEntry
 from orders import webhooks
 from orders.models import Order, OrderEvent, OrderState
-from tests.factories import StoreFactory, UserFactory
+from referrals.models import MonthlyRewardCounter
+from referrals.reasons import ReferralState
+from referrals.services import credit_due_referrals
+from referrals.tasks import credit_referral_task
+from tests.concurrency import race
+from tests.factories import CreditingReferralFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -329,3 +337,90 @@ def test_concurrent_first_orders_of_one_member_give_exactly_one_first(settings):
     assert _post_together(payloads) == [200] * 5
     assert Order.objects.count() == 5
     assert Order.objects.filter(is_first=True).count() == 1
+
+
+# --- RELIABILITY.md section 6, scenario 2, end to end -------------------------------------------
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _send_in_a_row(payload: dict, times: int) -> list[tuple[int, str]]:
+    answers = [post(Client(), payload) for _ in range(times)]
+    return [(a.status_code, a.json()["status"]) for a in answers]
+
+
+def _send_together(payload: dict, times: int) -> list[tuple[int, str] | Exception]:
+    """`times` deliveries through the real endpoint from real threads released together (tests/concurrency.py)."""
+
+    def deliver(_: int) -> tuple[int, str]:
+        answer = post(Client(), payload)
+        return answer.status_code, answer.json()["status"]
+
+    return race(times, deliver)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("repeat", range(3))
+def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_and_one_reward(settings, repeat):
+    """The same signed `order.completed` of a referred friend's first order, 5× concurrently and 5× in a row,
+    through the real endpoint, referral hook and crediting: one inbox row per event id, one reward, all 2xx."""
+    settings.ORDER_EVENTS_SECRETS = [SECRET]
+    settings.ORDER_EVENTS_RATE_LIMIT = 10_000
+    StoreFactory(slug="pixel-gadgets")
+    now = timezone.now()
+    # Friend A's completion arrives 5× at once, then 5× in a row; friend B's the other way round.
+    friends = {
+        "a": CreditingReferralFactory(friend__email="friend-a@example.com"),
+        "b": CreditingReferralFactory(friend__email="friend-b@example.com"),
+    }
+    completions = {}
+    for tag, referral in friends.items():
+        order_id = f"SHOP-{tag.upper()}"
+        first = placed(
+            order_id=order_id,
+            event_id=f"evt-{tag}-placed",
+            occurred_at=_iso(now - timedelta(hours=2)),
+            email=referral.friend.email,
+        )
+        first["order"]["payment"]["card_fingerprint"] = f"fp_friend_{tag}"
+        paid = event("paid", order_id=order_id, event_id=f"evt-{tag}-paid", occurred_at=_iso(now - timedelta(hours=1)))
+        assert _send_in_a_row(first, 1) == [(200, "processed")]
+        assert _send_in_a_row(paid, 1) == [(200, "processed")]
+        referral.refresh_from_db()
+        assert referral.state == ReferralState.ORDER_PLACED
+        completions[tag] = event(
+            "completed",
+            order_id=order_id,
+            event_id=f"evt-{tag}-completed",
+            occurred_at=_iso(now - timedelta(minutes=1)),
+        )
+
+    answers = {
+        "a": _send_together(completions["a"], 5) + _send_in_a_row(completions["a"], 5),
+        "b": _send_in_a_row(completions["b"], 5) + _send_together(completions["b"], 5),
+    }
+    for got in answers.values():
+        assert not [a for a in got if isinstance(a, Exception)], got
+        assert all(200 <= status < 300 for status, _ in got), got
+        assert sorted(result for _, result in got) == ["duplicate"] * 9 + ["processed"], got
+
+    # Crediting, synchronously: the sweep (twice, as two beat runs would) and the fast-path task for each referral.
+    credit_due_referrals()
+    for referral in friends.values():
+        credit_referral_task(referral.pk)
+    credit_due_referrals()
+
+    for tag, referral in friends.items():
+        for name in ("placed", "paid", "completed"):
+            assert OrderEvent.objects.filter(event_id=f"evt-{tag}-{name}").count() == 1
+        referral.refresh_from_db()
+        assert referral.state == ReferralState.CREDITED
+        rewards = Coupon.objects.filter(referral=referral, source=CouponSource.REFERRAL)
+        assert rewards.count() == 1 and rewards.get().owner_id == referral.referrer_id
+        assert LedgerEntry.objects.filter(coupon__referral=referral, event=LedgerEntry.Event.ISSUED).count() == 1
+        assert MonthlyRewardCounter.objects.get(referrer=referral.referrer).count == 1
+    assert OrderEvent.objects.count() == 6
+    assert Coupon.objects.filter(source=CouponSource.REFERRAL).count() == 2

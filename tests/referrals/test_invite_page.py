@@ -9,12 +9,14 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import time_machine
+from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import Region
 from referrals import selectors
 from referrals.models import MonthlyRewardCounter, ReferralCode
 from tests.factories import (
+    CampaignFactory,
     InviteClickFactory,
     InviteReferralEventFactory,
     InviteReferralFactory,
@@ -220,10 +222,67 @@ def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queri
 
 
 # --- Tips -----------------------------------------------------------------------------
+def tips_shown(html: str) -> list[tuple[str, str]]:
+    """(key, title) of each tip on the page, in order."""
+    return re.findall(r'<article class="card card-flat tip tip-([\w-]+)"><h3>([^<]*)</h3>', html)
+
+
 def test_tips_for_a_new_member_start_with_personal_messages(client, member):
+    assert tips_shown(page(client)) == [
+        ("start", "Start with a personal message"),
+        ("sales", "Share during big sale events"),
+        ("new-people", "Invite people who have never shopped here"),
+    ]
+
+
+def sale_event(**fields):
+    fields = {"kind": "platform", "code": None, "currency": "USD", **fields}
+    return CampaignFactory(**fields)
+
+
+@time_machine.travel(datetime(2026, 11, 11, 9, 0, tzinfo=UTC), tick=False)
+def test_a_running_sale_event_leads_the_tips_even_for_a_busy_member(client, member):
+    code = ReferralCode.objects.create(user=member, code="SALE23456")
+    wa = InviteClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
+    InviteClickFactory.create_batch(8, referral_code=code, channel="facebook")
+    for click in wa:
+        InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=click)
+    busy = [
+        ("personal", "Your personal messages work best"),
+        ("follow-up", "Follow up on clicks"),
+        ("welcome", "Tell friends about their welcome package"),
+    ]
+    assert tips_shown(page(client)) == busy  # no sale: the member's own numbers fill the three places
+    # Events that do not apply: another region's currency, one that has ended, a promo code.
+    sale_event(name="Euro Days", currency="EUR", starts_at=datetime(2026, 11, 10, tzinfo=UTC))
+    sale_event(
+        name="Halloween", starts_at=datetime(2026, 10, 30, tzinfo=UTC), ends_at=datetime(2026, 11, 1, tzinfo=UTC)
+    )
+    sale_event(name="Promo", code="SAVE5", kind="promo")
+    cache.clear()
+    assert tips_shown(page(client)) == busy
+    sale_event(
+        name="11.11 Global Shopping Festival",
+        starts_at=datetime(2026, 11, 11, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 12, tzinfo=UTC),
+    )
+    cache.clear()  # the page content is kept for a minute; staff adding an event may lag that long
     html = page(client)
-    assert "Start with a personal message" in html
-    assert "Share during big sale events" in html or "never shopped here" in html
+    assert tips_shown(html) == [("sales", "11.11 Global Shopping Festival is on: share now"), *busy[:2]]
+    assert "11.11 Global Shopping Festival runs until 11 November." in html
+
+
+@time_machine.travel(datetime(2026, 11, 5, 9, 0, tzinfo=UTC), tick=False)
+def test_a_sale_event_starting_within_a_week_is_shared_for_now(client, member):
+    sale_event(name="Black Friday", starts_at=datetime(2026, 11, 27, tzinfo=UTC))  # three weeks away: not yet
+    sale_event(name="11.11", starts_at=datetime(2026, 11, 11, tzinfo=UTC), ends_at=datetime(2026, 11, 12, tzinfo=UTC))
+    html = page(client)
+    assert tips_shown(html) == [
+        ("sales", "Share before 11.11"),
+        ("start", "Start with a personal message"),
+        ("new-people", "Invite people who have never shopped here"),
+    ]
+    assert "11.11 starts on 11 November." in html
 
 
 def test_tips_follow_the_members_own_numbers(client, member):

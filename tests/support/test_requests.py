@@ -235,6 +235,26 @@ def test_support_pages_need_login(client):
     assert client.get(reverse("support:list")).status_code == 302
 
 
+@pytest.mark.parametrize("status", ["flagged", "suspended"])
+def test_flagged_or_suspended_member_gets_the_security_refusal_on_every_support_view(client, member, status):
+    """PROGRAM_RULES section 6: every program action, support requests included; nothing is opened or shown."""
+    referral = delayed(member, 49)
+    mine = SupportRequestFactory(referral=InviteReferralFactory(referrer=member), staff_reply="Secret reply")
+    member.status, member.status_reason = status, "DEVICE_RING"
+    member.save(update_fields=["status", "status_reason"])
+    answers = [
+        client.get(reverse("support:list")),
+        client.get(reverse("support:detail", args=[mine.pk])),
+        client.post(open_url(referral)),
+    ]
+    for response in answers:
+        html = response.content.decode()
+        assert response.status_code == 403
+        assert "For security reasons, your request cannot be processed." in html
+        assert "DEVICE_RING" not in html and "Secret reply" not in html
+    assert SupportRequest.objects.count() == 1  # only the one made above
+
+
 # --- Admin -------------------------------------------------------------------------------
 @pytest.fixture
 def staff_client(client):
