@@ -314,7 +314,7 @@ def wallet_page_version(*, member) -> str:
     - the welcome-pending note: the state and updated_at of the referral the member received;
     - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
     - "expires in", badge tones, usable vs expired before the sweep: the clock (the key's minute bucket);
-    - tab, language and time zone: in the key.
+    - tab, language, money locale and time zone: in the key (the locale also follows a Region's `locale`).
     What may lag by up to WALLET_PAGE_CACHE_SECONDS: staff edits of a Region's program settings, and
     renaming a store or an order's external id shown on a card.
     """

@@ -487,6 +487,7 @@ def send_expiry_reminders(*, now: datetime | None = None, batch: int = 500) -> i
     """Remind each owner once, 3 days before a usable coupon expires (claimed by a conditional UPDATE)."""
     from django.urls import reverse
 
+    from accounts.locales import member_money_locale
     from accounts.notify import notify
     from coupons.models import CouponStatus
     from referral_portal.templatetags.money import format_money
@@ -508,13 +509,15 @@ def send_expiry_reminders(*, now: datetime | None = None, batch: int = 500) -> i
             # Two runs may read the same candidates; only one wins the claim.
             if not Coupon.objects.filter(pk=coupon.pk, reminder_sent_at__isnull=True).update(reminder_sent_at=now):
                 continue
-            amount = format_money(coupon.value, coupon.currency)
+            locale = member_money_locale(coupon.owner)  # a task: no request, so the owner's locale explicitly
+            amount = format_money(coupon.value, coupon.currency, locale)
+            minimum = format_money(coupon.min_spend, coupon.currency, locale)
             notify(
                 user=coupon.owner,
                 kind="coupon_expiring",
                 title=f"Your {amount} coupon expires on {coupon.expires_at:%d %B %Y}",
                 body=(
-                    f"Use your {amount} coupon (minimum spend {format_money(coupon.min_spend, coupon.currency)}) "
+                    f"Use your {amount} coupon (minimum spend {minimum}) "
                     f"before {coupon.expires_at:%d %B %Y, %H:%M} UTC. After that it can no longer be used."
                 ),
                 link=reverse("coupons:wallet"),

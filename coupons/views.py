@@ -12,6 +12,7 @@ from accounts.decorators import program_member_required
 from coupons import selectors
 from coupons.forms import CalculatorForm
 from referral_portal import pagecache
+from referral_portal.templatetags.money import active_money_locale
 from referrals.selectors import welcome_package_pending
 
 
@@ -42,7 +43,7 @@ def wallet(request: HttpRequest) -> HttpResponse:
     """My Coupons: tabs, referral coupons this month, coins and the savings calculator.
 
     The plain page (no calculator picks) keeps its main content WALLET_PAGE_CACHE_SECONDS in the shared
-    cache under a key made of the member (id and date joined), tab, language, time zone, country, the
+    cache under a key made of the member (id and date joined), tab, language, money locale, time zone, country, the
     current minute and
     `selectors.wallet_page_version` (one query that changes with anything the content shows; its
     docstring lists what and why). A hit costs the session, the user, the version query and one cache
@@ -61,6 +62,7 @@ def wallet(request: HttpRequest) -> HttpResponse:
             selectors.wallet_page_version(member=user),
             tab,
             get_language() or "",
+            active_money_locale(),  # language + country, or the region's locale (accounts.locales)
             timezone.get_current_timezone_name(),
             str(user.country),
             user.date_joined.isoformat(),  # a reused id (a deleted account's) never meets the old content

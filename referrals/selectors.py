@@ -649,7 +649,7 @@ def invite_page_version(*, user) -> str:
     - "expires in", 24 h / 48 h thresholds, the month's reset, a sale event starting or ending (the
       sale tip): the clock (the key's minute bucket);
     - the link, the code, the QR code: the code and the request's scheme and host (in the key);
-    - tab, page, language, time zone and country (the region): in the key.
+    - tab, page, language, money locale, time zone and country (the region): in the key.
     What may lag by up to INVITE_PAGE_CACHE_SECONDS: link opens (the funnel's clicks, already cached
     by `cached_channel_funnel`), a friend renaming their account (the masked name), staff edits
     of a Region's program settings and staff adding or editing a sale event (the sale tip).

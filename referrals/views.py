@@ -16,10 +16,11 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
+from accounts.locales import region_money_locale_choice
 from accounts.selectors import region_for_country
 from coupons.selectors import sale_event_to_share
 from referral_portal import pagecache
-from referral_portal.templatetags.money import format_money
+from referral_portal.templatetags.money import active_money_locale, format_money, use_money_locale
 from referrals import selectors, services
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
 from referrals.tips import SALE_LOOKAHEAD, SaleEvent, pick_tips
@@ -105,7 +106,7 @@ def invite(request: HttpRequest) -> HttpResponse:
     """Invite Friends: link, share, QR, this month's meter, funnel, tips and the referral cards.
 
     The main content is kept INVITE_PAGE_CACHE_SECONDS in the shared cache under a key made of the
-    member, their code, tab, page, language, time zone, country, scheme and host, the current
+    member, their code, tab, page, language, money locale, time zone, country, scheme and host, the current
     minute and `selectors.invite_page_version` (one query that changes with anything the content
     shows; its docstring lists what and why). A hit costs the session, the user, the code, the
     version query and one cache GET. Header, messages and CSRF token stay per request; a cache
@@ -126,6 +127,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             tab,
             page_number,
             get_language() or "",
+            active_money_locale(),  # language + country, or the region's locale (accounts.locales)
             timezone.get_current_timezone_name(),
             str(user.country),
             request.scheme,
@@ -253,4 +255,6 @@ def landing(request: HttpRequest) -> HttpResponse:
         "device_known": device_has_account(device_id=getattr(request, "device_id", "") or ""),
         "region_blocked": not region.is_in_program,
     }
-    return render(request, "referrals/landing.html", context)
+    # The welcome package is shown in the region's currency: in its locale too when the language matches.
+    with use_money_locale(region_money_locale_choice(region)):
+        return render(request, "referrals/landing.html", context)

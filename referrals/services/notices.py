@@ -6,6 +6,7 @@ from datetime import date
 
 from django.urls import reverse
 
+from accounts.locales import member_money_locale
 from accounts.notify import notify
 from referral_portal.templatetags.money import format_money
 from referrals.models import Referral
@@ -45,8 +46,10 @@ def _friend_name(referral: Referral) -> str:
 
 
 def notify_credited(*, referral: Referral, coupon) -> None:
-    amount = format_money(coupon.value, coupon.currency)
-    minimum = format_money(coupon.min_spend, coupon.currency)
+    # The referrer's locale, not that of whoever's request (or task) completed the friend's order.
+    locale = member_money_locale(referral.referrer)
+    amount = format_money(coupon.value, coupon.currency, locale)
+    minimum = format_money(coupon.min_spend, coupon.currency, locale)
     notify(
         user=referral.referrer,
         kind="referral_credited",

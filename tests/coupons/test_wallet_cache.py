@@ -238,3 +238,35 @@ def test_a_broken_cache_only_means_rendering(client, member, monkeypatch):
     monkeypatch.setattr(cache, "set", broken)
     html = get(client)
     assert "Still here" in html and ready(html) == "1"
+
+
+def test_a_member_in_germany_sees_amounts_in_en_DE(client, member):
+    from accounts.models import Region
+
+    Region.objects.create(country="DE", name="Germany", currency="EUR", locale="de_DE")
+    member.country = "DE"
+    member.save(update_fields=["country"])
+    CouponFactory(owner=member, value="4.00", min_spend="5.00", currency="EUR")
+    html = get(client)
+    assert "4,00\xa0€" in html and "Min. spend 5,00\xa0€" in html  # Babel's en_DE, not en_US's "€4.00"
+    assert "€4.00" not in html
+
+
+def test_a_country_change_renders_in_the_new_locale(client, member):
+    CouponFactory(owner=member, value="5.00", min_spend="20.00", currency="USD")
+    assert "Min. spend $20.00" in get(client)
+    member.country = "DE"  # the profile form saves the country: en + DE is en_DE
+    member.save(update_fields=["country"])
+    assert "Min. spend 20,00\xa0US$" in get(client)
+
+
+def test_a_regions_locale_change_renders_again_though_the_version_does_not_see_regions(client, member):
+    from accounts.models import Region
+
+    member.language = "de"  # de_US is no Babel locale: the US region's locale decides, if it is German
+    member.save(update_fields=["language"])
+    CouponFactory(owner=member, value="5.00", min_spend="20.00", currency="USD")
+    assert "20,00\xa0$" in get(client)  # the region says en_US: German's default, de_DE
+    Region.objects.filter(country="US").update(locale="de_CH")
+    html = get(client)
+    assert "$\xa020.00" in html and "20,00\xa0$" not in html
