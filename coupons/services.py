@@ -172,6 +172,7 @@ def price_checkout(
     """Price a cart for a member with their picks (read only); raises stacking.CheckoutError for an unpriceable cart."""
     from accounts.selectors import region_for_country
     from coupons.selectors import checkout_coupon_inputs, resolve_promo_code
+    from referral_portal.templatetags.money import active_money_locale
 
     at = at or timezone.now()
     currency = currency or region_for_country(str(member.country)).currency
@@ -185,6 +186,7 @@ def price_checkout(
         seller_discounts=seller_discounts,
         at=at,
         currency=currency,
+        locale=active_money_locale(),  # the engine's messages in the reader's locale, like the page's amounts
     )
 
 

@@ -358,6 +358,7 @@ def price_cart(
     Raises InvalidOrder for a cart the engine can't price (empty, bad prices).
     """
     from coupons.services import price_checkout
+    from referral_portal.templatetags.money import active_money_locale
 
     priced_lines = _to_lines(lines)
     at = at or timezone.now()
@@ -370,7 +371,9 @@ def price_cart(
     try:
         if not _is_member(buyer):
             return CartPricing(
-                priced=stacking.price_cart(lines=cart_lines, seller_discounts=discounts, at=at, currency=currency)
+                priced=stacking.price_cart(
+                    lines=cart_lines, seller_discounts=discounts, at=at, currency=currency, locale=active_money_locale()
+                )
             )
         priced = price_checkout(
             member=buyer,
@@ -420,6 +423,7 @@ def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code,
 
     The previews run the pure engine on the same inputs (a constant number of queries, whatever the wallet size)."""
     from coupons.selectors import checkout_coupon_inputs, resolve_promo_code
+    from referral_portal.templatetags.money import active_money_locale
 
     inputs = checkout_coupon_inputs(member=buyer, include_ids=picked)
     promo = resolve_promo_code(member=buyer, code=promo_code or "")
@@ -438,6 +442,7 @@ def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code,
                 seller_discounts=discounts,
                 at=at,
                 currency=priced.currency,
+                locale=active_money_locale(),
             ).decision_for(coupon.id)
         options.append(
             CouponOption(

@@ -89,3 +89,12 @@ def _default_levels(request: pytest.FixtureRequest, _default_regions) -> None:
     from django.apps import apps
 
     import_module("accounts.migrations.0004_default_levels").create_levels(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_language():
+    """A test that activates a language (a member's, a German page) must not leak it into the next test."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()

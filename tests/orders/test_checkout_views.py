@@ -369,3 +369,13 @@ def test_a_cleared_member_can_use_coupons_again(client, member, wallet, in_cart)
     clear_flag(user=member)
     response = post(client, coupons=[wallet["referral"].pk])
     assert response.status_code == 200 and "Pay $65.00" in response.content.decode()
+
+
+def test_checkout_messages_use_the_members_locale_like_the_rest_of_the_page(client, member, wallet, in_cart):
+    """PROGRAM_RULES section 7: a member in Germany reading English sees every amount as en_DE, engine reasons too."""
+    member.country = "DE"
+    member.save(update_fields=["country"])
+    html = client.get(URL).content.decode()
+    assert "min. spend 80,00\xa0US$" in html  # the template's amounts
+    assert "Saves 3,00\xa0US$" in html  # the stacking engine's own words (Northwind $3 applied)
+    assert "Saves $" not in html and "min. spend $" not in html  # nothing left in en_US
