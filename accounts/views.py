@@ -54,6 +54,11 @@ def signup(request: HttpRequest) -> HttpResponse:
         # Seeing the welcome coupons is how a friend knows the invitation worked; a friend whose
         # invitation could not be applied is told so, in words for the friend (PROGRAM_RULES.md section 2).
         notice = friend_signup_notice(referral=referral)
+        if not user.may_use_program:
+            # Flagged by this very sign-up (a device ring): the security sentence only, on a page that is
+            # not a program action (Invite Friends would answer the same sentence as a refusal).
+            messages.warning(request, notice)
+            return redirect("home")
         if referral.state in ("registered", "under_review"):
             messages.info(request, notice)
             return redirect("coupons:wallet")

@@ -7,8 +7,9 @@ every signal it read (stored on `Referral.signals` so staff can explain it).
 Order of the rules (the first one that fires gives the reason; all that fired are listed):
 1. strong (→ rejected): ACCOUNT_FLAGGED, REFERRER_INACTIVE, REGION_RESTRICTED,
    SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT, REGION_MISMATCH;
-2. medium (→ under_review): SHARED_IP_AND_AGENT, COUNTRY_SIGNAL_MISMATCH,
-   DISPOSABLE_EMAIL, IP_BURST;
+2. medium (→ under_review): SHARED_IP_AND_AGENT, SHARED_FINGERPRINT (the friend's browser
+   fingerprint was seen on another of the referrer's devices: a different device cookie, the same
+   browser), COUNTRY_SIGNAL_MISMATCH, DISPOSABLE_EMAIL, IP_BURST;
 3. weak (recorded only): SHARED_IP.
 
 `decide_first_order(facts)` is the same kind of function for the friend's first
@@ -59,6 +60,8 @@ class AccountFacts:
     phone_verified: bool = False
     region_in_program: bool = True
     device_hashes: frozenset[str] = frozenset()
+    # Browser fingerprint hashes of the account's devices (never empty strings).
+    fingerprint_hashes: frozenset[str] = frozenset()
     card_fingerprints: frozenset[str] = frozenset()
 
 
@@ -69,6 +72,8 @@ class SignupFacts:
     friend: AccountFacts
     referrer: AccountFacts | None
     device_hash: str = ""
+    # The browser fingerprint recorded for the friend's device at sign-up ("" when the browser sent none).
+    fingerprint_hash: str = ""
     ip_hash: str = ""
     ip_country: str = ""
     user_agent: str = ""
@@ -155,6 +160,12 @@ def decide(facts: SignupFacts) -> Decision | None:
     medium: list[str] = []
     if facts.referrer_shares_ip_and_agent:
         medium.append(ReasonCode.SHARED_IP_AND_AGENT)
+    # Only another device of the referrer counts: the same device cookie is already SELF_REFERRAL.
+    same_fingerprint = bool(
+        not same_device and facts.fingerprint_hash and facts.fingerprint_hash in referrer.fingerprint_hashes
+    )
+    if same_fingerprint:
+        medium.append(ReasonCode.SHARED_FINGERPRINT)
     if facts.ip_country and facts.phone_country and facts.ip_country.upper() != facts.phone_country.upper():
         medium.append(ReasonCode.COUNTRY_SIGNAL_MISMATCH)
     disposable = is_disposable_email(friend.email_normalized)
@@ -176,6 +187,7 @@ def decide(facts: SignupFacts) -> Decision | None:
             "same_phone_as_referrer": same_phone,
             "same_card_as_referrer": same_card,
             "same_email_as_referrer": same_email,
+            "same_fingerprint_as_referrer": same_fingerprint,
             "disposable_email": disposable,
         },
         "facts": _facts_for_staff(facts),
@@ -193,8 +205,10 @@ def _facts_for_staff(facts: SignupFacts) -> dict:
     for who in ("friend", "referrer"):
         account = data[who]
         account["device_hashes"] = sorted(h[:12] for h in account["device_hashes"])
+        account["fingerprint_hashes"] = sorted(h[:12] for h in account["fingerprint_hashes"])
         account["card_fingerprints"] = sorted(f[:12] for f in account["card_fingerprints"])
     data["device_hash"] = facts.device_hash[:12]
+    data["fingerprint_hash"] = facts.fingerprint_hash[:12]
     data["ip_hash"] = facts.ip_hash[:12]
     return data
 

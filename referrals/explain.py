@@ -106,6 +106,10 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
         "Your friend signed up from the same network and browser as you, so we check it by hand.",
         "Nothing to do: our team decides within about a day.",
     ),
+    ReasonCode.SHARED_FINGERPRINT: (
+        "Your friend signed up from a browser that looks exactly like one you use, so we check it by hand.",
+        "Nothing to do: our team decides within about a day.",
+    ),
     ReasonCode.COUNTRY_SIGNAL_MISMATCH: (
         "Your friend's location and phone number point to different countries, so we check it by hand.",
         "Nothing to do: our team decides within about a day.",
@@ -288,13 +292,18 @@ FRIEND_REVIEW_TEXT = (
 )
 
 
-def friend_signup_notice(*, state: str, reason_code: str = "", friend_region_in_program: bool = True) -> str:
+def friend_signup_notice(
+    *, state: str, reason_code: str = "", friend_region_in_program: bool = True, friend_flagged: bool = False
+) -> str:
     """The sentence shown to a friend just after signing up through a link; "" when there is nothing to say.
 
-    A flagged account (friend's or referrer's) reads exactly FLAGGED_MESSAGE, nothing more
-    (RELIABILITY.md section 5). Any other rejection says the invitation could not be applied (the welcome
-    message already says the account is ready), with a reason that names neither the referrer nor the fraud signal.
+    A flagged account (friend's or referrer's, including a friend flagged by this very sign-up as part of
+    a device ring) reads exactly FLAGGED_MESSAGE, nothing more (RELIABILITY.md section 5). Any other
+    rejection says the invitation could not be applied (the welcome message already says the account is
+    ready), with a reason that names neither the referrer nor the fraud signal.
     """
+    if friend_flagged:
+        return FLAGGED_MESSAGE
     if state == ReferralState.REGISTERED:
         return FRIEND_WELCOME_TEXT
     if state == ReferralState.UNDER_REVIEW:

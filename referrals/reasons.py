@@ -43,6 +43,7 @@ class ReasonCode(models.TextChoices):
     TECHNICAL_DELAY = "TECHNICAL_DELAY", "Reward delayed (technical)"
     # Section 6: medium signals that send a referral to review
     SHARED_IP_AND_AGENT = "SHARED_IP_AND_AGENT", "Same IP and browser as the referrer"
+    SHARED_FINGERPRINT = "SHARED_FINGERPRINT", "Same browser fingerprint as the referrer"
     COUNTRY_SIGNAL_MISMATCH = "COUNTRY_SIGNAL_MISMATCH", "IP country differs from phone country"
     DISPOSABLE_EMAIL = "DISPOSABLE_EMAIL", "Disposable e-mail domain"
     REFERRER_BURST = "REFERRER_BURST", "Burst of qualified friends"

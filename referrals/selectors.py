@@ -76,12 +76,15 @@ def signup_facts(
     """Gather everything `referrals.eligibility.decide` needs about one sign-up (a fixed number of queries)."""
     import phonenumbers
 
-    from accounts.models import AccountDevice, IPSighting, User
+    from accounts.models import AccountDevice, Device, IPSighting, User
     from accounts.selectors import region_for_country
     from orders.models import PaymentCard
     from referrals.eligibility import AccountFacts, SignupFacts
 
     def account(user) -> AccountFacts:
+        devices = list(
+            AccountDevice.objects.filter(user=user).values_list("device__id_hash", "device__fingerprint_hash")
+        )
         return AccountFacts(
             user_id=user.pk,
             country=str(user.country),
@@ -90,7 +93,8 @@ def signup_facts(
             phone=user.phone,
             phone_verified=user.phone_verified_at is not None,
             region_in_program=region_for_country(str(user.country)).is_in_program,
-            device_hashes=frozenset(AccountDevice.objects.filter(user=user).values_list("device__id_hash", flat=True)),
+            device_hashes=frozenset(id_hash for id_hash, _ in devices),
+            fingerprint_hashes=frozenset(fingerprint for _, fingerprint in devices if fingerprint),
             card_fingerprints=frozenset(PaymentCard.objects.filter(user=user).values_list("fingerprint", flat=True)),
         )
 
@@ -116,10 +120,18 @@ def signup_facts(
         if referrer is not None and ip_hash
         else IPSighting.objects.none()
     )
+    # The sign-up sighting (recorded just before, in the same transaction) wrote the browser's fingerprint
+    # on the friend's Device row; "" when the browser sent none.
+    fingerprint_hash = (
+        (Device.objects.filter(id_hash=device_hash).values_list("fingerprint_hash", flat=True).first() or "")
+        if device_hash
+        else ""
+    )
     return SignupFacts(
         friend=friend_facts,
         referrer=referrer_facts,
         device_hash=device_hash,
+        fingerprint_hash=fingerprint_hash,
         ip_hash=ip_hash,
         ip_country=ip_country,
         user_agent=user_agent,
@@ -242,7 +254,13 @@ def friend_signup_notice(*, referral) -> str:
     if referral.reason_code == ReasonCode.REGION_RESTRICTED:
         # Only the friend's own region decides the wording: the referrer's is never told.
         in_program = region_for_country(str(referral.friend.country)).is_in_program
-    return words(state=referral.state, reason_code=referral.reason_code, friend_region_in_program=in_program)
+    return words(
+        state=referral.state,
+        reason_code=referral.reason_code,
+        friend_region_in_program=in_program,
+        # A friend flagged at sign-up (a device ring) is told only the security sentence.
+        friend_flagged=not referral.friend.may_use_program,
+    )
 
 
 def device_has_account(*, device_id: str) -> bool:

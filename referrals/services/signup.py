@@ -53,6 +53,7 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
     1. the code: typed at sign-up, else the attribution cookie (30 days, last click wins); none → None;
     2. under a row lock on the friend's Device (so two sign-ups cannot both take a device's last slot),
        gather the facts, apply `referrals.eligibility.decide`, create the Referral and its first timeline row;
+       a friend on the referrer's own device flags the device's ring (`services.device_ring`) in the same transaction;
     3. not rejected → notify the referrer; allowed → issue the welcome package.
     Calling it again for the same friend returns the existing referral and changes nothing.
     """
@@ -62,6 +63,7 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
     from accounts.requestinfo import client_ip
     from referrals.eligibility import decide
     from referrals.selectors import signup_facts
+    from referrals.services.device_ring import flag_device_ring
 
     existing = Referral.objects.filter(friend=friend).first()
     if existing is not None:
@@ -113,7 +115,19 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
         except IntegrityError:
             # The same friend registered twice at once: the first referral stands.
             return Referral.objects.get(friend=friend)
-        record_start(referral=referral, note=f"Joined via {referral.get_channel_display()}")
+        note = f"Joined via {referral.get_channel_display()}"
+        if decision.signals["checks"]["same_device_as_referrer"]:
+            # The friend signed up on the referrer's device: the accounts on it that refer each other are
+            # all flagged (PROGRAM_RULES.md section 6), in this transaction, with the ring kept for staff.
+            ring = flag_device_ring(device_hash=device_hash, referral=referral)
+            referral.signals = {**referral.signals, "device_ring": ring.as_signals()}
+            Referral.objects.filter(pk=referral.pk).update(signals=referral.signals)
+            flagged = ", ".join(f"#{pk}" for pk in ring.flagged) or "none (already flagged or suspended)"
+            note += (
+                f". Device {ring.device}… shared with the referrer: "
+                f"accounts flagged automatically (DEVICE_RING): {flagged}"
+            )
+        record_start(referral=referral, note=note)
         if state != ReferralState.REJECTED:
             notify(
                 user=code.user,

@@ -115,6 +115,10 @@ def test_self_referral_is_reported_rather_than_already_registered():
     ("changes", "reason"),
     [
         ({"referrer_shares_ip_and_agent": True, "referrer_shares_ip": True}, ReasonCode.SHARED_IP_AND_AGENT),
+        (
+            {"fingerprint_hash": "fp-1", "referrer": referrer(fingerprint_hashes=frozenset({"fp-1"}))},
+            ReasonCode.SHARED_FINGERPRINT,
+        ),
         ({"phone_country": "GB"}, ReasonCode.COUNTRY_SIGNAL_MISMATCH),
         ({"friend": friend(email_normalized="someone@mailinator.com")}, ReasonCode.DISPOSABLE_EMAIL),
         ({"ip_signups_last_day": 4}, ReasonCode.IP_BURST),
@@ -124,6 +128,42 @@ def test_each_medium_signal_sends_to_review(changes, reason):
     decision = decide(facts(**changes))
     assert decision.outcome == UNDER_REVIEW
     assert decision.reason_code == reason
+
+
+def test_the_referrers_browser_fingerprint_on_another_device_sends_to_review():
+    decision = decide(
+        facts(fingerprint_hash="fp-shared", referrer=referrer(fingerprint_hashes=frozenset({"fp-shared"})))
+    )
+    assert decision.outcome == UNDER_REVIEW
+    assert decision.reason_code == ReasonCode.SHARED_FINGERPRINT
+    assert decision.signals["medium"] == [ReasonCode.SHARED_FINGERPRINT]
+    assert decision.signals["checks"]["same_fingerprint_as_referrer"] is True
+    assert decision.signals["facts"]["fingerprint_hash"] == "fp-shared"
+    assert decision.signals["facts"]["referrer"]["fingerprint_hashes"] == ["fp-shared"]
+
+
+@pytest.mark.parametrize(
+    ("friend_fingerprint", "referrer_fingerprints"),
+    [("", frozenset({""})), ("", frozenset({"fp-referrer"})), ("fp-friend", frozenset({"fp-referrer"}))],
+)
+def test_an_empty_or_different_fingerprint_is_no_signal(friend_fingerprint, referrer_fingerprints):
+    decision = decide(
+        facts(fingerprint_hash=friend_fingerprint, referrer=referrer(fingerprint_hashes=referrer_fingerprints))
+    )
+    assert decision.outcome == ALLOWED
+    assert decision.signals["checks"]["same_fingerprint_as_referrer"] is False
+
+
+def test_the_same_device_cookie_is_self_referral_not_a_shared_fingerprint():
+    decision = decide(
+        facts(
+            device_hash="dev-referrer",
+            fingerprint_hash="fp-shared",
+            referrer=referrer(fingerprint_hashes=frozenset({"fp-shared"})),
+        )
+    )
+    assert decision.reason_code == ReasonCode.SELF_REFERRAL
+    assert ReasonCode.SHARED_FINGERPRINT not in decision.signals["medium"]
 
 
 def test_three_signups_from_one_ip_in_a_day_is_not_yet_a_burst():

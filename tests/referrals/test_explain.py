@@ -34,6 +34,7 @@ STATE_FOR_REASON = {
     ReasonCode.MONTHLY_LIMIT: ReferralState.CAPPED,
     ReasonCode.TECHNICAL_DELAY: ReferralState.QUALIFIED,
     ReasonCode.SHARED_IP_AND_AGENT: ReferralState.UNDER_REVIEW,
+    ReasonCode.SHARED_FINGERPRINT: ReferralState.UNDER_REVIEW,
     ReasonCode.COUNTRY_SIGNAL_MISMATCH: ReferralState.UNDER_REVIEW,
     ReasonCode.DISPOSABLE_EMAIL: ReferralState.UNDER_REVIEW,
     ReasonCode.REFERRER_BURST: ReferralState.UNDER_REVIEW,
@@ -221,6 +222,13 @@ def test_a_flagged_account_reads_exactly_the_security_sentence():
     assert text == FLAGGED_MESSAGE == "For security reasons, your request cannot be processed."
 
 
+@pytest.mark.parametrize("reason_code", [ReasonCode.SELF_REFERRAL, ReasonCode.ACCOUNT_FLAGGED, ReasonCode.DEVICE_LIMIT])
+def test_a_friend_flagged_by_their_own_sign_up_reads_exactly_the_security_sentence(reason_code):
+    # A device ring flags the new account in the sign-up itself: the rejection's own words would say more.
+    text = friend_signup_notice(state=ReferralState.REJECTED, reason_code=reason_code, friend_flagged=True)
+    assert text == FLAGGED_MESSAGE
+
+
 def test_restricted_region_on_the_referrers_side_is_not_blamed_on_the_friends_country():
     text = friend_signup_notice(
         state=ReferralState.REJECTED, reason_code=ReasonCode.REGION_RESTRICTED, friend_region_in_program=True
@@ -244,6 +252,7 @@ def test_every_signup_rejection_reason_has_its_own_friend_words():
     "reason_code",
     [
         ReasonCode.SHARED_IP_AND_AGENT,
+        ReasonCode.SHARED_FINGERPRINT,
         ReasonCode.COUNTRY_SIGNAL_MISMATCH,
         ReasonCode.DISPOSABLE_EMAIL,
         ReasonCode.IP_BURST,

@@ -299,17 +299,25 @@ def test_a_known_member_is_told_invitations_are_for_new_members_never_which_sign
     assert "e-mail" not in shown[0] and "Maya" not in shown[0]
 
 
-def test_the_referrer_on_their_own_device_gets_the_same_neutral_words(client):
+def test_the_referrer_on_their_own_device_is_flagged_and_the_friend_reads_only_the_security_sentence(client):
     code = ReferralCodeFactory(user__email="maya@example.com")
     # The referrer logs in on this browser (its device is recorded), logs out, and signs up again.
     login = client.post(reverse("accounts:login"), {"username": "maya@example.com", "password": "pass-for-tests-123"})
     assert login.status_code == 302
     client.post(reverse("accounts:logout"))
     click(client, code)
-    _, shown, _ = landed(client)
-    assert Referral.objects.get(friend__email="friend@example.com").reason_code == ReasonCode.SELF_REFERRAL
-    assert shown == [f"{NOT_APPLIED}invitations are only for people who are new to the marketplace."]
-    assert "device" not in shown[0]
+    path, shown, page = landed(client)
+    referral = Referral.objects.get(friend__email="friend@example.com")
+    assert referral.reason_code == ReasonCode.SELF_REFERRAL
+    # Accounts on one device that refer each other are flagged (PROGRAM_RULES.md section 6): the new
+    # account lands on the home page (not a program action) told exactly the security sentence.
+    assert referral.friend.status == referral.referrer.status == AccountStatus.FLAGGED
+    assert path == reverse("home")
+    assert shown == [FLAGGED_MESSAGE]
+    assert_on_page(FLAGGED_MESSAGE, page)
+    invite = client.get(reverse("referrals:invite"))
+    assert invite.status_code == 403
+    assert_on_page(FLAGGED_MESSAGE, invite.content.decode())
 
 
 def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(client):
@@ -456,6 +464,57 @@ def test_same_ip_and_agent_as_the_referrer_goes_to_review_without_welcome(rf):
     assert referral.review_requested_at is not None
     assert not Coupon.objects.exists()
     assert Notification.objects.filter(user=code.user, kind="friend_joined").exists()
+
+
+BROWSER_FINGERPRINT = "3f" * 32  # what static/js/fingerprint.js posts: a SHA-256 hex digest
+
+
+def _referrer_logged_in_elsewhere(rf, code, *, fingerprint: str) -> None:
+    """The referrer's login on their own browser (another device cookie, another IP)."""
+    request = signup_request(rf, device_id="referrer-dev", ip="8.8.4.4", agent="Referrer Browser/1.0")
+    record_sighting(request=request, kind="login", user=code.user, fingerprint=fingerprint)
+
+
+def _friend_signing_up(rf, code, *, fingerprint: str):
+    request = signup_request(rf, device_id="friend-device", ip="8.8.8.8", agent="Friend Browser/2.0", code=code)
+    friend = UserFactory()
+    record_sighting(request=request, kind="signup", user=friend, fingerprint=fingerprint)
+    return register_referral(friend=friend, request=request)
+
+
+def test_same_browser_fingerprint_as_the_referrer_on_another_device_goes_to_review(rf):
+    code = ReferralCodeFactory()
+    _referrer_logged_in_elsewhere(rf, code, fingerprint=BROWSER_FINGERPRINT)
+    referral = _friend_signing_up(rf, code, fingerprint=BROWSER_FINGERPRINT)
+    assert referral.state == ReferralState.UNDER_REVIEW
+    assert referral.reason_code == ReasonCode.SHARED_FINGERPRINT
+    assert referral.signals["medium"] == [ReasonCode.SHARED_FINGERPRINT]
+    assert referral.signals["checks"]["same_fingerprint_as_referrer"] is True
+    assert referral.signals["checks"]["same_device_as_referrer"] is False
+    stored = keyed_hash(BROWSER_FINGERPRINT, purpose="fingerprint")[:12]
+    assert referral.signals["facts"]["fingerprint_hash"] == stored
+    assert referral.signals["facts"]["referrer"]["fingerprint_hashes"] == [stored]
+    assert referral.review_requested_at is not None
+    assert not Coupon.objects.exists()  # the welcome package waits for staff
+    assert User.objects.filter(status=AccountStatus.FLAGGED).count() == 0  # medium: no flag
+
+
+@pytest.mark.parametrize(
+    ("referrer_fingerprint", "friend_fingerprint"),
+    [
+        (BROWSER_FINGERPRINT, ""),  # the friend's browser sent none
+        ("", ""),  # neither did: two empty fingerprints are no match
+        (BROWSER_FINGERPRINT, "4e" * 32),  # another browser
+    ],
+    ids=["friend-sent-none", "both-empty", "another-browser"],
+)
+def test_no_fingerprint_or_another_fingerprint_is_no_signal(rf, referrer_fingerprint, friend_fingerprint):
+    code = ReferralCodeFactory()
+    _referrer_logged_in_elsewhere(rf, code, fingerprint=referrer_fingerprint)
+    referral = _friend_signing_up(rf, code, fingerprint=friend_fingerprint)
+    assert referral.state == ReferralState.REGISTERED
+    assert referral.reason_code == ""
+    assert referral.signals["checks"]["same_fingerprint_as_referrer"] is False
 
 
 def test_shared_ip_alone_is_only_recorded(rf):
