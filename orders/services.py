@@ -631,8 +631,41 @@ def place_order(
         )
         for line in priced_lines
     )
+    if not order.is_first:
+        _claim_first_if_earlier(order)
     _notify_referrals(order=order, event=OrderState.PLACED, occurred_at=occurred_at)
     return order
+
+
+def _claim_first_if_earlier(order: Order) -> None:
+    """An order placed before the buyer's first order, heard of later, becomes the first order while the
+    referral's outcome is open (PROGRAM_RULES.md section 3: when it happened counts, not when we heard of it).
+
+    1. lock the current first order (a completion or cancel of it waits, and so does another late order);
+    2. ask the referral program (`referrals.services.lifecycle.replace_first_order`): it refuses once the
+       outcome is final, with a timeline note for staff;
+    3. move the flag: clear the old one first (one is_first per buyer, a unique index), then set ours.
+    The caller then passes our placed event to the referral program as for any first order.
+    """
+    if not Order.objects.filter(buyer_id=order.buyer_id, is_first=True, placed_at__gt=order.placed_at).exists():
+        return  # the usual case (checkout places orders now): no query takes a lock
+    from referrals.services.lifecycle import replace_first_order
+
+    for _attempt in range(5):
+        current = Order.objects.select_for_update().filter(buyer_id=order.buyer_id, is_first=True).first()
+        if current is not None:
+            break
+        # Another late order took the flag while we waited for the lock: read again (new snapshot).
+    else:
+        return
+    if current.pk == order.pk or current.placed_at <= order.placed_at:
+        return
+    if not replace_first_order(old=current, new=order):
+        return
+    now = timezone.now()
+    Order.objects.filter(pk=current.pk).update(is_first=False, updated_at=now)
+    Order.objects.filter(pk=order.pk).update(is_first=True, updated_at=now)
+    order.is_first = True
 
 
 @transaction.atomic

@@ -20,6 +20,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    Exists,
     IntegerField,
     Max,
     OuterRef,
@@ -646,9 +647,26 @@ def mask_name(first_name: str, last_name: str = "") -> str:
     return f"{masked} {last[0].upper()}." if last else masked
 
 
+def _under_review_since_signup() -> Q:
+    # Never in another state (every change writes a timeline row), and not a hold at qualification.
+    left_review = ReferralEvent.objects.filter(referral=OuterRef("pk")).exclude(
+        to_state=ReferralState.UNDER_REVIEW, from_state__in=["", ReferralState.UNDER_REVIEW]
+    )
+    return Q(state=ReferralState.UNDER_REVIEW) & ~Q(reason_code=ReasonCode.REFERRER_BURST) & ~Q(Exists(left_review))
+
+
+def review_opened_at_signup(*, referral) -> bool:
+    """Under review since sign-up, so the friend's welcome coupons wait on the decision.
+
+    A review opened at the first order (REFERRER_BURST, held at qualification) concerns the
+    referrer's reward only: the friend already has their welcome coupons.
+    """
+    return Referral.objects.filter(_under_review_since_signup(), pk=referral.pk).exists()
+
+
 def welcome_package_pending(*, friend) -> bool:
-    """The friend joined through a link and their welcome coupons wait for a staff review."""
-    return Referral.objects.filter(friend=friend, state=ReferralState.UNDER_REVIEW).exists()
+    """The friend joined through a link and their welcome coupons wait for a staff review (opened at sign-up)."""
+    return Referral.objects.filter(_under_review_since_signup(), friend=friend).exists()
 
 
 def invite_page_version(*, user) -> str:

@@ -15,7 +15,7 @@ decision and what it read are stored under `Referral.signals["first_order"]`.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -71,6 +71,52 @@ def record_first_order_event(*, order, event: str, occurred_at: datetime) -> Ref
         else:
             _on_progress(referral, order, event, occurred_at)
         return referral
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def replace_first_order(*, old, new) -> bool:
+    """May `new`, placed before the buyer's first order `old` but heard of later, take its place? Once per order.
+
+    Only the earliest order counts (PROGRAM_RULES.md section 3: when it happened, not when we heard of it),
+    as long as the referral's outcome is open (registered / order_placed): then `old`'s facts are cleared here
+    and the caller passes `new`'s placed event as for any first order, so the card rules apply to `new`.
+    Once the outcome is final or held for a human, `old` stays the first order and the timeline says why,
+    for staff. No referral: True. Runs inside the caller's transaction (the caller holds `old`'s row lock).
+    """
+    with transaction.atomic():
+        referral = Referral.objects.select_for_update(of=("self",)).filter(friend_id=new.buyer_id).first()
+        if referral is None:
+            return True
+        now = timezone.now()
+        heard = (
+            f"Order {new.external_id} was placed at {_utc(new.placed_at)}, before first order {old.external_id} "
+            f"(placed at {_utc(old.placed_at)}), but its event arrived later."
+        )
+        allowed = referral.state in BEFORE_ORDER and referral.first_order_id in (None, old.pk)
+        if not allowed:
+            state = referral.get_state_display()
+            note = f"{heard} The referral is already {state}, so {old.external_id} stays the first order."
+            signals = referral.signals
+        else:
+            note = f"{heard} {new.external_id} is now the first order; events of {old.external_id} no longer count."
+            # The old order's first-order decision goes with it; `new`'s placed event decides again.
+            signals = {k: v for k, v in (referral.signals or {}).items() if k not in ("first_order", "order_facts")}
+            referral.first_order, referral.order_placed_at, referral.signals = None, None, signals
+        Referral.objects.filter(pk=referral.pk).update(
+            first_order=referral.first_order, order_placed_at=referral.order_placed_at, signals=signals, updated_at=now
+        )
+        ReferralEvent.objects.create(
+            referral=referral,
+            from_state=referral.state,
+            to_state=referral.state,
+            occurred_at=now,
+            recorded_at=now,
+            note=note[:500],
+        )
+        return allowed
 
 
 def check_first_order(*, referral: Referral, order, completed_at: datetime | None = None) -> Decision:
@@ -210,6 +256,11 @@ def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -
         )
     else:
         _store_facts(referral, first_order=order, order_placed_at=placed_at)
+        if referral.first_order_id == order.pk and "first_order" not in (referral.signals or {}):
+            # A first order replaced by an earlier one (`replace_first_order`): keep the new decision's evidence.
+            signals = with_first_order_signals(referral, decision)
+            Referral.objects.filter(pk=referral.pk).update(signals=signals)
+            referral.signals = signals
 
 
 def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.urls import reverse
 
@@ -112,4 +113,52 @@ def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None
         ),
         link=reverse("referrals:invite"),
         dedupe_key=f"referral-monthly-limit:{referral.referrer_id}:{month:%Y-%m}",
+    )
+
+
+# --- What the friend is told when staff decide a review opened at sign-up (PROGRAM_RULES.md sections 2 and 9) ---
+#
+# The friend never reads the signal that held the sign-up, the staff note or anything about the referrer:
+# an approval says the coupons are ready, a rejection uses the friend's words of `referrals.explain`.
+
+
+def notify_friend_welcome_ready(*, referral: Referral, coupons) -> None:
+    """The sign-up review was approved and the welcome package issued: once per referral."""
+    coupons = list(coupons)
+    if coupons:
+        total = format_money(sum((c.value for c in coupons), Decimal("0")), coupons[0].currency)
+        what = (
+            f"{len(coupons)} welcome coupons worth {total} in total are"
+            if len(coupons) > 1
+            else (f"your welcome coupon worth {total} is")
+        )
+        body = f"Our team finished the check: {what} in My Coupons, ready for your first orders."
+    else:
+        body = "Our team finished the check on your invitation. See My Coupons for what is ready for you."
+    notify(
+        user=referral.friend,
+        kind="friend_welcome_ready",
+        title="Your welcome coupons are ready",
+        body=body,
+        link=reverse("coupons:wallet"),
+        dedupe_key=f"friend-welcome-ready:{referral.pk}",
+    )
+
+
+def notify_friend_not_applied(*, referral: Referral, reason_code: str) -> None:
+    """The sign-up review ended without a welcome package: the friend's words for a rejected invitation, once."""
+    from referrals.selectors import friend_signup_notice
+
+    # Worded as a rejection whatever ended it (a void at approval too): the friend reads one neutral reason.
+    view = Referral(pk=referral.pk, friend=referral.friend, state="rejected", reason_code=reason_code)
+    body = friend_signup_notice(referral=view)
+    if reason_code != ReasonCode.ACCOUNT_FLAGGED:
+        body = f"{body} Your account works as usual."
+    notify(
+        user=referral.friend,
+        kind="friend_invitation_rejected",
+        title="Your invitation could not be applied",
+        body=body,
+        link=reverse("coupons:wallet"),
+        dedupe_key=f"friend-invitation-rejected:{referral.pk}",
     )

@@ -9,6 +9,7 @@ from django.db import transaction
 from referrals.eligibility import VOIDED
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
+from referrals.selectors import review_opened_at_signup
 from referrals.services.crediting import credit_locked_referral
 from referrals.services.lifecycle import (
     ENDING_REASONS,
@@ -17,7 +18,7 @@ from referrals.services.lifecycle import (
     first_order_void_note,
     with_first_order_signals,
 )
-from referrals.services.notices import notify_ended
+from referrals.services.notices import notify_ended, notify_friend_not_applied, notify_friend_welcome_ready
 from referrals.services.timeline import transition
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def _lock_under_review(referral: Referral, actor) -> Referral:
 def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
     """Approve once: the referral continues to the state its stored order facts imply (crediting if completed)."""
     locked = _lock_under_review(referral, actor)
+    # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
+    at_signup = review_opened_at_signup(referral=locked)
     note = (note or "").strip() or "Approved after review."
     staff = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
     ended = ended_before_completion(locked)
@@ -96,19 +99,24 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
             **staff,
         )
     if locked.state != ReferralState.VOIDED:
-        _issue_welcome_package(locked)
+        coupons = _issue_welcome_package(locked)
+        if at_signup and coupons is not None:
+            notify_friend_welcome_ready(referral=locked, coupons=coupons)
+    elif at_signup:
+        # Voided at approval: no welcome package, and the friend was promised an answer.
+        notify_friend_not_applied(referral=locked, reason_code=locked.reason_code)
     referral.refresh_from_db()
     return locked
 
 
-def _issue_welcome_package(referral: Referral) -> None:
-    # Written by the sign-up feature; until it exists an approval simply skips it.
+def _issue_welcome_package(referral: Referral) -> list | None:
+    # Written by the sign-up feature; until it exists an approval simply skips it (None).
     try:
         from referrals.services.signup import issue_welcome_package
     except ImportError:
         logger.info("referral %s approved: no welcome package service installed", referral.pk)
-        return
-    issue_welcome_package(referral=referral)
+        return None
+    return issue_welcome_package(referral=referral)
 
 
 @transaction.atomic
@@ -123,6 +131,7 @@ def reject_review(*, referral: Referral, actor, reason_code: str, note: str) -> 
     if not note:
         raise ReviewError("Write a note explaining the rejection.")
     locked = _lock_under_review(referral, actor)
+    at_signup = review_opened_at_signup(referral=locked)
     transition(
         referral=locked,
         to_state=ReferralState.REJECTED,
@@ -133,5 +142,8 @@ def reject_review(*, referral: Referral, actor, reason_code: str, note: str) -> 
         note=note,
     )
     notify_ended(referral=locked, reason_code=reason_code)
+    if at_signup:
+        # A review held at the first order concerns the referrer's reward only: the friend is told nothing.
+        notify_friend_not_applied(referral=locked, reason_code=reason_code)
     referral.refresh_from_db()
     return locked
