@@ -7,10 +7,12 @@ every signal it read (stored on `Referral.signals` so staff can explain it).
 Order of the rules (the first one that fires gives the reason; all that fired are listed):
 1. strong (→ rejected): ACCOUNT_FLAGGED, REFERRER_INACTIVE, REGION_RESTRICTED,
    SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT, REGION_MISMATCH;
-2. medium (→ under_review): SHARED_IP_AND_AGENT, SHARED_FINGERPRINT (the friend's browser
-   fingerprint was seen on another of the referrer's devices: a different device cookie, the same
-   browser), COUNTRY_SIGNAL_MISMATCH, DISPOSABLE_EMAIL, IP_BURST;
-3. weak (recorded only): SHARED_IP.
+2. medium (→ under_review): SHARED_IP_AND_AGENT, SHARED_FINGERPRINT (from an IP the referrer
+   used, the friend's browser fingerprint was seen on another of the referrer's devices: a
+   different device cookie, likely the same browser), COUNTRY_SIGNAL_MISMATCH, DISPOSABLE_EMAIL, IP_BURST;
+3. weak (recorded only): SHARED_IP; SHARED_FINGERPRINT from another IP (the soft fingerprint —
+   screen, time zone, language, platform, cores — is shared by many people with the same
+   hardware, so on its own it only tells staff something).
 
 `decide_first_order(facts)` is the same kind of function for the friend's first
 order (sections 2, 3 and 6), over `FirstOrderFacts` gathered by
@@ -164,7 +166,7 @@ def decide(facts: SignupFacts) -> Decision | None:
     same_fingerprint = bool(
         not same_device and facts.fingerprint_hash and facts.fingerprint_hash in referrer.fingerprint_hashes
     )
-    if same_fingerprint:
+    if same_fingerprint and facts.referrer_shares_ip:
         medium.append(ReasonCode.SHARED_FINGERPRINT)
     if facts.ip_country and facts.phone_country and facts.ip_country.upper() != facts.phone_country.upper():
         medium.append(ReasonCode.COUNTRY_SIGNAL_MISMATCH)
@@ -177,6 +179,8 @@ def decide(facts: SignupFacts) -> Decision | None:
     weak: list[str] = []
     if facts.referrer_shares_ip:
         weak.append(ReasonCode.SHARED_IP)
+    if same_fingerprint and not facts.referrer_shares_ip:
+        weak.append(ReasonCode.SHARED_FINGERPRINT)
 
     signals = {
         "strong": [str(code) for code in strong],

@@ -40,11 +40,18 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """new_page(user_agent): a page in a NEW browser context (own cookies, so its own device id)."""
+    """new_page(user_agent): a page in a NEW browser context (own cookies, so its own device id).
+
+    Its screen differs from the referrer's, as another person's computer would: the soft browser
+    fingerprint (screen, time zone, language, platform, cores) is a review signal from a shared IP,
+    and every context here shares the loopback IP.
+    """
     contexts = []
 
     def make(user_agent: str):
-        context = browser.new_context(base_url=live_server.url, viewport=DESKTOP, user_agent=user_agent)
+        context = browser.new_context(
+            base_url=live_server.url, viewport=DESKTOP, screen={"width": 1680, "height": 1050}, user_agent=user_agent
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(10_000)

@@ -116,7 +116,11 @@ def test_self_referral_is_reported_rather_than_already_registered():
     [
         ({"referrer_shares_ip_and_agent": True, "referrer_shares_ip": True}, ReasonCode.SHARED_IP_AND_AGENT),
         (
-            {"fingerprint_hash": "fp-1", "referrer": referrer(fingerprint_hashes=frozenset({"fp-1"}))},
+            {
+                "fingerprint_hash": "fp-1",
+                "referrer": referrer(fingerprint_hashes=frozenset({"fp-1"})),
+                "referrer_shares_ip": True,
+            },
             ReasonCode.SHARED_FINGERPRINT,
         ),
         ({"phone_country": "GB"}, ReasonCode.COUNTRY_SIGNAL_MISMATCH),
@@ -130,16 +134,32 @@ def test_each_medium_signal_sends_to_review(changes, reason):
     assert decision.reason_code == reason
 
 
-def test_the_referrers_browser_fingerprint_on_another_device_sends_to_review():
+def test_the_referrers_browser_fingerprint_from_the_referrers_ip_sends_to_review():
     decision = decide(
-        facts(fingerprint_hash="fp-shared", referrer=referrer(fingerprint_hashes=frozenset({"fp-shared"})))
+        facts(
+            fingerprint_hash="fp-shared",
+            referrer=referrer(fingerprint_hashes=frozenset({"fp-shared"})),
+            referrer_shares_ip=True,
+        )
     )
     assert decision.outcome == UNDER_REVIEW
     assert decision.reason_code == ReasonCode.SHARED_FINGERPRINT
     assert decision.signals["medium"] == [ReasonCode.SHARED_FINGERPRINT]
+    assert decision.signals["weak"] == [ReasonCode.SHARED_IP]
     assert decision.signals["checks"]["same_fingerprint_as_referrer"] is True
     assert decision.signals["facts"]["fingerprint_hash"] == "fp-shared"
     assert decision.signals["facts"]["referrer"]["fingerprint_hashes"] == ["fp-shared"]
+
+
+def test_the_referrers_browser_fingerprint_from_another_ip_is_only_recorded():
+    """Many people share the soft fingerprint (same screen, time zone, language, platform): alone it is weak."""
+    decision = decide(
+        facts(fingerprint_hash="fp-shared", referrer=referrer(fingerprint_hashes=frozenset({"fp-shared"})))
+    )
+    assert decision.outcome == ALLOWED
+    assert decision.signals["medium"] == []
+    assert decision.signals["weak"] == [ReasonCode.SHARED_FINGERPRINT]
+    assert decision.signals["checks"]["same_fingerprint_as_referrer"] is True
 
 
 @pytest.mark.parametrize(

@@ -469,9 +469,9 @@ def test_same_ip_and_agent_as_the_referrer_goes_to_review_without_welcome(rf):
 BROWSER_FINGERPRINT = "3f" * 32  # what static/js/fingerprint.js posts: a SHA-256 hex digest
 
 
-def _referrer_logged_in_elsewhere(rf, code, *, fingerprint: str) -> None:
-    """The referrer's login on their own browser (another device cookie, another IP)."""
-    request = signup_request(rf, device_id="referrer-dev", ip="8.8.4.4", agent="Referrer Browser/1.0")
+def _referrer_logged_in_elsewhere(rf, code, *, fingerprint: str, ip: str = "8.8.4.4") -> None:
+    """The referrer's login on their own browser (another device cookie; another IP unless given)."""
+    request = signup_request(rf, device_id="referrer-dev", ip=ip, agent="Referrer Browser/1.0")
     record_sighting(request=request, kind="login", user=code.user, fingerprint=fingerprint)
 
 
@@ -482,9 +482,9 @@ def _friend_signing_up(rf, code, *, fingerprint: str):
     return register_referral(friend=friend, request=request)
 
 
-def test_same_browser_fingerprint_as_the_referrer_on_another_device_goes_to_review(rf):
+def test_same_browser_fingerprint_from_the_referrers_ip_on_another_device_goes_to_review(rf):
     code = ReferralCodeFactory()
-    _referrer_logged_in_elsewhere(rf, code, fingerprint=BROWSER_FINGERPRINT)
+    _referrer_logged_in_elsewhere(rf, code, fingerprint=BROWSER_FINGERPRINT, ip="8.8.8.8")
     referral = _friend_signing_up(rf, code, fingerprint=BROWSER_FINGERPRINT)
     assert referral.state == ReferralState.UNDER_REVIEW
     assert referral.reason_code == ReasonCode.SHARED_FINGERPRINT
@@ -497,6 +497,15 @@ def test_same_browser_fingerprint_as_the_referrer_on_another_device_goes_to_revi
     assert referral.review_requested_at is not None
     assert not Coupon.objects.exists()  # the welcome package waits for staff
     assert User.objects.filter(status=AccountStatus.FLAGGED).count() == 0  # medium: no flag
+
+
+def test_same_browser_fingerprint_from_another_ip_is_recorded_and_the_friend_joins(rf):
+    code = ReferralCodeFactory()
+    _referrer_logged_in_elsewhere(rf, code, fingerprint=BROWSER_FINGERPRINT)
+    referral = _friend_signing_up(rf, code, fingerprint=BROWSER_FINGERPRINT)
+    assert referral.state == ReferralState.REGISTERED
+    assert referral.signals["weak"] == [ReasonCode.SHARED_FINGERPRINT]
+    assert Coupon.objects.filter(owner=referral.friend, source="welcome").exists()
 
 
 @pytest.mark.parametrize(
