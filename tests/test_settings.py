@@ -61,14 +61,11 @@ def test_celery_is_configured_for_safe_delivery():
     assert app.conf.task_time_limit and app.conf.task_soft_time_limit < app.conf.task_time_limit
 
 
-def test_redis_broker_fails_fast_instead_of_hanging():
+def _celery_with_redis_broker(code: str) -> str:
+    """Run `code` (with `app`, the project's Celery app) in a fresh process configured for a Redis broker."""
     env = _settings_env(SECRET_KEY="x" * 50, CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
-    code = (
-        "import django; django.setup(); from referral_portal.celery import app; "
-        "o = app.conf.broker_transport_options; print(o['socket_timeout'], o['socket_connect_timeout'])"
-    )
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", "import django; django.setup(); from referral_portal.celery import app; " + code],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "referral_portal.settings"},
         capture_output=True,
@@ -76,7 +73,14 @@ def test_redis_broker_fails_fast_instead_of_hanging():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    socket_timeout, connect_timeout = (float(x) for x in result.stdout.split())
+    return result.stdout
+
+
+def test_redis_broker_fails_fast_instead_of_hanging():
+    stdout = _celery_with_redis_broker(
+        "o = app.conf.broker_transport_options; print(o['socket_timeout'], o['socket_connect_timeout'])"
+    )
+    socket_timeout, connect_timeout = (float(x) for x in stdout.split())
     assert 0 < socket_timeout <= 5
     assert 0 < connect_timeout <= 5
 
@@ -112,25 +116,14 @@ def test_schema_commands_run_without_a_secret_key_but_serving_does_not():
 def test_task_time_limits_are_below_the_redis_visibility_timeout():
     """With Redis, an unacknowledged task (acks_late) is delivered again after the visibility timeout: every task
     must be killed by its hard time limit first (RELIABILITY.md section 1)."""
-    code = (
-        "import json, django; django.setup(); from referral_portal.celery import app; "
-        "app.loader.import_default_modules(); "
+    stdout = _celery_with_redis_broker(
+        "import json; app.loader.import_default_modules(); "
         "print(json.dumps({'visibility_timeout': app.conf.broker_transport_options.get('visibility_timeout'), "
         "'default': [app.conf.task_soft_time_limit, app.conf.task_time_limit], "
         "'tasks': {n: [t.soft_time_limit, t.time_limit] for n, t in app.tasks.items() "
         "if not n.startswith('celery.')}}))"
     )
-    env = _settings_env(SECRET_KEY="x" * 50, CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "referral_portal.settings"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    conf = json.loads(result.stdout.strip().splitlines()[-1])
+    conf = json.loads(stdout.strip().splitlines()[-1])
     visibility = conf["visibility_timeout"]
     assert visibility, "set broker_transport_options['visibility_timeout'] explicitly for Redis"
     default_soft, default_hard = conf["default"]
