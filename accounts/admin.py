@@ -245,10 +245,18 @@ class UserAdmin(BaseUserAdmin):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and request.user.has_perm("accounts.view_accountdevice"):
             fieldsets.append(("Linked accounts (sharing a device or a payment card)", {"fields": ["linked_accounts"]}))
+        if obj is not None and request.user.has_perm("referrals.view_referral"):
+            fieldsets.append(("Behaviour (friends invited by this member)", {"fields": ["behaviour"]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "linked_accounts"]
+        return [*super().get_readonly_fields(request, obj), "linked_accounts", "behaviour"]
+
+    @admin.display(description="behaviour")
+    def behaviour(self, obj: User) -> SafeString:
+        from referrals.admin import render_behaviour
+
+        return render_behaviour(obj)
 
     @admin.display(description="linked accounts")
     def linked_accounts(self, obj: User) -> SafeString:

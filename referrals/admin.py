@@ -154,6 +154,23 @@ def render_signals(signals: dict | None) -> SafeString:
     return SafeString(render_to_string("admin/referrals/signals_table.html", {"sections": signals_sections(signals)}))
 
 
+def render_behaviour(referrer) -> SafeString:
+    """The referrer's behaviour panel (bursts, identical first orders, silent friends); read-only."""
+    from referrals import selectors
+
+    return SafeString(
+        render_to_string(
+            "admin/accounts/behaviour.html",
+            {
+                "b": selectors.referrer_behaviour(referrer=referrer, now=timezone.now()),
+                "burst_limit": selectors.BURST_FLAG_ABOVE,
+                "silent_min_friends": selectors.SILENT_MIN_FRIENDS,
+                "silent_min_percent": int(selectors.SILENT_MIN_RATIO * 100),
+            },
+        )
+    )
+
+
 def render_timeline(referral: Referral) -> SafeString:
     # Reads the prefetched events (with their actors): no query per referral.
     return SafeString(render_to_string("admin/referrals/timeline.html", {"events": list(referral.events.all())}))
@@ -418,6 +435,19 @@ class ReferralReviewAdmin(BaseReferralAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or self.has_review_permission(request)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(("Referrer's behaviour (all their friends)", {"fields": ["referrer_behaviour"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "referrer_behaviour"]
+
+    @admin.display(description="referrer's behaviour")
+    def referrer_behaviour(self, obj: Referral) -> SafeString:
+        return render_behaviour(obj.referrer)
 
     @admin.display(description="waiting", ordering="review_requested_at")
     def waiting(self, obj: Referral) -> str:
