@@ -28,7 +28,10 @@ device already used by a member who is *not* taking part in the program, before
 the friend arrived through the link, means the friend is that member again
 (ALREADY_REGISTERED). Accounts on the device that *are* taking part (as
 referrer or friend) are a shared device: allowed up to the limit (4), the
-extra accounts are refused (DEVICE_LIMIT).
+extra accounts are refused (DEVICE_LIMIT) — as friends (the friend's device
+already has 4) and as referrers (a referrer not yet taking part whose device
+already has 4 others taking part; `checks.referrer_device_limit`). A referrer
+already taking part is one of the first accounts and keeps inviting.
 """
 
 from __future__ import annotations
@@ -89,6 +92,11 @@ class SignupFacts:
     device_non_program_accounts: int = 0
     # Accounts (not the friend) on the friend's device taking part in the program.
     device_program_accounts: int = 0
+    # Whether the referrer already takes part in the program (a referral of theirs not rejected); if not,
+    # the most accounts (not the referrer, not the friend) taking part on any one of the referrer's devices:
+    # at the limit the referrer would be an extra account on that device (PROGRAM_RULES.md section 6).
+    referrer_takes_part: bool = True
+    referrer_device_program_accounts: int = 0
     referrer_shares_ip: bool = False
     referrer_shares_ip_and_agent: bool = False
     # Accounts signed up from the friend's IP in the last 24 h, the friend included.
@@ -154,7 +162,11 @@ def decide(facts: SignupFacts) -> Decision | None:
     )
     if any(seen_elsewhere):
         strong.append(ReasonCode.ALREADY_REGISTERED)
-    if facts.device_program_accounts >= DEVICE_ACCOUNT_LIMIT:
+    # "More than 4 accounts on one device: the extra accounts can't join the program" — as friend or as referrer.
+    referrer_device_limit = (
+        not facts.referrer_takes_part and facts.referrer_device_program_accounts >= DEVICE_ACCOUNT_LIMIT
+    )
+    if facts.device_program_accounts >= DEVICE_ACCOUNT_LIMIT or referrer_device_limit:
         strong.append(ReasonCode.DEVICE_LIMIT)
     if facts.ip_country and facts.ip_country.upper() != (friend.country or "").upper():
         strong.append(ReasonCode.REGION_MISMATCH)
@@ -192,6 +204,7 @@ def decide(facts: SignupFacts) -> Decision | None:
             "same_card_as_referrer": same_card,
             "same_email_as_referrer": same_email,
             "same_fingerprint_as_referrer": same_fingerprint,
+            "referrer_device_limit": referrer_device_limit,
             "disposable_email": disposable,
         },
         "facts": _facts_for_staff(facts),

@@ -150,6 +150,26 @@ REASON_TEXT: dict[str, tuple[str, str]] = {
 }
 
 
+# DEVICE_LIMIT on the referrer's side: the referrer would be the 5th account in the program on one device.
+REFERRER_DEVICE_LIMIT_TEXT = (
+    "One of the devices you use already has 4 other accounts taking part in the program, "
+    "so your account cannot join the program from it.",
+    "Invite friends from an account that already takes part, or ask support if you think this is wrong.",
+)
+
+
+def _referrer_device_limit(referral) -> bool:
+    """Whether a DEVICE_LIMIT rejection was on the referrer's side: the Invite Friends cards annotate the stored
+    check (`referrer_device_limit`, JSON text); elsewhere it is read from the referral's signals."""
+    annotated = getattr(referral, "referrer_device_limit", None)
+    if annotated is not None:
+        return str(annotated).lower() in ("true", "1")
+    if hasattr(referral, "_meta") and "signals" in referral.get_deferred_fields():
+        return False  # never load the whole signals JSON for one sentence
+    checks = (getattr(referral, "signals", None) or {}).get("checks") or {}
+    return bool(checks.get("referrer_device_limit"))
+
+
 def ordinal(n: int) -> str:
     """1 → 1st, 2 → 2nd, 11 → 11th, 22 → 22nd."""
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
@@ -240,6 +260,8 @@ def explain(referral, *, now: datetime) -> Explanation:
             why, what_next = _reason(ReasonCode.FIRST_ORDER_CANCELED)
         return Explanation(state, code, why, what_next, "danger")
     if state == ReferralState.REJECTED:
+        if code == ReasonCode.DEVICE_LIMIT and _referrer_device_limit(referral):
+            why, what_next = REFERRER_DEVICE_LIMIT_TEXT
         if not why:
             why, what_next = (
                 "This referral does not meet the program rules.",

@@ -32,6 +32,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Concat, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
@@ -69,6 +70,29 @@ def program_participants() -> Q:
     """Filter on users: taking part in the program as friend or referrer of a referral not rejected."""
     live = Referral.objects.exclude(state=ReferralState.REJECTED)
     return Q(pk__in=live.values("friend_id")) | Q(pk__in=live.values("referrer_id"))
+
+
+def _referrer_device_facts(*, referrer, friend, referrer_facts) -> dict:
+    """Whether the referrer takes part already; if not, the most program accounts on one of their devices."""
+    from django.db.models import Count
+
+    from accounts.models import AccountDevice, User
+
+    if referrer is None:
+        return {}
+    participants = User.objects.filter(program_participants())
+    if participants.filter(pk=referrer.pk).exists():
+        return {"referrer_takes_part": True}
+    if not referrer_facts.device_hashes:
+        return {"referrer_takes_part": False}
+    per_device = (
+        AccountDevice.objects.filter(device__id_hash__in=referrer_facts.device_hashes, user__in=participants)
+        .exclude(user_id__in=[referrer.pk, friend.pk])
+        .values("device_id")
+        .annotate(accounts=Count("user_id", distinct=True))
+        .values_list("accounts", flat=True)
+    )
+    return {"referrer_takes_part": False, "referrer_device_program_accounts": max(per_device, default=0)}
 
 
 def signup_facts(
@@ -159,6 +183,7 @@ def signup_facts(
             if device_hash
             else 0
         ),
+        **_referrer_device_facts(referrer=referrer, friend=friend, referrer_facts=referrer_facts),
         referrer_shares_ip=referrer_sightings.exists(),
         referrer_shares_ip_and_agent=bool(user_agent) and referrer_sightings.filter(user_agent=user_agent).exists(),
         ip_signups_last_day=(
@@ -517,6 +542,8 @@ def referrals_for_page(*, user, tab: str = "all", region: Region | None = None) 
         .alias(counted_at=Coalesce("decided_at", "completed_at"))
         .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
         .annotate(month_ordinal=_month_ordinal())
+        # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
+        .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
         .prefetch_related(
             Prefetch(
                 "events",

@@ -47,6 +47,18 @@ def referrer(**changes) -> AccountFacts:
     return replace(REFERRER, **changes)
 
 
+@pytest.mark.parametrize(
+    ("takes_part", "others_on_device", "outcome"),
+    [(False, 4, REJECTED), (False, 3, ALLOWED), (True, 4, ALLOWED), (True, 9, ALLOWED)],
+)
+def test_a_referrer_who_would_be_an_extra_account_on_a_device_cannot_join(takes_part, others_on_device, outcome):
+    decision = decide(facts(referrer_takes_part=takes_part, referrer_device_program_accounts=others_on_device))
+    assert decision.outcome == outcome
+    assert decision.signals["checks"]["referrer_device_limit"] is (outcome == REJECTED)
+    if outcome == REJECTED:
+        assert decision.reason_code == ReasonCode.DEVICE_LIMIT
+
+
 def test_no_link_means_no_referral():
     assert decide(facts(referrer=None)) is None
 

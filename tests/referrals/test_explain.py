@@ -273,3 +273,18 @@ def test_a_registered_friend_is_pointed_at_the_welcome_coupons_and_other_states_
     )
     for state in (ReferralState.ORDER_PLACED, ReferralState.CREDITED, ReferralState.VOIDED):
         assert friend_signup_notice(state=state, reason_code=ReasonCode.FIRST_ORDER_CANCELED) == ""
+
+
+@pytest.mark.parametrize(
+    "stored", [{"signals": {"checks": {"referrer_device_limit": True}}}, {"referrer_device_limit": "true"}]
+)
+def test_a_device_limit_on_the_referrers_side_is_explained_to_the_referrer(stored):
+    from referrals.explain import REFERRER_DEVICE_LIMIT_TEXT
+
+    result = explain(referral(ReferralState.REJECTED, ReasonCode.DEVICE_LIMIT, **stored), now=NOW)
+    assert (result.reason, result.next_step) == REFERRER_DEVICE_LIMIT_TEXT
+
+
+def test_a_device_limit_on_the_friends_side_keeps_the_friend_device_words():
+    result = explain(referral(ReferralState.REJECTED, ReasonCode.DEVICE_LIMIT, referrer_device_limit="false"), now=NOW)
+    assert result.reason == REASON_TEXT[ReasonCode.DEVICE_LIMIT][0]

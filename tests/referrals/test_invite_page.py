@@ -527,3 +527,15 @@ def test_welcome_tip_counts_only_friends_who_hold_their_welcome_coupons(client, 
     InviteReferralFactory(referrer=member, code=code, channel="email", state="rejected", reason_code="SELF_REFERRAL")
     html = page(client)
     assert "1 friend signed up but did not order yet" in html
+
+
+def test_a_referrer_side_device_limit_card_says_it_is_about_the_referrers_device(client, member):
+    InviteReferralFactory(
+        referrer=member,
+        state="rejected",
+        reason_code="DEVICE_LIMIT",
+        signals={"checks": {"referrer_device_limit": True}},
+    )
+    html = page(client)
+    assert "One of the devices you use already has 4 other accounts taking part in the program" in html
+    assert "Your friend&#x27;s device already has 4 accounts" not in html

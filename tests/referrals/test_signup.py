@@ -430,6 +430,42 @@ def test_device_limit_fourth_program_account_joins_fifth_is_refused(rf):
     assert fifth.signals["facts"]["device_program_accounts"] == 4
 
 
+def test_a_fifth_account_on_a_device_cannot_join_as_a_referrer_either(rf):
+    """PROGRAM_RULES section 6: "More than 4 accounts on one device: the extra accounts can't join the program"."""
+    shared = DeviceFactory(id_hash=keyed_hash("family-pc", purpose="device"))
+    _program_accounts_on(shared, 4)  # four friends on the shared computer already take part
+    code = ReferralCodeFactory()
+    AccountDeviceFactory(device=shared, user=code.user)  # the referrer, not yet in the program, uses it too
+    request = signup_request(rf, device_id="friends-own-phone", code=code)
+    referral = register_referral(friend=new_friend(request), request=request)
+    assert referral.state == ReferralState.REJECTED
+    assert referral.reason_code == ReasonCode.DEVICE_LIMIT
+    assert referral.signals["checks"]["referrer_device_limit"] is True
+    assert referral.signals["facts"]["referrer_device_program_accounts"] == 4
+    assert not Coupon.objects.filter(owner=referral.friend).exists()
+
+
+def test_a_referrer_already_taking_part_keeps_inviting_from_a_busy_device(rf):
+    shared = DeviceFactory(id_hash=keyed_hash("family-pc", purpose="device"))
+    code = ReferralCodeFactory()
+    ReferralFactory(referrer=code.user, code=code)  # takes part already: one of the device's first accounts
+    AccountDeviceFactory(device=shared, user=code.user)
+    _program_accounts_on(shared, 4)
+    request = signup_request(rf, device_id="friends-own-phone", code=code)
+    referral = register_referral(friend=new_friend(request), request=request)
+    assert referral.state == ReferralState.REGISTERED
+    assert referral.signals["checks"]["referrer_device_limit"] is False
+
+
+def test_a_referrer_with_three_program_accounts_beside_them_may_join(rf):
+    shared = DeviceFactory(id_hash=keyed_hash("family-pc", purpose="device"))
+    _program_accounts_on(shared, 3)
+    code = ReferralCodeFactory()
+    AccountDeviceFactory(device=shared, user=code.user)
+    request = signup_request(rf, device_id="friends-own-phone", code=code)
+    assert register_referral(friend=new_friend(request), request=request).state == ReferralState.REGISTERED
+
+
 def test_region_mismatch_is_rejected(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="81.2.69.142", code=code)  # GB, account in US
