@@ -81,7 +81,8 @@ def replace_first_order(*, old, new) -> bool:
     """May `new`, placed before the buyer's first order `old` but heard of later, take its place? Once per order.
 
     Only the earliest order counts (PROGRAM_RULES.md section 3: when it happened, not when we heard of it),
-    as long as the referral's outcome is open (registered / order_placed): then `old`'s facts are cleared here
+    as long as the referral's outcome is open (registered / order_placed, or a sign-up review that no completion
+    has reached): then `old`'s facts are cleared here
     and the caller passes `new`'s placed event as for any first order, so the card rules apply to `new`.
     Once the outcome is final or held for a human, `old` stays the first order and the timeline says why,
     for staff. No referral: True. Runs inside the caller's transaction (the caller holds `old`'s row lock).
@@ -95,7 +96,11 @@ def replace_first_order(*, old, new) -> bool:
             f"Order {new.external_id} was placed at {_utc(new.placed_at)}, before first order {old.external_id} "
             f"(placed at {_utc(old.placed_at)}), but its event arrived later."
         )
-        allowed = referral.state in BEFORE_ORDER and referral.first_order_id in (None, old.pk)
+        # Open outcome: before the first order's result, or held for a sign-up review that no completion reached yet.
+        is_open = referral.state in BEFORE_ORDER or (
+            referral.state == ReferralState.UNDER_REVIEW and referral.completed_at is None
+        )
+        allowed = is_open and referral.first_order_id in (None, old.pk)
         if not allowed:
             state = referral.get_state_display()
             note = f"{heard} The referral is already {state}, so {old.external_id} stays the first order."

@@ -257,3 +257,32 @@ def post_with(secret, payload) -> int:
         .post("/api/order-events/", data=body, content_type="application/json", headers={"Shop-Signature": header})
         .status_code
     )
+
+
+def test_a_referral_in_sign_up_review_also_takes_the_earlier_order_as_first(product):
+    """A review decides the referral later; until a completion reached it, the earliest order is still the first."""
+    referral = CreditingReferralFactory(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.DISPOSABLE_EMAIL)
+    later = place(referral, product, "LATE", at(5))
+    referral.refresh_from_db()
+    assert (referral.state, referral.first_order_id) == (ReferralState.UNDER_REVIEW, later.pk)
+
+    earlier = place(referral, product, "EARLY", at(0))
+
+    reload(later, referral)
+    assert earlier.is_first and not later.is_first
+    assert (referral.state, referral.first_order_id) == (ReferralState.UNDER_REVIEW, earlier.pk)
+    assert referral.events.filter(note__contains="EARLY is now the first order").exists()
+
+
+def test_a_review_held_at_completion_keeps_its_first_order(product):
+    referral = CreditingReferralFactory()
+    later = place(referral, product, "LATE", at(5))
+    finish(later, at(5))
+    Referral.objects.filter(pk=referral.pk).update(state=ReferralState.UNDER_REVIEW, reason_code="REFERRER_BURST")
+
+    earlier = place(referral, product, "EARLY", at(0))
+
+    reload(later, referral)
+    assert later.is_first and not earlier.is_first
+    assert referral.first_order_id == later.pk
+    assert referral.events.filter(note__contains="stays the first order").exists()
