@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 WEB_PORT ?= 8000
 export WEB_PORT
+# Links in e-mails point at the port `make run` serves on (unless SITE_URL is set).
+SITE_URL ?= http://127.0.0.1:$(WEB_PORT)
+export SITE_URL
 
 # Production-like values for `manage.py check --deploy` (nothing here is a real secret). Production's values are
 # set explicitly for what a shell or .env may turn off; tests/test_settings.py runs the same check with these.
