@@ -26,12 +26,12 @@ from accounts.levels import support_priority_for
 from coupons.models import Coupon
 from coupons.services import reverse_reward_coupon
 from referrals.eligibility import UNDER_REVIEW, VOIDED, Decision, decide_first_order
-from referrals.models import Referral, ReferralEvent
+from referrals.models import Referral
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.selectors import first_order_facts
 from referrals.services.crediting import release_monthly_slot
 from referrals.services.notices import notify_ended, notify_held_for_review
-from referrals.services.timeline import transition
+from referrals.services.timeline import record_note, transition
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +113,7 @@ def replace_first_order(*, old, new) -> bool:
         Referral.objects.filter(pk=referral.pk).update(
             first_order=referral.first_order, order_placed_at=referral.order_placed_at, signals=signals, updated_at=now
         )
-        ReferralEvent.objects.create(
-            referral=referral,
-            from_state=referral.state,
-            to_state=referral.state,
-            occurred_at=now,
-            recorded_at=now,
-            note=note[:500],
-        )
+        record_note(referral=referral, occurred_at=now, note=note)
         return allowed
 
 
@@ -371,13 +364,9 @@ def _on_ended(referral: Referral, order, event: str, occurred_at: datetime) -> N
     if state == ReferralState.CAPPED:
         # Capped is final (no reward was issued, no monthly slot taken): only the timeline learns of it, once.
         if earliest:
-            now = timezone.now()
-            ReferralEvent.objects.create(
+            record_note(
                 referral=referral,
-                from_state=state,
-                to_state=state,
                 occurred_at=occurred_at,
-                recorded_at=now,
                 note=(
                     f"First order {order.external_id} was {event} at {occurred_at:%Y-%m-%d %H:%M:%S} UTC, before "
                     "its completion. The referral stays capped (final); no reward was issued for it."

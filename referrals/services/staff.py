@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from referrals.models import Referral, ReferralEvent
+from referrals.services.timeline import record_note
 
 
 @transaction.atomic
@@ -54,10 +55,8 @@ def rerun_eligibility(*, referral: Referral, actor) -> dict:
     signals["rerun"] = result
     Referral.objects.filter(pk=locked.pk).update(signals=signals, updated_at=timezone.now())
     referral.signals = signals
-    ReferralEvent.objects.create(
+    record_note(
         referral=locked,
-        from_state=locked.state,
-        to_state=locked.state,
         reason_code=decision.reason_code,
         actor=actor,
         actor_kind=ReferralEvent.Actor.STAFF,

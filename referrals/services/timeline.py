@@ -73,4 +73,26 @@ def record_start(*, referral: Referral, occurred_at: datetime | None = None, not
     )
 
 
-__all__ = ["InvalidTransition", "ReferralState", "record_start", "transition"]
+def record_note(
+    *,
+    referral: Referral,
+    note: str,
+    occurred_at: datetime | None = None,
+    reason_code: str = "",
+    actor=None,
+    actor_kind: str = ReferralEvent.Actor.SYSTEM,
+) -> ReferralEvent:
+    """A timeline row that changes no state (a late event, a re-run, a refused swap): what staff should read."""
+    return ReferralEvent.objects.create(
+        referral=referral,
+        from_state=referral.state,
+        to_state=referral.state,
+        reason_code=reason_code,
+        actor=actor,
+        actor_kind=actor_kind,
+        occurred_at=occurred_at or timezone.now(),
+        note=note[:500],
+    )
+
+
+__all__ = ["InvalidTransition", "ReferralState", "record_note", "record_start", "transition"]
