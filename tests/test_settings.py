@@ -61,11 +61,10 @@ def test_celery_is_configured_for_safe_delivery():
     assert app.conf.task_time_limit and app.conf.task_soft_time_limit < app.conf.task_time_limit
 
 
-def _celery_with_redis_broker(code: str) -> str:
-    """Run `code` (with `app`, the project's Celery app) in a fresh process configured for a Redis broker."""
-    env = _settings_env(SECRET_KEY="x" * 50, CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+def _python_with_settings(code: str, env: dict) -> str:
+    """Run `code` after django.setup() in a fresh process with `env`; its standard output."""
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from referral_portal.celery import app; " + code],
+        [sys.executable, "-c", "import django; django.setup(); " + code],
         cwd=ROOT,
         env={**env, "DJANGO_SETTINGS_MODULE": "referral_portal.settings"},
         capture_output=True,
@@ -74,6 +73,12 @@ def _celery_with_redis_broker(code: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def _celery_with_redis_broker(code: str) -> str:
+    """Run `code` (with `app`, the project's Celery app) in a fresh process configured for a Redis broker."""
+    env = _settings_env(SECRET_KEY="x" * 50, CELERY_BROKER_URL="redis://127.0.0.1:6379/0")
+    return _python_with_settings("from referral_portal.celery import app; " + code, env)
 
 
 def test_redis_broker_fails_fast_instead_of_hanging():
@@ -199,19 +204,10 @@ def test_the_makefile_deploy_check_uses_the_same_production_values():
 
 
 def test_email_timeout_defaults_to_ten_seconds_and_comes_from_the_environment():
-    code = "import django; django.setup(); from django.conf import settings; print(settings.EMAIL_TIMEOUT)"
+    code = "from django.conf import settings; print(settings.EMAIL_TIMEOUT)"
     for extra, expected in [({}, "10"), ({"EMAIL_TIMEOUT": "3"}, "3")]:
         env = {k: v for k, v in _settings_env(SECRET_KEY="x" * 50, **extra).items() if extra or k != "EMAIL_TIMEOUT"}
-        result = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            env={**env, "DJANGO_SETTINGS_MODULE": "referral_portal.settings"},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip().splitlines()[-1] == expected
+        assert _python_with_settings(code, env).strip().splitlines()[-1] == expected
 
 
 @pytest.fixture
