@@ -426,6 +426,7 @@ def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code,
     from referral_portal.templatetags.money import active_money_locale
 
     inputs = checkout_coupon_inputs(member=buyer, include_ids=picked)
+    locale = active_money_locale()
     promo = resolve_promo_code(member=buyer, code=promo_code or "")
     options = []
     for coupon in sorted(inputs, key=lambda c: (c.expires_at, c.id)):
@@ -442,7 +443,7 @@ def _coupon_options(*, buyer, cart_lines, discounts, priced, picked, promo_code,
                 seller_discounts=discounts,
                 at=at,
                 currency=priced.currency,
-                locale=active_money_locale(),
+                locale=locale,
             ).decision_for(coupon.id)
         options.append(
             CouponOption(
