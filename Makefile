@@ -16,11 +16,11 @@ DEPLOY_ENV := DEBUG=0 SECRET_KEY=deploy-check-$$(head -c 32 /dev/urandom | od -A
 	ALLOWED_HOSTS=portal.example.com SECURE_SSL_REDIRECT=1 ORDER_EVENTS_SECRETS=deploy-check-secret \
 	STAFF_REQUIRE_2FA=1 SECURE_COOKIES=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=1 SILENCED_SYSTEM_CHECKS=
 
-.PHONY: run test lint format migrations-check deploy-check pytest bench demo clean help
+.PHONY: run test lint lint-imports typecheck format migrations-check deploy-check pytest bench demo clean help
 
 help:
 	@echo "make run    - install, migrate, load demo data, start web + worker + beat"
-	@echo "make test   - lint, migrations check, deploy check and the whole test suite"
+	@echo "make test   - lint, layer contract, type check, migrations check, deploy check, the whole test suite"
 	@echo "make bench  - benchmarks under bench/ (not part of make test)"
 
 $(VENV)/.installed: requirements.txt
@@ -50,6 +50,14 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The layer contract (docs/architecture.md): imports only go down the stack.
+lint-imports: $(VENV)/.dev-installed
+	$(VENV)/bin/lint-imports --no-cache
+
+# The domain layer is type-checked (files listed under [tool.mypy] in pyproject.toml).
+typecheck: $(VENV)/.dev-installed
+	DEBUG=1 $(VENV)/bin/mypy
+
 format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -63,7 +71,7 @@ deploy-check: $(VENV)/.dev-installed
 pytest: $(VENV)/.dev-installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test: lint migrations-check deploy-check pytest
+test: lint lint-imports typecheck migrations-check deploy-check pytest
 
 bench: $(VENV)/.dev-installed
 	$(PY) bench/run.py

@@ -1,4 +1,4 @@
-"""Guards for program actions (PROGRAM_RULES.md section 6)."""
+"""Guards for program actions (docs/program-rules.md section 6)."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class SignupForm(forms.ModelForm):
 
     def clean_referral_code(self) -> str:
         from referrals.codes import normalize_code
-        from referrals.selectors import usable_code
+        from referrals.selectors.links import usable_code
 
         raw = self.cleaned_data.get("referral_code", "")
         if not raw.strip():

@@ -51,6 +51,9 @@ def keyed_hash(value: str, *, purpose: str) -> str:
 
 @lru_cache(maxsize=1)
 def _geoip():
+    # Third-party modules this file needs are imported on first use (geoip2fast ~50 ms, phonenumbers ~25 ms):
+    # accounts.models imports this module, and processes that never read an IP or a phone (migrations, most
+    # management commands, workers) should not pay for them.
     from geoip2fast import GeoIP2Fast
 
     return GeoIP2Fast(verbose=False)
@@ -74,7 +77,7 @@ class InvalidPhoneNumber(ValueError):
 
 def normalize_phone(raw: str, *, default_region: str = "") -> str:
     """E.164 form of a phone number (national numbers read in `default_region`); raises InvalidPhoneNumber."""
-    import phonenumbers
+    import phonenumbers  # on first use, see _geoip
 
     text = (raw or "").strip()
     if not text:
@@ -86,13 +89,3 @@ def normalize_phone(raw: str, *, default_region: str = "") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("not a valid number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def phone_region(e164: str) -> str:
-    """ISO country of an E.164 number ("" when unknown)."""
-    import phonenumbers
-
-    try:
-        return phonenumbers.region_code_for_number(phonenumbers.parse(e164, None)) or ""
-    except phonenumbers.NumberParseException:
-        return ""

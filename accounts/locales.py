@@ -1,4 +1,4 @@
-"""Which Babel locale a member's amounts use (PROGRAM_RULES.md section 7: local currency and locale).
+"""Which Babel locale a member's amounts use (docs/program-rules.md section 7: local currency and locale).
 
 1. The member's UI language with their country, when Babel knows that combination (en + DE → en_DE,
    fr + CA → fr_CA);
@@ -12,8 +12,10 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from babel import localedata
+from django.conf import settings
 
-from referral_portal.templatetags.money import MoneyLocale, language_default_locale
+from accounts.selectors import region_for_country
+from lib.money import MoneyLocale, language_default_locale
 
 
 @lru_cache(maxsize=1024)
@@ -45,13 +47,11 @@ def money_locale(*, language: str, country: str = "", region_locale: str | Calla
     return language_default_locale(language)
 
 
-def member_money_locale_choice(user) -> MoneyLocale:
+def member_money_locale_choice(member) -> MoneyLocale:
     """The member's locale per UI language, resolved lazily (for the request's context variable)."""
-    country = str(user.country or "")
+    country = str(member.country or "")
 
     def region_locale() -> str:
-        from accounts.selectors import region_for_country
-
         return region_for_country(country).locale
 
     return MoneyLocale(lambda language: money_locale(language=language, country=country, region_locale=region_locale))
@@ -62,10 +62,8 @@ def region_money_locale_choice(region) -> MoneyLocale:
     return MoneyLocale(lambda language: money_locale(language=language, region_locale=region.locale))
 
 
-def member_money_locale(user) -> str:
+def member_money_locale(member) -> str:
     """The locale of the member's own language and country (e-mails and notices built outside their request)."""
-    from django.conf import settings
-
     languages = {code for code, _name in settings.LANGUAGES}
-    language = user.language if user.language in languages else settings.LANGUAGE_CODE
-    return member_money_locale_choice(user).for_language(language[:2])
+    language = member.language if member.language in languages else settings.LANGUAGE_CODE
+    return member_money_locale_choice(member).for_language(language[:2])

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 
 from accounts.locales import member_money_locale_choice
-from referral_portal.templatetags.money import use_money_locale
+from lib.money import use_money_locale
 
 _LANGUAGES = {code for code, _name in settings.LANGUAGES}
 

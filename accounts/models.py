@@ -7,6 +7,8 @@ period, payment cards only as the provider's opaque fingerprint (orders app).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -14,6 +16,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_countries.fields import CountryField
+
+from accounts.identity import normalize_email
 
 
 class AccountStatus(models.TextChoices):
@@ -37,7 +41,7 @@ class StatusReason(models.TextChoices):
 
 
 class LevelCode(models.TextChoices):
-    """Member levels, lowest first (PROGRAM_RULES.md section 8)."""
+    """Member levels, lowest first (docs/program-rules.md section 8)."""
 
     SILVER = "silver", "Silver"
     GOLD = "gold", "Gold"
@@ -92,7 +96,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     coins = models.PositiveIntegerField(default=0, help_text="Coin balance; every change is a ledger row.")
 
-    # Member level (accounts.levels.recompute_level keeps these in step with completed orders).
+    # Member level (orders.points.recompute_level keeps these in step with completed orders, through
+    # accounts.levels.set_level_points).
     level = models.CharField(max_length=10, choices=LevelCode.choices, default=LevelCode.SILVER)
     level_points = models.PositiveIntegerField(default=0, help_text="1 per whole unit of completed orders, 12 months.")
     level_updated_at = models.DateTimeField(null=True, blank=True)
@@ -130,8 +135,6 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def save(self, *args, **kwargs) -> None:
-        from accounts.identity import normalize_email
-
         self.email = self.email.strip().lower()
         self.email_normalized = normalize_email(self.email)
         super().save(*args, **kwargs)
@@ -152,12 +155,34 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def may_use_program(self) -> bool:
-        """Flagged and suspended accounts get the security refusal on every program action (PROGRAM_RULES section 6)."""
+        """Flagged and suspended accounts get the security refusal on every program action (docs/program-rules.md
+        section 6)."""
         return self.status == AccountStatus.ACTIVE
 
+
+@dataclass(frozen=True, slots=True)
+class WelcomeCoupon:
+    """One coupon of a region's welcome package, as amounts."""
+
+    value: Decimal
+    min_spend: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomePackage:
+    """A region's welcome package: its coupons in order (the n-th is issued with key welcome:<referral>:<n>)."""
+
+    items: tuple[WelcomeCoupon, ...]
+
     @property
-    def has_verified_phone(self) -> bool:
-        return self.phone_verified_at is not None
+    def total(self) -> Decimal:
+        return sum((item.value for item in self.items), Decimal(0))
+
+    def __iter__(self) -> Iterator[WelcomeCoupon]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
 
 
 class Region(models.Model):
@@ -186,6 +211,18 @@ class Region(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.country})"
+
+    def welcome_coupons(self) -> WelcomePackage:
+        """The `welcome_package` JSON as typed amounts: the one place it is read. RegionAdminForm stores both keys;
+        a row written otherwise reads a missing value or minimum spend as 0."""
+        return WelcomePackage(
+            items=tuple(
+                WelcomeCoupon(
+                    value=Decimal(str(item.get("value", 0))), min_spend=Decimal(str(item.get("min_spend", 0)))
+                )
+                for item in self.welcome_package or ()
+            )
+        )
 
 
 class Device(models.Model):
@@ -289,7 +326,7 @@ class Notification(models.Model):
         return self.title
 
 
-# --- Levels and coins (PROGRAM_RULES.md section 8) ----------------------------------
+# --- Levels (docs/program-rules.md section 8); coins and check-ins live in the coupons app (the wallet) ---
 
 
 class Level(models.Model):
@@ -321,52 +358,3 @@ class Level(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_code_display()} ({self.min_points}+ points)"
-
-
-class CheckIn(models.Model):
-    """One daily check-in; the unique (user, day) makes it once per day in the member's time zone."""
-
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="check_ins")
-    day = models.DateField(help_text="The member's local date.")
-    streak = models.PositiveIntegerField(default=1)
-    coins = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["-day"]
-        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_check_in_per_day")]
-
-    def __str__(self) -> str:
-        return f"{self.user} checked in {self.day} (day {self.streak})"
-
-
-class CoinLedger(models.Model):
-    """Append-only record of every coin movement; balance_after is the balance once it applied."""
-
-    class Kind(models.TextChoices):
-        CHECK_IN = "check_in", "Daily check-in"
-        EXCHANGE = "exchange", "Exchanged for a coupon"
-        CHECKOUT = "checkout", "Spent at checkout"
-        RETURN = "return", "Returned (order canceled)"
-        MANUAL = "manual", "Manual adjustment"
-
-    member = models.ForeignKey(User, on_delete=models.PROTECT, related_name="coin_ledger")
-    delta = models.IntegerField(help_text="+ coins earned, − coins spent.")
-    balance_after = models.PositiveIntegerField()
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    reason = models.CharField(max_length=300, blank=True)
-    idempotency_key = models.CharField(max_length=120, unique=True)
-    coupon = models.ForeignKey("coupons.Coupon", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name = "coin ledger entry"
-        verbose_name_plural = "coin ledger"
-        indexes = [models.Index(fields=["member", "-created_at"], name="coin_ledger_member_idx")]
-        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="coin_ledger_delta_non_zero")]
-
-    def __str__(self) -> str:
-        return f"{self.delta:+d} coins ({self.idempotency_key})"

@@ -20,13 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 def notify(
-    *, user, kind: str, title: str, body: str = "", link: str = "", dedupe_key: str | None = None
+    *, member, kind: str, title: str, body: str = "", link: str = "", dedupe_key: str | None = None
 ) -> Notification | None:
     """Create the inbox notice and e-mail it after commit; returns None if `dedupe_key` was already used."""
     try:
         with transaction.atomic():
             notice = Notification.objects.create(
-                user=user, kind=kind, title=title[:200], body=body, link=link[:200], dedupe_key=dedupe_key
+                user=member, kind=kind, title=title[:200], body=body, link=link[:200], dedupe_key=dedupe_key
             )
     except IntegrityError:
         return None

@@ -1,8 +1,11 @@
+"""Celery adapters for member housekeeping: each is one service call, safe to run twice."""
+
 from __future__ import annotations
 
 from celery import shared_task
 
 from accounts import services
+from orders import points
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
@@ -10,15 +13,7 @@ def purge_raw_ips() -> int:
     return services.purge_raw_ips()
 
 
+# Points are orders' (orders.points); the task keeps its name: the beat schedule and queued messages use it.
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def recompute_due_levels() -> int:
-    from accounts import levels
-
-    return levels.recompute_due_levels()
-
-
-@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
-def issue_anniversary_coupons() -> int:
-    from accounts import levels
-
-    return levels.issue_anniversary_coupons()
+    return points.recompute_due_levels()

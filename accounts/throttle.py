@@ -22,6 +22,11 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.shortcuts import render
 
+from accounts.identity import keyed_hash
+from accounts.models import AccountDevice
+from lib.client import client_ip as portal_client_ip
+from lib.client import read_device_cookie
+
 UNKNOWN_DEVICE_PARAMETERS: list = ["ip_address", "username"]
 KNOWN_DEVICE_PARAMETERS: list = [["username", "ip_address"]]
 
@@ -38,10 +43,6 @@ def login_username(request: HttpRequest | None, credentials: dict | None) -> str
 
 def is_known_device(request: HttpRequest, email: str | None) -> bool:
     """True when this browser's device cookie has been seen on the account with `email`."""
-    from accounts.identity import keyed_hash
-    from accounts.models import AccountDevice
-    from accounts.requestinfo import read_device_cookie
-
     device_id = read_device_cookie(request)
     if not (device_id and email):
         return False
@@ -61,8 +62,6 @@ def lockout_parameters(request_or_attempt, credentials: dict | None = None) -> l
 
 def client_ip(request: HttpRequest) -> str:
     """AXES_CLIENT_IP_CALLABLE: the same client IP the rest of the portal uses."""
-    from accounts.requestinfo import client_ip as portal_client_ip
-
     return portal_client_ip(request)
 
 

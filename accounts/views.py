@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -8,22 +9,30 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import phone as phone_codes
 from accounts import selectors, services
 from accounts.decorators import program_member_required
+from accounts.devices import record_sighting
 from accounts.forms import LoginForm, PhoneCodeForm, PhoneForm, ProfileForm, SignupForm
+from accounts.levels import standing_for
 from accounts.models import User
-from accounts.requestinfo import client_ip
-from referrals.selectors import friend_signup_notice, inviter_name
-from referrals.services import register_referral
+from coupons import coins, events
+from coupons.rewards import rewards_wallet
+from flows.signup import register_referral
+from lib.client import client_info, client_ip
+from referrals.cookies import read_attribution
+from referrals.selectors.friend import friend_signup_notice
+from referrals.selectors.links import inviter_name
 
 
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("referrals:invite")
     form = SignupForm(request.POST or None)
-    # Every POST counts, valid or not: repeated submissions must not probe typed codes (PROGRAM_RULES.md 1).
+    # Every POST counts, valid or not: repeated submissions must not probe typed codes (docs/program-rules.md 1).
     if request.method == "POST" and not services.signup_attempt_allowed(ip=client_ip(request)):
         form.refuse(services.SIGNUP_RATE_LIMITED_MESSAGE)
         response = _signup_page(request, form, status=429)
@@ -39,11 +48,13 @@ def signup(request: HttpRequest) -> HttpResponse:
                 last_name=form.cleaned_data["last_name"],
                 country=form.cleaned_data["country"],
             )
-            services.record_sighting(
-                request=request, kind="signup", user=user, fingerprint=form.cleaned_data.get("fingerprint", "")
-            )
+            client = client_info(request, fingerprint=form.cleaned_data.get("fingerprint", ""))
+            record_sighting(client=client, kind="signup", member=user)
             referral = register_referral(
-                friend=user, request=request, typed_code=form.cleaned_data.get("referral_code", "")
+                friend=user,
+                client=client,
+                attribution=read_attribution(request),
+                typed_code=form.cleaned_data.get("referral_code", ""),
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
@@ -52,7 +63,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         if referral is None:
             return redirect("referrals:invite")
         # Seeing the welcome coupons is how a friend knows the invitation worked; a friend whose
-        # invitation could not be applied is told so, in words for the friend (PROGRAM_RULES.md section 2).
+        # invitation could not be applied is told so, in words for the friend (docs/program-rules.md section 2).
         notice = friend_signup_notice(referral=referral)
         if not user.may_use_program:
             # Flagged by this very sign-up (a device ring): the security sentence only, on a page that is
@@ -71,7 +82,8 @@ def signup(request: HttpRequest) -> HttpResponse:
 def _signup_page(request: HttpRequest, form: SignupForm, *, status: int) -> HttpResponse:
     # A refused attempt has no cleaned code: the banner then names only the clicked link's inviter.
     typed = form.cleaned_data.get("referral_code", "") if form.is_bound else ""
-    inviter = inviter_name(request=request, typed_code=typed)
+    attribution = read_attribution(request)
+    inviter = inviter_name(typed_code=typed, attributed_code=attribution.code if attribution else "")
     return render(request, "accounts/signup.html", {"form": form, "inviter_name": inviter}, status=status)
 
 
@@ -83,8 +95,10 @@ class MemberLoginView(auth_views.LoginView):
 
     def form_valid(self, form: LoginForm) -> HttpResponse:
         response = super().form_valid(form)
-        services.record_sighting(
-            request=self.request, kind="login", user=form.get_user(), fingerprint=form.cleaned_data["fingerprint"]
+        record_sighting(
+            client=client_info(self.request, fingerprint=form.cleaned_data["fingerprint"]),
+            kind="login",
+            member=form.get_user(),
         )
         return response
 
@@ -94,7 +108,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     # A separate instance: an invalid form must not change the name shown in the header.
     form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
-        user = services.update_profile(user=request.user, **form.cleaned_data)
+        user = services.update_profile(member=request.user, **form.cleaned_data)
         messages.success(request, "Your profile is saved.")
         response = redirect("accounts:profile")
         # Anonymous pages (after logout) keep the member's language too.
@@ -106,12 +120,12 @@ def profile(request: HttpRequest) -> HttpResponse:
             secure=settings.SESSION_COOKIE_SECURE,
         )
         return response
-    context = {"form": form, **selectors.profile_summary(user=request.user)}
+    context = {"form": form, **selectors.profile_summary(member=request.user)}
     return render(request, "accounts/profile.html", context)
 
 
 def _phone_page(request: HttpRequest, *, phone_form: PhoneForm, code_form: PhoneCodeForm, status: int = 200):
-    context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(user=request.user)}
+    context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(member=request.user)}
     return render(request, "accounts/phone.html", context, status=status)
 
 
@@ -121,8 +135,8 @@ def phone(request: HttpRequest) -> HttpResponse:
     form = PhoneForm(request.POST or None, default_region=str(request.user.country))
     if request.method == "POST" and form.is_valid():
         try:
-            services.request_phone_code(user=request.user, phone=form.cleaned_data["phone"])
-        except services.PhoneVerificationError as error:
+            phone_codes.request_phone_code(member=request.user, phone=form.cleaned_data["phone"])
+        except phone_codes.PhoneVerificationError as error:
             form.add_error("phone", error.message)
         else:
             messages.success(
@@ -140,8 +154,8 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
     form = PhoneCodeForm(request.POST)
     if form.is_valid():
         try:
-            user = services.confirm_phone_code(user=request.user, code=form.cleaned_data["code"])
-        except services.PhoneVerificationError as error:
+            user = phone_codes.confirm_phone_code(member=request.user, code=form.cleaned_data["code"])
+        except phone_codes.PhoneVerificationError as error:
             form.add_error("code", error.message)
         else:
             messages.success(request, f"Your phone number {user.phone} is verified.")
@@ -166,7 +180,7 @@ def resend_verification(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Your e-mail address is already confirmed.")
         return redirect("accounts:profile")
     try:
-        services.send_verification_email(user=request.user)
+        services.send_verification_email(member=request.user)
     except services.EmailVerificationError as error:
         messages.error(request, error.message)
     else:
@@ -178,8 +192,6 @@ class MemberPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     """Django's reset view; a new password set from the e-mail also lifts a login lockout on that address."""
 
     def form_valid(self, form) -> HttpResponse:
-        from axes.utils import reset as axes_reset
-
         response = super().form_valid(form)
         # Only the mailbox owner gets here, so unlocking their address is safe.
         axes_reset(username=form.user.email)
@@ -192,17 +204,21 @@ class MemberPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 @login_required
 @require_GET
 def rewards(request: HttpRequest) -> HttpResponse:
-    user = User.objects.get(pk=request.user.pk)
-    return render(request, "accounts/rewards.html", selectors.rewards_page(user=user))
+    """The member's level (accounts) beside their coins, offers, sale events and coin history (the wallet)."""
+    member = User.objects.get(pk=request.user.pk)
+    context = {
+        "standing": standing_for(member=member),
+        "currency": selectors.region_for_country(str(member.country)).currency,
+        **rewards_wallet(member=member, at=timezone.now()),
+    }
+    return render(request, "accounts/rewards.html", context)
 
 
 @program_member_required
 @require_POST
 def rewards_check_in(request: HttpRequest) -> HttpResponse:
-    from accounts import coins
-
     try:
-        result = coins.check_in(user=request.user)
+        result = coins.check_in(member=request.user)
     except coins.AlreadyCheckedIn as error:
         messages.info(request, error.message)
     else:
@@ -215,11 +231,9 @@ def rewards_check_in(request: HttpRequest) -> HttpResponse:
 @program_member_required
 @require_POST
 def rewards_exchange(request: HttpRequest) -> HttpResponse:
-    from accounts import coins
-
     try:
         coupon = coins.exchange_coins(
-            user=request.user, offer_code=request.POST.get("offer", ""), request_token=request.POST.get("token", "")
+            member=request.user, offer_code=request.POST.get("offer", ""), request_token=request.POST.get("token", "")
         )
     except coins.CoinError as error:
         messages.error(request, error.message)
@@ -231,8 +245,6 @@ def rewards_exchange(request: HttpRequest) -> HttpResponse:
 @program_member_required
 @require_POST
 def rewards_collect(request: HttpRequest, campaign_id: int) -> HttpResponse:
-    from coupons import events
-
     campaign = get_object_or_404(events.events(), pk=campaign_id)
     try:
         events.collect_event_coupon(member=request.user, campaign=campaign)

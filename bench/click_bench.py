@@ -29,6 +29,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psycopg
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu import children, cpu_seconds, postgres_backends
 
@@ -58,13 +60,13 @@ end
 def server_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE"}}
     env.update(
+        DJANGO_SETTINGS_MODULE="bench.bench_settings",  # the portal's URLs plus the bare views (bench/urls.py)
         DEBUG="0",
         SECRET_KEY="bench-only-" + "k" * 50,
         ALLOWED_HOSTS=HOST,
         DATABASE_URL=DATABASE_URL,
         CACHE_URL=CACHE_URL,
         CONN_MAX_AGE="600",
-        BENCH_VIEWS="1",
         BEHIND_PROXY="1",
         SECURE_COOKIES="0",
         LOG_LEVEL="WARNING",
@@ -75,8 +77,6 @@ def server_env() -> dict[str, str]:
 
 
 def ensure_database() -> None:
-    import psycopg
-
     name = DATABASE_URL.rsplit("/", 1)[1]
     admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -179,7 +179,7 @@ def main() -> int:
     )
     try:
         wait_up(f"{base}/healthz", gunicorn)
-        click_url, bare_url = f"{base}/r/{code}?ch=whatsapp", f"{base}/bench/bare"
+        click_url, bare_url = f"{base}/r/{code}?ch=whatsapp", f"{base}/bench/bare-click"
         before = int(manage(env, "shell", "-c", COUNT).split()[-1])
         # Warm up both (connections, imports, GeoIP database), then alternate to even out noise.
         for url in (click_url, bare_url):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import psycopg
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -34,8 +36,6 @@ def children(ppid: int) -> list[int]:
 
 def postgres_backends(database_url: str) -> list[int]:
     """Server process ids of every connection to the bench database (the workers' persistent ones)."""
-    import psycopg
-
     name = database_url.rsplit("/", 1)[1]
     with psycopg.connect(database_url, autocommit=True) as conn:
         me = conn.info.backend_pid

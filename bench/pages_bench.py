@@ -23,6 +23,7 @@ without a session cookie (no session, no user lookup). The member pages get the 
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -35,6 +36,9 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu import children, cpu_seconds, postgres_backends
@@ -83,8 +87,6 @@ def _env(var_dir: str) -> dict[str, str]:
 
 
 def _ensure_database() -> None:
-    import psycopg
-
     name = DATABASE_URL.rsplit("/", 1)[1]
     admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin_url, autocommit=True) as conn:
@@ -201,9 +203,6 @@ def _wrk(url: str, cookie: str) -> dict:
 
 def _python_load(url: str, cookie: str) -> dict:
     """Bounded fallback: CONNECTIONS threads, SECONDS long, keep-alive connections."""
-    import http.client
-    from urllib.parse import urlparse
-
     parsed = urlparse(url)
     stop = time.monotonic() + SECONDS
     latencies: list[float] = []

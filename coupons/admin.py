@@ -1,4 +1,5 @@
-"""Staff screens for coupons: campaigns (promo codes), coupons (read-only money), the ledger (read-only).
+"""Staff screens for the wallet: campaigns (promo codes), coupons (read-only money), the coupon ledger, coins
+(the coin ledger and check-ins; all read-only).
 
 Coupons are never edited by hand: they are issued through the "Issue a coupon" form,
 which calls services.issue_coupon with the staff member as actor and a required reason.
@@ -16,9 +17,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from coupons.forms import CampaignAdminForm, IssueCouponForm
-from coupons.models import Campaign, Coupon, CouponSource, LedgerEntry, PromoRedemption
+from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponSource, LedgerEntry, PromoRedemption
 from coupons.services import issue_coupon
-from referral_portal.admin_mixins import ReadOnlyAdminMixin
+from lib.admin import ReadOnlyAdminMixin
 
 
 @admin.register(Campaign)
@@ -100,7 +101,7 @@ class CouponAdmin(admin.ModelAdmin):
             if form.is_valid():
                 data = form.cleaned_data
                 coupon = issue_coupon(
-                    owner=form.member,
+                    member=form.member,
                     source=CouponSource.MANUAL,
                     kind=data["kind"],
                     title=data["title"],
@@ -145,3 +146,31 @@ class PromoRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["campaign"]
     search_fields = ["member__email", "campaign__code"]
     list_select_related = ["campaign", "member", "order"]
+
+
+@admin.register(CoinLedger)
+class CoinLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Append-only: every coin movement (checkout spends and returns included) with its balance after it."""
+
+    list_display = ["created_at", "member", "delta", "balance_after", "kind", "reason", "order"]
+    list_filter = ["kind"]
+    list_select_related = ["member", "order"]
+    search_fields = ["member__email", "idempotency_key"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(admin.ModelAdmin):
+    list_display = ["day", "user", "streak", "coins", "created_at"]
+    list_select_related = ["user"]
+    search_fields = ["user__email"]
+    date_hierarchy = "day"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,4 +1,5 @@
-"""Demo coupons for `load_demo_data`: every kind for the demo member, plus the WELCOME10 promo code. Idempotent."""
+"""Demo wallet for `load_demo_data`: every kind of coupon for the demo member, the WELCOME10 promo code, a check-in
+streak with coins, and two running sale events. Idempotent, looked up by natural keys."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, LedgerEntry
+from accounts.models import User
+from coupons import coins
+from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponKind, CouponSource, CouponStatus, LedgerEntry
 from coupons.services import issue_coupon, write_ledger
+from orders.models import Store
 
 D = Decimal
+EVENT_NAME = "11.11 Mega Sale"
+FLASH_EVENT_NAME = "Weekend flash sale"
 
 
 def ensure_promo_campaign() -> Campaign:
@@ -30,8 +36,6 @@ def ensure_promo_campaign() -> Campaign:
 
 def ensure_demo_coupons(member) -> list[Coupon]:
     """Coupons of each kind for the demo member (welcome, referral, event, select, store, used, expired)."""
-    from orders.models import Store
-
     now = timezone.now()
     store, _ = Store.objects.get_or_create(slug="bolt-bikes", defaults={"name": "Bolt Bikes"})
     event = Campaign.objects.filter(name="Spring Sale").first() or Campaign.objects.create(
@@ -61,7 +65,7 @@ def ensure_demo_coupons(member) -> list[Coupon]:
     coupons = []
     for key, kind, source, title, value, min_spend, days_ago, extra in specs:
         coupon = issue_coupon(
-            owner=member,
+            member=member,
             kind=kind,
             source=source,
             title=title,
@@ -98,5 +102,52 @@ def ensure_demo_coupons(member) -> list[Coupon]:
                 idempotency_key=f"demo:{member.pk}:{key}:expired",
             )
     if member.coins == 0:
-        type(member).objects.filter(pk=member.pk, coins=0).update(coins=1250)
+        coins.move_coins(
+            member=member,
+            delta=1250,
+            kind=CoinLedger.Kind.MANUAL,
+            idempotency_key=f"demo:wallet-coins:{member.pk}",
+            reason="Demo: coins to spend at checkout",
+        )
     return coupons
+
+
+def ensure_coins(*, member: User) -> None:
+    """A streak up to yesterday (so today's check-in continues it) and enough coins for an exchange."""
+    if not CheckIn.objects.filter(user=member).exists():
+        now = timezone.now()
+        for days_ago in (3, 2, 1):
+            coins.check_in(member=member, at=now - timedelta(days=days_ago))
+    coins.move_coins(
+        member=member,
+        delta=480,
+        kind=CoinLedger.Kind.MANUAL,
+        idempotency_key=f"demo:welcome-coins:{member.pk}",
+        reason="Demo: welcome coins",
+    )
+
+
+def ensure_events() -> None:
+    """Two running platform events; re-running the demo later moves their dates to cover today."""
+    now = timezone.now()
+    specs = [
+        (EVENT_NAME, Decimal("11.00"), Decimal("60.00"), 1111, 1, timedelta(days=10)),
+        (FLASH_EVENT_NAME, Decimal("3.00"), Decimal("15.00"), 50, 2, timedelta(days=2)),
+    ]
+    for name, value, min_spend, limit, per_member, length in specs:
+        campaign, created = Campaign.objects.get_or_create(
+            name=name,
+            kind=CouponKind.PLATFORM,
+            code=None,
+            defaults={
+                "value": value,
+                "min_spend": min_spend,
+                "usage_limit": limit,
+                "per_member_limit": per_member,
+                "starts_at": now - timedelta(days=1),
+                "ends_at": now + length,
+            },
+        )
+        if not created and (campaign.ends_at is None or campaign.ends_at <= now or not campaign.is_active):
+            campaign.starts_at, campaign.ends_at, campaign.is_active = now - timedelta(days=1), now + length, True
+            campaign.save(update_fields=["starts_at", "ends_at", "is_active"])

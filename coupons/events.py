@@ -21,16 +21,20 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from accounts.models import User
+from accounts.selectors import region_for_country
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource
+from coupons.services.issuing import issue_coupon
+from lib.errors import DomainError
 
 
-class EventCouponError(Exception):
+class EventCouponError(DomainError):
     """A refused collection; `message` is for the member."""
 
+    code = "EVENT_REFUSED"
+
     def __init__(self, code: str, message: str, *, coupon: Coupon | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(message, code=code)
         self.coupon = coupon
 
 
@@ -73,15 +77,11 @@ def why_not_running(campaign: Campaign, *, at: datetime) -> EventCouponError | N
 
 
 @transaction.atomic
-def collect_event_coupon(*, member, campaign: Campaign, at: datetime | None = None) -> Coupon:
+def collect_event_coupon(*, member: User, campaign: Campaign, at: datetime | None = None) -> Coupon:
     """Give the member one of the event's coupons: only while it runs, within the per-member and total limits.
 
     Raises EventCouponError (ALREADY_COLLECTED carries the member's latest coupon of this event).
     """
-    from accounts.models import User
-    from accounts.selectors import region_for_country
-    from coupons.services import issue_coupon
-
     at = at or timezone.now()
     # 1. The member's row lock: a double click waits here, then sees the first coupon.
     locked = User.objects.select_for_update().get(pk=member.pk)
@@ -115,7 +115,7 @@ def collect_event_coupon(*, member, campaign: Campaign, at: datetime | None = No
         )
     # 4. The coupon and its ledger row; the key (member, event, n-th coupon) is unique in the ledger.
     return issue_coupon(
-        owner=locked,
+        member=locked,
         source=CouponSource.EVENT,
         kind=CouponKind.PLATFORM,
         value=campaign.value,

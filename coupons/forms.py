@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from django import forms
 
+from accounts.models import User
 from coupons.models import Campaign, CouponKind
+from orders.models import Store
 
 
 class CalculatorForm(forms.Form):
@@ -90,14 +92,10 @@ class IssueCouponForm(forms.Form):
     token = forms.CharField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
-        from orders.models import Store
-
         super().__init__(*args, **kwargs)
         self.fields["store"].queryset = Store.objects.order_by("name")
 
     def clean_member_email(self):
-        from accounts.models import User
-
         email = self.cleaned_data["member_email"].strip().lower()
         member = User.objects.filter(email=email).first()
         if member is None:

@@ -1,13 +1,21 @@
-"""Coupons, campaigns and the append-only coupon ledger."""
+"""The member's wallet: coupons, campaigns, the append-only coupon ledger, coins (check-ins and the coin ledger).
+
+The coin balance itself stays on the member (`accounts.User.coins`); every change of it is a `CoinLedger` row
+written by `coupons.coins.move_coins` (docs/program-rules.md section 8).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+# A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
+# (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
+EXPIRY_WARNING = timedelta(days=3)
 
 
 class CouponKind(models.TextChoices):
@@ -76,6 +84,10 @@ class CouponQuerySet(models.QuerySet["Coupon"]):
         """Active and not past expiry, whether or not the expiry job has run."""
         return self.filter(status=CouponStatus.ACTIVE, expires_at__gt=at)
 
+    def voidable(self) -> CouponQuerySet:
+        """Coupons staff may void or a reversal may withdraw: the database form of `Coupon.is_voidable`."""
+        return self.filter(status=CouponStatus.ACTIVE)
+
 
 class Coupon(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coupons")
@@ -129,6 +141,12 @@ class Coupon(models.Model):
     def is_usable(self, at: datetime) -> bool:
         """Usable now: active and not past its expiry, whatever the expiry job did."""
         return self.status == CouponStatus.ACTIVE and at < self.expires_at
+
+    @property
+    def is_voidable(self) -> bool:
+        """Only an active coupon can be voided (even past expiry before the sweep); used, expired and voided
+        coupons are history. The one precondition of voiding: admin links, staff actions and the service."""
+        return self.status == CouponStatus.ACTIVE
 
 
 class LedgerEntry(models.Model):
@@ -185,3 +203,62 @@ class PromoRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign.code} on order {self.order_id}"
+
+
+# --- Coins (docs/program-rules.md section 8) ----------------------------------------------------------------------
+# Moved from accounts (migrations accounts 0007 and coupons 0003): the wallet owns coins; the rows kept their ids.
+
+
+class CheckIn(models.Model):
+    """One daily check-in; the unique (user, day) makes it once per day in the member's time zone."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_ins")
+    day = models.DateField(help_text="The member's local date.")
+    streak = models.PositiveIntegerField(default=1)
+    coins = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_check_in_per_day")]
+
+    def __str__(self) -> str:
+        return f"{self.user} checked in {self.day} (day {self.streak})"
+
+
+class CoinLedger(models.Model):
+    """Append-only record of every coin movement, checkout included; balance_after is the balance once it applied.
+
+    The member's rows sum to `User.coins` (tests/coupons/test_coin_ledger.py).
+    """
+
+    class Kind(models.TextChoices):
+        CHECK_IN = "check_in", "Daily check-in"
+        EXCHANGE = "exchange", "Exchanged for a coupon"
+        CHECKOUT = "checkout", "Spent at checkout"
+        RETURN = "return", "Returned (order canceled)"
+        MANUAL = "manual", "Manual adjustment"
+
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coin_ledger")
+    delta = models.IntegerField(help_text="+ coins earned, − coins spent.")
+    balance_after = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Set on checkout spends and returns: the order the coins paid for.
+    order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "coin ledger entry"
+        verbose_name_plural = "coin ledger"
+        indexes = [models.Index(fields=["member", "-created_at"], name="coin_ledger_member_idx")]
+        constraints = [models.CheckConstraint(condition=~Q(delta=0), name="coin_ledger_delta_non_zero")]
+
+    def __str__(self) -> str:
+        return f"{self.delta:+d} coins ({self.idempotency_key})"

@@ -3,36 +3,46 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import Protocol
 
 from django.db import connection
-from django.db.models import CharField, Count, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db.models import CharField, Count, Expression, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat, pluralize
 from django.utils import timezone
 from django.utils.translation import get_language
 
+from accounts.models import Region, User
 from accounts.selectors import region_for_country
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource, CouponStatus, PromoRedemption
+from coupons.events import events, running
+from coupons.models import (
+    EXPIRY_WARNING,
+    Campaign,
+    CoinLedger,
+    Coupon,
+    CouponKind,
+    CouponSource,
+    CouponStatus,
+    PromoRedemption,
+)
 from coupons.stacking import CouponInput, PromoInput
-from referral_portal.templatetags.money import format_money
-from referrals.selectors import monthly_progress
+from lib.money import format_money
 
 # Sources that exist only because of the referral program: not usable where the program is off.
 PROGRAM_SOURCES = {CouponSource.REFERRAL, CouponSource.WELCOME}
 WALLET_TABS = ("platform", "store", "history")
 HISTORY_LIMIT = 50
-EXPIRY_WARNING_DAYS = 3
 
 
-def usable_coupons(*, owner) -> QuerySet[Coupon]:
+def usable_coupons(*, member) -> QuerySet[Coupon]:
     """The member's usable coupons, soonest expiry first."""
-    return Coupon.objects.usable(at=timezone.now()).filter(owner=owner).select_related("store").order_by("expires_at")
+    return Coupon.objects.usable(at=timezone.now()).filter(owner=member).select_related("store").order_by("expires_at")
 
 
 # --------------------------------------------------------------------------- checkout inputs
@@ -49,7 +59,7 @@ def coupon_input(coupon: Coupon, *, region_in_program: bool) -> CouponInput:
         status=coupon.status,
         currency=coupon.currency,
         store_id=coupon.store_id,
-        store_name=coupon.store.name if coupon.store_id else "",
+        store_name=coupon.store.name if coupon.store is not None else "",
         region_ok=region_in_program or coupon.source not in PROGRAM_SOURCES,
         title=coupon.title,
     )
@@ -102,8 +112,6 @@ def resolve_promo_code(*, member, code: str) -> PromoInput | None:
 def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
     """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
     starting within `within`; only events in the member's region currency (others are not theirs). One query."""
-    from coupons.events import events, running
-
     soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
     return (
         events()
@@ -131,7 +139,7 @@ class WalletCoupon:
     is_usable: bool
     days_left: int  # days until expiry, rounded up (1 = within a day)
     effective_percent: Decimal | None  # value ÷ min spend
-    expiry_tone: str  # badge tone: warning under EXPIRY_WARNING_DAYS, danger under a day, muted otherwise
+    expiry_tone: str  # badge tone: warning within EXPIRY_WARNING (3 days), danger under a day, muted otherwise
     state_label: str  # Active / Used / Expired / Voided (expired also when past expiry but not yet swept)
     # Display strings made once here, not by template filters per row (docs/performance.md).
     value_text: str = ""  # "$5.00" in the member's locale
@@ -146,7 +154,7 @@ class WalletCoupon:
 
 @dataclass
 class Calculator:
-    """Savings calculator (PROGRAM_RULES section 9) over a set of coupons."""
+    """Savings calculator (docs/program-rules.md section 9) over a set of coupons."""
 
     rows: list[WalletCoupon]
     coupon_count: int
@@ -195,7 +203,7 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         tone = "muted"
     elif seconds_left < 86400:
         tone = "danger"
-    elif seconds_left < EXPIRY_WARNING_DAYS * 86400:
+    elif seconds_left < EXPIRY_WARNING.total_seconds():
         tone = "warning"
     else:
         tone = "info"
@@ -242,17 +250,32 @@ def savings_calculator(coupons: list[WalletCoupon], *, currency: str) -> Calcula
     )
 
 
-def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> Wallet:
-    """Everything My Coupons shows, in a constant number of queries (region, usable coupons, history,
-    history count, this month's counter) whatever the number of coupons.
+class ReferralMonth(Protocol):
+    """The referral program's meter for this month, as My Coupons shows it (referrals' MonthlyProgress)."""
 
-    "Referral coupons this month" is Invite Friends' meter (`referrals.selectors.monthly_progress`: the
-    member's MonthlyRewardCounter for the program month in the region's time zone), so the two pages
-    always agree: staff manual credits, which do not use a monthly slot, are not counted, and a
-    reversed reward's slot given back shows as given back."""
+    count: int
+    limit: int
+    resets_on: date
+
+
+def wallet_for(
+    *,
+    member: User,
+    referral_month: ReferralMonth,
+    tab: str = "platform",
+    at: datetime | None = None,
+    region: Region | None = None,
+) -> Wallet:
+    """Everything My Coupons shows, in a constant number of queries (region, usable coupons, history,
+    history count) whatever the number of coupons.
+
+    "Referral coupons this month" is Invite Friends' meter, passed in by the view
+    (`referrals.selectors.meter.monthly_progress`: the member's MonthlyRewardCounter for the program month in
+    the region's time zone), so the two pages always agree: staff manual credits, which do not use a monthly
+    slot, are not counted, and a reversed reward's slot given back shows as given back."""
     at = at or timezone.now()
     tab = tab if tab in WALLET_TABS else "platform"
-    region = region_for_country(str(member.country))
+    region = region or region_for_country(str(member.country))
 
     usable_qs = (
         Coupon.objects.usable(at=at)
@@ -276,8 +299,6 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
         )
         history = [_wallet_coupon(c, at) for c in history_qs]
 
-    progress = monthly_progress(user=member, now=at, region=region)
-
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(
         tab=tab,
@@ -287,9 +308,9 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
         counts={"platform": len(platform), "store": len(store), "history": history_count},
         coins=member.coins,
         coins_value=(Decimal(member.coins) / 100).quantize(Decimal("0.01")),
-        referral_count=progress.count,
-        referral_limit=progress.limit,
-        month_resets_on=progress.resets_on,
+        referral_count=referral_month.count,
+        referral_limit=referral_month.limit,
+        month_resets_on=referral_month.resets_on,
         currency=region.currency,
         calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
@@ -299,7 +320,12 @@ def wallet_for(*, member, tab: str = "platform", at: datetime | None = None) -> 
 # --------------------------------------------------------------------------- My Coupons content cache
 
 
-def wallet_page_version(*, member) -> str:
+# Parts of the version another app adds (the view passes referrals' parts): annotations of the member's User
+# row, where OuterRef("pk") is the member. Called once per process, when the SQL is compiled.
+VersionParts = Callable[[], dict[str, Expression]]
+
+
+def wallet_page_version(*, member: User, also: VersionParts | None = None) -> str:
     """A string that changes whenever anything My Coupons shows from the database changes: one query.
 
     What the cached content shows, and what changes its key (`coupons.views.wallet`):
@@ -307,18 +333,16 @@ def wallet_page_version(*, member) -> str:
       the member's coupons' count, their latest issued_at / used_at / voided_at / expired_at /
       expires_at and their count per status (a new, used, voided, swept or deleted coupon each
       change one of these; "used on order …" is written with used_at);
-    - "Referral coupons this month": the member's latest MonthlyRewardCounter (month and count), as on
-      Invite Friends (the current month's counter is always the latest; a new month comes with the
-      key's minute bucket);
     - coins and their value: User.coins and the member's latest coin ledger id;
-    - the welcome-pending note: the state and updated_at of the referral the member received;
+    - what `also` adds: the view adds the referral program's parts ("Referral coupons this month" and the
+      welcome-pending note; see coupons.views);
     - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
     - "expires in", badge tones, usable vs expired before the sweep: the clock (the key's minute bucket);
     - tab, language, money locale and time zone: in the key (the locale also follows a Region's `locale`).
     What may lag by up to WALLET_PAGE_CACHE_SECONDS: staff edits of a Region's program settings, and
     renaming a store or an order's external id shown on a card.
     """
-    sql, params = _wallet_version_sql(connection.vendor)
+    sql, params = _wallet_version_sql(connection.vendor, also)
     with connection.cursor() as cursor:
         cursor.execute(sql, [member.pk if p == _MEMBER_SENTINEL else p for p in params])
         row = cursor.fetchone()
@@ -328,45 +352,37 @@ def wallet_page_version(*, member) -> str:
     )
 
 
+def version_text(expression) -> Coalesce:
+    """An expression as text, '' for NULL: a part of a one-query page version."""
+    return Coalesce(Cast(expression, CharField()), Value(""))
+
+
 # The member's id while the version query's SQL is compiled (no real id): replaced by the real id on each call.
 _MEMBER_SENTINEL = -7_356_915_013
 
 
-@lru_cache(maxsize=4)
-def _wallet_version_sql(vendor: str) -> tuple[str, tuple]:
+@lru_cache(maxsize=8)
+def _wallet_version_sql(vendor: str, also: VersionParts | None) -> tuple[str, tuple]:
     """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
-    from accounts.models import CoinLedger, User
-    from referrals.models import MonthlyRewardCounter, Referral
-
-    def text(expression) -> Coalesce:
-        return Coalesce(Cast(expression, CharField()), Value(""))
-
-    coupon_parts = [text(Count("id"))]
+    coupon_parts = [version_text(Count("id"))]
     for name in ("issued_at", "used_at", "voided_at", "expired_at", "expires_at"):
-        coupon_parts.append(text(Max(name)))
+        coupon_parts.append(version_text(Max(name)))
     for status in CouponStatus.values:
-        coupon_parts.append(text(Count("id", filter=Q(status=status))))
+        coupon_parts.append(version_text(Count("id", filter=Q(status=status))))
     # One flat "a || '/' || b || …" (SQL standard; a nested Concat overflows SQLite's parser).
     joined = Func(*coupon_parts, template="(%(expressions)s)", arg_joiner=" || '/' || ", output_field=CharField())
     coupons = Coupon.objects.filter(owner=OuterRef("pk")).values("owner").order_by()
-    received = Referral.objects.filter(friend=OuterRef("pk")).order_by()
     ledger = CoinLedger.objects.filter(member=OuterRef("pk")).order_by("-id")
-    counter = MonthlyRewardCounter.objects.filter(referrer=OuterRef("pk")).order_by("-month")
+    extra = also() if also is not None else {}
     query = (
         User.objects.filter(pk=_MEMBER_SENTINEL)
         .annotate(
             # Every coupon part in one scan of the member's coupons (the part that grows).
             coupons_v=Subquery(coupons.annotate(v=joined).values("v")[:1]),
             ledger_id=Subquery(ledger.values("id")[:1]),
-            counter_month=Subquery(counter.values("month")[:1]),
-            counter_n=Subquery(counter.values("count")[:1]),
-            received_v=Subquery(
-                received.annotate(v=Concat("state", Value("/"), text("updated_at"), output_field=CharField())).values(
-                    "v"
-                )[:1]
-            ),
+            **extra,
         )
-        .values_list("coupons_v", "coins", "ledger_id", "received_v", "counter_month", "counter_n", "country")
+        .values_list("coupons_v", "coins", "ledger_id", *extra, "country")
     ).query
     sql, params = query.get_compiler(connection=connection).as_sql()
     assert params.count(_MEMBER_SENTINEL) == 1, "the version query takes the member's id once"

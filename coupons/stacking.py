@@ -1,4 +1,4 @@
-"""Checkout stacking engine (PROGRAM_RULES.md section 5): a pure function over plain data.
+"""Checkout stacking engine (docs/program-rules.md section 5): a pure function over plain data.
 
 No database, no clock: the caller passes the cart, the member's coupons, a resolved
 promo code, the coins to spend and ``at`` (now); `price_cart` returns every step of
@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
-from babel.numbers import format_currency
+from lib.money import format_money
 
 CENT = Decimal("0.01")
 MIN_TOTAL = CENT
@@ -266,10 +266,6 @@ def cents(amount) -> Decimal:
     return Decimal(str(amount)).quantize(CENT, ROUND_HALF_UP)
 
 
-def format_amount(amount: Decimal, currency: str, locale: str = "en_US") -> str:
-    return format_currency(amount, currency, locale=locale)
-
-
 def _cap_to_leave_a_cent(amount: Decimal, remaining: Decimal) -> Decimal:
     """A discount never takes the running total below one cent."""
     return max(ZERO, min(amount, remaining - MIN_TOTAL))
@@ -282,7 +278,8 @@ class _Ctx:
     at: datetime
 
     def money(self, amount: Decimal) -> str:
-        return format_amount(amount, self.currency, self.locale)
+        # The portal's one money formatter, in the locale the caller passed (the engine reads no request).
+        return format_money(amount, self.currency, self.locale)
 
 
 def _holding_problem(coupon: CouponInput, ctx: _Ctx) -> tuple[str, str] | None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import CharField, Expression, OuterRef, Subquery, Value
+from django.db.models.functions import Concat
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -9,16 +11,37 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 
 from accounts.decorators import program_member_required
+from accounts.selectors import region_for_country
 from coupons import selectors
 from coupons.forms import CalculatorForm
-from referral_portal import pagecache
-from referral_portal.templatetags.money import active_money_locale
-from referrals.selectors import welcome_package_pending
+from lib import pagecache
+from lib.money import active_money_locale
+from referrals.models import MonthlyRewardCounter, Referral
+from referrals.selectors.friend import welcome_package_pending
+from referrals.selectors.meter import monthly_progress
+
+
+def _referral_version_parts() -> dict[str, Expression]:
+    """What My Coupons shows from the referral program, as parts of its one-query version:
+    - "Referral coupons this month": the member's latest MonthlyRewardCounter (month and count), as on Invite
+      Friends (the current month's counter is always the latest; a new month comes with the key's minute bucket);
+    - the welcome-pending note: the state and updated_at of the referral the member received."""
+    counter = MonthlyRewardCounter.objects.filter(referrer=OuterRef("pk")).order_by("-month")
+    received = Referral.objects.filter(friend=OuterRef("pk")).order_by()
+    state = Concat("state", Value("/"), selectors.version_text("updated_at"), output_field=CharField())
+    return {
+        "received_v": Subquery(received.annotate(v=state).values("v")[:1]),
+        "counter_month": Subquery(counter.values("month")[:1]),
+        "counter_n": Subquery(counter.values("count")[:1]),
+    }
 
 
 def _wallet_content(request: HttpRequest, *, tab: str, now) -> str:
     """The page's main content (everything in the content block), with the CSRF placeholder."""
-    wallet = selectors.wallet_for(member=request.user, tab=tab, at=now)
+    member = request.user
+    region = region_for_country(str(member.country))
+    month = monthly_progress(member=member, now=now, region=region)  # the same meter as Invite Friends
+    wallet = selectors.wallet_for(member=member, referral_month=month, tab=tab, at=now, region=region)
     form = CalculatorForm(
         request.GET if "pick" in request.GET else None, coupon_ids=[w.coupon.pk for w in wallet.usable]
     )
@@ -48,7 +71,7 @@ def wallet(request: HttpRequest) -> HttpResponse:
     `selectors.wallet_page_version` (one query that changes with anything the content shows; its
     docstring lists what and why). A hit costs the session, the user, the version query and one cache
     GET. With "pick" parameters the page is always rendered. Header, messages and CSRF token stay per
-    request; a cache error only means rendering (RELIABILITY.md section 1).
+    request; a cache error only means rendering (docs/program-rules.md G1).
     """
     user = request.user
     now = timezone.now()
@@ -59,7 +82,7 @@ def wallet(request: HttpRequest) -> HttpResponse:
     key = None
     if ttl > 0 and "pick" not in request.GET:
         parts = [
-            selectors.wallet_page_version(member=user),
+            selectors.wallet_page_version(member=user, also=_referral_version_parts),
             tab,
             get_language() or "",
             active_money_locale(),  # language + country, or the region's locale (accounts.locales)

@@ -2,7 +2,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from orders import services
+from flows import orders as flows
 from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store
 
 
@@ -66,7 +66,7 @@ class OrderAdmin(admin.ModelAdmin):
     def approve_refund_requests(self, request, queryset) -> None:
         done, skipped = 0, 0
         for order in queryset.filter(refund_status=RefundStatus.REQUESTED):
-            services.approve_refund(order=order, actor=request.user, note=f"Approved by {request.user}")
+            flows.approve_refund(order=order, actor=request.user, note=f"Approved by {request.user}")
             done += 1
         skipped = queryset.count() - done
         self.message_user(request, f"{done} refund(s) approved.", messages.SUCCESS)
@@ -92,7 +92,7 @@ class OrderAdmin(admin.ModelAdmin):
         done = 0
         for order in queryset:
             if order.has_pending_refund_request:
-                services.reject_refund(order=order, actor=request.user, note=reason)
+                flows.reject_refund(order=order, actor=request.user, note=reason)
                 done += 1
         self.message_user(request, f"{done} refund request(s) rejected.", messages.SUCCESS)
         return None

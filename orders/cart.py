@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orders.models import Product
-from orders.services import MAX_QUANTITY, LineInput
+from orders.services.lines import MAX_QUANTITY, LineInput
 
 SESSION_KEY = "cart"
 

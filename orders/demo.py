@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from orders import services
+from flows import orders as flows
 from orders.models import Order, Product, Store
 
 STORES = [
@@ -76,10 +76,10 @@ def ensure_demo_orders(*, buyer) -> list[Order]:
         if order is None:
             placed_at = now - timedelta(days=days_ago)
             lines = [(picks[index % len(picks)], 1), (picks[(index + 4) % len(picks)], 2)]
-            order = services.place_order(
-                buyer=buyer, lines=lines, card_label="Visa 4242", occurred_at=placed_at, external_id=external_id
+            order = flows.place_order(
+                member=buyer, lines=lines, card_label="Visa 4242", occurred_at=placed_at, external_id=external_id
             )
             for step, event in enumerate(steps, start=1):
-                services.TRANSITIONS[event](order=order, occurred_at=placed_at + timedelta(hours=12 * step))
+                flows.TRANSITIONS[event](order=order, occurred_at=placed_at + timedelta(hours=12 * step))
         orders.append(order)
     return orders

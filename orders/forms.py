@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django import forms
 
+from orders.errors import InvalidOrder
 from orders.models import Product
-from orders.services import MAX_QUANTITY, InvalidOrder, normalize_card_label
+from orders.services.cards import normalize_card_label
+from orders.services.lines import MAX_QUANTITY
 
 
 class CartLineForm(forms.Form):

@@ -13,7 +13,7 @@ class Store(models.Model):
 
     name = models.CharField(max_length=120)
     slug = models.SlugField(unique=True)
-    # Automatic seller discount (PROGRAM_RULES section 5, step 2): buy at least N items of
+    # Automatic seller discount (docs/program-rules.md section 5, step 2): buy at least N items of
     # this store, get P% off them. Both empty: no automatic discount.
     auto_discount_min_quantity = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Buy at least this many items of the store…"

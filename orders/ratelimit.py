@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_portal.ratelimit import allow
+from lib.ratelimit import allow
 
 
 def hit(*, key: str, limit: int, window: int) -> bool:

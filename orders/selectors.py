@@ -6,7 +6,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Prefetch, QuerySet
-from django.shortcuts import get_object_or_404
 
 from orders.models import Order, OrderLine, Product, Store
 
@@ -22,19 +21,19 @@ def catalog(*, store_slug: str = "") -> QuerySet[Product]:
     return products
 
 
-def orders_for(*, buyer) -> QuerySet[Order]:
+def orders_for(*, member) -> QuerySet[Order]:
     lines = OrderLine.objects.select_related("store").order_by("id")
     return (
-        Order.objects.filter(buyer=buyer)
+        Order.objects.filter(buyer=member)
         .select_related("card")
         .prefetch_related(Prefetch("lines", queryset=lines))
         .order_by("-placed_at", "-id")
     )
 
 
-def order_for(*, buyer, external_id: str) -> Order:
-    """The buyer's order; anyone else's answers 404."""
-    return get_object_or_404(orders_for(buyer=buyer), external_id=external_id)
+def order_for(*, member, external_id: str) -> Order | None:
+    """The member's order, or None: another member's order is not theirs to see (the view answers 404)."""
+    return orders_for(member=member).filter(external_id=external_id).first()
 
 
 def available_actions(order: Order) -> set[str]:
@@ -55,14 +54,14 @@ def available_actions(order: Order) -> set[str]:
     return actions
 
 
-def completed_spend(*, buyer, completed_after, completed_until) -> tuple[Decimal, datetime | None]:
+def completed_spend(*, member, completed_after, completed_until) -> tuple[Decimal, datetime | None]:
     """Total of the buyer's completed, not refunded orders completed in (after, until], and the oldest completion."""
     from django.db.models import Min, Sum
 
     from orders.models import OrderState
 
     row = Order.objects.filter(
-        buyer=buyer, state=OrderState.COMPLETED, completed_at__gt=completed_after, completed_at__lte=completed_until
+        buyer=member, state=OrderState.COMPLETED, completed_at__gt=completed_after, completed_at__lte=completed_until
     ).aggregate(total=Sum("total"), oldest=Min("completed_at"))
     return row["total"] or Decimal("0"), row["oldest"]
 

@@ -15,9 +15,14 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import program_refusal
-from accounts.requestinfo import client_ip
-from orders import cart, ratelimit, selectors, services, webhooks
+from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
+from flows import orders as flows
+from flows.order_events import receive_order_event
+from lib.client import client_info, client_ip
+from orders import cart, ratelimit, selectors, webhooks
+from orders.errors import EventRefused, InvalidTransition, OrderError
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
+from orders.services.cards import suggested_card_label
 
 logger = logging.getLogger("orders.events")
 
@@ -51,10 +56,10 @@ def catalog(request: HttpRequest) -> HttpResponse:
 def cart_view(request: HttpRequest) -> HttpResponse:
     lines = cart.lines(request.session)
     try:
-        pricing = services.price_cart(lines=lines, buyer=request.user if request.user.is_authenticated else None)
-    except services.OrderError as exc:  # e.g. items in two currencies
+        pricing = price_cart(lines=lines, member=request.user if request.user.is_authenticated else None)
+    except OrderError as exc:  # e.g. items in two currencies
         messages.error(request, exc.message)
-        pricing = services.price_cart(lines=[])
+        pricing = price_cart(lines=[])
     return render(request, "orders/cart.html", {"lines": lines, "pricing": pricing})
 
 
@@ -114,7 +119,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     the member will pay; the service prices again and refuses a total they did not see.
 
     Flagged (or suspended) members: coupons, promo codes and coins are program benefits, so picking
-    any of them gets the security refusal of every program action (PROGRAM_RULES section 6;
+    any of them gets the security refusal of every program action (docs/program-rules.md section 6;
     `accounts.decorators.program_refusal`: same page and status, nothing claimed). Buying at the
     shop's price (sale prices and the stores' automatic discounts, which apply to everyone) is plain
     shopping, not a program action: it stays open to them, and nothing is suggested to them.
@@ -126,13 +131,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     if request.method == "GET":
         try:
-            best = services.best_coupon_ids(lines=lines, buyer=request.user, at=now)
-        except services.OrderError as exc:
+            best = best_coupon_ids(lines=lines, member=request.user, at=now)
+        except OrderError as exc:
             messages.error(request, exc.message)
             return redirect("orders:cart")
-        form = CheckoutForm(
-            initial={"coupons": list(best), "card_label": services.suggested_card_label(buyer=request.user)}
-        )
+        form = CheckoutForm(initial={"coupons": list(best), "card_label": suggested_card_label(member=request.user)})
         picks = {"coupon_ids": list(best), "promo_code": "", "coins": 0}
     else:
         form = CheckoutForm(request.POST)
@@ -142,26 +145,26 @@ def checkout(request: HttpRequest) -> HttpResponse:
         picks = form.picks()
         if valid and form.is_pay:
             try:
-                order = services.checkout(
-                    buyer=request.user,
+                order = flows.checkout(
+                    member=request.user,
                     cart_lines=lines,
                     card_label=form.cleaned_data["card_label"],
-                    request=request,
+                    client=client_info(request),
                     expected_total=form.cleaned_data["expected_total"],
                     **picks,
                 )
-            except services.CheckoutRefused as exc:
+            except CheckoutRefused as exc:
                 # A pick at fault is shown on its field below (from the re-priced result).
                 form.add_error(None, exc.message if exc.field is None else "Nothing was charged: fix the marked field.")
-            except services.OrderError as exc:
+            except OrderError as exc:
                 form.add_error(None, exc.message)
             else:
                 cart.clear(request.session)
                 messages.success(request, f"Order {order.external_id} placed. Thank you!")
                 return redirect("orders:detail", external_id=order.external_id)
     try:
-        pricing = services.price_cart(lines=lines, buyer=request.user, at=now, with_options=True, **picks)
-    except services.OrderError as exc:
+        pricing = price_cart(lines=lines, member=request.user, at=now, with_options=True, **picks)
+    except OrderError as exc:
         messages.error(request, exc.message)
         return redirect("orders:cart")
     for problem in pricing.problems if form.is_bound else ():
@@ -194,14 +197,16 @@ def checkout(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def my_orders(request: HttpRequest) -> HttpResponse:
-    orders = selectors.orders_for(buyer=request.user)
+    orders = selectors.orders_for(member=request.user)
     return render(request, "orders/my_orders.html", {"orders": orders})
 
 
 @login_required
 @require_GET
 def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
-    order = selectors.order_for(buyer=request.user, external_id=external_id)
+    order = selectors.order_for(member=request.user, external_id=external_id)
+    if order is None:
+        raise Http404("No such order")
     return render(
         request,
         "orders/order_detail.html",
@@ -219,7 +224,7 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 ACTIONS = {
     "cancel": ("canceled", "Order canceled."),
     "confirm-receipt": ("completed", "Thanks for confirming: the order is completed."),
-    "refund": ("refunded", ""),  # a request: orders.services.request_refund decides (see order_action)
+    "refund": ("refunded", ""),  # a request: flows.orders.request_refund decides (see order_action)
     "mark-paid": ("paid", "Demo shop: payment captured, the order is paid."),
     "mark-shipped": ("shipped", "Demo shop: the order has shipped."),
 }
@@ -230,19 +235,21 @@ ACTIONS = {
 def order_action(request: HttpRequest, external_id: str, action: str) -> HttpResponse:
     if action not in ACTIONS:
         raise Http404("Unknown action")
-    order = selectors.order_for(buyer=request.user, external_id=external_id)
+    order = selectors.order_for(member=request.user, external_id=external_id)
+    if order is None:
+        raise Http404("No such order")
     event, success = ACTIONS[action]
     try:
         if action == "refund":
-            order = services.request_refund(order=order)
+            order = flows.request_refund(order=order)
             success = (
                 "Refund approved at once: fast refunds are a benefit of your member level."
                 if order.refund_status == "auto_approved"
                 else "Refund requested: our team reviews it, usually within one business day."
             )
         else:
-            services.TRANSITIONS[event](order=order)
-    except services.InvalidTransition as exc:
+            flows.TRANSITIONS[event](order=order)
+    except InvalidTransition as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, success)
@@ -272,10 +279,16 @@ def order_events(request: HttpRequest) -> JsonResponse:
             tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS,
         )
         event = webhooks.parse_event(body)
-        receipt = services.receive_order_event(event=event)
+        outcome = receive_order_event(event=event)
     except webhooks.WebhookError as exc:
         logger.info("order event refused: %s %s", exc.status, exc.code)
         return JsonResponse(exc.as_json(), status=exc.status)
+    except EventRefused as exc:
+        status = 409 if exc.conflict else 422
+        logger.info("order event refused: %s %s", status, exc.code)
+        return JsonResponse({"error": exc.code, "message": exc.message}, status=status)
     except ValueError:  # a non-numeric Content-Length
         return JsonResponse({"error": "malformed_request", "message": "Bad Content-Length."}, status=400)
-    return JsonResponse(receipt.body, status=receipt.status)
+    if outcome.is_duplicate:
+        return JsonResponse({"status": "duplicate", "event_id": outcome.event_id})
+    return JsonResponse({"status": "processed", "event_id": outcome.event_id, "result": outcome.result})

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from lib.errors import DomainError
+
 SIGNATURE_HEADER = "Shop-Signature"
 EVENT_TYPES = (
     "order.placed",
@@ -30,12 +32,12 @@ EVENT_TYPES = (
 )
 
 
-class WebhookError(Exception):
+class WebhookError(DomainError):
     """A refused request: HTTP status, a machine code and a message for the integrator."""
 
     def __init__(self, status: int, code: str, message: str, *, details: dict | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details = status, code, message, details or {}
+        super().__init__(message, code=code)
+        self.status, self.details = status, details or {}
 
     def as_json(self) -> dict:
         body = {"error": self.code, "message": self.message}

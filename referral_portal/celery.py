@@ -1,4 +1,4 @@
-"""The Celery app. Tasks are thin adapters over services; see RELIABILITY.md.
+"""The Celery app. Tasks are thin adapters over services (docs/program-rules.md, guarantee G1).
 
 Every periodic job sweeps state from the database (deadlines are stored as
 `*_at` columns), so a lost message is healed by the next run of its sweep.
@@ -17,6 +17,7 @@ app = Celery("referral_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# One entry per periodic job.
 app.conf.beat_schedule = {
     # Raw IPs are kept only for the retention period (RAW_IP_RETENTION_DAYS).
     "purge-raw-ips": {
@@ -33,32 +34,27 @@ app.conf.beat_schedule = {
         "task": "accounts.tasks.issue_anniversary_coupons",
         "schedule": crontab(hour=9, minute=0),
     },
+    # Crediting (docs/program-rules.md, guarantee G1): the sweep is what keeps the 24-hour promise when a message,
+    # a worker or Redis is lost; the task enqueued at completion is only the fast path.
+    "credit-due-referrals": {
+        "task": "referrals.tasks.credit_due_referrals",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "flag-delayed-referrals": {
+        "task": "referrals.tasks.flag_delayed_referrals",
+        "schedule": crontab(minute="*/10"),
+    },
+    "reconcile-rewards": {
+        "task": "referrals.tasks.reconcile_rewards",
+        "schedule": crontab(hour=2, minute=30),
+    },
+    "expire-overdue-coupons": {
+        "task": "coupons.tasks.expire_overdue_coupons",
+        "schedule": crontab(minute="*/5"),
+    },
+    "send-expiry-reminders": {
+        "task": "coupons.tasks.send_expiry_reminders",
+        "schedule": crontab(minute=15),
+    },
 }
-
-# Crediting (RELIABILITY.md section 1): the sweep is what keeps the 24-hour promise when
-# a message, a worker or Redis is lost; the task enqueued at completion is only the fast path.
-app.conf.beat_schedule.update(
-    {
-        "credit-due-referrals": {
-            "task": "referrals.tasks.credit_due_referrals",
-            "schedule": 60.0,
-            "options": {"expires": 55},
-        },
-        "flag-delayed-referrals": {
-            "task": "referrals.tasks.flag_delayed_referrals",
-            "schedule": crontab(minute="*/10"),
-        },
-        "reconcile-rewards": {
-            "task": "referrals.tasks.reconcile_rewards",
-            "schedule": crontab(hour=2, minute=30),
-        },
-        "expire-overdue-coupons": {
-            "task": "coupons.tasks.expire_overdue_coupons",
-            "schedule": crontab(minute="*/5"),
-        },
-        "send-expiry-reminders": {
-            "task": "coupons.tasks.send_expiry_reminders",
-            "schedule": crontab(minute=15),
-        },
-    }
-)

@@ -2,7 +2,7 @@
 
 Defaults give the embedded setup (`make run`): SQLite under var/, kombu's
 filesystem broker under var/celery, an in-process cache. Production sets
-DATABASE_URL (PostgreSQL), CELERY_BROKER_URL / REDIS_URL (Redis) and
+DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and CACHE_URL (Redis) and
 SECRET_KEY; see README.md for the full table.
 """
 
@@ -43,7 +43,7 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    # django.contrib.admin with a site that asks staff for a second factor (support/second_factor.py).
+    # django.contrib.admin with a site that asks staff for a second factor (support/admin/second_factor.py).
     "support.apps.PortalAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -75,7 +75,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
-    "accounts.requestinfo.DeviceCookieMiddleware",
+    "lib.client.DeviceCookieMiddleware",
     "accounts.middleware.MemberLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -85,11 +85,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "referral_portal.urls"
-# Benchmarks only (bench/): adds a bare comparison view; never set in production.
-if env.bool("BENCH_VIEWS", default=False):
-    ROOT_URLCONF = "bench.urls"
 WSGI_APPLICATION = "referral_portal.wsgi.application"
-ASGI_APPLICATION = "referral_portal.asgi.application"
 
 TEMPLATES = [
     {
@@ -127,15 +123,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME")}
-IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate limits use atomic increments; use Redis when several web processes run)
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-portal")}
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    # Same backend, one Redis client object per server instead of one per call (referral_portal/cache.py).
-    CACHES["default"]["BACKEND"] = "referral_portal.cache.ReusedClientRedisCache"
+    # Same backend, one Redis client object per server instead of one per call (lib/cache.py).
+    CACHES["default"]["BACKEND"] = "lib.cache.ReusedClientRedisCache"
     # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request.
     CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
 
@@ -185,8 +180,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- E-mail ---------------------------------------------------------------
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 # Seconds an SMTP connect or reply may take: a frozen mail server fails the send instead of hanging a request.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Portal <no-reply@referral.example>")
@@ -251,7 +245,6 @@ SMS_BACKEND = env.str(
 )
 
 # --- Celery ---------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
 # Tests publish to an in-process broker (never to the dev queue under var/); tests that need a
 # real broker point the app at Redis themselves.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if TESTING else "filesystem://")
@@ -267,12 +260,15 @@ REDIS_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1,
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    # Every folder of kombu's filesystem transport, the exchange tables (`control_folder`, else ./control) included,
+    # lives under var/: nothing is written into the working directory.
+    for sub in ("queue", "processed", "control"):
         (_celery_dir / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_celery_dir / "queue"),
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
+        "control_folder": str(_celery_dir / "control"),
         "store_processed": False,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):

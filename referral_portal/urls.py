@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from referral_portal import views
-from support import dashboard, second_factor
+from support.admin import dashboard, second_factor
 
 urlpatterns = [
     path("", views.home, name="home"),

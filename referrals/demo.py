@@ -35,7 +35,7 @@ DEMO_FRIENDS = [
 @transaction.atomic
 def ensure_demo_referrals(*, member, make_user) -> None:
     """Give `member` a code and the demo friends; `make_user(email=, first_name=)` creates/gets a member."""
-    code = ensure_referral_code(user=member)
+    code = ensure_referral_code(member=member)
     for email, first_name, state, reason, channel, signals in DEMO_FRIENDS:
         friend = make_user(email=email, first_name=first_name, last_name="Demo", country="US")
         if Referral.objects.filter(friend=friend).exists():

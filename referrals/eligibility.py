@@ -1,6 +1,6 @@
-"""Who counts as a new friend: a pure rules function (PROGRAM_RULES.md sections 2 and 6).
+"""Who counts as a new friend: a pure rules function (docs/program-rules.md sections 2 and 6).
 
-`decide(facts)` takes plain dataclasses gathered by `referrals.selectors.signup_facts`
+`decide(facts)` takes plain dataclasses gathered by `referrals.selectors.facts.signup_facts`
 and returns a `Decision`: outcome, the reason code of the rule that decided, and
 every signal it read (stored on `Referral.signals` so staff can explain it).
 
@@ -16,7 +16,7 @@ Order of the rules (the first one that fires gives the reason; all that fired ar
 
 `decide_first_order(facts)` is the same kind of function for the friend's first
 order (sections 2, 3 and 6), over `FirstOrderFacts` gathered by
-`referrals.selectors.first_order_facts`:
+`referrals.selectors.facts.first_order_facts`:
 1. strong (→ voided): SHARED_PAYMENT_METHOD (the card was used by the referrer or
    by another account on the referrer's devices), ALREADY_REGISTERED (another
    account used the card before the friend did: the friend is not a new member);
@@ -40,12 +40,15 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from referrals.reasons import ReasonCode
+from disposable_email_domains import blocklist as disposable_blocklist
 
-DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
-IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP in 24 h → review
-REFERRER_BURST_LIMIT = 3  # more than this many qualified friends of one referrer in 24 h → review
-REFERRER_BURST_WINDOW = timedelta(hours=24)
+from referrals.program import (
+    DEVICE_ACCOUNT_LIMIT,
+    IP_SIGNUPS_PER_DAY_LIMIT,
+    REFERRER_BURST_LIMIT,
+    REFERRER_BURST_WINDOW,
+)
+from referrals.reasons import ReasonCode
 
 ALLOWED = "allowed"
 UNDER_REVIEW = "under_review"
@@ -94,7 +97,7 @@ class SignupFacts:
     device_program_accounts: int = 0
     # Whether the referrer already takes part in the program (a referral of theirs not rejected); if not,
     # the most accounts (not the referrer, not the friend) taking part on any one of the referrer's devices:
-    # at the limit the referrer would be an extra account on that device (PROGRAM_RULES.md section 6).
+    # at the limit the referrer would be an extra account on that device (docs/program-rules.md section 6).
     referrer_takes_part: bool = True
     referrer_device_program_accounts: int = 0
     referrer_shares_ip: bool = False
@@ -109,17 +112,11 @@ class Decision:
     reason_code: str = ""
     signals: dict = field(default_factory=dict)
 
-    @property
-    def is_rejected(self) -> bool:
-        return self.outcome == REJECTED
-
 
 @lru_cache(maxsize=1)
 def _disposable_domains() -> frozenset[str]:
     # The maintained list of the disposable-email-domains project (PyPI package of the same name).
-    from disposable_email_domains import blocklist
-
-    return frozenset(blocklist)
+    return frozenset(disposable_blocklist)
 
 
 def is_disposable_email(email: str) -> bool:
@@ -261,7 +258,8 @@ def busiest_window(
     other completion before `at` this is simply "the preceding 24 hours".
     """
     starts = sorted({at, *(when for _, when in others if at - window < when <= at)})
-    best_start, best = at, []
+    best_start = at
+    best: list[int] = []
     for start in starts:
         inside = sorted(pk for pk, when in others if start <= when < start + window)
         if len(inside) > len(best):
@@ -280,8 +278,9 @@ def decide_first_order(facts: FirstOrderFacts) -> Decision:
 
     medium: list[str] = []
     burst: dict | None = None
-    if facts.completed_at is not None:
-        start, others = busiest_window(facts.completed_at, facts.referrer_qualified_nearby)
+    completed_at = facts.completed_at
+    if completed_at is not None:
+        start, others = busiest_window(completed_at, facts.referrer_qualified_nearby)
         burst = {
             "limit": REFERRER_BURST_LIMIT,
             "window_hours": int(REFERRER_BURST_WINDOW.total_seconds() // 3600),
@@ -311,9 +310,9 @@ def decide_first_order(facts: FirstOrderFacts) -> Decision:
         "card_accounts_on_referrer_devices": list(facts.card_accounts_on_referrer_devices),
         "card_accounts_before_friend": list(facts.card_accounts_before_friend),
     }
-    if burst is not None:
+    if burst is not None and completed_at is not None:
         checks["referrer_burst"] = bool(medium)
-        staff_facts["completed_at"] = facts.completed_at.isoformat()
+        staff_facts["completed_at"] = completed_at.isoformat()
         staff_facts["referrer_burst"] = burst
     signals = {
         "outcome": outcome,

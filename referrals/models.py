@@ -153,7 +153,7 @@ class MonthlyRewardCounter(models.Model):
 
     Created with INSERT … ON CONFLICT DO NOTHING and raised with a conditional
     UPDATE (n < limit), in the same transaction as the coupon: the only way the
-    cap holds under concurrency (RELIABILITY.md section 2).
+    cap holds under concurrency (docs/program-rules.md G2).
     """
 
     referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -5,6 +5,7 @@ Every shared link carries its channel (`?ch=<channel>`) so the funnel can tell c
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
@@ -57,8 +58,6 @@ def qr_svg(data: str, *, title: str = "", scale: int = 4) -> str:
 
 def qr_svg_document(data: str, *, scale: int = 8) -> str:
     """A standalone SVG file of the QR code (for printing), also without style attributes."""
-    import io
-
     buffer = io.BytesIO()
     segno.make(data, error="m").save(buffer, kind="svg", scale=scale, border=4, dark="#000", light="#fff")
     return _STYLE_ATTR.sub("", buffer.getvalue().decode())

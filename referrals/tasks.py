@@ -1,7 +1,7 @@
-"""Celery adapters for crediting: ids in, one service call out (RELIABILITY.md section 1).
+"""Celery adapters for crediting: ids in, one service call out (docs/program-rules.md G1).
 
-No countdown or eta anywhere: the 24-hour promise is a database deadline
-(`credit_due_at`) that the every-minute sweep honours, never a delayed message.
+No countdown or eta anywhere: the crediting promise (`referrals.program.CREDIT_DEADLINE`) is kept
+through a database deadline (`credit_due_at`) that the every-minute sweep honours, never a delayed message.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tips on the Invite Friends page, picked from the member's own funnel (PROGRAM_RULES.md section 9).
+"""Tips on the Invite Friends page, picked from the member's own funnel (docs/program-rules.md section 9).
 
 A pure function over the funnel, the month's progress and the sale event on now (or soon), if any:
 the same inputs give the same tips. At most MAX_TIPS are shown, in this order of priority:
@@ -17,8 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
+
+if TYPE_CHECKING:  # types only: the tips stay a pure function over plain values
+    from referrals.selectors.funnel import Funnel
+    from referrals.selectors.meter import MonthlyProgress
 
 # Personal messages convert best, then deal groups, then social posts and forums, then blogs.
 PERSONAL_CHANNELS = ("whatsapp", "telegram", "email")
@@ -80,7 +85,12 @@ def _rate(signups: int, clicks: int) -> float | None:
 
 
 def pick_tips(
-    funnel, progress, *, welcome_total: str = "", sale: SaleEvent | None = None, now: datetime | None = None
+    funnel: Funnel,
+    progress: MonthlyProgress,
+    *,
+    welcome_total: str = "",
+    sale: SaleEvent | None = None,
+    now: datetime | None = None,
 ) -> list[Tip]:
     """At most MAX_TIPS tips: time-critical first, then the ones backed by the member's numbers, then general
     advice (module docstring). `sale` is the big sale event on now or starting within SALE_LOOKAHEAD, if any."""
@@ -105,7 +115,7 @@ def pick_tips(
     sale_applies = (
         sale is not None and sale.starts_at <= now + SALE_LOOKAHEAD and (sale.ends_at is None or sale.ends_at > now)
     )
-    if sale_applies:
+    if sale is not None and sale_applies:
         urgent.append(_sale_tip(sale, now=now))
 
     if total.clicks == 0:

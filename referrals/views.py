@@ -1,7 +1,9 @@
+"""Invite Friends, the program rules page, and the invitation links (click, landing)."""
+
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
@@ -16,14 +18,24 @@ from django.utils.translation import get_language
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
+from accounts.identity import ip_country, keyed_hash
 from accounts.locales import region_money_locale_choice
+from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.selectors import sale_event_to_share
-from referral_portal import pagecache
-from referral_portal.templatetags.money import active_money_locale, format_money, use_money_locale
-from referrals import selectors, services
+from lib import pagecache
+from lib.client import client_info, client_ip
+from lib.money import active_money_locale, format_money, use_money_locale
+from referrals import services
+from referrals.cookies import read_attribution, set_attribution_cookie
+from referrals.models import ReferralCode
+from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours
+from referrals.selectors import cards, funnel, meter, page_version
+from referrals.selectors.links import device_has_account, usable_code
+from referrals.services import attribution
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
 from referrals.tips import SALE_LOOKAHEAD, SaleEvent, pick_tips
+from support import selectors as support_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -38,9 +50,6 @@ def _qr_svg(link: str) -> str:
     return qr_svg(link, title="QR code of your invitation link")
 
 
-# --- Invite Friends (owned by the invite page; link-click/landing views go below) ---
-
-
 def _page_number(raw: str | None) -> str:
     """The page number as the paginator will read it, bounded so the cache key space stays small."""
     if not raw or not raw.isdigit():
@@ -48,16 +57,18 @@ def _page_number(raw: str | None) -> str:
     return str(min(int(raw), 1_000_000))  # beyond the last page: the last page, either way
 
 
-def _sale_for_tips(region, now) -> SaleEvent | None:
+def _sale_for_tips(region: Region, now: datetime) -> SaleEvent | None:
     event = sale_event_to_share(at=now, currency=region.currency, within=SALE_LOOKAHEAD)
     return SaleEvent(name=event.name, starts_at=event.starts_at, ends_at=event.ends_at) if event else None
 
 
-def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: str, now) -> str:
+def _invite_content(
+    request: HttpRequest, *, user: User, code: ReferralCode, tab: str, page_number: str, now: datetime
+) -> str:
     """The page's main content (everything in the content block), with the CSRF placeholder."""
     link = _invite_link(request, code.code)
     region = region_for_country(str(user.country))
-    welcome_total = sum((Decimal(str(c.get("value", 0))) for c in region.welcome_package), Decimal(0))
+    welcome_total = region.welcome_coupons().total
     welcome_text = format_money(welcome_total, region.currency) if welcome_total else ""
     reward_text = format_money(region.reward_amount, region.currency)
     message = (
@@ -65,13 +76,15 @@ def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: 
         if welcome_text
         else "Join me on the marketplace: sign up with my link and get welcome coupons."
     )
-    counts = selectors.tab_counts(user=user)
-    page = selectors.referral_page(user=user, tab=tab, page=page_number, region=region, count=counts[tab])
-    cards = selectors.referral_cards(page.object_list, now=now)
+    counts = cards.tab_counts(member=user)
+    page = cards.referral_page(member=user, tab=tab, page=page_number, region=region, count=counts[tab])
+    # Support's part of each card (its open request) comes from support, joined here.
+    open_requests = support_selectors.open_requests_by_referral(referral_ids=[r.pk for r in page.object_list])
+    referral_cards = cards.referral_cards(page.object_list, now=now, open_requests=open_requests)
     # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
-    version = "-".join(str(counts[key]) for key in selectors.TABS)
-    funnel = selectors.cached_channel_funnel(user=user, code=code.code, version=version)
-    progress = selectors.monthly_progress(user=user, now=now, region=region)
+    version = "-".join(str(counts[key]) for key in cards.TABS)
+    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version)
+    progress = meter.monthly_progress(member=user, now=now, region=region)
     context = {
         "code": code,
         "link": link,
@@ -85,16 +98,17 @@ def _invite_content(request: HttpRequest, *, user, code, tab: str, page_number: 
         "reward_text": reward_text,
         "welcome_text": welcome_text,
         "progress": progress,
-        "earnings": selectors.referral_earnings(user=user),
+        "earnings": meter.referral_earnings(member=user),
         # The tiles beside the meter are exact (tab counts); only the funnel may lag by its cache TTL.
         "signups_total": counts["all"],
         "credited_total": counts["credited"],
-        "funnel": funnel,
-        "tips": pick_tips(funnel, progress, welcome_total=welcome_text, sale=_sale_for_tips(region, now), now=now),
-        "tabs": [(key, label, counts[key]) for key, (label, _) in selectors.TABS.items()],
+        "funnel": channels,
+        "tips": pick_tips(channels, progress, welcome_total=welcome_text, sale=_sale_for_tips(region, now), now=now),
+        "tabs": [(key, label, counts[key]) for key, (label, _) in cards.TABS.items()],
         "tab": tab,
         "page": page,
-        "cards": cards,
+        "cards": referral_cards,
+        "credit_deadline_hours": hours(CREDIT_DEADLINE),
         "csrf_token": pagecache.CSRF_PLACEHOLDER,  # overrides the context processor's token: never cached
     }
     return render_to_string("referrals/_invite_content.html", context, request=request)
@@ -107,23 +121,23 @@ def invite(request: HttpRequest) -> HttpResponse:
 
     The main content is kept INVITE_PAGE_CACHE_SECONDS in the shared cache under a key made of the
     member, their code, tab, page, language, money locale, time zone, country, scheme and host, the current
-    minute and `selectors.invite_page_version` (one query that changes with anything the content
-    shows; its docstring lists what and why). A hit costs the session, the user, the code, the
-    version query and one cache GET. Header, messages and CSRF token stay per request; a cache
-    error only means rendering (RELIABILITY.md section 1).
+    minute and `page_version.invite_page_version` (one query that changes with anything the content
+    shows, support's requests included; its docstring lists what and why). A hit costs the session, the
+    user, the code, the version query and one cache GET. Header, messages and CSRF token stay per request;
+    a cache error only means rendering (docs/program-rules.md G1).
     """
     user = request.user
     now = timezone.now()
-    code = services.ensure_referral_code(user=user)
+    code = services.ensure_referral_code(member=user)
     tab = request.GET.get("tab", "all")
-    if tab not in selectors.TABS:
+    if tab not in cards.TABS:
         tab = "all"
     page_number = _page_number(request.GET.get("page"))
     ttl = settings.INVITE_PAGE_CACHE_SECONDS
     key = None
     if ttl > 0:
         parts = [
-            selectors.invite_page_version(user=user),
+            page_version.invite_page_version(member=user, extra=support_selectors.invite_page_version_parts),
             tab,
             page_number,
             get_language() or "",
@@ -132,7 +146,7 @@ def invite(request: HttpRequest) -> HttpResponse:
             str(user.country),
             request.scheme,
             request.get_host(),
-            now.strftime("%Y%m%d%H%M"),  # "expires in", 24 h / 48 h, the month's reset follow the clock
+            now.strftime("%Y%m%d%H%M"),  # "expires in", the crediting / support delays, the month's reset
         ]
         key = pagecache.content_key(f"invite:page:v1:{user.pk}:{code.code}", parts)
     html = pagecache.cached_content(
@@ -149,7 +163,7 @@ def invite(request: HttpRequest) -> HttpResponse:
 @program_member_required
 def invite_qr(request: HttpRequest) -> HttpResponse:
     """The QR code of the member's link (?ch=qr) as an SVG file to download and print."""
-    code = services.ensure_referral_code(user=request.user)
+    code = services.ensure_referral_code(member=request.user)
     svg = qr_svg_document(channel_link(_invite_link(request, code.code), "qr"))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="invite-{code.code.lower()}-qr.svg"'
@@ -157,23 +171,23 @@ def invite_qr(request: HttpRequest) -> HttpResponse:
 
 
 def rules(request: HttpRequest) -> HttpResponse:
+    """The program's rules in plain words, with the amounts of the visitor's region."""
     region = region_for_country(str(request.user.country) if request.user.is_authenticated else "")
-    welcome = [
-        {"value": Decimal(str(c.get("value", 0))), "min_spend": Decimal(str(c.get("min_spend", 0)))}
-        for c in region.welcome_package
-    ]
+    welcome = region.welcome_coupons()
     return render(
         request,
         "referrals/rules.html",
         {
             "region": region,
             "welcome": welcome,
-            "welcome_total": sum((c["value"] for c in welcome), Decimal(0)),
+            "welcome_total": welcome.total,
+            "credit_deadline_hours": hours(CREDIT_DEADLINE),
+            "support_after_hours": hours(SUPPORT_AFTER),
         },
     )
 
 
-# --- Invitation links: click, landing (PROGRAM_RULES.md section 1) -------------------------
+# --- Invitation links: click, landing (docs/program-rules.md section 1) -------------------------
 
 
 # The click's two redirect targets, reversed once per process (per script prefix and URLconf)
@@ -197,18 +211,15 @@ def click(request: HttpRequest, code: str) -> HttpResponse:
     Unknown, disabled and flagged codes get the plain sign-up page with no cookie, so a
     visitor cannot tell them apart. Redirects only to internal pages (any `next` is ignored).
     """
-    from accounts.identity import keyed_hash
-    from accounts.requestinfo import client_ip
-    from referrals.selectors import usable_code
-    from referrals.services import attribution
-
     ip = client_ip(request)
     channel = attribution.normalize_channel(request.GET.get("ch"))
     ip_hash = keyed_hash(ip or "-", purpose="ip")
     allowed = attribution.click_allowed(ip_hash=ip_hash)
     click_id, clicked_at = None, timezone.now()
     if allowed and connection.vendor == "postgresql":
-        found = attribution.record_click_fast(request=request, raw_code=code, channel=channel, ip=ip, ip_hash=ip_hash)
+        found = attribution.record_click_fast(
+            client=client_info(request), raw_code=code, channel=channel, ip_hash=ip_hash
+        )
         if found is None:
             return HttpResponseRedirect(_url("accounts:signup"))
         code_value, click_id, clicked_at = found
@@ -218,22 +229,16 @@ def click(request: HttpRequest, code: str) -> HttpResponse:
             return HttpResponseRedirect(_url("accounts:signup"))
         code_value = referral_code.code
         if allowed:
-            recorded = attribution.record_click(request=request, code=referral_code, channel=channel)
+            recorded = attribution.record_click(client=client_info(request), code=referral_code, channel=channel)
             click_id, clicked_at = recorded.pk, recorded.clicked_at
     response = HttpResponseRedirect(_url("referrals:landing"))
-    attribution.set_attribution_cookie(response, code=code_value, click_id=click_id, clicked_at=clicked_at)
+    set_attribution_cookie(response, code=code_value, click_id=click_id, clicked_at=clicked_at)
     return response
 
 
 @require_safe
 def landing(request: HttpRequest) -> HttpResponse:
     """The friend's landing page: who invited them, their welcome package, what we already know won't work."""
-    from accounts.identity import ip_country
-    from accounts.requestinfo import client_ip
-    from accounts.selectors import region_for_country
-    from referrals.selectors import device_has_account, usable_code
-    from referrals.services.attribution import read_attribution
-
     if request.user.is_authenticated:
         # Members are bound for good: a link clicked after sign-up changes nothing.
         return redirect("referrals:invite")
@@ -243,15 +248,12 @@ def landing(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:signup")
     ip = client_ip(request)
     region = region_for_country(ip_country(ip) if ip else "")
-    package = [
-        {"value": Decimal(str(item["value"])), "min_spend": Decimal(str(item.get("min_spend", "0")))}
-        for item in region.welcome_package
-    ]
+    package = region.welcome_coupons()
     context = {
         "inviter_name": code.user.first_name,
         "region": region,
         "package": package,
-        "package_total": sum((item["value"] for item in package), Decimal("0")),
+        "package_total": package.total,
         "device_known": device_has_account(device_id=getattr(request, "device_id", "") or ""),
         "region_blocked": not region.is_in_program,
     }

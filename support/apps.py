@@ -8,15 +8,14 @@ class SupportConfig(AppConfig):
     verbose_name = "Support"
 
     def ready(self) -> None:
-        # The audit log's admin lives beside support/admin.py (support requests) to keep them apart.
-        from support import (
-            admin_audit,  # noqa: F401
-            second_factor,  # noqa: F401 - registers the deploy check for STAFF_REQUIRE_2FA
-        )
+        # Imported once the app registry is ready (they use models), for what importing them registers:
+        # the ModelAdmins of the support requests and the audit log, and the deploy check for STAFF_REQUIRE_2FA.
+        from support.admin import audit as audit_admin  # noqa: F401
+        from support.admin import requests, second_factor  # noqa: F401
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):
-    """`django.contrib.admin` whose `admin.site` asks staff for a second factor (support/second_factor.py)."""
+    """`django.contrib.admin` whose `admin.site` asks staff for a second factor (support/admin/second_factor.py)."""
 
     default = False
-    default_site = "support.second_factor.PortalAdminSite"
+    default_site = "support.admin.second_factor.PortalAdminSite"

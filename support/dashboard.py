@@ -1,37 +1,29 @@
-"""The staff dashboard at /admin/dashboard/: program health at a glance, and the referrals CSV export.
+"""The staff dashboard's figures: program health at a glance (its page: `support.admin.dashboard`).
 
-Selectors first (a fixed number of aggregate queries, whatever the data size), then two thin views.
+Every selector runs a fixed number of aggregate queries, whatever the data size.
 """
 
 from __future__ import annotations
 
-import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django import forms
-from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q, Sum
 from django.db.models.functions import Coalesce, TruncDate
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
 
+from accounts.models import Region
+from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.models import Referral
+from referrals.program import CREDIT_DEADLINE, REVIEW_ALERT_AFTER, hours, program_month_start
 from referrals.reasons import ReferralState
 
 DAYS = 14
+# A qualified referral waiting this long already shows in amber (the promise is `CREDIT_DEADLINE`).
 QUALIFIED_ALERT_AFTER = timedelta(hours=12)
-TECHNICAL_DELAY_AFTER = timedelta(hours=24)
-REVIEW_ALERT_AFTER = timedelta(hours=24)
 LIST_LIMIT = 20
-EXPORT_MAX_DAYS = 366
-
-
-# --- selectors ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -73,12 +65,13 @@ def outcomes_since(*, since: datetime) -> dict[str, int]:
 
 
 def delays(*, now: datetime) -> dict:
-    """Qualified-but-uncredited referrals (oldest age), TECHNICAL_DELAY ones, and undecided reviews over 24 h."""
+    """Qualified-but-uncredited referrals (oldest age), TECHNICAL_DELAY ones (past CREDIT_DEADLINE), and reviews
+    undecided past REVIEW_ALERT_AFTER."""
     qualified = Referral.objects.filter(state=ReferralState.QUALIFIED)
     oldest = qualified.aggregate(oldest=Min(Coalesce("completed_at", "credit_due_at")), n=Count("id"))
     oldest_age = now - oldest["oldest"] if oldest["oldest"] else None
     delayed = qualified.filter(
-        Q(delay_flagged_at__isnull=False) | Q(completed_at__lt=now - TECHNICAL_DELAY_AFTER)
+        Q(delay_flagged_at__isnull=False) | Q(completed_at__lt=now - CREDIT_DEADLINE)
     ).select_related("referrer", "friend")
     stale_reviews = (
         Referral.objects.filter(state=ReferralState.UNDER_REVIEW)
@@ -101,25 +94,20 @@ def program_month_filter(*, now: datetime) -> tuple[Q, datetime]:
     """Reward coupons issued in the current program month of their owner's region (each region's own time zone).
 
     Mirrors crediting: a member's region is their country's row, or the default region's for unlisted
-    countries (`accounts.selectors.region_for_country`). Returns the filter and the default region's
-    month start (for display).
+    countries (`accounts.selectors.region_for_country`), and the month is `referrals.program.program_month`,
+    the one the member's meter counts in. Returns the filter and the default region's month start (for display).
     """
-    from zoneinfo import ZoneInfo
-
-    from accounts.models import Region
-    from referrals.services.crediting import program_month
-
     regions = list(Region.objects.only("country", "time_zone", "is_default"))
     listed = [region.country for region in regions if not region.is_default]
     in_month, shown = Q(pk__in=[]), None
     for region in regions:
-        zone = ZoneInfo(region.time_zone or "UTC")
-        start = datetime.combine(program_month(at=now, time_zone=region.time_zone), time.min, tzinfo=zone)
+        start = program_month_start(at=now, time_zone=region.time_zone)
         members = ~Q(owner__country__in=listed) if region.is_default else Q(owner__country=region.country)
         in_month |= members & Q(issued_at__gte=start)
         if region.is_default:
             shown = start
-    return in_month, shown or timezone.localtime(now).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # No default region (a database being set up): the month in the site's time zone.
+    return in_month, shown or program_month_start(at=now, time_zone=timezone.get_current_timezone_name())
 
 
 def coupon_figures(*, now: datetime) -> dict:
@@ -128,8 +116,6 @@ def coupon_figures(*, now: datetime) -> dict:
     "This month" is the program month of each coupon owner's region, in that region's time zone: the
     month the reward was counted against the monthly limit in.
     """
-    from coupons.models import Coupon, CouponSource, CouponStatus
-
     referral_coupons = Coupon.objects.filter(source=CouponSource.REFERRAL)
     counts = referral_coupons.aggregate(issued=Count("id"), used=Count("id", filter=Q(status=CouponStatus.USED)))
     in_month, month_start = program_month_filter(now=now)
@@ -160,6 +146,9 @@ def dashboard_data(*, now: datetime | None = None) -> dict:
     return {
         "now": now,
         "days": DAYS,
+        "qualified_alert_hours": hours(QUALIFIED_ALERT_AFTER),
+        "credit_deadline_hours": hours(CREDIT_DEADLINE),
+        "review_alert_hours": hours(REVIEW_ALERT_AFTER),
         "states": ReferralState.choices,
         "per_day": per_day,
         "per_day_max": max_total,
@@ -169,7 +158,7 @@ def dashboard_data(*, now: datetime | None = None) -> dict:
     }
 
 
-def referrals_for_export(*, date_from: date, date_to: date):
+def referrals_for_export(*, date_from: date, date_to: date) -> Iterator[Referral]:
     """Referrals registered between the two dates (inclusive), oldest first, streamed in chunks."""
     start = timezone.make_aware(datetime.combine(date_from, time.min))
     end = timezone.make_aware(datetime.combine(date_to + timedelta(days=1), time.min))
@@ -179,118 +168,3 @@ def referrals_for_export(*, date_from: date, date_to: date):
         .order_by("registered_at", "id")
         .iterator(chunk_size=2000)
     )
-
-
-# --- views --------------------------------------------------------------------------------------------
-
-
-class ExportForm(forms.Form):
-    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def clean(self):
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
-        if start and end:
-            if end < start:
-                raise forms.ValidationError("The end date is before the start date.")
-            if (end - start).days >= EXPORT_MAX_DAYS:
-                raise forms.ValidationError(f"Export at most {EXPORT_MAX_DAYS} days at a time.")
-        return data
-
-
-def _render(request: HttpRequest, *, export_form: ExportForm, status: int = 200) -> TemplateResponse:
-    context = {
-        **admin.site.each_context(request),
-        "title": "Staff dashboard",
-        "data": dashboard_data(),
-        "export_form": export_form,
-        "can_export": request.user.has_perm("referrals.export_referrals"),
-        "can_review": request.user.has_perm("referrals.review_referral")
-        or request.user.has_perm("referrals.view_referralreview"),
-    }
-    return TemplateResponse(request, "admin/staff_dashboard.html", context, status=status)
-
-
-@require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """Staff with view access to referrals (wrapped in admin.site.admin_view in the URLconf)."""
-    if not request.user.has_perm("referrals.view_referral"):
-        raise PermissionDenied
-    today = timezone.localdate()
-    form = ExportForm(initial={"date_from": today - timedelta(days=DAYS - 1), "date_to": today})
-    return _render(request, export_form=form)
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-_CSV_COLUMNS = [
-    "id",
-    "registered_at",
-    "referrer_email",
-    "friend_email",
-    "code",
-    "channel",
-    "state",
-    "reason_code",
-    "order_placed_at",
-    "completed_at",
-    "credited_at",
-    "decided_at",
-]
-
-
-def _cell(value) -> str:
-    text = "" if value is None else (value.isoformat() if isinstance(value, datetime) else str(value))
-    # Spreadsheet formula injection: a cell must never start like a formula.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _rows(referrals):
-    yield _CSV_COLUMNS
-    for r in referrals:
-        yield [
-            _cell(v)
-            for v in (
-                r.pk,
-                r.registered_at,
-                r.referrer.email,
-                r.friend.email,
-                r.code.code,
-                r.channel,
-                r.state,
-                r.reason_code,
-                r.order_placed_at,
-                r.completed_at,
-                r.credited_at,
-                r.decided_at,
-            )
-        ]
-
-
-@require_GET
-def export_referrals(request: HttpRequest) -> HttpResponse:
-    """Stream the referrals of a date range as CSV (audited); a bad range re-renders the dashboard with a 400."""
-    from support.audit import record_staff_action
-
-    if not request.user.has_perm("referrals.export_referrals"):
-        raise PermissionDenied
-    form = ExportForm(request.GET)
-    if not form.is_valid():
-        return _render(request, export_form=form, status=400)
-    date_from, date_to = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
-    record_staff_action(
-        actor=request.user,
-        action="referral.export_csv",
-        target=Referral,
-        target_repr=f"referrals registered {date_from} to {date_to}",
-        details={"date_from": date_from.isoformat(), "date_to": date_to.isoformat()},
-    )
-    writer = csv.writer(_Echo())
-    stream = (writer.writerow(row) for row in _rows(referrals_for_export(date_from=date_from, date_to=date_to)))
-    response = StreamingHttpResponse(stream, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="referrals_{date_from}_{date_to}.csv"'
-    return response

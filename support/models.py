@@ -54,6 +54,10 @@ class SupportRequest(models.Model):
         return f"#{self.pk} {self.get_kind_display()} ({self.get_status_display()})"
 
 
+# A request still waiting for staff (at most one per referral and kind: the constraint above).
+OPEN_STATUSES = (SupportRequest.Status.OPEN, SupportRequest.Status.IN_PROGRESS)
+
+
 class AuditLog(models.Model):
     """Who did what, when and why: one row per staff action. Append-only."""
 

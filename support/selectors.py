@@ -1,20 +1,45 @@
-"""What the support pages read: only the member's own requests."""
+"""What the support pages read (only the member's own requests), and support's part of the Invite Friends page."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
-from django.shortcuts import get_object_or_404
+from collections.abc import Iterable
+from typing import Any
 
-from support.models import SupportRequest
+from django.db.models import Count, Max, OuterRef, QuerySet
+
+from accounts.models import User
+from referrals.selectors.page_version import scalar
+from support.models import OPEN_STATUSES, SupportRequest
 
 
-def requests_for_member(*, member) -> QuerySet[SupportRequest]:
+def requests_for_member(*, member: User) -> QuerySet[SupportRequest]:
     """The member's requests, newest first."""
     return SupportRequest.objects.filter(member=member).select_related("referral").order_by("-created_at", "-id")
 
 
-def request_for_member(*, member, pk: int) -> SupportRequest:
-    """One of the member's requests; anybody else's answers 404."""
-    return get_object_or_404(
-        SupportRequest.objects.select_related("referral", "referral__friend"), pk=pk, member=member
+def request_for_member(*, member: User, pk: int) -> SupportRequest | None:
+    """One of the member's requests; None for anybody else's (the page answers 404 either way)."""
+    return SupportRequest.objects.select_related("referral", "referral__friend").filter(pk=pk, member=member).first()
+
+
+def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, SupportRequest]:
+    """The open request of each referral that has one (the first in the staff queue's order): one query, none
+    without ids. The Invite Friends cards show its number and status."""
+    ids = list(referral_ids)
+    if not ids:
+        return {}
+    found: dict[int, SupportRequest] = {}
+    rows = SupportRequest.objects.filter(referral_id__in=ids, status__in=OPEN_STATUSES).only(
+        "id", "referral_id", "status", "kind", "created_at"
     )
+    for request in rows:
+        if request.referral_id is not None:  # always, by the filter
+            found.setdefault(request.referral_id, request)
+    return found
+
+
+def invite_page_version_parts() -> dict[str, Any]:
+    """Support's columns of the Invite Friends version query (`referrals.selectors.page_version`): count and latest
+    change of the support requests on the member's referrals, so a card's request shows at once."""
+    requests = SupportRequest.objects.filter(referral__referrer=OuterRef("pk")).values("referral__referrer")
+    return {"requests_n": scalar(requests, Count("id")), "requests_at": scalar(requests, Max("updated_at"))}

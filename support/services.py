@@ -10,9 +10,9 @@ from django.utils import timezone
 from accounts.levels import support_priority_for
 from referrals.explain import explain
 from referrals.models import Referral
-from support.models import SupportRequest
-
-OPEN_STATUSES = (SupportRequest.Status.OPEN, SupportRequest.Status.IN_PROGRESS)
+from referrals.program import SUPPORT_AFTER, hours_text
+from referrals.reasons import staff_label
+from support.models import OPEN_STATUSES, SupportRequest
 
 
 class RequestNotAllowed(Exception):
@@ -33,7 +33,7 @@ def build_evidence(referral: Referral) -> dict:
         "state": referral.state,
         "state_label": referral.get_state_display(),
         "reason_code": referral.reason_code,
-        "reason_label": referral.get_reason_code_display() if referral.reason_code else "",
+        "reason_label": staff_label(referral.reason_code) if referral.reason_code else "",
         "share_channel": referral.channel,
         "share_channel_label": referral.get_channel_display(),
         "link_clicked_at": _iso(click.clicked_at) if click else None,
@@ -87,8 +87,8 @@ def open_referral_request(
         if not decision.can_request_support:
             if decision.is_delayed:
                 raise RequestNotAllowed(
-                    "Your coupon is late, and we are on it. You can ask support 48 hours after your friend's "
-                    "order completed."
+                    f"Your coupon is late, and we are on it. You can ask support {hours_text(SUPPORT_AFTER)} after "
+                    "your friend's order completed."
                 )
             raise RequestNotAllowed("This referral has nothing for support to look at right now.")
         try:
@@ -100,8 +100,8 @@ def open_referral_request(
                     message=message[:2000],
                     evidence=build_evidence(referral),
                     created_at=now,
-                    # Diamond members' requests come first in the staff queue (PROGRAM_RULES.md section 8).
-                    priority=support_priority_for(user=member),
+                    # Diamond members' requests come first in the staff queue (docs/program-rules.md section 8).
+                    priority=support_priority_for(member=member),
                 )
             return request, True
         except IntegrityError:

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import program_member_required
 from referrals.models import Referral
-from referrals.selectors import mask_name
+from referrals.selectors.cards import mask_name
 from support import selectors, services
 
 
@@ -43,6 +43,8 @@ def request_list(request: HttpRequest) -> HttpResponse:
 @program_member_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     support_request = selectors.request_for_member(member=request.user, pk=pk)
+    if support_request is None:
+        raise Http404("No such support request")
     friend = support_request.referral.friend if support_request.referral else None
     return render(
         request,

@@ -8,17 +8,24 @@ skipping the tests that need it.
 from __future__ import annotations
 
 import os
+from importlib import import_module
 
 import pytest
+import redis
+from django.apps import apps
+from django.core.cache import cache
 from django.db import connection
+from django.test import Client
+from django.utils import translation
+
+from accounts.models import User
+from tests.factories import UserFactory
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
 
 def _redis_reachable(url: str) -> bool:
-    import redis
-
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2).ping())
     except Exception:  # noqa: BLE001
@@ -26,6 +33,9 @@ def _redis_reachable(url: str) -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "member(signed_in=True, **fields): how the `member` fixture's member looks (UserFactory fields)"
+    )
     if not REQUIRE_SERVICES:
         return
     problems = []
@@ -66,10 +76,6 @@ def _default_regions(request: pytest.FixtureRequest) -> None:
     if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(request.fixturenames):
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
-    from importlib import import_module
-
-    from django.apps import apps
-
     import_module("accounts.migrations.0002_default_regions").create_regions(apps, None)
 
 
@@ -84,17 +90,47 @@ def _default_levels(request: pytest.FixtureRequest, _default_regions) -> None:
     if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(request.fixturenames):
         return
     request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
-    from importlib import import_module
-
-    from django.apps import apps
-
     import_module("accounts.migrations.0004_default_levels").create_levels(apps, None)
 
 
 @pytest.fixture(autouse=True)
 def _fresh_language():
     """A test that activates a language (a member's, a German page) must not leak it into the next test."""
-    from django.utils import translation
-
     yield
     translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters, cached pages and lookups live in the cache: every test starts and leaves it empty."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+# --- Shared people -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def member(request: pytest.FixtureRequest) -> User:
+    """Maya Member, a member in good standing, signed in on `client`.
+
+    A module or test says how its member differs with `@pytest.mark.member(**fields)`: UserFactory fields, and
+    `signed_in=False` for a member who is not signed in (services, webhooks, a login form under test).
+    """
+    marker = request.node.get_closest_marker("member")
+    fields = {"first_name": "Maya", "last_name": "Member", **(marker.kwargs if marker else {})}
+    signed_in = fields.pop("signed_in", True)
+    user = UserFactory(**fields)
+    if signed_in:
+        request.getfixturevalue("client").force_login(user)
+    return user
+
+
+@pytest.fixture
+def staff_client(client: Client) -> Client:
+    """`client` signed in as a superuser staff member, who is `staff_client.staff`."""
+    staff = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    client.staff = staff
+    return client

@@ -1,18 +1,41 @@
-"""factory_boy factories shared by the suite (one class per model)."""
+"""factory_boy factories shared by the suite: one typed factory per model, variants as traits or params.
+
+Clocks default to the moment of creation (`timezone.now`); a test that needs another moment passes it.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
 import factory
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import AccountDevice, Device, User
+from coupons.models import Campaign, Coupon, CouponKind, CouponSource
+from flows import orders as order_flows
+from orders.models import Order, PaymentCard, Product, Store
 from referrals.codes import generate_code
+from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from support.models import SupportRequest
+
+# --- accounts -----------------------------------------------------------------------------------------------
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
+    """A member in the program's default region (US), password `pass-for-tests-123`."""
+
     class Meta:
         model = User
         skip_postgeneration_save = True
+
+    class Params:
+        # A member who may refer friends: a verified phone number (referrals/eligibility.py checks it).
+        phone_verified = factory.Trait(
+            phone=factory.Sequence(lambda n: f"+1415555{n:04d}"),
+            phone_verified_at=factory.LazyFunction(timezone.now),
+        )
 
     email = factory.Sequence(lambda n: f"member{n}@example.com")
     first_name = factory.Faker("first_name")
@@ -22,10 +45,24 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.django.Password("pass-for-tests-123")
 
 
-# --- orders -------------------------------------------------------------------------
-from decimal import Decimal  # noqa: E402
+class DeviceFactory(factory.django.DjangoModelFactory[Device]):
+    class Meta:
+        model = Device
 
-from orders.models import Product, Store  # noqa: E402
+    id_hash = factory.Sequence(lambda n: f"{n:064x}")
+    user_agent = "Mozilla/5.0 (factory)"
+
+
+class AccountDeviceFactory(factory.django.DjangoModelFactory[AccountDevice]):
+    class Meta:
+        model = AccountDevice
+
+    user = factory.SubFactory(UserFactory)
+    device = factory.SubFactory(DeviceFactory)
+    first_event = "login"
+
+
+# --- orders -------------------------------------------------------------------------------------------------
 
 
 class StoreFactory(factory.django.DjangoModelFactory[Store]):
@@ -47,199 +84,7 @@ class ProductFactory(factory.django.DjangoModelFactory[Product]):
     sale_price = None
 
 
-# --- accounts: devices -------------------------------------------------------
-from accounts.models import AccountDevice, Device  # noqa: E402
-
-
-class DeviceFactory(factory.django.DjangoModelFactory[Device]):
-    class Meta:
-        model = Device
-
-    id_hash = factory.Sequence(lambda n: f"{n:064x}")
-    user_agent = "Mozilla/5.0 (factory)"
-
-
-class AccountDeviceFactory(factory.django.DjangoModelFactory[AccountDevice]):
-    class Meta:
-        model = AccountDevice
-
-    user = factory.SubFactory(UserFactory)
-    device = factory.SubFactory(DeviceFactory)
-    first_event = "login"
-
-
-# --- referrals (links, attribution, sign-up) -----------------------------------------------
-class ReferrerFactory(UserFactory):
-    """A member in good standing who can refer: active, phone verified."""
-
-    phone = factory.Sequence(lambda n: f"+1415555{n:04d}")
-    phone_verified_at = factory.LazyFunction(timezone.now)
-
-
-class ReferralCodeFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "referrals.ReferralCode"
-
-    user = factory.SubFactory(ReferrerFactory)
-    code = factory.LazyFunction(generate_code)
-
-
-class PaymentCardFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "orders.PaymentCard"
-
-    user = factory.SubFactory(UserFactory)
-    fingerprint = factory.Sequence(lambda n: f"fp_{n:08d}")
-
-
-class ReferralFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "referrals.Referral"
-
-    code = factory.SubFactory(ReferralCodeFactory)
-    referrer = factory.SelfAttribute("code.user")
-    friend = factory.SubFactory(UserFactory)
-    state = "registered"
-    registered_at = factory.LazyFunction(timezone.now)
-
-
-# --- coupons -----------------------------------------------------------------
-from datetime import timedelta  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-
-class CouponFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "coupons.Coupon"
-
-    owner = factory.SubFactory(UserFactory)
-    kind = "platform"
-    source = "manual"
-    value = factory.LazyFunction(lambda: Decimal("5.00"))
-    min_spend = factory.LazyFunction(lambda: Decimal("20.00"))
-    currency = "USD"
-    issued_at = factory.LazyFunction(timezone.now)
-    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
-
-
-class CampaignFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = "coupons.Campaign"
-
-    name = factory.Sequence(lambda n: f"Campaign {n}")
-    kind = "promo"
-    code = factory.Sequence(lambda n: f"PROMO{n}")
-    value = factory.LazyFunction(lambda: Decimal("10.00"))
-    min_spend = factory.LazyFunction(lambda: Decimal("0.00"))
-    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
-
-
-# --- Invite Friends page and support requests (issue 8). Prefixed "Invite" so that
-# --- factories appended by other features for the same models cannot clash.
-from decimal import Decimal  # noqa: E402
-
-from coupons.models import Coupon, CouponSource  # noqa: E402
-from referrals.models import Click, Referral, ReferralCode, ReferralEvent  # noqa: E402
-from support.models import SupportRequest  # noqa: E402
-
-
-class InviteReferralCodeFactory(factory.django.DjangoModelFactory[ReferralCode]):
-    class Meta:
-        model = ReferralCode
-
-    user = factory.SubFactory(UserFactory)
-    code = factory.Sequence(lambda n: f"INV{n:06d}")
-
-
-class InviteClickFactory(factory.django.DjangoModelFactory[Click]):
-    class Meta:
-        model = Click
-
-    referral_code = factory.SubFactory(InviteReferralCodeFactory)
-    channel = "whatsapp"
-    clicked_at = factory.LazyFunction(timezone.now)
-
-
-class InviteReferralFactory(factory.django.DjangoModelFactory[Referral]):
-    """A referral in any state: pass state=…, reason_code=… and the timestamps the state implies."""
-
-    class Meta:
-        model = Referral
-
-    referrer = factory.SubFactory(UserFactory)
-    friend = factory.SubFactory(UserFactory)
-    code = factory.LazyAttribute(
-        lambda o: ReferralCode.objects.get_or_create(user=o.referrer, defaults={"code": f"R{o.referrer.pk:08d}"})[0]
-    )
-    channel = "whatsapp"
-    state = "registered"
-    registered_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=3))
-
-
-class InviteReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
-    class Meta:
-        model = ReferralEvent
-
-    referral = factory.SubFactory(InviteReferralFactory)
-    from_state = ""
-    to_state = factory.LazyAttribute(lambda o: o.referral.state)
-    occurred_at = factory.LazyFunction(timezone.now)
-
-
-class InviteRewardCouponFactory(factory.django.DjangoModelFactory[Coupon]):
-    """The referrer's reward coupon of a credited referral."""
-
-    class Meta:
-        model = Coupon
-
-    referral = factory.SubFactory(InviteReferralFactory, state="credited")
-    owner = factory.LazyAttribute(lambda o: o.referral.referrer)
-    source = CouponSource.REFERRAL
-    value = Decimal("5.00")
-    min_spend = Decimal("20.00")
-    issued_at = factory.LazyFunction(timezone.now)
-    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
-
-
-class SupportRequestFactory(factory.django.DjangoModelFactory[SupportRequest]):
-    class Meta:
-        model = SupportRequest
-
-    referral = factory.SubFactory(InviteReferralFactory, state="rejected", reason_code="STAFF_REJECTED")
-    member = factory.LazyAttribute(lambda o: o.referral.referrer)
-    kind = SupportRequest.Kind.DISPUTE_REJECTION
-
-
-# --- Referrals, orders and coupons (appended by the crediting feature) -------------------------------------
-from decimal import Decimal  # noqa: E402
-
-from coupons.models import Coupon  # noqa: E402
-from orders.models import Order, PaymentCard  # noqa: E402
-from referrals.models import Referral, ReferralCode  # noqa: E402
-
-
-class CreditingReferralCodeFactory(factory.django.DjangoModelFactory[ReferralCode]):
-    class Meta:
-        model = ReferralCode
-        django_get_or_create = ("user",)
-
-    user = factory.SubFactory(UserFactory)
-    code = factory.Sequence(lambda n: f"TST{n:05d}")
-
-
-class CreditingReferralFactory(factory.django.DjangoModelFactory[Referral]):
-    """A friend who registered through the referrer's link (state `registered` unless told)."""
-
-    class Meta:
-        model = Referral
-
-    referrer = factory.SubFactory(UserFactory)
-    friend = factory.SubFactory(UserFactory)
-    code = factory.LazyAttribute(lambda o: CreditingReferralCodeFactory(user=o.referrer))
-    registered_at = factory.LazyFunction(timezone.now)
-
-
-class CreditingPaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]):
+class PaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]):
     class Meta:
         model = PaymentCard
 
@@ -249,7 +94,10 @@ class CreditingPaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]
 
 
 class OrderFactory(factory.django.DjangoModelFactory[Order]):
-    """A buyer's first order by default, paid with the buyer's own card."""
+    """A buyer's first order by default, paid with the buyer's own card (a row only: no lines, no flows).
+
+    `card=None` makes an order without a card, `is_first=False` a later order.
+    """
 
     class Meta:
         model = Order
@@ -257,65 +105,170 @@ class OrderFactory(factory.django.DjangoModelFactory[Order]):
     buyer = factory.SubFactory(UserFactory)
     external_id = factory.Sequence(lambda n: f"ORD-{n:06d}")
     is_first = True
-    card = factory.LazyAttribute(lambda o: CreditingPaymentCardFactory(user=o.buyer))
+    card = factory.LazyAttribute(lambda o: PaymentCardFactory(user=o.buyer))
     subtotal = Decimal("40.00")
     total = Decimal("40.00")
     placed_at = factory.LazyFunction(timezone.now)
 
 
-class CreditingCouponFactory(factory.django.DjangoModelFactory[Coupon]):
-    """An active $5 platform coupon (min spend $20) valid 30 days. Prefer coupons.services.issue_coupon for ledger."""
-
-    class Meta:
-        model = Coupon
-
-    owner = factory.SubFactory(UserFactory)
-    source = "manual"
-    value = Decimal("5.00")
-    min_spend = Decimal("20.00")
-    issued_at = factory.LazyFunction(timezone.now)
-    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
-
-
-# --- levels, coins and events (feat/levels) ----------------------------------------
-from datetime import datetime  # noqa: E402
-
-from coupons.models import Campaign, CouponKind  # noqa: E402
-
-
-class EventCampaignFactory(factory.django.DjangoModelFactory[Campaign]):
-    """A running platform event (no promo code): coupons members collect."""
-
-    class Meta:
-        model = Campaign
-
-    name = factory.Sequence(lambda n: f"Event {n}")
-    kind = CouponKind.PLATFORM
-    code = None
-    value = Decimal("11.00")
-    min_spend = Decimal("60.00")
-    currency = "USD"
-    valid_days = 30
-    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
-    ends_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=10))
-    usage_limit = 100
-    per_member_limit = 1
-
-
-def completed_order(*, buyer, total: str | Decimal, completed_at: datetime | None = None, product=None):
-    """A buyer's order walked placed → paid → shipped → completed through orders.services (total as charged)."""
-    from orders import services
-
+def completed_order(*, buyer: User, total: str | Decimal, completed_at: datetime | None = None, product=None) -> Order:
+    """A buyer's order walked placed → paid → shipped → completed through flows.orders (total as charged)."""
     completed_at = completed_at or timezone.now()
     product = product or ProductFactory()
-    order = services.place_order(
-        buyer=buyer,
+    order = order_flows.place_order(
+        member=buyer,
         lines=[(product, 1)],
         card_label="Visa 4242",
         occurred_at=completed_at - timedelta(hours=3),
         total=Decimal(str(total)),
     )
-    services.pay(order=order, occurred_at=completed_at - timedelta(hours=2))
-    services.ship(order=order, occurred_at=completed_at - timedelta(hours=1))
-    services.complete(order=order, occurred_at=completed_at)
+    order_flows.pay(order=order, occurred_at=completed_at - timedelta(hours=2))
+    order_flows.ship(order=order, occurred_at=completed_at - timedelta(hours=1))
+    order_flows.complete(order=order, occurred_at=completed_at)
     return order
+
+
+# --- referrals ----------------------------------------------------------------------------------------------
+
+
+class ReferralCodeFactory(factory.django.DjangoModelFactory[ReferralCode]):
+    """A member's one referral code; asking again for the same member returns the code they have.
+
+    Its default owner may refer (verified phone); `user__phone_verified_at=None` makes one who may not.
+    """
+
+    class Meta:
+        model = ReferralCode
+        django_get_or_create = ("user",)
+
+    user = factory.SubFactory(UserFactory, phone_verified=True)
+    code = factory.LazyFunction(generate_code)
+
+
+class ClickFactory(factory.django.DjangoModelFactory[Click]):
+    class Meta:
+        model = Click
+
+    referral_code = factory.SubFactory(ReferralCodeFactory)
+    channel = "whatsapp"
+    clicked_at = factory.LazyFunction(timezone.now)
+
+
+class ReferralFactory(factory.django.DjangoModelFactory[Referral]):
+    """A friend who joined through a referrer's code, `registered` unless told (pass state, reason_code and the
+    timestamps the state implies).
+
+    Pass `code` (its owner is the referrer) or `referrer` (their code is used, made if they have none), or
+    neither: then a new member (`referrer__phone_verified=True`: one who may refer) with a new code.
+    """
+
+    class Meta:
+        model = Referral
+
+    class Params:
+        # The Invite Friends page's usual friend: shared on WhatsApp, signed up three days ago.
+        whatsapp_3_days_ago = factory.Trait(
+            channel="whatsapp",
+            registered_at=factory.LazyFunction(lambda: timezone.now() - timedelta(days=3)),
+        )
+
+    code = None  # filled in by _adjust_kwargs: the referrer's code
+    referrer = factory.Maybe(
+        "code",
+        yes_declaration=factory.SelfAttribute("code.user"),
+        no_declaration=factory.SubFactory(UserFactory),
+    )
+    friend = factory.SubFactory(UserFactory)
+    state = "registered"
+    registered_at = factory.LazyFunction(timezone.now)
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs: Any) -> dict[str, Any]:
+        # The code depends on the referrer and the referrer on a given code, so the default code is made here,
+        # once the referrer is known.
+        if kwargs["code"] is None:
+            kwargs["code"] = ReferralCodeFactory(user=kwargs["referrer"])
+        return kwargs
+
+
+class ReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
+    class Meta:
+        model = ReferralEvent
+
+    referral = factory.SubFactory(ReferralFactory, whatsapp_3_days_ago=True)
+    from_state = ""
+    to_state = factory.LazyAttribute(lambda o: o.referral.state)
+    occurred_at = factory.LazyFunction(timezone.now)
+
+
+# --- coupons ------------------------------------------------------------------------------------------------
+
+
+class CouponFactory(factory.django.DjangoModelFactory[Coupon]):
+    """An active $5 platform coupon (min spend $20) valid 30 days, issued by staff.
+
+    With `referral=…` it is that referral's reward coupon: owned by the referrer, source `referral`.
+    A row only: coupons.services.issue_coupon writes the ledger too.
+    """
+
+    class Meta:
+        model = Coupon
+
+    referral = None
+    owner = factory.Maybe(
+        "referral",
+        yes_declaration=factory.SelfAttribute("referral.referrer"),
+        no_declaration=factory.SubFactory(UserFactory),
+    )
+    kind = "platform"
+    source = factory.Maybe("referral", yes_declaration=CouponSource.REFERRAL, no_declaration="manual")
+    value = Decimal("5.00")
+    min_spend = Decimal("20.00")
+    currency = "USD"
+    issued_at = factory.LazyFunction(timezone.now)
+    expires_at = factory.LazyAttribute(lambda o: o.issued_at + timedelta(days=30))
+
+
+class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
+    """A running promo code campaign: $10 off, no minimum spend, started yesterday, no end."""
+
+    class Meta:
+        model = Campaign
+
+    class Params:
+        # A running platform event (no promo code) whose $11-off-$60 coupons members collect, ending in 10 days.
+        platform_event = factory.Trait(
+            name=factory.Sequence(lambda n: f"Event {n}"),
+            kind=CouponKind.PLATFORM,
+            code=None,
+            value=Decimal("11.00"),
+            min_spend=Decimal("60.00"),
+            ends_at=factory.LazyFunction(lambda: timezone.now() + timedelta(days=10)),
+            usage_limit=100,
+        )
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    kind = "promo"
+    code = factory.Sequence(lambda n: f"PROMO{n}")
+    value = Decimal("10.00")
+    min_spend = Decimal("0.00")
+    currency = "USD"
+    valid_days = 30
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    per_member_limit = 1
+
+
+# --- support ------------------------------------------------------------------------------------------------
+
+
+class SupportRequestFactory(factory.django.DjangoModelFactory[SupportRequest]):
+    """A referrer's dispute of a rejected referral."""
+
+    class Meta:
+        model = SupportRequest
+
+    referral = factory.SubFactory(
+        ReferralFactory, whatsapp_3_days_ago=True, state="rejected", reason_code="STAFF_REJECTED"
+    )
+    member = factory.LazyAttribute(lambda o: o.referral.referrer)
+    kind = SupportRequest.Kind.DISPUTE_REJECTION

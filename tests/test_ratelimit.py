@@ -1,7 +1,7 @@
 import pytest
 from django.test import override_settings
 
-from referral_portal.ratelimit import allow
+from lib.ratelimit import allow
 
 UNREACHABLE_REDIS = {
     "default": {
@@ -46,7 +46,7 @@ def redis_cache(redis_url, settings):
 
     settings.CACHES = {
         **settings.CACHES,
-        "default": {"BACKEND": "referral_portal.cache.ReusedClientRedisCache", "LOCATION": redis_url},
+        "default": {"BACKEND": "lib.cache.ReusedClientRedisCache", "LOCATION": redis_url},
     }
     backend = caches["default"]
     client = backend._cache.get_client(write=True)

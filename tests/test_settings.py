@@ -98,6 +98,34 @@ def test_beat_schedule_only_names_registered_tasks():
         assert entry["task"] in app.tasks, entry["task"]
 
 
+def test_the_filesystem_broker_keeps_every_folder_under_var(tmp_path):
+    """kombu's filesystem transport writes its exchange tables into ./control unless told otherwise."""
+    var, cwd = tmp_path / "var", tmp_path / "elsewhere"
+    cwd.mkdir()
+    env = _settings_env(SECRET_KEY="x" * 50, CELERY_BROKER_URL="filesystem://", VAR_DIR=str(var), PYTHONPATH=str(ROOT))
+    code = (
+        "import django, json; django.setup(); from referral_portal.celery import app; "
+        "app.send_task('referrals.tasks.credit_due_referrals'); "  # declares the exchange and queues one message
+        "print(json.dumps(app.conf.broker_transport_options))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env={**env, "DJANGO_SETTINGS_MODULE": "referral_portal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads(result.stdout)
+    folders = {name: Path(value) for name, value in options.items() if name.endswith("_folder") or "_folder_" in name}
+    assert set(folders) == {"data_folder_in", "data_folder_out", "processed_folder", "control_folder"}
+    assert all(folder.is_relative_to(var) for folder in folders.values()), folders
+    assert list(cwd.iterdir()) == []  # nothing written into the working directory
+    assert (folders["control_folder"] / "celery.exchange").exists()
+    assert len(list(folders["data_folder_out"].iterdir())) == 1
+
+
 def test_schema_commands_run_without_a_secret_key_but_serving_does_not():
     env = {**_settings_env(), "DJANGO_SETTINGS_MODULE": "referral_portal.settings"}
     ok = subprocess.run(
@@ -120,7 +148,7 @@ def test_schema_commands_run_without_a_secret_key_but_serving_does_not():
 
 def test_task_time_limits_are_below_the_redis_visibility_timeout():
     """With Redis, an unacknowledged task (acks_late) is delivered again after the visibility timeout: every task
-    must be killed by its hard time limit first (RELIABILITY.md section 1)."""
+    must be killed by its hard time limit first (docs/program-rules.md G1)."""
     stdout = _celery_with_redis_broker(
         "import json; app.loader.import_default_modules(); "
         "print(json.dumps({'visibility_timeout': app.conf.broker_transport_options.get('visibility_timeout'), "
@@ -140,7 +168,7 @@ def test_task_time_limits_are_below_the_redis_visibility_timeout():
         assert hard < visibility, f"{name}: time limit {hard} s is not below the visibility timeout {visibility} s"
 
 
-# --- manage.py check --deploy with production settings (RELIABILITY.md section 5) ---------------
+# --- manage.py check --deploy with production settings (docs/program-rules.md G5) ---------------
 
 # What `make deploy-check` sets (Makefile DEPLOY_ENV), plus production's values for everything the test run
 # or a developer's .env may set differently (pytest-env sets STAFF_REQUIRE_2FA=0; real variables win over .env).

@@ -1,4 +1,4 @@
-"""Default program regions: USD for everyone, RU/KZ/AZ restricted (PROGRAM_RULES.md section 7)."""
+"""Default program regions: USD for everyone, RU/KZ/AZ restricted (docs/program-rules.md section 7)."""
 
 from decimal import Decimal
 

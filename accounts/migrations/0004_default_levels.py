@@ -1,4 +1,4 @@
-"""Default member levels: Silver 0, Gold 200, Platinum 500, Diamond 2000 points (PROGRAM_RULES.md section 8)."""
+"""Default member levels: Silver 0, Gold 200, Platinum 500, Diamond 2000 points (docs/program-rules.md section 8)."""
 
 from decimal import Decimal
 

@@ -1,4 +1,4 @@
-"""Link clicks and the first-party attribution cookie (PROGRAM_RULES.md section 1).
+"""Link clicks and the first-party attribution cookie (docs/program-rules.md section 1).
 
 A click records one `Click` row (plus the device and IP sighting) and sets a
 signed cookie naming the code, the click and when it happened. Last click
@@ -11,10 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.devices import record_sighting
+from accounts.identity import ip_country, keyed_hash
+from lib.client import ClientInfo
+from lib.ratelimit import allow
+from referrals.codes import looks_valid, normalize_code
 from referrals.models import Channel, Click, ReferralCode
 
 COOKIE_SALT = "referrals.attribution"
@@ -34,19 +38,15 @@ def normalize_channel(raw: str | None) -> str:
 
 def click_allowed(*, ip_hash: str) -> bool:
     """Per-IP-hash clicks per minute in the shared cache; a cache outage lets clicks through (no reward state)."""
-    from referral_portal.ratelimit import allow
-
     return allow(
         key=f"click:{ip_hash}", limit=settings.REFERRAL_CLICK_RATE_LIMIT, window_seconds=60, when_unavailable=True
     )
 
 
 @transaction.atomic
-def record_click(*, request: HttpRequest, code: ReferralCode, channel: str) -> Click:
+def record_click(*, client: ClientInfo, code: ReferralCode, channel: str) -> Click:
     """Record one click (device, IP hash and country, channel, time) in one transaction; no reward state."""
-    from accounts.services import record_sighting
-
-    device, sighting = record_sighting(request=request, kind="click")
+    device, sighting = record_sighting(client=client, kind="click")
     return Click.objects.create(
         referral_code=code,
         channel=channel,
@@ -66,26 +66,8 @@ class Attribution:
     clicked_at: datetime
 
 
-def set_attribution_cookie(response: HttpResponse, *, code: str, click_id: int | None, clicked_at: datetime) -> None:
-    """Overwrite the cookie: last click wins."""
-    value = f"{code}:{click_id or ''}:{int(clicked_at.timestamp())}"
-    response.set_signed_cookie(
-        settings.ATTRIBUTION_COOKIE_NAME,
-        value,
-        salt=COOKIE_SALT,
-        max_age=int(attribution_window().total_seconds()),
-        httponly=True,
-        secure=settings.SESSION_COOKIE_SECURE,
-        samesite="Lax",
-    )
-
-
-def read_attribution(request: HttpRequest) -> Attribution | None:
-    """The attribution inside its 30-day window, or None (absent, tampered with, or expired)."""
-    window = attribution_window()
-    raw = request.get_signed_cookie(
-        settings.ATTRIBUTION_COOKIE_NAME, default=None, salt=COOKIE_SALT, max_age=window.total_seconds()
-    )
+def parse_attribution(raw: str | None) -> Attribution | None:
+    """What a verified cookie value says, inside its 30-day window; None when absent, malformed or expired."""
     if not raw:
         return None
     try:
@@ -94,9 +76,14 @@ def read_attribution(request: HttpRequest) -> Attribution | None:
         click = int(click_id) if click_id else None
     except ValueError:
         return None
-    if clicked_at < timezone.now() - window:
+    if clicked_at < timezone.now() - attribution_window():
         return None
     return Attribution(code=code, click_id=click, clicked_at=clicked_at)
+
+
+def attribution_value(*, code: str, click_id: int | None, clicked_at: datetime) -> str:
+    """The cookie value naming a click (signed by the interface that sets it)."""
+    return f"{code}:{click_id or ''}:{int(clicked_at.timestamp())}"
 
 
 # referrals/migrations/0004_record_click_function.py: the code check and the three rows in one call.
@@ -107,7 +94,7 @@ _CLICK_SQL = (
 
 
 def record_click_fast(
-    *, request: HttpRequest, raw_code: str, channel: str, ip: str, ip_hash: str
+    *, client: ClientInfo, raw_code: str, channel: str, ip_hash: str
 ) -> tuple[str, int, datetime] | None:
     """PostgreSQL hot path of `record_click`: the code check and every row in one function call (one round trip).
 
@@ -115,21 +102,16 @@ def record_click_fast(
     through the PL/pgSQL function `referrals_record_click`, whose plans PostgreSQL keeps per connection;
     returns (code, click id, clicked_at), or None when the code is unknown, disabled or its member flagged.
     """
-    from django.db import connection
-
-    from accounts.identity import ip_country, keyed_hash
-    from referrals.codes import looks_valid, normalize_code
-
     code = normalize_code(raw_code)
     if not looks_valid(code):
         return None
     params = {
         "code": code,
-        "device_hash": keyed_hash(getattr(request, "device_id", "") or "", purpose="device"),
-        "user_agent": request.META.get("HTTP_USER_AGENT", "")[:300],
-        "ip_hash": ip_hash if ip else "",
-        "ip_country": ip_country(ip) if ip else "",
-        "raw_ip": ip or None,
+        "device_hash": keyed_hash(client.device_id, purpose="device"),
+        "user_agent": client.user_agent[:300],
+        "ip_hash": ip_hash if client.ip else "",
+        "ip_country": ip_country(client.ip) if client.ip else "",
+        "raw_ip": client.ip or None,
         "channel": channel,
         "now": timezone.now(),
     }

@@ -3,7 +3,7 @@
 The limit holds under any concurrency because of one counter row per
 (referrer, program month): created with INSERT … ON CONFLICT DO NOTHING, then
 raised with a conditional UPDATE (count < limit) in the same transaction as
-the coupon and its ledger row (RELIABILITY.md section 2). The referral row is
+the coupon and its ledger row (docs/program-rules.md G2). The referral row is
 locked first, and the coupon's OneToOne to the referral makes a second reward
 impossible even if everything else went wrong.
 """
@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -23,13 +22,13 @@ from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
+from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.notices import notify_credited, notify_limit_reached
 from referrals.services.timeline import transition
 
 logger = logging.getLogger(__name__)
 
-DELAY_AFTER = timedelta(hours=24)
 # States staff may credit by hand (with a reason): a completed first order that was held,
 # capped or turned down. Not before the order completed, and never twice.
 MANUAL_CREDIT_FROM = (
@@ -53,12 +52,6 @@ class CreditError(ValueError):
     """A staff crediting request that cannot be carried out (the message says why)."""
 
 
-def program_month(*, at: datetime, time_zone: str) -> date:
-    """First day of the calendar month that `at` falls in, in the region's program time zone."""
-    local = at.astimezone(ZoneInfo(time_zone or "UTC"))
-    return date(local.year, local.month, 1)
-
-
 def reward_key(referral_id: int) -> str:
     return f"referral-reward:{referral_id}"
 
@@ -66,7 +59,7 @@ def reward_key(referral_id: int) -> str:
 def _issue_reward(*, referral: Referral, region, now, reason: str, actor=None) -> Coupon:
     """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
-        owner=referral.referrer,
+        member=referral.referrer,
         source=CouponSource.REFERRAL,
         value=region.reward_amount,
         min_spend=region.reward_min_spend,
@@ -87,8 +80,9 @@ def credit_referral(*, referral_id: int) -> str:
 
     Returns the referral's state afterwards ("" if it does not exist).
     """
-    referral = Referral.objects.select_for_update(of=("self",)).select_related("referrer", "friend")
-    referral = referral.filter(pk=referral_id).first()
+    referral = (
+        Referral.objects.select_for_update(of=("self",)).select_related("referrer", "friend").filter(pk=referral_id)
+    ).first()
     if referral is None:
         return ""
     if referral.state != ReferralState.QUALIFIED:
@@ -244,14 +238,15 @@ def release_monthly_slot(*, referral: Referral) -> bool:
 
 
 def flag_delayed_referrals(*, batch: int = 500) -> int:
-    """Mark referrals still qualified 24 h after completion (TECHNICAL_DELAY, once each); state stays qualified."""
+    """Mark referrals still qualified CREDIT_DEADLINE after completion (TECHNICAL_DELAY, once each); state stays
+    qualified."""
     now = timezone.now()
     with transaction.atomic():
         ids = list(
             Referral.objects.select_for_update(skip_locked=True)
             .filter(
                 state=ReferralState.QUALIFIED,
-                completed_at__lte=now - DELAY_AFTER,
+                completed_at__lte=now - CREDIT_DEADLINE,
                 delay_flagged_at__isnull=True,
             )
             .order_by("completed_at")
@@ -269,19 +264,25 @@ def flag_delayed_referrals(*, batch: int = 500) -> int:
                     from_state=ReferralState.QUALIFIED,
                     to_state=ReferralState.QUALIFIED,
                     reason_code=ReasonCode.TECHNICAL_DELAY,
-                    note="Reward still not issued 24 hours after the first order completed.",
+                    note=f"Reward still not issued {hours_text(CREDIT_DEADLINE)} after the first order completed.",
                     occurred_at=now,
                     recorded_at=now,
                 )
                 for pk in ids
             ]
         )
-    logger.warning("TECHNICAL_DELAY: %s referral(s) still qualified 24 h after completion: %s", len(ids), ids)
+    logger.warning(
+        "TECHNICAL_DELAY: %s referral(s) still qualified %s h after completion: %s",
+        len(ids),
+        hours(CREDIT_DEADLINE),
+        ids,
+    )
     return len(ids)
 
 
-def reconcile_rewards(*, older_than: timedelta = DELAY_AFTER) -> list[dict]:
-    """Nightly check: every completed first order older than 24 h has a reward or a reason; returns the gaps.
+def reconcile_rewards(*, older_than: timedelta = CREDIT_DEADLINE) -> list[dict]:
+    """Nightly check: every completed first order older than CREDIT_DEADLINE has a reward or a reason; returns the
+    gaps.
 
     A reason is a decided state without reward (capped, voided, rejected) or a
     pending human decision (under review). Anything else without a coupon is

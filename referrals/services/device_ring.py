@@ -1,10 +1,14 @@
-"""Accounts on one device that refer each other are all flagged (PROGRAM_RULES.md section 6).
+"""Accounts on one device that refer each other are all flagged (docs/program-rules.md section 6).
 
 Called by `register_referral` when a friend signs up on a device the referrer has used
 (same device cookie): the friend, the referrer and every other pair of accounts seen on
 that device and linked by a referral (in either direction, any state) are flagged with
 DEVICE_RING through `accounts.services.flag_account`, each with an automatic audit row
 (no actor) naming the device by its hash prefix. Staff clear flags in the member admin.
+
+The audit log is support's, and support sits above referrals: the result lists each flag with its audit
+row's content (`RingResult.flags`), and the sign-up flow (`flows.signup.register_referral`) writes the rows
+through support in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from accounts.models import AccountDevice, AccountStatus, StatusReason, User
+from accounts.services import flag_account
 from referrals.models import Referral
 
 logger = logging.getLogger(__name__)
@@ -24,6 +30,16 @@ AUDIT_ACTION = "member.flag"
 
 
 @dataclass(frozen=True)
+class RingFlag:
+    """One account flagged now, with the content of its automatic (actor-less) audit row."""
+
+    member: User
+    reason: str
+    details: dict
+    action: str = AUDIT_ACTION
+
+
+@dataclass(frozen=True)
 class RingResult:
     """Who was flagged now, who was left as they were (already flagged or suspended), and why."""
 
@@ -31,6 +47,7 @@ class RingResult:
     referral_ids: tuple[int, ...]
     flagged: tuple[int, ...] = ()
     unchanged: tuple[int, ...] = ()
+    flags: tuple[RingFlag, ...] = ()
 
     def as_signals(self) -> dict:
         return {
@@ -49,10 +66,6 @@ def flag_device_ring(*, device_hash: str, referral: Referral) -> RingResult:
     Safe to call again: accounts already flagged or suspended keep their status and reason, and only
     accounts whose status changed get an audit row.
     """
-    from accounts.models import AccountDevice, AccountStatus, StatusReason, User
-    from accounts.services import flag_account
-    from support.audit import record_staff_action
-
     on_device = AccountDevice.objects.filter(device__id_hash=device_hash).values("user_id")
     links = list(
         Referral.objects.filter(referrer_id__in=on_device, friend_id__in=on_device)
@@ -69,37 +82,43 @@ def flag_device_ring(*, device_hash: str, referral: Referral) -> RingResult:
     users = list(User.objects.select_for_update().filter(pk__in=account_ids).order_by("pk"))
     # Callers hold these objects (the view tells the friend from `referral.friend`): keep them current.
     known = {referral.referrer_id: referral.referrer, referral.friend_id: referral.friend}
-    flagged, unchanged = [], []
+    flagged: list[int] = []
+    unchanged: list[int] = []
+    flags: list[RingFlag] = []
     for locked in users:
         if locked.status != AccountStatus.ACTIVE:
             unchanged.append(locked.pk)
             continue
         user = known.get(locked.pk, locked)
-        flag_account(user=user, reason_code=StatusReason.DEVICE_RING, actor=None)
+        flag_account(member=user, reason_code=StatusReason.DEVICE_RING, actor=None)
         flagged.append(locked.pk)
         others = ", ".join(f"#{pk}" for pk in sorted(account_ids - {locked.pk}))
-        record_staff_action(
-            actor=None,
-            action=AUDIT_ACTION,
-            target=user,
-            reason=(
-                f"Automatic: accounts on device {prefix}… refer each other (DEVICE_RING); "
-                f"linked accounts {others}; found at the sign-up of referral #{referral.pk}."
-            ),
-            details={
-                "automatic": True,
-                "status": AccountStatus.FLAGGED,
-                "reason_code": StatusReason.DEVICE_RING,
-                "device": prefix,
-                "referral_ids": referral_ids,
-                "linked_account_ids": sorted(account_ids - {locked.pk}),
-                "trigger_referral_id": referral.pk,
-            },
+        flags.append(
+            RingFlag(
+                member=user,
+                reason=(
+                    f"Automatic: accounts on device {prefix}… refer each other (DEVICE_RING); "
+                    f"linked accounts {others}; found at the sign-up of referral #{referral.pk}."
+                ),
+                details={
+                    "automatic": True,
+                    "status": AccountStatus.FLAGGED,
+                    "reason_code": StatusReason.DEVICE_RING,
+                    "device": prefix,
+                    "referral_ids": referral_ids,
+                    "linked_account_ids": sorted(account_ids - {locked.pk}),
+                    "trigger_referral_id": referral.pk,
+                },
+            )
         )
     if flagged:
         logger.warning(
             "device ring on %s…: flagged %s (unchanged %s), referrals %s", prefix, flagged, unchanged, referral_ids
         )
     return RingResult(
-        device=prefix, referral_ids=tuple(referral_ids), flagged=tuple(flagged), unchanged=tuple(unchanged)
+        device=prefix,
+        referral_ids=tuple(referral_ids),
+        flagged=tuple(flagged),
+        unchanged=tuple(unchanged),
+        flags=tuple(flags),
     )

@@ -15,21 +15,26 @@ decision and what it read are stored under `Referral.signals["first_order"]`.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.levels import support_priority_for
 from coupons.models import Coupon
 from coupons.services import reverse_reward_coupon
-from referrals.eligibility import UNDER_REVIEW, VOIDED, Decision, decide_first_order
+from orders.models import Order
+from referrals.eligibility import UNDER_REVIEW, VOIDED
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, ReferralState
-from referrals.selectors import first_order_facts
 from referrals.services.crediting import release_monthly_slot
+from referrals.services.first_order import (
+    BEFORE_ORDER,
+    check_first_order,
+    first_order_void_note,
+    with_first_order_signals,
+)
 from referrals.services.notices import notify_ended, notify_held_for_review
 from referrals.services.timeline import record_note, transition
 
@@ -37,21 +42,42 @@ logger = logging.getLogger(__name__)
 
 EVENTS = frozenset({"placed", "paid", "shipped", "completed", "canceled", "refunded"})
 ENDING_REASONS = {"canceled": ReasonCode.FIRST_ORDER_CANCELED, "refunded": ReasonCode.FIRST_ORDER_REFUNDED}
-BEFORE_ORDER = (ReferralState.REGISTERED, ReferralState.ORDER_PLACED)
 # A human decides these; order facts are stored so an approval can continue from them.
 HELD = (ReferralState.UNDER_REVIEW, ReferralState.REJECTED)
 
 
-def record_first_order_event(*, order, event: str, occurred_at: datetime) -> Referral | None:
+@dataclass(frozen=True)
+class SpentReward:
+    """A reward to take back whose coupon was already spent: support decides (a reversal case)."""
+
+    referral: Referral
+    coupon: Coupon
+    order: Order
+    event: str
+    occurred_at: datetime
+
+
+@dataclass
+class FirstOrderOutcome:
+    """What one first-order event did to the friend's referral, and what the caller must do next:
+    `credit_due` — it just qualified (enqueue its credit after commit); `spent_reward` — open a reversal case."""
+
+    referral: Referral | None = None
+    credit_due: bool = False
+    spent_reward: SpentReward | None = None
+
+
+def record_first_order_event(*, order: Order, event: str, occurred_at: datetime) -> FirstOrderOutcome:
     """Apply one event of a buyer's first order to the friend's referral; idempotent and order-independent.
 
-    Runs inside the caller's transaction; the credit task is enqueued only
-    after commit, and a broker outage never raises here (the sweep heals it).
+    Runs inside the caller's transaction (flows.orders), which then enqueues the credit after commit
+    and opens a reversal case when the outcome asks for it.
     """
     if event not in EVENTS:
         raise ValueError(f"unknown order event {event!r}")
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at must be timezone-aware")
+    outcome = FirstOrderOutcome()
     with transaction.atomic():
         referral = (
             Referral.objects.select_for_update(of=("self",))
@@ -59,102 +85,19 @@ def record_first_order_event(*, order, event: str, occurred_at: datetime) -> Ref
             .filter(friend_id=order.buyer_id)
             .first()
         )
+        outcome.referral = referral
         if referral is None:
-            return None
+            return outcome
         if referral.first_order_id and referral.first_order_id != order.pk:
             logger.warning("referral %s: ignoring %s of order %s (not the first order)", referral.pk, event, order.pk)
-            return referral
+            return outcome
         if event == "completed":
-            _on_completed(referral, order, occurred_at)
+            _on_completed(referral, order, occurred_at, outcome)
         elif event in ENDING_REASONS:
-            _on_ended(referral, order, event, occurred_at)
+            _on_ended(referral, order, event, occurred_at, outcome)
         else:
             _on_progress(referral, order, event, occurred_at)
-        return referral
-
-
-def _utc(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def replace_first_order(*, old, new) -> bool:
-    """May `new`, placed before the buyer's first order `old` but heard of later, take its place? Once per order.
-
-    Only the earliest order counts (PROGRAM_RULES.md section 3: when it happened, not when we heard of it),
-    as long as the referral's outcome is open (registered / order_placed, or a sign-up review that no completion
-    has reached): then `old`'s facts are cleared here
-    and the caller passes `new`'s placed event as for any first order, so the card rules apply to `new`.
-    Once the outcome is final or held for a human, `old` stays the first order and the timeline says why,
-    for staff. No referral: True. Runs inside the caller's transaction (the caller holds `old`'s row lock).
-    """
-    with transaction.atomic():
-        referral = Referral.objects.select_for_update(of=("self",)).filter(friend_id=new.buyer_id).first()
-        if referral is None:
-            return True
-        now = timezone.now()
-        heard = (
-            f"Order {new.external_id} was placed at {_utc(new.placed_at)}, before first order {old.external_id} "
-            f"(placed at {_utc(old.placed_at)}), but its event arrived later."
-        )
-        # Open outcome: before the first order's result, or held for a sign-up review that no completion reached yet.
-        is_open = referral.state in BEFORE_ORDER or (
-            referral.state == ReferralState.UNDER_REVIEW and referral.completed_at is None
-        )
-        allowed = is_open and referral.first_order_id in (None, old.pk)
-        if not allowed:
-            state = referral.get_state_display()
-            note = f"{heard} The referral is already {state}, so {old.external_id} stays the first order."
-            signals = referral.signals
-        else:
-            note = f"{heard} {new.external_id} is now the first order; events of {old.external_id} no longer count."
-            # The old order's first-order decision goes with it; `new`'s placed event decides again.
-            signals = {k: v for k, v in (referral.signals or {}).items() if k not in ("first_order", "order_facts")}
-            referral.first_order, referral.order_placed_at, referral.signals = None, None, signals
-        Referral.objects.filter(pk=referral.pk).update(
-            first_order=referral.first_order, order_placed_at=referral.order_placed_at, signals=signals, updated_at=now
-        )
-        record_note(referral=referral, occurred_at=now, note=note)
-        return allowed
-
-
-def check_first_order(*, referral: Referral, order, completed_at: datetime | None = None) -> Decision:
-    """The first-order rules (card links; at completion also referrer bursts) applied to today's facts.
-
-    At completion the referrer's row is locked first: two friends of one referrer
-    completing at once are decided one after the other, so each counts the other
-    (the lock is held only until the order event's transaction commits).
-    """
-    if completed_at is not None:
-        get_user_model().objects.select_for_update().filter(pk=referral.referrer_id).values_list("pk").first()
-    return decide_first_order(first_order_facts(referral=referral, order=order, completed_at=completed_at))
-
-
-def with_first_order_signals(referral: Referral, decision: Decision) -> dict:
-    """The referral's signals with this first-order decision under "first_order" (sign-up signals kept)."""
-    return {
-        **(referral.signals or {}),
-        "first_order": {**decision.signals, "checked_at": timezone.now().isoformat()},
-    }
-
-
-def first_order_void_note(order, decision: Decision) -> str:
-    """The timeline note of a strong first-order signal, naming what matched (for staff)."""
-    facts, checks = decision.signals["facts"], decision.signals["checks"]
-    card = f"card {facts['card_fingerprint']}…"
-    if decision.reason_code == ReasonCode.SHARED_PAYMENT_METHOD:
-        matched = []
-        if checks["card_used_by_referrer"]:
-            matched.append("the referrer")
-        if facts["card_accounts_on_referrer_devices"]:
-            ids = ", ".join(f"#{pk}" for pk in facts["card_accounts_on_referrer_devices"])
-            matched.append(f"account {ids} on the referrer's device")
-        used_by = " and ".join(matched)
-        return f"Order {order.external_id} paid with a card linked to the referrer ({card} used by {used_by})."
-    ids = ", ".join(f"#{pk}" for pk in facts["card_accounts_before_friend"])
-    return (
-        f"Order {order.external_id} paid with {card}, used by account {ids} before the friend: "
-        "the friend is not a new member."
-    )
+        return outcome
 
 
 def _store_facts(referral: Referral, **facts) -> None:
@@ -217,12 +160,6 @@ def _void(referral: Referral, *, reason_code: str, occurred_at: datetime, from_s
     return moved
 
 
-def _enqueue_credit(referral: Referral) -> None:
-    from referrals.tasks import credit_referral_task
-
-    credit_referral_task.delay_on_commit(referral.pk)
-
-
 def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -> None:
     placed_at = occurred_at if event == "placed" else order.placed_at or occurred_at
     if referral.state not in BEFORE_ORDER:
@@ -261,11 +198,11 @@ def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -
             referral.signals = signals
 
 
-def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
+def _on_completed(referral: Referral, order: Order, occurred_at: datetime, outcome: FirstOrderOutcome) -> None:
     placed_at = referral.order_placed_at or order.placed_at or occurred_at
     state = referral.state
     if state in BEFORE_ORDER:
-        _decide_completion(referral, order, occurred_at, from_states=BEFORE_ORDER, placed_at=placed_at)
+        _decide_completion(referral, order, occurred_at, outcome, from_states=BEFORE_ORDER, placed_at=placed_at)
         return
     if state == ReferralState.VOIDED and referral.completed_at is None:
         ended = _order_facts(referral)
@@ -277,6 +214,7 @@ def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
                 referral,
                 order,
                 occurred_at,
+                outcome,
                 from_states=[ReferralState.VOIDED],
                 placed_at=placed_at,
                 note=(
@@ -293,8 +231,9 @@ def _on_completed(referral: Referral, order, occurred_at: datetime) -> None:
 
 def _decide_completion(
     referral: Referral,
-    order,
+    order: Order,
     occurred_at: datetime,
+    outcome: FirstOrderOutcome,
     *,
     from_states,
     placed_at: datetime,
@@ -350,11 +289,10 @@ def _decide_completion(
         decided_at=None,
         **order_facts,
     )
-    if moved:
-        _enqueue_credit(referral)
+    outcome.credit_due = moved
 
 
-def _on_ended(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+def _on_ended(referral: Referral, order: Order, event: str, occurred_at: datetime, outcome: FirstOrderOutcome) -> None:
     reason_code = ENDING_REASONS[event]
     placed_at = referral.order_placed_at or order.placed_at or occurred_at
     earliest = _remember_end(referral, event, occurred_at)
@@ -384,12 +322,14 @@ def _on_ended(referral: Referral, order, event: str, occurred_at: datetime) -> N
             order_placed_at=placed_at,
         )
     elif state == ReferralState.CREDITED:
-        _reverse_reward(referral, order, event, occurred_at)
+        _reverse_reward(referral, order, event, occurred_at, outcome)
     elif state in HELD:
         _store_facts(referral, first_order=order, order_placed_at=placed_at)
 
 
-def _reverse_reward(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+def _reverse_reward(
+    referral: Referral, order: Order, event: str, occurred_at: datetime, outcome: FirstOrderOutcome
+) -> None:
     """A reward issued for an order that was canceled/refunded before completion is taken back, once."""
     reason_code = ENDING_REASONS[event]
     was_manual = referral.reason_code == ReasonCode.MANUAL_CREDIT
@@ -417,40 +357,11 @@ def _reverse_reward(referral: Referral, order, event: str, occurred_at: datetime
         if reverse_reward_coupon(coupon=coupon, referral=referral, reason=reason):
             extra = "The reward coupon has been withdrawn from My Coupons."
         elif coupon.status == "used":
-            _open_reversal_case(referral, coupon, order, event, occurred_at)
+            outcome.spent_reward = SpentReward(
+                referral=referral, coupon=coupon, order=order, event=event, occurred_at=occurred_at
+            )
             extra = "The reward coupon had already been used; our support team will contact you."
     if not was_manual:
         release_monthly_slot(referral=referral)
     notify_ended(referral=referral, reason_code=reason_code, extra=extra)
     logger.info("referral %s: reward reversed (%s before completion)", referral.pk, event)
-
-
-def _open_reversal_case(referral: Referral, coupon: Coupon, order, event: str, occurred_at: datetime) -> None:
-    from support.models import SupportRequest
-
-    try:
-        with transaction.atomic():
-            SupportRequest.objects.create(
-                member=referral.referrer,
-                referral=referral,
-                kind=SupportRequest.Kind.REWARD_REVERSAL,
-                message=(
-                    f"Referral reward coupon #{coupon.pk} was already used, but the friend's first order "
-                    f"{order.external_id} was {event} before completion. Decide whether to recover the value."
-                ),
-                # Diamond members' requests come first, whoever opened them (PROGRAM_RULES.md section 10).
-                priority=support_priority_for(user=referral.referrer),
-                evidence={
-                    "coupon_id": coupon.pk,
-                    "coupon_value": str(coupon.value),
-                    "currency": coupon.currency,
-                    "used_order_id": coupon.used_order_id,
-                    "first_order": order.external_id,
-                    "event": event,
-                    "event_occurred_at": occurred_at.isoformat(),
-                    "completed_at": referral.completed_at.isoformat() if referral.completed_at else None,
-                    "credited_at": referral.credited_at.isoformat() if referral.credited_at else None,
-                },
-            )
-    except IntegrityError:
-        logger.info("referral %s: a reversal case is already open", referral.pk)

@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 
 from referrals.eligibility import VOIDED
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
-from referrals.selectors import review_opened_at_signup
+from referrals.selectors.friend import review_opened_at_signup
 from referrals.services.crediting import credit_locked_referral
-from referrals.services.lifecycle import (
-    ENDING_REASONS,
-    check_first_order,
-    ended_before_completion,
-    first_order_void_note,
-    with_first_order_signals,
-)
+from referrals.services.first_order import check_first_order, first_order_void_note, with_first_order_signals
+from referrals.services.lifecycle import ENDING_REASONS, ended_before_completion
 from referrals.services.notices import notify_ended, notify_friend_not_applied, notify_friend_welcome_ready
+from referrals.services.signup import issue_welcome_package
 from referrals.services.timeline import transition
-
-logger = logging.getLogger(__name__)
 
 
 class ReviewError(ValueError):
@@ -51,7 +43,8 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
     staff = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
     ended = ended_before_completion(locked)
     # The card rules were not applied while the referral was held: a strong signal still ends it.
-    card = check_first_order(referral=locked, order=locked.first_order) if locked.first_order_id else None
+    order = locked.first_order  # read with the lock (select_related): no query
+    card = check_first_order(referral=locked, order=order) if order is not None else None
     if ended is not None:
         event, _ended_at = ended
         reason = ENDING_REASONS[event]
@@ -64,13 +57,13 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
             **staff,
         )
         notify_ended(referral=locked, reason_code=reason)
-    elif card is not None and card.outcome == VOIDED:
+    elif order is not None and card is not None and card.outcome == VOIDED:
         transition(
             referral=locked,
             to_state=ReferralState.VOIDED,
             from_states=[ReferralState.UNDER_REVIEW],
             reason_code=card.reason_code,
-            note=f"{note} {first_order_void_note(locked.first_order, card)}",
+            note=f"{note} {first_order_void_note(order, card)}",
             signals=with_first_order_signals(locked, card),
             **staff,
         )
@@ -99,24 +92,14 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
             **staff,
         )
     if locked.state != ReferralState.VOIDED:
-        coupons = _issue_welcome_package(locked)
-        if at_signup and coupons is not None:
+        coupons = issue_welcome_package(referral=locked)
+        if at_signup:
             notify_friend_welcome_ready(referral=locked, coupons=coupons)
     elif at_signup:
         # Voided at approval: no welcome package, and the friend was promised an answer.
         notify_friend_not_applied(referral=locked, reason_code=locked.reason_code)
     referral.refresh_from_db()
     return locked
-
-
-def _issue_welcome_package(referral: Referral) -> list | None:
-    # Written by the sign-up feature; until it exists an approval simply skips it (None).
-    try:
-        from referrals.services.signup import issue_welcome_package
-    except ImportError:
-        logger.info("referral %s approved: no welcome package service installed", referral.pk)
-        return None
-    return issue_welcome_package(referral=referral)
 
 
 @transaction.atomic

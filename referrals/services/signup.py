@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.identity import ip_country, keyed_hash
+from accounts.models import Device, User
+from accounts.notify import notify
+from accounts.selectors import region_for_country
+from coupons.services import issue_coupon
+from lib.client import ClientInfo
+from referrals.eligibility import decide
 from referrals.models import Channel, Click, Referral, ReferralCode
 from referrals.reasons import ReferralState
+from referrals.selectors.facts import signup_facts
+from referrals.selectors.links import usable_code
+from referrals.services.attribution import Attribution
+from referrals.services.device_ring import RingResult, flag_device_ring
 from referrals.services.timeline import record_start
 
 logger = logging.getLogger(__name__)
@@ -26,12 +36,10 @@ class WelcomePackageNotDue(Exception):
     """The referral is rejected or still under review: no welcome package (approve it first)."""
 
 
-def _bound_code(*, request: HttpRequest, typed_code: str) -> tuple[ReferralCode | None, Click | None, str, object]:
+def _bound_code(
+    *, attribution: Attribution | None, typed_code: str
+) -> tuple[ReferralCode | None, Click | None, str, Attribution | None]:
     """Which code the friend joins with: a typed code wins over the attribution cookie (last click)."""
-    from referrals.selectors import usable_code
-    from referrals.services.attribution import read_attribution
-
-    attribution = read_attribution(request)
     code = usable_code(typed_code) if typed_code else None
     if code is not None and (attribution is None or attribution.code != code.code):
         return code, None, Channel.TYPED, None
@@ -47,34 +55,38 @@ def _bound_code(*, request: HttpRequest, typed_code: str) -> tuple[ReferralCode 
     return code, click, (click.channel if click else Channel.OTHER), attribution
 
 
-def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> Referral | None:
+@dataclass(frozen=True)
+class SignupResult:
+    """The friend's referral (None: no code bound), and the device ring this sign-up revealed, if any: its
+    flags carry the audit rows the sign-up flow writes (flows.signup)."""
+
+    referral: Referral | None
+    ring: RingResult | None = None
+
+
+def register_referral(
+    *, friend: User, client: ClientInfo, attribution: Attribution | None, typed_code: str = ""
+) -> SignupResult:
     """Bind a new member to at most one referral code, forever, with the eligibility decision and its signals.
 
-    1. the code: typed at sign-up, else the attribution cookie (30 days, last click wins); none → None;
+    1. the code: typed at sign-up, else the attribution cookie's (30 days, last click wins; read by the view
+       with `referrals.cookies.read_attribution`); none → None;
     2. under a row lock on the friend's Device (so two sign-ups cannot both take a device's last slot),
        gather the facts, apply `referrals.eligibility.decide`, create the Referral and its first timeline row;
        a friend on the referrer's own device flags the device's ring (`services.device_ring`) in the same transaction;
     3. not rejected → notify the referrer; allowed → issue the welcome package.
     Calling it again for the same friend returns the existing referral and changes nothing.
     """
-    from accounts.identity import ip_country, keyed_hash
-    from accounts.models import Device
-    from accounts.notify import notify
-    from accounts.requestinfo import client_ip
-    from referrals.eligibility import decide
-    from referrals.selectors import signup_facts
-    from referrals.services.device_ring import flag_device_ring
-
     existing = Referral.objects.filter(friend=friend).first()
     if existing is not None:
-        return existing
-    code, click, channel, attribution = _bound_code(request=request, typed_code=typed_code)
+        return SignupResult(existing)
+    code, click, channel, attribution = _bound_code(attribution=attribution, typed_code=typed_code)
     if code is None or code.user_id == friend.pk:
-        return None
+        return SignupResult(None)
+    ring = None
 
-    device_id = getattr(request, "device_id", None) or ""
-    device_hash = keyed_hash(device_id, purpose="device") if device_id else ""
-    ip = client_ip(request)
+    device_hash = keyed_hash(client.device_id, purpose="device") if client.device_id else ""
+    ip = client.ip
     if click is not None:
         arrived_at = click.clicked_at
     elif attribution is not None:
@@ -92,7 +104,7 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
             device_hash=device_hash,
             ip_hash=keyed_hash(ip, purpose="ip") if ip else "",
             ip_country=ip_country(ip) if ip else "",
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            user_agent=client.user_agent[:300],
             arrived_at=arrived_at,
         )
         decision = decide(facts)
@@ -114,11 +126,11 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
                 )
         except IntegrityError:
             # The same friend registered twice at once: the first referral stands.
-            return Referral.objects.get(friend=friend)
+            return SignupResult(Referral.objects.get(friend=friend))
         note = f"Joined via {referral.get_channel_display()}"
         if decision.signals["checks"]["same_device_as_referrer"]:
             # The friend signed up on the referrer's device: the accounts on it that refer each other are
-            # all flagged (PROGRAM_RULES.md section 6), in this transaction, with the ring kept for staff.
+            # all flagged (docs/program-rules.md section 6), in this transaction, with the ring kept for staff.
             ring = flag_device_ring(device_hash=device_hash, referral=referral)
             referral.signals = {**referral.signals, "device_ring": ring.as_signals()}
             Referral.objects.filter(pk=referral.pk).update(signals=referral.signals)
@@ -130,7 +142,7 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
         record_start(referral=referral, note=note)
         if state != ReferralState.REJECTED:
             notify(
-                user=code.user,
+                member=code.user,
                 kind="friend_joined",
                 title="A friend joined with your link",
                 body=(
@@ -150,29 +162,26 @@ def register_referral(*, friend, request: HttpRequest, typed_code: str = "") -> 
         state,
         decision.reason_code or "-",
     )
-    return referral
+    return SignupResult(referral, ring)
 
 
 @transaction.atomic
 def issue_welcome_package(*, referral: Referral) -> list:
     """Issue the region's welcome coupons to the friend once per referral; safe to call again."""
-    from accounts.selectors import region_for_country
-    from coupons.services import issue_coupon
-
     if referral.state in (ReferralState.REJECTED, ReferralState.UNDER_REVIEW):
         raise WelcomePackageNotDue(f"referral {referral.pk} is {referral.state}")
     friend = referral.friend
     region = region_for_country(str(friend.country))
     coupons = []
-    for i, item in enumerate(region.welcome_package):
+    for i, item in enumerate(region.welcome_coupons().items):
         coupons.append(
             issue_coupon(
-                owner=friend,
+                member=friend,
                 source="welcome",
                 kind="platform",
                 welcome_for=referral,
-                value=Decimal(str(item["value"])),
-                min_spend=Decimal(str(item.get("min_spend", "0"))),
+                value=item.value,
+                min_spend=item.min_spend,
                 currency=region.currency,
                 valid_days=region.coupon_valid_days,
                 idempotency_key=f"welcome:{referral.pk}:{i}",

@@ -5,12 +5,15 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from referrals.models import Referral, ReferralEvent
+from accounts.models import AccountDevice, IPSighting, User
+from referrals.eligibility import decide
+from referrals.models import Referral, ReferralCode, ReferralEvent
+from referrals.selectors.facts import signup_facts
 from referrals.services.timeline import record_note
 
 
 @transaction.atomic
-def rerun_eligibility(*, referral: Referral, actor) -> dict:
+def rerun_eligibility(*, referral: Referral, actor: User) -> dict:
     """Re-apply `referrals.eligibility.decide` to today's facts of the friend's sign-up; records, changes no state.
 
     1. rebuild the sign-up facts: the friend's sign-up device and IP sighting (hashes, country,
@@ -19,10 +22,6 @@ def rerun_eligibility(*, referral: Referral, actor) -> dict:
     3. append a timeline note (same state before and after) naming the outcome and the staff member.
     Returns the stored outcome: {"outcome", "reason_code", "signals", "at", "by", "differs"}.
     """
-    from accounts.models import AccountDevice, IPSighting
-    from referrals.eligibility import decide
-    from referrals.selectors import signup_facts
-
     locked = (
         Referral.objects.select_for_update(of=("self",))
         .select_related("friend", "referrer", "click")
@@ -41,6 +40,8 @@ def rerun_eligibility(*, referral: Referral, actor) -> dict:
         arrived_at=locked.click.clicked_at if locked.click else friend.date_joined,
     )
     decision = decide(facts)
+    if decision is None:  # only a sign-up without a referrer has no decision; a referral always has one
+        raise ValueError(f"referral {locked.pk} has no referrer to decide against")
     stored_outcome = {"under_review": "under_review", "rejected": "rejected"}.get(locked.state, "allowed")
     result = {
         "outcome": decision.outcome,
@@ -68,10 +69,8 @@ def rerun_eligibility(*, referral: Referral, actor) -> dict:
 
 
 @transaction.atomic
-def set_code_active(*, code, is_active: bool) -> bool:
+def set_code_active(*, code: ReferralCode, is_active: bool) -> bool:
     """Enable or disable a referral code; True when it changed (a disabled code lands on normal sign-up)."""
-    from referrals.models import ReferralCode
-
     changed = ReferralCode.objects.filter(pk=code.pk).exclude(is_active=is_active).update(is_active=is_active)
     code.is_active = is_active
     return bool(changed)

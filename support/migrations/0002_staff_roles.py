@@ -1,4 +1,4 @@
-"""Staff roles as Groups with least privilege (RELIABILITY.md section 5, PROGRAM_RULES.md section 10).
+"""Staff roles as Groups with least privilege (docs/program-rules.md G5, docs/program-rules.md section 10).
 
 Runs on an empty database too: Django creates permissions only after all
 migrations (post_migrate), so `create_staff_roles` creates the missing ones

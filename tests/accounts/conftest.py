@@ -1,13 +1,11 @@
 import pytest
-from django.core.cache import cache
 
 from accounts.sms import LocmemSMSBackend
 
 
 @pytest.fixture(autouse=True)
-def _clean_cache_and_sms_outbox():
-    """Rate-limit counters live in the cache and SMS in a class list: start every test empty."""
-    cache.clear()
+def _empty_sms_outbox():
+    """SMS go to a class-level list: every test starts and leaves it empty (the cache is emptied suite-wide)."""
     LocmemSMSBackend.outbox.clear()
     yield
     LocmemSMSBackend.outbox.clear()

@@ -8,12 +8,6 @@ from tests.factories import AccountDeviceFactory, DeviceFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(is_staff=True, is_superuser=True))
-    return client
-
-
 def region_data(**overrides):
     data = {
         "country": "DE",

@@ -1,8 +1,9 @@
-"""Member levels (PROGRAM_RULES.md section 8): points, thresholds, the 12-month window, anniversary coupons."""
+"""Member levels (docs/program-rules.md section 8): points (orders.points), thresholds, the 12-month window.
+
+Anniversary coupons: tests/coupons/test_anniversary.py."""
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -12,9 +13,9 @@ from django.urls import reverse
 
 from accounts import levels
 from accounts.forms import LevelAdminForm
-from accounts.models import Level, LevelCode, Notification, User
-from coupons.models import Coupon, CouponSource, LedgerEntry
-from orders import services as order_services
+from accounts.models import Level, LevelCode, User
+from flows import orders as flows
+from orders import points as order_points
 from tests.factories import UserFactory, completed_order
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_default_levels_come_from_the_data_migration():
 
 @pytest.mark.parametrize(("amount", "points"), [("0", 0), ("0.99", 0), ("199.99", 199), ("200.00", 200)])
 def test_one_point_per_whole_currency_unit(amount, points):
-    assert levels.points_for(Decimal(amount)) == points
+    assert order_points.points_for(Decimal(amount)) == points
 
 
 def test_points_floor_the_sum_of_completed_orders_199_99_is_silver_then_one_cent_more_is_gold():
@@ -78,15 +79,15 @@ def test_orders_that_are_not_completed_or_were_refunded_give_no_points():
     kept = completed_order(buyer=member, total="300.00")
     refunded = completed_order(buyer=member, total="250.00")
     assert fresh(member).level_points == 550
-    order_services.refund(order=refunded)
+    flows.refund(order=refunded)
     member.refresh_from_db()
     assert (member.level_points, member.level) == (300, LevelCode.GOLD)
     # Paid or shipped but not completed: nothing.
     from tests.factories import ProductFactory
 
-    open_order = order_services.place_order(buyer=member, lines=[(ProductFactory(), 1)], card_label="Visa 4242")
-    order_services.pay(order=open_order)
-    levels.recompute_level(user=member)
+    open_order = flows.place_order(member=member, lines=[(ProductFactory(), 1)], card_label="Visa 4242")
+    flows.pay(order=open_order)
+    order_points.recompute_level(member=member)
     assert fresh(member).level_points == 300
     assert kept.pk != refunded.pk
 
@@ -94,7 +95,7 @@ def test_orders_that_are_not_completed_or_were_refunded_give_no_points():
 def test_another_members_orders_never_count():
     member, other = UserFactory(), UserFactory()
     completed_order(buyer=other, total="900.00")
-    levels.recompute_level(user=member)
+    order_points.recompute_level(member=member)
     assert fresh(member).level_points == 0 and fresh(other).level_points == 900
 
 
@@ -108,12 +109,12 @@ def test_an_order_counts_for_exactly_12_months_after_completion():
     assert fresh(member).points_expire_at == datetime(2027, 3, 15, 10, 0, tzinfo=UTC)
 
     with time_machine.travel(datetime(2027, 3, 15, 9, 59, 59, tzinfo=UTC), tick=False):
-        assert levels.recompute_due_levels() == 0  # not due yet
-        levels.recompute_level(user=member)
+        assert order_points.recompute_due_levels() == 0  # not due yet
+        order_points.recompute_level(member=member)
         assert (fresh(member).level_points, fresh(member).level) == (250, LevelCode.GOLD)
 
     with time_machine.travel(datetime(2027, 3, 15, 10, 0, tzinfo=UTC), tick=False):
-        assert levels.recompute_due_levels() == 1  # the sweep finds it by its stored deadline
+        assert order_points.recompute_due_levels() == 1  # the sweep finds it by its stored deadline
     member.refresh_from_db()
     assert (member.level_points, member.level, member.points_expire_at) == (0, LevelCode.SILVER, None)
 
@@ -127,8 +128,8 @@ def test_ageing_out_one_order_keeps_the_younger_ones_and_moves_the_deadline():
         completed_order(buyer=member, total="100.00", completed_at=later)
     assert fresh(member).level == LevelCode.GOLD
     with time_machine.travel(T0 + timedelta(days=366), tick=False):
-        assert levels.recompute_due_levels() == 1
-        assert levels.recompute_due_levels() == 0  # nothing more is due: safe to run again
+        assert order_points.recompute_due_levels() == 1
+        assert order_points.recompute_due_levels() == 0  # nothing more is due: safe to run again
     member.refresh_from_db()
     assert (member.level_points, member.level) == (100, LevelCode.SILVER)
     assert member.points_expire_at == datetime(2027, 6, 23, 10, 0, tzinfo=UTC)
@@ -139,7 +140,7 @@ def test_a_missed_sweep_is_healed_by_the_next_one():
     with time_machine.travel(T0, tick=False):
         completed_order(buyer=member, total="600.00", completed_at=T0)
     with time_machine.travel(T0 + timedelta(days=400), tick=False):
-        assert levels.recompute_due_levels() == 1
+        assert order_points.recompute_due_levels() == 1
     assert fresh(member).level == LevelCode.SILVER
 
 
@@ -151,7 +152,7 @@ def test_program_managers_can_move_a_threshold():
     completed_order(buyer=member, total="250.00")
     assert fresh(member).level == LevelCode.GOLD
     Level.objects.filter(code=LevelCode.GOLD).update(min_points=300)
-    levels.recompute_level(user=member)
+    order_points.recompute_level(member=member)
     assert fresh(member).level == LevelCode.SILVER
 
 
@@ -211,118 +212,10 @@ def test_diamond_support_requests_come_first():
     diamond, platinum, silver = UserFactory(), UserFactory(), UserFactory()
     completed_order(buyer=diamond, total="2000.00")
     completed_order(buyer=platinum, total="1999.99")
-    assert levels.support_priority_for(user=fresh(diamond)) == 0
-    assert levels.support_priority_for(user=fresh(platinum)) == 100
-    assert levels.support_priority_for(user=silver) == 100
-    assert levels.support_priority_for(user=None) == 100
-
-
-# --- Anniversary coupons ----------------------------------------------------------------------
-
-
-def _gold_member(*, joined: datetime, time_zone: str = "UTC", total: str = "250.00") -> User:
-    member = UserFactory(date_joined=joined, time_zone=time_zone)
-    completed_order(buyer=member, total=total)
-    assert fresh(member).level in {LevelCode.GOLD, LevelCode.PLATINUM, LevelCode.DIAMOND}
-    return fresh(member)
-
-
-def _anniversary_coupons(member) -> list[Coupon]:
-    return list(Coupon.objects.filter(owner=member, source=CouponSource.ANNIVERSARY))
-
-
-def test_gold_member_gets_one_anniversary_coupon_a_year():
-    member = _gold_member(joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC))
-    with time_machine.travel(datetime(2025, 3, 9, 23, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 0  # the day before
-    with time_machine.travel(datetime(2025, 3, 10, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 1
-        assert levels.issue_anniversary_coupons() == 0  # a second run the same day
-    with time_machine.travel(datetime(2025, 3, 11, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 0  # and the next day
-    (coupon,) = _anniversary_coupons(member)
-    assert (coupon.value, coupon.min_spend, coupon.currency) == (Decimal("5.00"), Decimal("25.00"), "USD")
-    assert LedgerEntry.objects.get(coupon=coupon).idempotency_key == f"anniversary:{member.pk}:2025"
-    assert Notification.objects.filter(user=member, dedupe_key=f"anniversary:{member.pk}:2025").count() == 1
-    with time_machine.travel(datetime(2026, 3, 10, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 1  # next year: the next one
-    assert len(_anniversary_coupons(member)) == 2
-
-
-def test_silver_members_and_first_year_members_get_no_anniversary_coupon():
-    silver = UserFactory(date_joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC))
-    new_gold = _gold_member(joined=datetime(2025, 3, 10, 8, 0, tzinfo=UTC))
-    with time_machine.travel(datetime(2025, 3, 10, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 0
-    assert not _anniversary_coupons(silver) and not _anniversary_coupons(new_gold)
-
-
-def test_the_coupon_value_follows_the_level():
-    member = _gold_member(joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC), total="2500.00")
-    with time_machine.travel(datetime(2025, 3, 10, 9, 0, tzinfo=UTC), tick=False):
-        levels.issue_anniversary_coupons()
-    (coupon,) = _anniversary_coupons(member)
-    assert coupon.value == Decimal("20.00")
-
-
-@pytest.mark.parametrize(("days_late", "issued"), [(6, 1), (7, 0)])
-def test_a_missed_run_catches_up_within_a_week(days_late, issued):
-    _gold_member(joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC))
-    with time_machine.travel(datetime(2025, 3, 10, 9, 0, tzinfo=UTC) + timedelta(days=days_late), tick=False):
-        assert levels.issue_anniversary_coupons() == issued
-
-
-def test_the_anniversary_is_the_members_local_date():
-    # Joined 16:00 UTC on 10 March = 01:00 on 11 March in Tokyo.
-    member = _gold_member(joined=datetime(2024, 3, 10, 16, 0, tzinfo=UTC), time_zone="Asia/Tokyo")
-    with time_machine.travel(datetime(2025, 3, 10, 14, 59, tzinfo=UTC), tick=False):  # 23:59 on the 10th in Tokyo
-        assert levels.issue_anniversary_coupons() == 0
-    with time_machine.travel(datetime(2025, 3, 10, 15, 0, tzinfo=UTC), tick=False):  # midnight on the 11th
-        assert levels.issue_anniversary_coupons() == 1
-    assert len(_anniversary_coupons(member)) == 1
-
-
-def test_members_who_joined_on_29_february_celebrate_on_the_28th():
-    assert levels.anniversary_on(datetime(2024, 2, 29).date(), 2025) == datetime(2025, 2, 28).date()
-    assert levels.anniversary_on(datetime(2024, 2, 29).date(), 2028) == datetime(2028, 2, 29).date()
-    _gold_member(joined=datetime(2024, 2, 29, 12, 0, tzinfo=UTC))
-    with time_machine.travel(datetime(2025, 2, 28, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 1
-
-
-def test_flagged_members_get_no_anniversary_coupon():
-    from accounts.services import flag_account
-
-    member = _gold_member(joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC))
-    flag_account(user=member, reason_code="STAFF_REVIEW")
-    with time_machine.travel(datetime(2025, 3, 10, 9, 0, tzinfo=UTC), tick=False):
-        assert levels.issue_anniversary_coupons() == 0
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_sweeps_at_once_issue_one_anniversary_coupon():
-    member = _gold_member(joined=datetime(2024, 3, 10, 12, 0, tzinfo=UTC))
-    barrier, errors = threading.Barrier(4), []
-
-    def sweep():
-        from django.db import connection
-
-        try:
-            barrier.wait()
-            levels.issue_anniversary_coupon(user=member, year=2025, at=datetime(2025, 3, 10, 9, 0, tzinfo=UTC))
-        except Exception as exc:  # noqa: BLE001
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=sweep) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert len(_anniversary_coupons(member)) == 1
+    assert levels.support_priority_for(member=fresh(diamond)) == 0
+    assert levels.support_priority_for(member=fresh(platinum)) == 100
+    assert levels.support_priority_for(member=silver) == 100
+    assert levels.support_priority_for(member=None) == 100
 
 
 # --- Tasks and beat -----------------------------------------------------------------------------
@@ -330,13 +223,14 @@ def test_two_sweeps_at_once_issue_one_anniversary_coupon():
 
 def test_tasks_wrap_the_services():
     from accounts import tasks
+    from coupons import tasks as coupon_tasks
 
     member = UserFactory()
     with time_machine.travel(T0, tick=False):
         completed_order(buyer=member, total="250.00", completed_at=T0)
     with time_machine.travel(T0 + timedelta(days=370), tick=False):
         assert tasks.recompute_due_levels() == 1
-        assert tasks.issue_anniversary_coupons() == 0
+        assert coupon_tasks.issue_anniversary_coupons() == 0
 
 
 def test_beat_runs_the_level_sweeps():
@@ -383,8 +277,8 @@ def test_rewards_page_query_count_does_not_grow_with_events_or_history(client):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from accounts import coins
-    from tests.factories import EventCampaignFactory
+    from coupons import coins
+    from tests.factories import CampaignFactory
 
     member = UserFactory()
     client.force_login(member)
@@ -393,8 +287,8 @@ def test_rewards_page_query_count_does_not_grow_with_events_or_history(client):
     with CaptureQueriesContext(connection) as few:
         client.get(url)
     for n in range(4):
-        EventCampaignFactory()
-        coins.check_in(user=member, at=T0 + timedelta(days=n))
+        CampaignFactory(platform_event=True)
+        coins.check_in(member=member, at=T0 + timedelta(days=n))
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
     assert len(many) == len(few)

@@ -1,4 +1,4 @@
-"""Amounts in the member's locale (PROGRAM_RULES.md section 7): which locale, per request, in notices."""
+"""Amounts in the member's locale (docs/program-rules.md section 7): which locale, per request, in notices."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from django.utils import timezone, translation
 from accounts.locales import member_money_locale, member_money_locale_choice, money_locale
 from accounts.models import Region
 from coupons.services import send_expiry_reminders
-from referral_portal.templatetags.money import active_money_locale, format_money, use_money_locale
-from tests.factories import CouponFactory, InviteReferralFactory, ReferralCodeFactory, UserFactory
+from lib.money import active_money_locale, format_money, use_money_locale
+from tests.factories import CouponFactory, ReferralCodeFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_landing_uses_the_regions_locale_when_the_visitors_language_matches(clie
     Region.objects.create(
         country="CA", name="Canada", currency="CAD", locale="fr_CA", welcome_package=[{"value": "4.00"}]
     )
-    monkeypatch.setattr("accounts.identity.ip_country", lambda ip: "CA")
+    monkeypatch.setattr("referrals.views.ip_country", lambda ip: "CA")  # where the landing view looks it up
     code = ReferralCodeFactory()
     client.get(reverse("referrals:click", args=[code.code]))
     french = client.get(reverse("referrals:landing"), HTTP_ACCEPT_LANGUAGE="fr").content.decode()
@@ -137,7 +137,9 @@ def test_expiry_reminder_uses_the_owners_locale_not_the_callers(germany):
 def test_credited_notice_uses_the_referrers_locale(germany):
     from referrals.services.notices import notify_credited
 
-    referral = InviteReferralFactory(referrer=UserFactory(language="fr", country="CA"), state="credited")
+    referral = ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=UserFactory(language="fr", country="CA"), state="credited"
+    )
     coupon = CouponFactory(owner=referral.referrer, value=Decimal("4.00"), min_spend=Decimal("5.00"), currency="CAD")
     notify_credited(referral=referral, coupon=coupon)
     notice = referral.referrer.notifications.get()

@@ -55,7 +55,8 @@ def test_default_regions_exist():
 
 
 def test_a_new_region_gets_the_programs_default_monthly_limit_from_the_model_not_the_environment(settings):
-    """PROGRAM_RULES section 3: at most 10 referral coupons a month by default; each Region may change it (admin).
+    """docs/program-rules.md section 3: at most 10 referral coupons a month by default; each Region may change it
+    (admin).
     There is no environment fallback (REFERRAL_MONTHLY_LIMIT was never read and is gone)."""
     from accounts.models import Region
 

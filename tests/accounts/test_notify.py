@@ -11,8 +11,8 @@ pytestmark = pytest.mark.django_db
 def test_notify_writes_inbox_row_and_emails_once_per_dedupe_key(django_capture_on_commit_callbacks):
     member = UserFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        first = notify(user=member, kind="reward", title="You earned a coupon", dedupe_key="reward:1")
-        again = notify(user=member, kind="reward", title="You earned a coupon", dedupe_key="reward:1")
+        first = notify(member=member, kind="reward", title="You earned a coupon", dedupe_key="reward:1")
+        again = notify(member=member, kind="reward", title="You earned a coupon", dedupe_key="reward:1")
     assert first is not None
     assert again is None
     assert Notification.objects.filter(user=member).count() == 1

@@ -10,7 +10,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.forms import PhoneForm
 from accounts.models import PhoneVerification
-from accounts.services import PHONE_TAKEN_MESSAGE, PhoneVerificationError, confirm_phone_code, request_phone_code
+from accounts.phone import PHONE_TAKEN_MESSAGE, PhoneVerificationError, confirm_phone_code, request_phone_code
 from accounts.sms import BaseSMSBackend, LocmemSMSBackend, SMSDeliveryError
 from tests.factories import UserFactory
 
@@ -64,7 +64,7 @@ def test_phone_form_rejects_malformed_or_invalid_numbers_with_a_clear_error(raw)
 
 def test_a_code_is_six_random_digits_sent_by_sms_and_stored_only_as_a_keyed_hash():
     user = UserFactory()
-    verification = request_phone_code(user=user, phone=PHONE)
+    verification = request_phone_code(member=user, phone=PHONE)
     assert len(LocmemSMSBackend.outbox) == 1
     assert LocmemSMSBackend.outbox[0].phone == PHONE
     code = last_code()
@@ -79,15 +79,15 @@ def test_a_code_is_six_random_digits_sent_by_sms_and_stored_only_as_a_keyed_hash
 def test_codes_are_not_predictable():
     codes = set()
     for n in range(3):
-        request_phone_code(user=UserFactory(), phone=f"+1415555012{n}")
+        request_phone_code(member=UserFactory(), phone=f"+1415555012{n}")
         codes.add(last_code())
     assert len(codes) == 3
 
 
 def test_the_right_code_verifies_the_phone():
     user = UserFactory()
-    request_phone_code(user=user, phone=PHONE)
-    confirm_phone_code(user=user, code=last_code())
+    request_phone_code(member=user, phone=PHONE)
+    confirm_phone_code(member=user, code=last_code())
     user.refresh_from_db()
     assert user.phone == PHONE
     assert user.phone_verified_at is not None
@@ -96,9 +96,9 @@ def test_the_right_code_verifies_the_phone():
 
 def test_a_wrong_code_is_counted_and_says_how_many_attempts_are_left():
     user = UserFactory()
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     with pytest.raises(PhoneVerificationError) as error:
-        confirm_phone_code(user=user, code=wrong(last_code()))
+        confirm_phone_code(member=user, code=wrong(last_code()))
     assert error.value.code == "WRONG_CODE"
     assert "4 attempts left" in error.value.message
     assert PhoneVerification.objects.get(user=user).attempts == 1  # kept although the call raised
@@ -106,13 +106,13 @@ def test_a_wrong_code_is_counted_and_says_how_many_attempts_are_left():
 
 def test_after_five_wrong_attempts_even_the_right_code_is_refused():
     user = UserFactory()
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     code = last_code()
     for _ in range(5):
         with pytest.raises(PhoneVerificationError):
-            confirm_phone_code(user=user, code=wrong(code))
+            confirm_phone_code(member=user, code=wrong(code))
     with pytest.raises(PhoneVerificationError) as error:
-        confirm_phone_code(user=user, code=code)
+        confirm_phone_code(member=user, code=code)
     assert error.value.code == "TOO_MANY_ATTEMPTS"
     user.refresh_from_db()
     assert user.phone_verified_at is None
@@ -121,49 +121,49 @@ def test_after_five_wrong_attempts_even_the_right_code_is_refused():
 def test_a_code_lives_ten_minutes():
     user = UserFactory()
     with time_machine.travel("2026-03-02 12:00:00Z", tick=False) as clock:
-        request_phone_code(user=user, phone=PHONE)
+        request_phone_code(member=user, phone=PHONE)
         code = last_code()
         clock.shift(timedelta(minutes=10))
         with pytest.raises(PhoneVerificationError) as error:
-            confirm_phone_code(user=user, code=code)
+            confirm_phone_code(member=user, code=code)
         assert error.value.code == "CODE_EXPIRED"
 
 
 def test_a_code_just_before_expiry_still_works():
     user = UserFactory()
     with time_machine.travel("2026-03-02 12:00:00Z", tick=False) as clock:
-        request_phone_code(user=user, phone=PHONE)
+        request_phone_code(member=user, phone=PHONE)
         clock.shift(timedelta(minutes=9, seconds=59))
-        confirm_phone_code(user=user, code=last_code())
+        confirm_phone_code(member=user, code=last_code())
     user.refresh_from_db()
     assert user.phone == PHONE
 
 
 def test_a_code_works_once():
     user = UserFactory()
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     code = last_code()
-    confirm_phone_code(user=user, code=code)
+    confirm_phone_code(member=user, code=code)
     with pytest.raises(PhoneVerificationError) as error:
-        confirm_phone_code(user=user, code=code)
+        confirm_phone_code(member=user, code=code)
     assert error.value.code == "CODE_USED"
 
 
 def test_only_the_latest_code_counts():
     user = UserFactory()
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     first = last_code()
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     second = last_code()
     if first != second:
         with pytest.raises(PhoneVerificationError):
-            confirm_phone_code(user=user, code=first)
-    confirm_phone_code(user=user, code=second)
+            confirm_phone_code(member=user, code=first)
+    confirm_phone_code(member=user, code=second)
 
 
 def test_confirming_without_a_code_asks_for_one():
     with pytest.raises(PhoneVerificationError) as error:
-        confirm_phone_code(user=UserFactory(), code="123456")
+        confirm_phone_code(member=UserFactory(), code="123456")
     assert error.value.code == "NO_CODE"
 
 
@@ -174,9 +174,9 @@ def test_three_codes_per_member_per_hour():
     user = UserFactory()
     with time_machine.travel("2026-03-02 12:00:00Z", tick=False):
         for n in range(3):
-            request_phone_code(user=user, phone=f"+1415555012{n}")
+            request_phone_code(member=user, phone=f"+1415555012{n}")
         with pytest.raises(PhoneVerificationError) as error:
-            request_phone_code(user=user, phone="+14155550129")
+            request_phone_code(member=user, phone="+14155550129")
     assert error.value.code == "RATE_LIMITED"
     assert len(LocmemSMSBackend.outbox) == 3
     assert PhoneVerification.objects.filter(user=user).count() == 3
@@ -184,9 +184,9 @@ def test_three_codes_per_member_per_hour():
 
 def test_three_codes_per_phone_per_hour_whoever_asks():
     for _ in range(3):
-        request_phone_code(user=UserFactory(), phone=PHONE)
+        request_phone_code(member=UserFactory(), phone=PHONE)
     with pytest.raises(PhoneVerificationError) as error:
-        request_phone_code(user=UserFactory(), phone=PHONE)
+        request_phone_code(member=UserFactory(), phone=PHONE)
     assert error.value.code == "RATE_LIMITED"
 
 
@@ -223,18 +223,18 @@ def test_rate_limit_counter_is_atomic_under_concurrency(redis_url, settings):
 def test_a_number_verified_on_another_account_is_refused_at_request():
     verified_user(PHONE)
     with pytest.raises(PhoneVerificationError) as error:
-        request_phone_code(user=UserFactory(), phone=PHONE)
+        request_phone_code(member=UserFactory(), phone=PHONE)
     assert error.value.message == PHONE_TAKEN_MESSAGE
     assert LocmemSMSBackend.outbox == []
 
 
 def test_a_number_verified_elsewhere_meanwhile_is_refused_at_confirm_and_nothing_is_lost():
     user = verified_user(OTHER_PHONE)
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     code = last_code()
     verified_user(PHONE)  # someone else verified it in between
     with pytest.raises(PhoneVerificationError) as error:
-        confirm_phone_code(user=user, code=code)
+        confirm_phone_code(member=user, code=code)
     assert error.value.message == PHONE_TAKEN_MESSAGE
     user.refresh_from_db()
     assert user.phone == OTHER_PHONE and user.phone_verified_at is not None
@@ -242,10 +242,10 @@ def test_a_number_verified_elsewhere_meanwhile_is_refused_at_confirm_and_nothing
 
 def test_failing_to_verify_a_new_number_keeps_the_verified_one():
     user = verified_user(OTHER_PHONE)
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     for _ in range(5):
         with pytest.raises(PhoneVerificationError):
-            confirm_phone_code(user=user, code=wrong(last_code()))
+            confirm_phone_code(member=user, code=wrong(last_code()))
     user.refresh_from_db()
     assert user.phone == OTHER_PHONE and user.phone_verified_at is not None
 
@@ -258,7 +258,7 @@ class RefusingBackend(BaseSMSBackend):
 def test_sms_failure_stores_nothing(settings):
     settings.SMS_BACKEND = "tests.accounts.test_phone.RefusingBackend"
     with pytest.raises(PhoneVerificationError) as error:
-        request_phone_code(user=UserFactory(), phone=PHONE)
+        request_phone_code(member=UserFactory(), phone=PHONE)
     assert error.value.code == "SMS_FAILED"
     assert PhoneVerification.objects.count() == 0
 
@@ -303,7 +303,7 @@ def test_taken_number_is_a_form_error_with_the_exact_message(client):
 def test_code_that_is_not_six_digits_is_a_form_error(client, code):
     user = UserFactory()
     client.force_login(user)
-    request_phone_code(user=user, phone=PHONE)
+    request_phone_code(member=user, phone=PHONE)
     response = client.post(reverse("accounts:phone_confirm"), {"code": code})
     assert response.status_code == 400
     assert "Enter the 6 digits" in response.content.decode()
@@ -323,14 +323,14 @@ def test_bad_codes_get_a_clear_form_error_through_the_page(client, setup, expect
     user = verified_user(OTHER_PHONE)
     client.force_login(user)
     with time_machine.travel("2026-03-02 12:00:00Z", tick=False) as clock:
-        request_phone_code(user=user, phone=PHONE)
+        request_phone_code(member=user, phone=PHONE)
         code = last_code()
         if setup == "wrong":
             code = wrong(code)
         elif setup == "expired":
             clock.shift(timedelta(minutes=11))
         elif setup == "used":
-            confirm_phone_code(user=user, code=code)
+            confirm_phone_code(member=user, code=code)
         elif setup == "too_many":
             PhoneVerification.objects.filter(user=user).update(attempts=5)
         response = client.post(reverse("accounts:phone_confirm"), {"code": code})

@@ -2,8 +2,9 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from accounts.devices import record_sighting
 from accounts.models import AccountDevice, Device, IPSighting
-from accounts.services import record_sighting
+from lib.client import client_info
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,12 +30,12 @@ def test_record_sighting_stores_only_hashes_and_country(rf):
     user = UserFactory()
     request = rf.get("/", REMOTE_ADDR="8.8.8.8", HTTP_USER_AGENT="pytest")
     request.device_id = "device-abc"
-    device, sighting = record_sighting(request=request, kind="login", user=user)
+    device, sighting = record_sighting(client=client_info(request), kind="login", member=user)
     assert "device-abc" not in device.id_hash
     assert sighting.ip_country == "US"
     assert "8.8.8.8" not in sighting.ip_hash
     assert AccountDevice.objects.filter(user=user, device=device).count() == 1
-    record_sighting(request=request, kind="login", user=user)
+    record_sighting(client=client_info(request), kind="login", member=user)
     assert Device.objects.count() == 1
     assert AccountDevice.objects.count() == 1
     assert IPSighting.objects.count() == 2
@@ -51,7 +52,7 @@ def test_record_sighting_stores_only_hashes_and_country(rf):
     ],
 )
 def test_client_ip_trusts_only_the_address_our_proxy_saw(rf, settings, behind_proxy, forwarded, expected):
-    from accounts.requestinfo import client_ip
+    from lib.client import client_ip
 
     settings.BEHIND_PROXY = behind_proxy
     request = rf.get("/", REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=forwarded)

@@ -1,4 +1,4 @@
-"""Sign-up rate limit per client IP (RELIABILITY.md section 5; PROGRAM_RULES.md section 1: no code enumeration)."""
+"""Sign-up rate limit per client IP (docs/program-rules.md G5; docs/program-rules.md section 1: no code enumeration)."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ def redis_signup_cache(redis_url, settings):
 
     settings.CACHES = {
         **settings.CACHES,
-        "default": {"BACKEND": "referral_portal.cache.ReusedClientRedisCache", "LOCATION": redis_url},
+        "default": {"BACKEND": "lib.cache.ReusedClientRedisCache", "LOCATION": redis_url},
     }
     client = caches["default"]._cache.get_client(write=True)
 

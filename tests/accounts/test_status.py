@@ -15,7 +15,7 @@ def test_flag_sets_status_reason_and_time():
     user = UserFactory()
     staff = UserFactory(is_staff=True)
     before = timezone.now()
-    flag_account(user=user, reason_code=StatusReason.DEVICE_RING, actor=staff)
+    flag_account(member=user, reason_code=StatusReason.DEVICE_RING, actor=staff)
     user.refresh_from_db()
     assert user.status == AccountStatus.FLAGGED
     assert user.status_reason == "DEVICE_RING"
@@ -24,25 +24,25 @@ def test_flag_sets_status_reason_and_time():
 
 def test_clear_flag_makes_a_flagged_account_active():
     user = UserFactory()
-    flag_account(user=user, reason_code="SELF_REFERRAL")
-    clear_flag(user=user)
+    flag_account(member=user, reason_code="SELF_REFERRAL")
+    clear_flag(member=user)
     user.refresh_from_db()
     assert (user.status, user.status_reason) == (AccountStatus.ACTIVE, "")
 
 
 def test_clear_flag_does_not_lift_a_suspension_and_flag_does_not_soften_one():
     user = UserFactory()
-    suspend_account(user=user, reason_code=StatusReason.CHARGEBACK)
-    clear_flag(user=user)
-    flag_account(user=user, reason_code=StatusReason.STAFF_REVIEW)
+    suspend_account(member=user, reason_code=StatusReason.CHARGEBACK)
+    clear_flag(member=user)
+    flag_account(member=user, reason_code=StatusReason.STAFF_REVIEW)
     user.refresh_from_db()
     assert (user.status, user.status_reason) == (AccountStatus.SUSPENDED, "CHARGEBACK")
 
 
 def test_reactivate_lifts_suspension():
     user = UserFactory()
-    suspend_account(user=user, reason_code=StatusReason.TERMS_VIOLATION)
-    reactivate(user=user)
+    suspend_account(member=user, reason_code=StatusReason.TERMS_VIOLATION)
+    reactivate(member=user)
     user.refresh_from_db()
     assert user.status == AccountStatus.ACTIVE
 
@@ -51,7 +51,7 @@ def test_reactivate_lifts_suspension():
 def test_reason_code_must_be_an_upper_snake_code(reason):
     user = UserFactory()
     with pytest.raises(ValueError, match="reason_code"):
-        flag_account(user=user, reason_code=reason)
+        flag_account(member=user, reason_code=reason)
     user.refresh_from_db()
     assert user.status == AccountStatus.ACTIVE
 
@@ -76,9 +76,9 @@ def _shape(html: str, message: str) -> str:
 def test_flagged_or_suspended_member_gets_the_security_message_shaped_like_any_refusal(client, status):
     user = UserFactory(first_name="Fred")
     if status == AccountStatus.FLAGGED:
-        flag_account(user=user, reason_code=StatusReason.DEVICE_RING)
+        flag_account(member=user, reason_code=StatusReason.DEVICE_RING)
     else:
-        suspend_account(user=user, reason_code=StatusReason.CHARGEBACK)
+        suspend_account(member=user, reason_code=StatusReason.CHARGEBACK)
     client.force_login(user)
     refused = client.get("/test/program-action/")
     other = client.get("/test/other-refusal/")
@@ -95,9 +95,9 @@ def test_active_member_passes_and_cleared_member_passes_again(client):
     user = UserFactory()
     client.force_login(user)
     assert client.get("/test/program-action/").content == b"program action done"
-    flag_account(user=user, reason_code=StatusReason.STAFF_REVIEW)
+    flag_account(member=user, reason_code=StatusReason.STAFF_REVIEW)
     assert client.get("/test/program-action/").status_code == 403
-    clear_flag(user=user)
+    clear_flag(member=user)
     assert client.get("/test/program-action/").content == b"program action done"
 
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.member(email="maya@example.com", signed_in=False)]
 
 PASSWORD = "pass-for-tests-123"
 HOME_IP = "198.51.100.7"
@@ -26,11 +26,6 @@ def attempt(client: Client, email: str, password: str, ip: str):
 
 def logged_in(client: Client) -> bool:
     return "_auth_user_id" in client.session
-
-
-@pytest.fixture
-def member():
-    return UserFactory(email="maya@example.com")
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ import pytest
 from django.test import RequestFactory
 
 from accounts.identity import keyed_hash
-from accounts.requestinfo import set_device_cookie
 from accounts.throttle import KNOWN_DEVICE_PARAMETERS, UNKNOWN_DEVICE_PARAMETERS, lockout_parameters
+from lib.client import set_device_cookie
 from tests.factories import AccountDeviceFactory, DeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

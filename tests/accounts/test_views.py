@@ -167,7 +167,7 @@ def test_password_reset_for_unknown_address_reveals_nothing(client):
 
 def test_the_emailed_link_confirms_the_address(client):
     user = UserFactory()
-    response = client.get(reverse("accounts:verify_email", args=[email_verification_token(user=user)]))
+    response = client.get(reverse("accounts:verify_email", args=[email_verification_token(member=user)]))
     assert response.status_code == 302
     user.refresh_from_db()
     assert user.email_verified_at is not None
@@ -175,7 +175,7 @@ def test_the_emailed_link_confirms_the_address(client):
 
 def test_a_tampered_link_is_refused_clearly(client):
     user = UserFactory()
-    token = email_verification_token(user=user)
+    token = email_verification_token(member=user)
     response = client.get(reverse("accounts:verify_email", args=[token[:-2] + "xx"]))
     assert response.status_code == 400
     assert "not valid" in response.content.decode()
@@ -186,7 +186,7 @@ def test_a_tampered_link_is_refused_clearly(client):
 def test_an_old_link_has_expired():
     user = UserFactory()
     with time_machine.travel("2026-03-02 12:00:00Z", tick=False) as clock:
-        token = email_verification_token(user=user)
+        token = email_verification_token(member=user)
         clock.shift(timedelta(days=3, seconds=1))
         response = Client().get(reverse("accounts:verify_email", args=[token]))
     assert response.status_code == 400
@@ -195,7 +195,7 @@ def test_an_old_link_has_expired():
 
 def test_a_link_for_a_previous_address_does_not_confirm_the_new_one(client):
     user = UserFactory(email="old@example.com")
-    token = email_verification_token(user=user)
+    token = email_verification_token(member=user)
     User.objects.filter(pk=user.pk).update(email="new@example.com")
     assert client.get(reverse("accounts:verify_email", args=[token])).status_code == 400
 

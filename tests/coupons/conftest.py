@@ -1,30 +1,30 @@
-"""Helpers for coupon tests: stores and orders made through the ORM (the orders app owns their factories)."""
+"""Helpers for coupon tests: stores and bare order rows (no lines, no card, not a first order)."""
 
 from __future__ import annotations
 
-import itertools
+from decimal import Decimal
 
 import pytest
 
-_seq = itertools.count(1)
+from orders.models import Order, Store
+from tests.factories import OrderFactory, StoreFactory
 
 
 @pytest.fixture
 def make_store():
-    from orders.models import Store
-
     def make(name: str = "Bolt Bikes") -> Store:
-        n = next(_seq)
-        return Store.objects.create(name=name, slug=f"store-{n}")
+        return StoreFactory(name=name)
 
     return make
 
 
 @pytest.fixture
-def make_order():
-    from orders.models import Order
+def make_order_row():
+    """make_order_row(buyer, **fields): an order row as the coupon services see it, not placed through checkout."""
 
-    def make(buyer, **kwargs) -> Order:
-        return Order.objects.create(buyer=buyer, external_id=f"T-{next(_seq)}-{buyer.pk}", **kwargs)
+    def make(buyer, **fields) -> Order:
+        return OrderFactory(
+            **{"buyer": buyer, "is_first": False, "card": None, "subtotal": Decimal(0), "total": Decimal(0), **fields}
+        )
 
     return make

@@ -13,14 +13,6 @@ from tests.factories import CampaignFactory, CouponFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client):
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(staff)
-    client.staff = staff
-    return client
-
-
 def campaign_post(**overrides):
     data = {
         "name": "Autumn",

@@ -1,4 +1,4 @@
-"""price_checkout, redeem_for_order and release_for_canceled_order (PROGRAM_RULES sections 4 and 5)."""
+"""price_checkout, redeem_for_order and release_for_canceled_order (docs/program-rules.md sections 4 and 5)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from accounts.models import User
 from coupons.models import Campaign, Coupon, LedgerEntry, PromoRedemption
-from coupons.services import RedemptionError, price_checkout, redeem_for_order, release_for_canceled_order
+from coupons.pricing import price_checkout
+from coupons.services import RedemptionError, redeem_for_order, release_for_canceled_order
 from coupons.stacking import CartLine, CheckoutError, Reason
 from tests.concurrency import race as _race
 from tests.factories import CampaignFactory, CouponFactory, UserFactory
@@ -83,10 +84,10 @@ def test_price_checkout_empty_cart_is_a_checkout_error():
         price_checkout(member=UserFactory(), cart_lines=[], coupon_ids=[], promo_code=None, coins=0)
 
 
-def test_redeem_marks_coupons_used_with_ledger_rows_and_is_retry_safe(make_order):
+def test_redeem_marks_coupons_used_with_ledger_rows_and_is_retry_safe(make_order_row):
     member = UserFactory(coins=300)
     coupons = [CouponFactory(owner=member), CouponFactory(owner=member, kind="select")]
-    order = make_order(member)
+    order = make_order_row(member)
     ids = [c.pk for c in coupons]
     redeem_for_order(order=order, coupon_ids=ids, coins=120)
     redeem_for_order(order=order, coupon_ids=ids, coins=120)  # retry: nothing changes
@@ -98,19 +99,19 @@ def test_redeem_marks_coupons_used_with_ledger_rows_and_is_retry_safe(make_order
     assert sorted(r.amount for r in used_rows) == [D("-5.00"), D("-5.00"), D("-1.20")]
 
 
-def test_a_coupon_cannot_pay_for_two_orders(make_order):
+def test_a_coupon_cannot_pay_for_two_orders(make_order_row):
     member = UserFactory()
     coupon = CouponFactory(owner=member)
-    redeem_for_order(order=make_order(member), coupon_ids=[coupon.pk])
+    redeem_for_order(order=make_order_row(member), coupon_ids=[coupon.pk])
     with pytest.raises(RedemptionError) as error:
-        redeem_for_order(order=make_order(member), coupon_ids=[coupon.pk])
+        redeem_for_order(order=make_order_row(member), coupon_ids=[coupon.pk])
     assert error.value.code == "COUPON_UNAVAILABLE"
 
 
-def test_redeem_is_all_or_nothing(make_order):
+def test_redeem_is_all_or_nothing(make_order_row):
     member = UserFactory(coins=10)
     good = CouponFactory(owner=member)
-    order = make_order(member)
+    order = make_order_row(member)
     with pytest.raises(RedemptionError, match="coins"):
         redeem_for_order(order=order, coupon_ids=[good.pk], coins=50)
     good.refresh_from_db()
@@ -118,51 +119,51 @@ def test_redeem_is_all_or_nothing(make_order):
     assert not LedgerEntry.objects.filter(event="used").exists()
 
 
-def test_redeem_refuses_expired_foreign_and_closed(make_order):
+def test_redeem_refuses_expired_foreign_and_closed(make_order_row):
     member = UserFactory()
     with time_machine.travel(timezone.now() - timedelta(days=31)):
         old = CouponFactory(owner=member)
     with pytest.raises(RedemptionError, match="expired"):
-        redeem_for_order(order=make_order(member), coupon_ids=[old.pk])
+        redeem_for_order(order=make_order_row(member), coupon_ids=[old.pk])
     foreign = CouponFactory()
     with pytest.raises(RedemptionError) as error:
-        redeem_for_order(order=make_order(member), coupon_ids=[foreign.pk])
+        redeem_for_order(order=make_order_row(member), coupon_ids=[foreign.pk])
     assert error.value.code == "NOT_IN_WALLET"
     with pytest.raises(RedemptionError) as error:
-        redeem_for_order(order=make_order(member, state="refunded"), coupon_ids=[])
+        redeem_for_order(order=make_order_row(member, state="refunded"), coupon_ids=[])
     assert error.value.code == "ORDER_CLOSED"
 
 
-def test_redeem_expiry_edge_is_exact(make_order):
+def test_redeem_expiry_edge_is_exact(make_order_row):
     member = UserFactory()
     coupon = CouponFactory(owner=member)
     with pytest.raises(RedemptionError):
-        redeem_for_order(order=make_order(member), coupon_ids=[coupon.pk], at=coupon.expires_at)
-    redeem_for_order(order=make_order(member), coupon_ids=[coupon.pk], at=coupon.expires_at - timedelta(seconds=1))
+        redeem_for_order(order=make_order_row(member), coupon_ids=[coupon.pk], at=coupon.expires_at)
+    redeem_for_order(order=make_order_row(member), coupon_ids=[coupon.pk], at=coupon.expires_at - timedelta(seconds=1))
 
 
-def test_promo_code_usage_limit_and_per_member_limit(make_order):
+def test_promo_code_usage_limit_and_per_member_limit(make_order_row):
     campaign = CampaignFactory(code="ONCE", usage_limit=2, per_member_limit=1)
     first, second, third = UserFactory(), UserFactory(), UserFactory()
-    redeem_for_order(order=make_order(first), coupon_ids=[], promo_code="once")
+    redeem_for_order(order=make_order_row(first), coupon_ids=[], promo_code="once")
     with pytest.raises(RedemptionError) as error:
-        redeem_for_order(order=make_order(first), coupon_ids=[], promo_code="ONCE")
+        redeem_for_order(order=make_order_row(first), coupon_ids=[], promo_code="ONCE")
     assert error.value.code == "PROMO_MEMBER_LIMIT"
-    redeem_for_order(order=make_order(second), coupon_ids=[], promo_code="ONCE")
+    redeem_for_order(order=make_order_row(second), coupon_ids=[], promo_code="ONCE")
     with pytest.raises(RedemptionError) as error:
-        redeem_for_order(order=make_order(third), coupon_ids=[], promo_code="ONCE")
+        redeem_for_order(order=make_order_row(third), coupon_ids=[], promo_code="ONCE")
     assert error.value.code == "PROMO_USED_UP"
     campaign.refresh_from_db()
     assert campaign.used_count == 2
     assert PromoRedemption.objects.filter(campaign=campaign).count() == 2
 
 
-def test_canceled_before_payment_returns_unexpired_coupons_coins_and_promo(make_order):
+def test_canceled_before_payment_returns_unexpired_coupons_coins_and_promo(make_order_row):
     member = UserFactory(coins=100)
     campaign = CampaignFactory(code="BACK", usage_limit=5)
     keep = CouponFactory(owner=member)
     short = CouponFactory(owner=member, expires_at=timezone.now() + timedelta(hours=1))
-    order = make_order(member)
+    order = make_order_row(member)
     redeem_for_order(order=order, coupon_ids=[keep.pk, short.pk], promo_code="BACK", coins=40)
     order.state, order.canceled_at = "canceled", timezone.now()
     order.save()
@@ -183,14 +184,14 @@ def test_canceled_before_payment_returns_unexpired_coupons_coins_and_promo(make_
     assert campaign.used_count == 0
     assert LedgerEntry.objects.filter(coupon=keep, event="returned").count() == 1
     # The returned coupon can pay for another order.
-    redeem_for_order(order=make_order(member), coupon_ids=[keep.pk])
+    redeem_for_order(order=make_order_row(member), coupon_ids=[keep.pk])
 
 
 @pytest.mark.parametrize("state", ["refunded", "canceled_after_payment"])
-def test_refunded_or_paid_order_keeps_its_coupons(make_order, state):
+def test_refunded_or_paid_order_keeps_its_coupons(make_order_row, state):
     member = UserFactory(coins=100)
     coupon = CouponFactory(owner=member)
-    order = make_order(member)
+    order = make_order_row(member)
     redeem_for_order(order=order, coupon_ids=[coupon.pk], coins=30)
     now = timezone.now()
     if state == "refunded":
@@ -213,10 +214,10 @@ def test_refunded_or_paid_order_keeps_its_coupons(make_order, state):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(3))
-def test_concurrent_checkouts_one_coupon_pays_for_one_order(make_order, attempt):
+def test_concurrent_checkouts_one_coupon_pays_for_one_order(make_order_row, attempt):
     member = UserFactory()
     coupon = CouponFactory(owner=member)
-    orders = [make_order(member) for _ in range(8)]
+    orders = [make_order_row(member) for _ in range(8)]
     results = _race(8, lambda i: redeem_for_order(order=orders[i], coupon_ids=[coupon.pk]))
     wins = [r for r in results if not isinstance(r, Exception)]
     losses = [r for r in results if isinstance(r, Exception)]
@@ -229,10 +230,10 @@ def test_concurrent_checkouts_one_coupon_pays_for_one_order(make_order, attempt)
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_promo_uses_stop_at_the_usage_limit(make_order):
+def test_concurrent_promo_uses_stop_at_the_usage_limit(make_order_row):
     campaign = CampaignFactory(code="RUSH", usage_limit=3, per_member_limit=1)
     members = [UserFactory() for _ in range(10)]
-    orders = [make_order(m) for m in members]
+    orders = [make_order_row(m) for m in members]
     results = _race(10, lambda i: redeem_for_order(order=orders[i], coupon_ids=[], promo_code="RUSH"))
     assert sum(not isinstance(r, Exception) for r in results) == 3
     assert all(isinstance(r, RedemptionError) for r in results if isinstance(r, Exception))
@@ -243,9 +244,9 @@ def test_concurrent_promo_uses_stop_at_the_usage_limit(make_order):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_coin_spends_never_overdraw(make_order):
+def test_concurrent_coin_spends_never_overdraw(make_order_row):
     member = UserFactory(coins=100)
-    orders = [make_order(member) for _ in range(6)]
+    orders = [make_order_row(member) for _ in range(6)]
     results = _race(6, lambda i: redeem_for_order(order=orders[i], coupon_ids=[], coins=30))
     assert sum(not isinstance(r, Exception) for r in results) == 3
     assert User.objects.get(pk=member.pk).coins == 10
@@ -253,10 +254,10 @@ def test_concurrent_coin_spends_never_overdraw(make_order):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_same_member_promo_per_member_limit_holds(make_order):
+def test_concurrent_same_member_promo_per_member_limit_holds(make_order_row):
     CampaignFactory(code="MINE", per_member_limit=1)
     member = UserFactory()
-    orders = [make_order(member) for _ in range(5)]
+    orders = [make_order_row(member) for _ in range(5)]
     results = _race(5, lambda i: redeem_for_order(order=orders[i], coupon_ids=[], promo_code="MINE"))
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert Campaign.objects.get(code="MINE").used_count == 1

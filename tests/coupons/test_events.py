@@ -11,7 +11,7 @@ from django.urls import reverse
 from coupons import events
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, LedgerEntry
 from tests.concurrency import run_together
-from tests.factories import EventCampaignFactory, StoreFactory, UserFactory
+from tests.factories import CampaignFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ END = datetime(2026, 11, 12, 0, 0, tzinfo=UTC)
 
 
 def event(**kwargs) -> Campaign:
-    return EventCampaignFactory(**{"starts_at": START, "ends_at": END, **kwargs})
+    return CampaignFactory(platform_event=True, **{"starts_at": START, "ends_at": END, **kwargs})
 
 
 def test_collecting_gives_a_platform_coupon_of_the_event():
@@ -181,13 +181,18 @@ def test_a_double_click_collects_once():
 
 
 def running_event(**kwargs) -> Campaign:
-    return EventCampaignFactory(**kwargs)  # starts yesterday, ends in 10 days
+    return CampaignFactory(platform_event=True, **kwargs)  # starts yesterday, ends in 10 days
 
 
 def test_rewards_page_shows_running_events_with_a_collect_button(client):
     member = UserFactory()
     campaign = running_event(name="11.11 Mega Sale", usage_limit=1111)
-    EventCampaignFactory(name="Past sale", starts_at=START - timedelta(days=400), ends_at=START - timedelta(days=390))
+    CampaignFactory(
+        platform_event=True,
+        name="Past sale",
+        starts_at=START - timedelta(days=400),
+        ends_at=START - timedelta(days=390),
+    )
     client.force_login(member)
     html = client.get(reverse("accounts:rewards")).content.decode()
     assert "11.11 Mega Sale" in html and "Past sale" not in html
@@ -228,7 +233,7 @@ def test_flagged_members_cannot_collect(client):
     from accounts.services import flag_account
 
     member = UserFactory()
-    flag_account(user=member, reason_code="STAFF_REVIEW")
+    flag_account(member=member, reason_code="STAFF_REVIEW")
     campaign = running_event()
     client.force_login(member)
     assert client.post(reverse("accounts:collect_event", args=[campaign.pk])).status_code == 403

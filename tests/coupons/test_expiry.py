@@ -1,4 +1,4 @@
-"""Coupon expiry, reminders and staff voids (PROGRAM_RULES.md section 4; RELIABILITY.md scenario 7)."""
+"""Coupon expiry, reminders and staff voids (docs/program-rules.md section 4; docs/program-rules.md G6, scenario 7)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from coupons.services import (
     send_expiry_reminders,
     void_coupon,
 )
-from tests.factories import CreditingCouponFactory, UserFactory
+from tests.factories import CouponFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +28,7 @@ ISSUED = datetime(2026, 3, 1, 9, 30, 0, tzinfo=UTC)
 
 def issued_coupon(owner=None, *, key="test:1", issued_at=ISSUED):
     return issue_coupon(
-        owner=owner or UserFactory(),
+        member=owner or UserFactory(),
         source="referral",
         value=Decimal("5.00"),
         min_spend=Decimal("20.00"),
@@ -75,9 +75,9 @@ def test_an_expired_coupon_is_unusable_even_before_the_job_runs():
 def test_expiry_is_one_update_per_batch_and_leaves_used_and_voided_coupons_alone():
     owner = UserFactory()
     overdue = [issued_coupon(owner, key=f"t:{i}") for i in range(5)]
-    used = CreditingCouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.USED)
-    voided = CreditingCouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.VOIDED)
-    fresh = CreditingCouponFactory(owner=owner, issued_at=ISSUED + timedelta(days=10))
+    used = CouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.USED)
+    voided = CouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.VOIDED)
+    fresh = CouponFactory(owner=owner, issued_at=ISSUED + timedelta(days=10))
     with time_machine.travel(ISSUED + timedelta(days=31), tick=False), CaptureQueriesContext(connection) as queries:
         assert expire_overdue_coupons(batch=2) == 5
     updates = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "coupons_coupon"')]
@@ -109,7 +109,7 @@ def test_reminder_three_days_before_expiry_once():
 
 def test_no_reminder_for_used_or_already_expired_coupons():
     owner = UserFactory()
-    CreditingCouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.USED)
+    CouponFactory(owner=owner, issued_at=ISSUED, status=CouponStatus.USED)
     issued_coupon(owner, key="expired-one", issued_at=ISSUED - timedelta(days=30))
     with time_machine.travel(ISSUED + timedelta(days=28), tick=False):
         assert send_expiry_reminders() == 0

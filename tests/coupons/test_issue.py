@@ -13,7 +13,7 @@ pytestmark = pytest.mark.django_db
 def test_issue_coupon_writes_one_ledger_row_and_is_idempotent():
     member = UserFactory()
     first = issue_coupon(
-        owner=member,
+        member=member,
         source="manual",
         value=Decimal("5.00"),
         min_spend=Decimal("20.00"),
@@ -21,7 +21,7 @@ def test_issue_coupon_writes_one_ledger_row_and_is_idempotent():
         reason="goodwill",
     )
     again = issue_coupon(
-        owner=member,
+        member=member,
         source="manual",
         value=Decimal("5.00"),
         min_spend=Decimal("20.00"),
@@ -51,7 +51,7 @@ def test_concurrent_issues_with_one_key_give_one_coupon_with_its_ledger_row():
         try:
             barrier.wait()
             coupon = issue_coupon(
-                owner=member, source="manual", value=Decimal("5.00"), idempotency_key="race:1", reason="race"
+                member=member, source="manual", value=Decimal("5.00"), idempotency_key="race:1", reason="race"
             )
             results.append(coupon.pk)
         except Exception as error:  # noqa: BLE001 - collected and asserted below

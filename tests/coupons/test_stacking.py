@@ -1,4 +1,4 @@
-"""The stacking engine (PROGRAM_RULES.md section 5): pure, no database."""
+"""The stacking engine (docs/program-rules.md section 5): pure, no database."""
 
 from __future__ import annotations
 

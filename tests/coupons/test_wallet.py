@@ -6,15 +6,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Region
 from coupons.selectors import savings_calculator, wallet_for
 from referrals.models import MonthlyRewardCounter
-from referrals.selectors import monthly_progress
+from referrals.selectors.meter import monthly_progress
 from referrals.services.crediting import credit_manually
-from tests.factories import CouponFactory, InviteReferralFactory, UserFactory
+from tests.factories import CouponFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -76,7 +77,7 @@ def test_expiry_badges_and_effective_discount():
     CouponFactory(owner=member, value=D("5.00"), min_spend=D("20.00"), expires_at=now + timedelta(days=10))
     CouponFactory(owner=member, value=D("4.00"), min_spend=D("0"), expires_at=now + timedelta(days=2, hours=1))
     CouponFactory(owner=member, value=D("3.00"), min_spend=D("9.00"), expires_at=now + timedelta(hours=5))
-    wallet = wallet_for(member=member, at=now)
+    wallet = wallet_for(member=member, referral_month=monthly_progress(member=member, now=now), at=now)
     badges = [(w.days_left, w.expiry_tone, w.effective_percent) for w in wallet.coupons]
     assert badges == [(1, "danger", D("33.3")), (3, "warning", None), (10, "info", D("25.0"))]
 
@@ -90,7 +91,7 @@ def test_rendered_badges(client):
     assert "Min. spend $20.00 · 25% off" in html
 
 
-def test_referral_coupons_this_month_read_the_monthly_counter_in_the_region_time_zone():
+def test_referral_coupons_this_month_read_the_monthly_counter_in_the_region_time_zone(client):
     Region.objects.filter(is_default=True).update(time_zone="America/New_York", monthly_limit=10)
     member = UserFactory(country="ZZ")  # unlisted → default region
     MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 2, 1), count=9)
@@ -104,9 +105,11 @@ def test_referral_coupons_this_month_read_the_monthly_counter_in_the_region_time
         (datetime(2026, 3, 1, 4, 59, 59, tzinfo=UTC), (9, 10, "2026-03-01")),
         (datetime(2026, 3, 1, 5, 0, 0, tzinfo=UTC), (2, 10, "2026-04-01")),
     ]:
-        wallet = wallet_for(member=member, at=at)
+        with time_machine.travel(at, tick=False):
+            client.force_login(member)
+            wallet = client.get(URL).context["wallet"]  # the page composes the wallet with the meter
         assert (wallet.referral_count, wallet.referral_limit, wallet.month_resets_on.isoformat()) == expected
-        progress = monthly_progress(user=member, now=at)
+        progress = monthly_progress(member=member, now=at)
         assert (wallet.referral_count, wallet.referral_limit, wallet.month_resets_on) == (
             progress.count,
             progress.limit,
@@ -120,7 +123,9 @@ def test_my_coupons_and_invite_friends_show_the_same_month_count(client):
     client.force_login(member)
     MonthlyRewardCounter.objects.create(referrer=member, month=timezone.now().date().replace(day=1), count=1)
     CouponFactory(owner=member, source="referral")  # the reward that took the slot
-    referral = InviteReferralFactory(referrer=member, state="qualified", completed_at=timezone.now())
+    referral = ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="qualified", completed_at=timezone.now()
+    )
     coupon = credit_manually(referral=referral, actor=UserFactory(is_staff=True), reason="Goodwill after a delay")
     assert coupon.source == "referral"
     wallet = client.get(URL).content.decode()
@@ -134,7 +139,7 @@ def test_savings_calculator_sums_minimums_and_averages():
     CouponFactory(owner=member, value=D("5.00"), min_spend=D("20.00"))
     CouponFactory(owner=member, value=D("4.00"), min_spend=D("5.00"))
     CouponFactory(owner=member, value=D("8.00"), min_spend=D("69.00"))
-    calc = wallet_for(member=member).calculator
+    calc = wallet_for(member=member, referral_month=monthly_progress(member=member, now=timezone.now())).calculator
     assert (calc.coupon_count, calc.total_discount, calc.required_spend) == (3, D("17.00"), D("94.00"))
     assert calc.average_percent == D("18.1")
     assert savings_calculator([], currency="USD").average_percent is None

@@ -13,13 +13,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.coins import move_coins
-from accounts.models import CoinLedger
-from coupons.models import CouponStatus
+from coupons.coins import move_coins
+from coupons.models import CoinLedger, CouponStatus
 from coupons.services import expire_overdue_coupons, void_coupon
 from referrals.models import MonthlyRewardCounter
 from referrals.services.timeline import transition
-from tests.factories import CouponFactory, InviteReferralFactory, UserFactory
+from tests.factories import CouponFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -29,18 +28,8 @@ HIT_QUERIES = 3
 
 
 @pytest.fixture(autouse=True)
-def page_cache(settings):
+def _wallet_page_cache_on(settings):
     settings.WALLET_PAGE_CACHE_SECONDS = 60
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def member(client):
-    user = UserFactory(first_name="Maya", last_name="Member", language="en", time_zone="UTC", country="US")
-    client.force_login(user)
-    return user
 
 
 def get(client, **params) -> str:
@@ -131,7 +120,7 @@ def test_the_expiry_sweep_renders_again(client, member):
 
 def test_a_coins_change_shows_at_once(client, member):
     assert "Coins (worth $0.00)" in get(client)
-    move_coins(user=member, delta=250, kind=CoinLedger.Kind.MANUAL, idempotency_key="wallet-cache-1", reason="Test")
+    move_coins(member=member, delta=250, kind=CoinLedger.Kind.MANUAL, idempotency_key="wallet-cache-1", reason="Test")
     html = get(client)
     assert "Coins (worth $2.50)" in html and ">250<" in html
 
@@ -189,7 +178,7 @@ def test_the_next_minute_renders_again(client, member):
 
 
 def test_a_welcome_note_goes_when_the_review_ends(client, member):
-    referral = InviteReferralFactory(friend=member, state="under_review")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, friend=member, state="under_review")
     assert "waiting for a quick check" in get(client)
     assert transition(referral=referral, to_state="registered", from_states=["under_review"])
     assert "waiting for a quick check" not in get(client)

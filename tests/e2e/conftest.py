@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from playwright.sync_api import sync_playwright
 
 # Playwright's sync API runs an event loop in this thread; Django's async-unsafe guard would
 # then refuse ORM calls made by the test itself (fixtures, force_login).
@@ -29,8 +31,6 @@ def browser():
         if REQUIRE_SERVICES:
             pytest.fail(f"required service missing: {message}")
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
@@ -50,7 +50,6 @@ def page(browser, live_server):
 @pytest.fixture
 def login(live_server, client):
     """login(page, user): put a real Django session for `user` into the page's browser context."""
-    from django.conf import settings
 
     def do_login(page, user) -> None:
         client.force_login(user)

@@ -23,7 +23,7 @@ from coupons.models import Coupon
 from orders.models import Order
 from referrals.models import Referral
 from referrals.services import credit_due_referrals
-from tests.factories import ProductFactory, ReferrerFactory, StoreFactory
+from tests.factories import ProductFactory, StoreFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -119,7 +119,9 @@ def enqueued_tasks(queue) -> list[tuple[str, list]]:
 
 @pytest.fixture
 def referrer():
-    return ReferrerFactory(first_name="Rosa", last_name="Martinez", email="rosa@example.com", country="US")
+    return UserFactory(
+        phone_verified=True, first_name="Rosa", last_name="Martinez", email="rosa@example.com", country="US"
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from coupons.services import issue_coupon
 from referrals.models import Referral
 from referrals.services import record_start
 from support.models import AuditLog
-from tests.factories import ReferralCodeFactory, ReferralFactory, ReferrerFactory, UserFactory
+from tests.factories import ReferralCodeFactory, ReferralFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -55,7 +55,7 @@ def analyst():
 @pytest.fixture
 def world():
     """A referrer with one credited friend (reward issued) and one friend waiting in review for 26 hours."""
-    referrer = ReferrerFactory(first_name="Rosa", last_name="Martinez", email="rosa@example.com")
+    referrer = UserFactory(phone_verified=True, first_name="Rosa", last_name="Martinez", email="rosa@example.com")
     code = ReferralCodeFactory(user=referrer, code="ROSA7K2M")
     now = timezone.now()
     credited = ReferralFactory(
@@ -70,7 +70,7 @@ def world():
     )
     record_start(referral=credited, note="Joined via WhatsApp")
     issue_coupon(
-        owner=referrer,
+        member=referrer,
         source="referral",
         referral=credited,
         value="5.00",

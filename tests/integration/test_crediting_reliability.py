@@ -1,4 +1,4 @@
-"""RELIABILITY.md section 6, scenarios 5 and 6: Redis down while orders complete; a worker dying mid-credit."""
+"""docs/program-rules.md G6, scenarios 5 and 6: Redis down while orders complete; a worker dying mid-credit."""
 
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from django.utils import timezone
 from kombu import pools as kombu_pools
 
 from coupons.models import Coupon
+from flows.orders import pass_first_order_event
 from orders import webhooks
 from referral_portal.celery import app
 from referrals.models import MonthlyRewardCounter, Referral
 from referrals.reasons import ReferralState
-from referrals.services import credit_due_referrals, record_first_order_event
+from referrals.services import credit_due_referrals
 from referrals.tasks import credit_referral_task
-from tests.factories import CreditingReferralFactory, OrderFactory
+from tests.factories import OrderFactory, ReferralFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,7 +116,7 @@ def test_a_frozen_redis_never_hangs_the_shops_webhook_and_the_sweep_credits_late
     settings.ORDER_EVENTS_SECRETS = ["reliability-secret"]
     broker_at(frozen_redis)
     StoreFactory(slug="reliability-store")
-    referrals = [CreditingReferralFactory() for _ in range(2)]
+    referrals = [ReferralFactory() for _ in range(2)]
     client, now = Client(), timezone.now()
     with caplog.at_level(logging.WARNING, logger="referrals.tasks"):
         for n, referral in enumerate(referrals):
@@ -150,14 +151,14 @@ def test_a_frozen_redis_never_hangs_the_shops_webhook_and_the_sweep_credits_late
 def _complete_first_order(referral):
     order = OrderFactory(buyer=referral.friend)
     with transaction.atomic():  # the orders app's transaction
-        record_first_order_event(order=order, event="placed", occurred_at=timezone.now())
+        pass_first_order_event(order=order, event="placed", occurred_at=timezone.now())
     with transaction.atomic():
-        record_first_order_event(order=order, event="completed", occurred_at=timezone.now())
+        pass_first_order_event(order=order, event="completed", occurred_at=timezone.now())
 
 
 def test_redis_down_while_orders_complete_then_the_sweep_credits_each_once(broker_at, caplog):
     broker_at("redis://127.0.0.1:1/0")  # nothing listens there: every publish fails
-    referrals = [CreditingReferralFactory() for _ in range(5)]
+    referrals = [ReferralFactory() for _ in range(5)]
     with caplog.at_level(logging.WARNING, logger="referrals.tasks"):
         for referral in referrals:
             started = time.monotonic()
@@ -177,9 +178,7 @@ def test_redis_down_while_orders_complete_then_the_sweep_credits_each_once(broke
 
 @pytest.mark.postgres
 def test_a_worker_killed_mid_credit_leaves_nothing_and_a_rerun_gives_one_coupon(tmp_path):
-    referral = CreditingReferralFactory(
-        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
-    )
+    referral = ReferralFactory(state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now())
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -218,9 +217,7 @@ def test_a_worker_killed_mid_credit_leaves_nothing_and_a_rerun_gives_one_coupon(
 @pytest.mark.redis
 def test_a_real_worker_on_redis_credits_a_referral_once(broker_at, redis_url):
     celery_app = broker_at(redis_url)
-    referral = CreditingReferralFactory(
-        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
-    )
+    referral = ReferralFactory(state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now())
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         credit_referral_task.delay(referral.pk)
         credit_referral_task.delay(referral.pk)  # a duplicate message
@@ -239,7 +236,7 @@ def test_a_real_worker_on_redis_credits_a_referral_once(broker_at, redis_url):
 @pytest.mark.redis
 def test_completion_enqueues_after_commit_and_a_real_worker_credits(broker_at, redis_url):
     celery_app = broker_at(redis_url)
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         _complete_first_order(referral)
         deadline = time.monotonic() + 20

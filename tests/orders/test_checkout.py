@@ -1,5 +1,5 @@
 """Checkout services: one pricing path, price + place + redeem in one transaction, cancel/refund and coupons
-(PROGRAM_RULES sections 4 and 5)."""
+(docs/program-rules.md sections 4 and 5)."""
 
 from __future__ import annotations
 
@@ -13,29 +13,22 @@ from django.utils import timezone
 
 from accounts.models import User
 from coupons.models import Campaign, Coupon, LedgerEntry, PromoRedemption
+from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
 from coupons.stacking import Reason
-from orders import services
+from flows import orders as flows
+from flows.order_events import receive_order_event
 from orders.models import Order, Store
-from orders.services import CheckoutRefused, LineInput
+from orders.services.lines import LineInput
+from referrals.services.lifecycle import FirstOrderOutcome
 from tests.factories import CampaignFactory, CouponFactory, ProductFactory, StoreFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.member(coins=500, signed_in=False)]
 D = Decimal
 
 
 @pytest.fixture
 def store():
     return StoreFactory(name="Northwind", slug="northwind")
-
-
-@pytest.fixture
-def shoes(store):
-    return ProductFactory(store=store, name="Trail shoes", price=D("100.00"), sale_price=D("70.00"))
-
-
-@pytest.fixture
-def member():
-    return UserFactory(coins=500)
 
 
 @pytest.fixture
@@ -51,7 +44,7 @@ def wallet(member, store):
 
 def buy(member, product, quantity=1, **picks):
     picks.setdefault("card_label", "Visa 4242")
-    return services.checkout(buyer=member, cart_lines=[(product, quantity)], **picks)
+    return flows.checkout(member=member, cart_lines=[(product, quantity)], **picks)
 
 
 def state_of(*objs):
@@ -64,9 +57,7 @@ def state_of(*objs):
 
 
 def test_price_cart_reproduces_the_worked_example(member, shoes, wallet):
-    pricing = services.price_cart(
-        lines=[(shoes, 1)], buyer=member, coupon_ids=[c.pk for c in wallet.values()], coins=50
-    )
+    pricing = price_cart(lines=[(shoes, 1)], member=member, coupon_ids=[c.pk for c in wallet.values()], coins=50)
     assert [(s.code, s.amount) for s in pricing.steps] == [
         ("SALE", D("30.00")),
         ("STORE_COUPON", D("3.00")),
@@ -80,9 +71,9 @@ def test_price_cart_reproduces_the_worked_example(member, shoes, wallet):
 
 
 def test_price_cart_without_a_member_prices_sale_and_seller_discounts_only(shoes, member, wallet):
-    pricing = services.price_cart(lines=[(shoes, 2)], coupon_ids=[wallet["referral"].pk])
+    pricing = price_cart(lines=[(shoes, 2)], coupon_ids=[wallet["referral"].pk])
     assert pricing.total == D("140.00") and pricing.applied_coupon_ids == ()
-    empty = services.price_cart(lines=[], buyer=member)
+    empty = price_cart(lines=[], member=member)
     assert (empty.total, empty.steps) == (D("0.00"), [])
 
 
@@ -92,9 +83,9 @@ def test_seller_discount_comes_before_store_coupon_minimum(member):
     )
     knife = ProductFactory(store=kitchen, price=D("50.00"))
     coupon = CouponFactory(owner=member, kind="store", source="store", store=kitchen, min_spend=D("95.00"))
-    one = services.price_cart(lines=[(knife, 1)], buyer=member, coupon_ids=[coupon.pk])
+    one = price_cart(lines=[(knife, 1)], member=member, coupon_ids=[coupon.pk])
     assert [s.code for s in one.steps] == [] and one.total == D("50.00")
-    two = services.price_cart(lines=[(knife, 2)], buyer=member, coupon_ids=[coupon.pk])
+    two = price_cart(lines=[(knife, 2)], member=member, coupon_ids=[coupon.pk])
     assert [(s.code, s.label, s.amount) for s in two.steps] == [
         ("SELLER_DISCOUNT", "Bright Kitchen: buy 2, get 10% off", D("10.00"))
     ]
@@ -122,7 +113,7 @@ def test_options_list_every_coupon_held_with_why(member, shoes, store):
     )
     bigger = CouponFactory(owner=member, value=D("6.00"), min_spend=D("50.00"))
     CouponFactory(title="Someone else's")  # never listed
-    pricing = services.price_cart(lines=[(shoes, 1)], buyer=member, coupon_ids=[applies.pk], with_options=True)
+    pricing = price_cart(lines=[(shoes, 1)], member=member, coupon_ids=[applies.pk], with_options=True)
     options = {o.coupon_id: o for o in pricing.options}
     assert set(options) == {applies.pk, short.pk, elsewhere.pk, lapsed.pk, bigger.pk}
     assert options[applies.pk].applies and options[applies.pk].is_picked
@@ -137,7 +128,7 @@ def test_options_list_every_coupon_held_with_why(member, shoes, store):
 
 def test_best_coupon_ids_are_what_the_engine_applies_from_the_whole_wallet(member, shoes, wallet):
     CouponFactory(owner=member, value=D("4.00"), min_spend=D("0"))  # loses the platform slot to the $5
-    assert set(services.best_coupon_ids(lines=[LineInput.for_product(shoes, 1)], buyer=member)) == {
+    assert set(best_coupon_ids(lines=[LineInput.for_product(shoes, 1)], member=member)) == {
         wallet["store"].pk,
         wallet["referral"].pk,
     }
@@ -221,7 +212,7 @@ def test_invalid_picks_are_refused_and_nothing_is_written(member, shoes, wallet,
     ],
 )
 def test_a_flagged_buyer_gets_no_program_benefit_and_nothing_is_claimed(member, shoes, wallet, status, picks):
-    """PROGRAM_RULES section 6 at the service: the view is not the only guard."""
+    """docs/program-rules.md section 6 at the service: the view is not the only guard."""
     from referrals.reasons import FLAGGED_MESSAGE
 
     campaign = CampaignFactory(code="SPRING5", value=D("5.00"), min_spend=D("0"))
@@ -236,7 +227,7 @@ def test_a_flagged_buyer_gets_no_program_benefit_and_nothing_is_claimed(member, 
     assert set(Coupon.objects.filter(owner=member).values_list("status", flat=True)) == {"active"}
     assert User.objects.get(pk=member.pk).coins == 500
     assert Campaign.objects.get(pk=campaign.pk).used_count == 0
-    assert services.best_coupon_ids(lines=[LineInput.for_product(shoes, 1)], buyer=member) == ()
+    assert best_coupon_ids(lines=[LineInput.for_product(shoes, 1)], member=member) == ()
     # Plain shopping stays open: the sale price, nothing from the wallet.
     order = buy(member, shoes)
     assert (order.total, order.coins_used) == (D("70.00"), 0)
@@ -259,7 +250,7 @@ def test_a_total_the_member_did_not_see_is_refused(member, shoes, wallet):
 
 def test_a_coupon_spent_meanwhile_rolls_the_whole_checkout_back(member, shoes, wallet):
     """Another checkout uses the coupon between pricing and redeeming: no order, no coins taken, nothing used."""
-    real_price_cart = services.price_cart
+    real_price_cart = price_cart
     other_order = Order.objects.create(buyer=UserFactory(), external_id="OTHER-1")
 
     def price_then_lose_the_coupon(**kwargs):
@@ -268,8 +259,8 @@ def test_a_coupon_spent_meanwhile_rolls_the_whole_checkout_back(member, shoes, w
         return pricing
 
     with (
-        mock.patch("orders.services.price_cart", side_effect=price_then_lose_the_coupon),
-        mock.patch("referrals.services.lifecycle.record_first_order_event") as hook,
+        mock.patch("flows.orders.price_cart", side_effect=price_then_lose_the_coupon),
+        mock.patch("referrals.services.lifecycle.record_first_order_event", return_value=FirstOrderOutcome()) as hook,
         pytest.raises(CheckoutRefused, match="can't be used on this order") as exc,
     ):
         buy(member, shoes, coupon_ids=[c.pk for c in wallet.values()], coins=50)
@@ -300,8 +291,8 @@ def test_checkout_order_total_equals_engine_total_for_many_carts(member):
         ]
         lines = [(p, q) for p, q in zip(products, quantities, strict=True) if q]
         picks = {"coupon_ids": [c.pk for c in coupons], "coins": 137 * n}
-        expected = services.price_cart(lines=lines, buyer=member, **picks)
-        order = services.checkout(buyer=member, cart_lines=lines, card_label="Visa 4242", **picks)
+        expected = price_cart(lines=lines, member=member, **picks)
+        order = flows.checkout(member=member, cart_lines=lines, card_label="Visa 4242", **picks)
         assert order.total == expected.total
         assert order.subtotal - order.discount_total == order.total
         member.refresh_from_db()
@@ -313,7 +304,7 @@ def test_checkout_order_total_equals_engine_total_for_many_carts(member):
 def test_cancel_before_payment_gives_back_coupons_coins_and_promo(member, shoes, wallet):
     campaign = CampaignFactory(code="SPRING", value=D("2.00"), min_spend=D("0"))
     order = buy(member, shoes, coupon_ids=[wallet["store"].pk], coins=50, promo_code="spring")
-    services.cancel(order=order)
+    flows.cancel(order=order)
     for coupon in state_of(*wallet.values()):
         assert (coupon.status, coupon.used_order_id) == ("active", None)
     assert User.objects.get(pk=member.pk).coins == 500
@@ -327,18 +318,18 @@ def test_cancel_before_payment_gives_back_coupons_coins_and_promo(member, shoes,
 def test_cancel_before_payment_does_not_return_a_coupon_past_its_expiry(member, shoes, wallet):
     order = buy(member, shoes, coupon_ids=[wallet["referral"].pk])
     with time_machine.travel(wallet["referral"].expires_at + timedelta(seconds=1)):
-        services.cancel(order=order)
+        flows.cancel(order=order)
     (coupon,) = state_of(wallet["referral"])
     assert coupon.status == "expired"
 
 
 def test_cancel_after_payment_and_refund_keep_the_coupons_spent(member, shoes, wallet):
     paid = buy(member, shoes, coupon_ids=[wallet["store"].pk], coins=20)
-    services.pay(order=paid)
-    services.cancel(order=paid)
+    flows.pay(order=paid)
+    flows.cancel(order=paid)
     refunded = buy(member, shoes, coupon_ids=[wallet["referral"].pk], coins=30)
-    services.pay(order=refunded)
-    services.refund(order=refunded)
+    flows.pay(order=refunded)
+    flows.refund(order=refunded)
     store_coupon, referral = state_of(wallet["store"], wallet["referral"])
     assert (store_coupon.status, store_coupon.used_order_id) == ("used", paid.pk)
     assert (referral.status, referral.used_order_id) == ("used", refunded.pk)
@@ -349,10 +340,10 @@ def test_cancel_after_payment_and_refund_keep_the_coupons_spent(member, shoes, w
 def test_a_failed_release_rolls_the_cancel_back(member, shoes, wallet):
     order = buy(member, shoes, coupon_ids=[wallet["store"].pk])
     with (
-        mock.patch("coupons.services.release_for_canceled_order", side_effect=RuntimeError("boom")),
+        mock.patch("flows.orders.release_for_canceled_order", side_effect=RuntimeError("boom")),
         pytest.raises(RuntimeError),
     ):
-        services.cancel(order=order)
+        flows.cancel(order=order)
     order.refresh_from_db()
     assert order.state == "placed" and order.canceled_at is None
 
@@ -362,7 +353,7 @@ def test_campaign_counter_survives_the_round_trip(member, shoes):
     order = buy(member, shoes, promo_code="ONCE")
     with pytest.raises(CheckoutRefused, match="fully used"):
         buy(UserFactory(), shoes, promo_code="ONCE")
-    services.cancel(order=order)
+    flows.cancel(order=order)
     assert Campaign.objects.get(code="ONCE").used_count == 0
     buy(UserFactory(), shoes, promo_code="ONCE")
 
@@ -379,10 +370,10 @@ def test_a_shop_cancel_event_before_payment_also_gives_the_coupons_back(member, 
         "occurred_at": (timezone.now() + timedelta(seconds=1)).isoformat(),
         "order": {"id": order.external_id},
     }
-    receipt = services.receive_order_event(event=parse_event(json.dumps(body).encode()))
-    assert receipt.status == 200 and "canceled" in receipt.body["result"]
+    receipt = receive_order_event(event=parse_event(json.dumps(body).encode()))
+    assert not receipt.is_duplicate and "canceled" in receipt.result
     (coupon,) = state_of(wallet["store"])
     assert coupon.status == "active" and User.objects.get(pk=member.pk).coins == 500
     # The same event again changes nothing (no double return of coins).
-    services.receive_order_event(event=parse_event(json.dumps(body).encode()))
+    receive_order_event(event=parse_event(json.dumps(body).encode()))
     assert User.objects.get(pk=member.pk).coins == 500

@@ -11,7 +11,8 @@ import pytest
 
 from accounts.models import User
 from coupons.models import Coupon, LedgerEntry
-from orders import services
+from coupons.pricing import CheckoutRefused
+from flows import orders as flows
 from orders.models import Order
 from tests.concurrency import race
 from tests.factories import CampaignFactory, CouponFactory, ProductFactory, UserFactory
@@ -25,7 +26,7 @@ def checkout_as(member_id: int, product_id: int, **picks):
 
     buyer = User.objects.get(pk=member_id)  # each thread its own instance and connection
     product = Product.objects.select_related("store").get(pk=product_id)
-    return services.checkout(buyer=buyer, cart_lines=[(product, 1)], card_label="Visa 4242", **picks)
+    return flows.checkout(member=buyer, cart_lines=[(product, 1)], card_label="Visa 4242", **picks)
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -34,7 +35,7 @@ def test_two_checkouts_with_the_same_coupon_one_order_pays_with_it(attempt, pric
     member = UserFactory()
     product = ProductFactory(price=D("100.00"), sale_price=D("70.00"))
     coupon = CouponFactory(owner=member, value=D("5.00"), min_spend=D("20.00"))
-    real_place_order = services.place_order
+    real_place_order = flows.place_order
     priced = threading.Barrier(2)
 
     def place_after_both_priced(**kwargs):
@@ -42,13 +43,13 @@ def test_two_checkouts_with_the_same_coupon_one_order_pays_with_it(attempt, pric
         priced.wait(timeout=10)
         return real_place_order(**kwargs)
 
-    patch = mock.patch("orders.services.place_order", side_effect=place_after_both_priced)
+    patch = mock.patch("flows.orders.place_order", side_effect=place_after_both_priced)
     with patch if priced_together else contextlib.nullcontext():
         results = race(2, lambda i: checkout_as(member.pk, product.pk, coupon_ids=[coupon.pk], expected_total=D("65")))
     orders = [r for r in results if isinstance(r, Order)]
     refusals = [r for r in results if not isinstance(r, Order)]
     assert len(orders) == 1, results
-    assert len(refusals) == 1 and isinstance(refusals[0], services.CheckoutRefused), results
+    assert len(refusals) == 1 and isinstance(refusals[0], CheckoutRefused), results
     # Priced before the winner committed: the redemption refuses it. Priced after: the total it saw changed.
     assert refusals[0].code in ({"COUPON_UNAVAILABLE"} if priced_together else {"COUPON_UNAVAILABLE", "TOTAL_CHANGED"})
     # Exactly one order exists (the loser's rolled back), it pays with the coupon, at the engine's total.
@@ -65,7 +66,7 @@ def test_many_checkouts_spending_coins_never_overdraw_and_each_order_matches_wha
     results = race(5, lambda i: checkout_as(member.pk, product.pk, coins=600))
     orders = [r for r in results if isinstance(r, Order)]
     assert len(orders) == 2  # 1,500 covers two spends of 600
-    assert all(isinstance(r, services.CheckoutRefused) for r in results if not isinstance(r, Order))
+    assert all(isinstance(r, CheckoutRefused) for r in results if not isinstance(r, Order))
     assert User.objects.get(pk=member.pk).coins == 300
     assert sorted(Order.objects.values_list("total", flat=True)) == [D("94.00"), D("94.00")]
 

@@ -18,22 +18,9 @@ from coupons.services import RedemptionError
 from orders.models import Order
 from tests.factories import CampaignFactory, CouponFactory, ProductFactory, StoreFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.member(coins=1250)]
 D = Decimal
 URL = "/shop/checkout/"
-
-
-@pytest.fixture
-def member(client):
-    user = UserFactory(coins=1250)
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def shoes():
-    store = StoreFactory(name="Northwind", slug="northwind")
-    return ProductFactory(store=store, name="Trail shoes", price=D("100.00"), sale_price=D("70.00"))
 
 
 @pytest.fixture
@@ -183,9 +170,9 @@ def test_pay_needs_a_card_but_update_does_not(client, member, in_cart):
 
 def test_a_coupon_used_meanwhile_shows_the_message_and_the_repriced_page(client, member, wallet, in_cart):
     """The concurrent checkout that won commits its use of the coupon; this one's redemption fails and rolls back."""
-    from orders import services
+    from flows import orders as flows
 
-    real_checkout = services.checkout
+    real_checkout = flows.checkout
 
     def losing_checkout(**kwargs):
         try:
@@ -195,8 +182,8 @@ def test_a_coupon_used_meanwhile_shows_the_message_and_the_repriced_page(client,
 
     refusal = RedemptionError("A coupon you picked is used and can't be used on this order.", "COUPON_UNAVAILABLE")
     with (
-        mock.patch("coupons.services.redeem_for_order", side_effect=refusal),
-        mock.patch("orders.views.services.checkout", side_effect=losing_checkout),
+        mock.patch("flows.orders.redeem_for_order", side_effect=refusal),
+        mock.patch("flows.orders.checkout", side_effect=losing_checkout),
     ):
         response = post(
             client, action="pay", coupons=[wallet["referral"].pk], card_label="Visa 4242", expected_total="65.00"
@@ -224,7 +211,7 @@ def test_refunded_order_page_says_coupons_are_not_returned(client, member, walle
     for action in ("mark-paid", "refund"):
         client.post(reverse("orders:action", args=[order.external_id, action]))
     # A Silver member's refund request waits for staff (member levels); staff approve it.
-    from orders.services import approve_refund
+    from flows.orders import approve_refund
 
     order.refresh_from_db()
     approve_refund(order=order, actor=UserFactory(is_staff=True))
@@ -270,17 +257,17 @@ def test_cart_shows_the_seller_discount(client, member):
 
 
 def test_the_test_card_is_prefilled_with_a_card_of_the_members_own(client, member, in_cart):
-    from orders.services import normalize_card_label, suggested_card_label
+    from orders.services.cards import normalize_card_label, suggested_card_label
 
     html = client.get(URL).content.decode()
-    label = suggested_card_label(buyer=member)
+    label = suggested_card_label(member=member)
     assert f'value="{label}"' in html
     assert normalize_card_label(label) == label  # a valid test card
     # Another member gets another card: a shared default would make every friend's card "seen on another account".
-    assert suggested_card_label(buyer=UserFactory()) != label
+    assert suggested_card_label(member=UserFactory()) != label
 
 
-# --- Flagged members: program benefits refused, plain shopping open (PROGRAM_RULES section 6) -------------
+# --- Flagged members: program benefits refused, plain shopping open (docs/program-rules.md section 6) -------------
 
 _VOLATILE = [
     (re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"'), 'name="csrfmiddlewaretoken" value=""'),
@@ -366,13 +353,13 @@ def test_a_cleared_member_can_use_coupons_again(client, member, wallet, in_cart)
 
     _flag(member)
     assert post(client, coupons=[wallet["referral"].pk]).status_code == 403
-    clear_flag(user=member)
+    clear_flag(member=member)
     response = post(client, coupons=[wallet["referral"].pk])
     assert response.status_code == 200 and "Pay $65.00" in response.content.decode()
 
 
 def test_checkout_messages_use_the_members_locale_like_the_rest_of_the_page(client, member, wallet, in_cart):
-    """PROGRAM_RULES section 7: a member in Germany reading English sees every amount as en_DE, engine reasons too."""
+    """docs/program-rules.md section 7: a member in Germany reading English sees every amount as en_DE, engine reasons too."""
     member.country = "DE"
     member.save(update_fields=["country"])
     html = client.get(URL).content.decode()

@@ -1,4 +1,4 @@
-"""Completed, refunded and canceled events in every arrival order, with duplicates (RELIABILITY.md section 6.3).
+"""Completed, refunded and canceled events in every arrival order, with duplicates (docs/program-rules.md G6, scenario 3).
 
 Property: the order's final state and timestamps depend only on when things
 happened, never on the order they arrived in; the referral hook saw the event
@@ -15,7 +15,8 @@ from django.core.cache import cache
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders import services, webhooks
+from flows import orders as flows
+from orders import webhooks
 from orders.models import Order, OrderEvent, OrderState
 from tests.factories import ProductFactory, UserFactory
 from tests.orders.conftest import T0, at
@@ -54,9 +55,9 @@ def test_final_state_is_the_same_whatever_the_arrival_order(client, hook, django
     OrderEvent.objects.all().delete()
     hook.reset_mock()
     buyer = UserFactory()
-    order = services.place_order(buyer=buyer, lines=[(ProductFactory(), 1)], card_label="Visa 4242", occurred_at=T0)
-    services.pay(order=order, occurred_at=at(1))
-    services.ship(order=order, occurred_at=at(10))
+    order = flows.place_order(member=buyer, lines=[(ProductFactory(), 1)], card_label="Visa 4242", occurred_at=T0)
+    flows.pay(order=order, occurred_at=at(1))
+    flows.ship(order=order, occurred_at=at(10))
 
     events = [
         {

@@ -1,4 +1,4 @@
-"""The first order is the earliest PLACED, whatever order the shop's events arrive in (PROGRAM_RULES.md section 3)."""
+"""The first order is the earliest PLACED, whatever order the shop's events arrive in (docs/program-rules.md section 3)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from decimal import Decimal
 import pytest
 from django.core.cache import cache
 
-from orders import services, webhooks
+from flows import orders as flows
+from orders import webhooks
 from orders.models import Order
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, ReferralState
-from tests.factories import CreditingReferralFactory, ProductFactory, StoreFactory, UserFactory
+from tests.factories import ProductFactory, ReferralFactory, StoreFactory, UserFactory
 from tests.orders.conftest import at
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def referral():
-    return CreditingReferralFactory()
+    return ReferralFactory()
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def product():
 
 
 def place(referral, product, external_id, placed_at):
-    return services.place_order(
-        buyer=referral.friend,
+    return flows.place_order(
+        member=referral.friend,
         lines=[(product, 1)],
         card_label=f"Visa {4000 + referral.friend.pk % 1000:04d}",
         occurred_at=placed_at,
@@ -43,9 +44,7 @@ def place(referral, product, external_id, placed_at):
 def finish(order, placed_at):
     """Paid, shipped and completed, as late shop events."""
     for hours, name in ((1, "paid"), (2, "shipped"), (3, "completed")):
-        services.record_transition(
-            order=order, event=name, occurred_at=placed_at + timedelta(hours=hours), strict=False
-        )
+        flows.record_transition(order=order, event=name, occurred_at=placed_at + timedelta(hours=hours), strict=False)
 
 
 def reload(*objs):
@@ -84,7 +83,7 @@ def test_an_earlier_order_heard_of_later_becomes_the_first_and_only_it_qualifies
 def test_a_canceled_demoted_order_does_not_void_the_referral(referral, product):
     later = place(referral, product, "LATE", at(5))
     place(referral, product, "EARLY", at(0))
-    services.record_transition(order=later, event="canceled", occurred_at=at(6), strict=False)
+    flows.record_transition(order=later, event="canceled", occurred_at=at(6), strict=False)
     referral.refresh_from_db()
     assert referral.state == ReferralState.ORDER_PLACED
 
@@ -95,7 +94,7 @@ def test_the_swap_is_refused_once_the_outcome_is_final_and_staff_read_why(referr
     if outcome == "qualified":
         finish(later, at(5))
     else:
-        services.record_transition(order=later, event="canceled", occurred_at=at(6), strict=False)
+        flows.record_transition(order=later, event="canceled", occurred_at=at(6), strict=False)
     referral.refresh_from_db()
     decided = (referral.state, referral.reason_code, referral.completed_at)
     assert referral.state == outcome
@@ -118,11 +117,9 @@ def test_the_swap_is_refused_once_the_outcome_is_final_and_staff_read_why(referr
 def test_the_earlier_order_is_checked_by_the_card_rules_again(referral, product):
     place(referral, product, "LATE", at(5))
     # The earlier order was paid with the referrer's card: it is the first order, and it voids the referral.
-    services.place_order(
-        buyer=referral.referrer, lines=[(product, 1)], card_label="Mastercard 5555", occurred_at=at(-48)
-    )
-    services.place_order(
-        buyer=referral.friend,
+    flows.place_order(member=referral.referrer, lines=[(product, 1)], card_label="Mastercard 5555", occurred_at=at(-48))
+    flows.place_order(
+        member=referral.friend,
         lines=[(product, 1)],
         card_label="Mastercard 5555",
         occurred_at=at(0),
@@ -142,15 +139,15 @@ def test_an_order_placed_at_the_same_moment_keeps_the_first_one_heard_of(referra
 
 def test_a_buyer_without_referral_gets_the_earliest_order_as_first(product):
     buyer = UserFactory()
-    later = services.place_order(buyer=buyer, lines=[(product, 1)], card_label="Visa 1111", occurred_at=at(5))
-    earlier = services.place_order(buyer=buyer, lines=[(product, 1)], card_label="Visa 1111", occurred_at=at(1))
+    later = flows.place_order(member=buyer, lines=[(product, 1)], card_label="Visa 1111", occurred_at=at(5))
+    earlier = flows.place_order(member=buyer, lines=[(product, 1)], card_label="Visa 1111", occurred_at=at(1))
     later.refresh_from_db()
     assert earlier.is_first and not later.is_first
 
 
 @pytest.mark.parametrize("arrival", list(itertools.permutations([0, 1, 2])))
 def test_every_arrival_order_of_three_placed_events_picks_the_earliest(arrival, product):
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     orders = {hours: place(referral, product, f"O{hours}", at(hours * 4)) for hours in arrival}
     assert Order.objects.filter(buyer=referral.friend, is_first=True).get() == orders[0]
     referral.refresh_from_db()
@@ -208,7 +205,7 @@ def test_out_of_order_placed_events_through_the_webhook(client, settings):
     settings.ORDER_EVENTS_TOLERANCE_SECONDS = 300
     cache.clear()
     StoreFactory(slug="pixel-gadgets")
-    referral = CreditingReferralFactory(friend=UserFactory(email="friend@example.com"))
+    referral = ReferralFactory(friend=UserFactory(email="friend@example.com"))
 
     answer = post(client, placed("SHOP-LATE", "2026-03-02T12:00:00Z", "friend@example.com"))
     assert answer.json()["result"] == "placed (first order)"
@@ -237,7 +234,7 @@ def test_placed_events_arriving_together_leave_the_earliest_as_the_only_first(se
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
     cache.clear()
     StoreFactory(slug="pixel-gadgets")
-    referral = CreditingReferralFactory(friend=UserFactory(email="friend@example.com"))
+    referral = ReferralFactory(friend=UserFactory(email="friend@example.com"))
     # Already heard of: one placed at 15:00. Then five earlier ones at once, latest first.
     assert post_with(API_SECRET, placed("SHOP-15", "2026-03-02T15:00:00Z", "friend@example.com")) == 200
     payloads = [placed(f"SHOP-1{h}", f"2026-03-02T1{h}:00:00Z", "friend@example.com") for h in (4, 3, 2, 1, 0)]
@@ -261,7 +258,7 @@ def post_with(secret, payload) -> int:
 
 def test_a_referral_in_sign_up_review_also_takes_the_earlier_order_as_first(product):
     """A review decides the referral later; until a completion reached it, the earliest order is still the first."""
-    referral = CreditingReferralFactory(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.DISPOSABLE_EMAIL)
+    referral = ReferralFactory(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.DISPOSABLE_EMAIL)
     later = place(referral, product, "LATE", at(5))
     referral.refresh_from_db()
     assert (referral.state, referral.first_order_id) == (ReferralState.UNDER_REVIEW, later.pk)
@@ -275,7 +272,7 @@ def test_a_referral_in_sign_up_review_also_takes_the_earlier_order_as_first(prod
 
 
 def test_a_review_held_at_completion_keeps_its_first_order(product):
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     later = place(referral, product, "LATE", at(5))
     finish(later, at(5))
     Referral.objects.filter(pk=referral.pk).update(state=ReferralState.UNDER_REVIEW, reason_code="REFERRER_BURST")

@@ -1,4 +1,4 @@
-"""POST /api/order-events/: signature, inbox, idempotency, ordering, errors (RELIABILITY.md section 3)."""
+"""POST /api/order-events/: signature, inbox, idempotency, ordering, errors (docs/program-rules.md G3)."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from referrals.reasons import ReferralState
 from referrals.services import credit_due_referrals
 from referrals.tasks import credit_referral_task
 from tests.concurrency import race
-from tests.factories import CreditingReferralFactory, StoreFactory, UserFactory
+from tests.factories import ReferralFactory, StoreFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.member(email="friend@example.com", signed_in=False)]
 
 SECRET = "current-secret"
 URL = "/api/order-events/"
@@ -36,11 +36,6 @@ def _settings(settings):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_TOLERANCE_SECONDS = 300
     cache.clear()
-
-
-@pytest.fixture
-def member():
-    return UserFactory(email="friend@example.com")
 
 
 @pytest.fixture
@@ -339,7 +334,7 @@ def test_concurrent_first_orders_of_one_member_give_exactly_one_first(settings):
     assert Order.objects.filter(is_first=True).count() == 1
 
 
-# --- RELIABILITY.md section 6, scenario 2, end to end -------------------------------------------
+# --- docs/program-rules.md G6, scenarios 2, end to end -------------------------------------------
 
 
 def _iso(moment) -> str:
@@ -373,8 +368,8 @@ def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_a
     now = timezone.now()
     # Friend A's completion arrives 5× at once, then 5× in a row; friend B's the other way round.
     friends = {
-        "a": CreditingReferralFactory(friend__email="friend-a@example.com"),
-        "b": CreditingReferralFactory(friend__email="friend-b@example.com"),
+        "a": ReferralFactory(friend__email="friend-a@example.com"),
+        "b": ReferralFactory(friend__email="friend-b@example.com"),
     }
     completions = {}
     for tag, referral in friends.items():

@@ -9,7 +9,8 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
 from accounts.models import Level, LevelCode, User
-from orders import services
+from flows import orders as flows
+from orders.errors import InvalidTransition
 from orders.models import Order, OrderState, RefundStatus
 from tests.factories import UserFactory, completed_order
 
@@ -46,7 +47,7 @@ def test_fast_refunds_at_the_threshold_edges(level, total, auto):
     member = member_at(level)
     order = order_for(member, total)
     assert User.objects.get(pk=member.pk).level == level
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     order.refresh_from_db()
     if auto:
         assert order.refund_status == RefundStatus.AUTO_APPROVED and order.state == OrderState.REFUNDED
@@ -63,7 +64,7 @@ def test_the_level_counts_before_the_refunded_order_drops_it():
     completed_order(buyer=member, total="450.00")
     order = completed_order(buyer=member, total="99.99")
     assert User.objects.get(pk=member.pk).level == LevelCode.PLATINUM
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     member.refresh_from_db()
     assert order.state == OrderState.REFUNDED
     assert (member.level, member.level_points) == (LevelCode.GOLD, 450)
@@ -72,24 +73,24 @@ def test_the_level_counts_before_the_refunded_order_drops_it():
 def test_the_threshold_is_editable():
     Level.objects.filter(code=LevelCode.PLATINUM).update(fast_refund_limit=Decimal("150.00"))
     order = order_for(member_at(LevelCode.PLATINUM), "120.00")
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     assert order.state == OrderState.REFUNDED
     Level.objects.filter(code=LevelCode.PLATINUM).update(fast_refund_limit=None)
     other = order_for(member_at(LevelCode.PLATINUM), "1.00")
-    services.request_refund(order=other)
+    flows.request_refund(order=other)
     assert other.refund_status == RefundStatus.REQUESTED and other.refund_note == "LEVEL_HAS_NO_FAST_REFUND"
 
 
 def test_one_request_at_a_time_and_only_for_paid_orders():
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=order)
-    with pytest.raises(services.InvalidTransition, match="already waiting for approval"):
-        services.request_refund(order=order)
+    flows.request_refund(order=order)
+    with pytest.raises(InvalidTransition, match="already waiting for approval"):
+        flows.request_refund(order=order)
     from tests.factories import ProductFactory
 
-    unpaid = services.place_order(buyer=order.buyer, lines=[(ProductFactory(), 1)], card_label="Visa 4242")
-    with pytest.raises(services.InvalidTransition, match="Only a paid order can be refunded"):
-        services.request_refund(order=unpaid)
+    unpaid = flows.place_order(member=order.buyer, lines=[(ProductFactory(), 1)], card_label="Visa 4242")
+    with pytest.raises(InvalidTransition, match="Only a paid order can be refunded"):
+        flows.request_refund(order=unpaid)
     unpaid.refresh_from_db()
     assert unpaid.refund_status == "" and unpaid.refund_requested_at is None
 
@@ -98,42 +99,42 @@ def test_staff_approve_a_waiting_request():
     staff = UserFactory(is_staff=True)
     member = UserFactory()
     order = completed_order(buyer=member, total="250.00")
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     assert User.objects.get(pk=member.pk).level == LevelCode.GOLD
-    services.approve_refund(order=order, actor=staff, note="Item arrived broken")
+    flows.approve_refund(order=order, actor=staff, note="Item arrived broken")
     order.refresh_from_db()
     assert order.state == OrderState.REFUNDED and order.refund_status == RefundStatus.APPROVED
     assert order.refund_decided_by == staff and order.refund_note == "Item arrived broken"
     assert User.objects.get(pk=member.pk).level == LevelCode.SILVER  # points recomputed
-    with pytest.raises(services.InvalidTransition, match="waiting for approval"):
-        services.approve_refund(order=order, actor=staff)
+    with pytest.raises(InvalidTransition, match="waiting for approval"):
+        flows.approve_refund(order=order, actor=staff)
 
 
 def test_staff_reject_with_a_reason_and_the_member_may_ask_again():
     staff = UserFactory(is_staff=True)
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     with pytest.raises(ValueError, match="reason"):
-        services.reject_refund(order=order, actor=staff, note="  ")
-    services.reject_refund(order=order, actor=staff, note="Outside the return window")
+        flows.reject_refund(order=order, actor=staff, note="  ")
+    flows.reject_refund(order=order, actor=staff, note="Outside the return window")
     order.refresh_from_db()
     assert order.refund_status == RefundStatus.REJECTED and order.state == OrderState.COMPLETED
     assert order.refund_decided_by == staff
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     assert order.refund_status == RefundStatus.REQUESTED and order.refund_decided_by_id is None
 
 
 def test_an_approval_without_a_request_is_refused():
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    with pytest.raises(services.InvalidTransition):
-        services.approve_refund(order=order, actor=UserFactory(is_staff=True))
-    with pytest.raises(services.InvalidTransition):
-        services.reject_refund(order=order, actor=UserFactory(is_staff=True), note="x")
+    with pytest.raises(InvalidTransition):
+        flows.approve_refund(order=order, actor=UserFactory(is_staff=True))
+    with pytest.raises(InvalidTransition):
+        flows.reject_refund(order=order, actor=UserFactory(is_staff=True), note="x")
 
 
 def test_a_shop_refund_event_is_a_completed_refund_whatever_the_level():
     order = order_for(member_at(LevelCode.SILVER), "300.00")
-    result = services.record_transition(order=order, event=OrderState.REFUNDED, strict=False)
+    result = flows.record_transition(order=order, event=OrderState.REFUNDED, strict=False)
     assert result.changed and order.state == OrderState.REFUNDED and order.refund_status == ""
     assert User.objects.get(pk=order.buyer_id).level_points == 0
 
@@ -141,12 +142,12 @@ def test_a_shop_refund_event_is_a_completed_refund_whatever_the_level():
 def test_a_shop_refund_while_a_request_waits_closes_it_on_approval():
     staff = UserFactory(is_staff=True)
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=order)
-    services.record_transition(order=order, event=OrderState.REFUNDED, strict=False)
+    flows.request_refund(order=order)
+    flows.record_transition(order=order, event=OrderState.REFUNDED, strict=False)
     order.refresh_from_db()
     assert not order.has_pending_refund_request
     refunded_at = order.refunded_at
-    services.approve_refund(order=order, actor=staff)
+    flows.approve_refund(order=order, actor=staff)
     order.refresh_from_db()
     assert order.refund_status == RefundStatus.APPROVED and order.refunded_at == refunded_at
 
@@ -173,8 +174,8 @@ def test_member_page_platinum_refund_is_immediate(client):
 
 def test_rejected_request_reason_is_shown_to_the_member(client):
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=order)
-    services.reject_refund(order=order, actor=UserFactory(is_staff=True), note="Used item")
+    flows.request_refund(order=order)
+    flows.reject_refund(order=order, actor=UserFactory(is_staff=True), note="Used item")
     client.force_login(order.buyer)
     html = client.get(reverse("orders:detail", args=[order.external_id])).content.decode()
     assert "not approved: Used item" in html and "Request refund" in html
@@ -182,7 +183,7 @@ def test_rejected_request_reason_is_shown_to_the_member(client):
 
 def test_admin_approve_action(admin_client):
     waiting = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=waiting)
+    flows.request_refund(order=waiting)
     untouched = order_for(member_at(LevelCode.SILVER), "20.00")
     response = admin_client.post(
         reverse("admin:orders_order_changelist"),
@@ -199,7 +200,7 @@ def test_admin_approve_action(admin_client):
 
 def test_admin_reject_action_asks_for_a_reason(admin_client):
     order = order_for(member_at(LevelCode.SILVER), "30.00")
-    services.request_refund(order=order)
+    flows.request_refund(order=order)
     url = reverse("admin:orders_order_changelist")
     page = admin_client.post(url, {"action": "reject_refund_requests", ACTION_CHECKBOX_NAME: [order.pk]})
     assert page.status_code == 200 and "Reason (shown to the member)" in page.content.decode()

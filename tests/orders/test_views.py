@@ -7,18 +7,11 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from orders import services
+from flows import orders as flows
 from orders.models import Order, OrderState
 from tests.factories import ProductFactory, StoreFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def member(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
@@ -134,7 +127,7 @@ def test_checkout_refuses_a_card_number(client, member, sale_item):
 
 
 def _order_for(user, product, **kwargs):
-    return services.place_order(buyer=user, lines=[(product, 1)], card_label="Visa 4242", **kwargs)
+    return flows.place_order(member=user, lines=[(product, 1)], card_label="Visa 4242", **kwargs)
 
 
 def test_my_orders_lists_only_mine(client, member, sale_item, django_assert_max_num_queries):

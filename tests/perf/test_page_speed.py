@@ -8,11 +8,12 @@ import pytest
 from django.core.cache import caches
 from django.urls import reverse
 
-from referral_portal.cache import ReusedClientRedisCache
-from referral_portal.templatetags.money import format_money
-from referrals import selectors
+from lib.cache import ReusedClientRedisCache
+from lib.money import format_money
 from referrals.models import ReferralCode
-from tests.factories import InviteClickFactory, InviteReferralFactory, UserFactory
+from referrals.selectors import cards, funnel
+from support.selectors import open_requests_by_referral
+from tests.factories import ClickFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,57 +28,57 @@ def test_funnel_is_kept_for_its_ttl_then_read_again(member_code, settings, djang
     member, code = member_code
     settings.INVITE_FUNNEL_CACHE_SECONDS = 60
     caches["default"].clear()
-    InviteClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
+    ClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
     with django_assert_num_queries(2):
-        assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 2
-    InviteClickFactory(referral_code=code, channel="whatsapp")
+        assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 2
+    ClickFactory(referral_code=code, channel="whatsapp")
     with django_assert_num_queries(0):  # within the TTL: the cached numbers, no query
-        assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 2
+        assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 2
     caches["default"].clear()  # the TTL ran out
-    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 3
+    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 3
 
 
 def test_funnel_cache_off_reads_every_time(member_code, settings):
     member, code = member_code
     settings.INVITE_FUNNEL_CACHE_SECONDS = 0
-    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 0
-    InviteClickFactory(referral_code=code, channel="email")
-    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 1
+    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 0
+    ClickFactory(referral_code=code, channel="email")
+    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
 
 
 def test_funnel_cache_key_is_per_member_and_code(member_code, settings):
     member, code = member_code
     settings.INVITE_FUNNEL_CACHE_SECONDS = 60
     caches["default"].clear()
-    InviteClickFactory(referral_code=code, channel="email")
-    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 1
+    ClickFactory(referral_code=code, channel="email")
+    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
     other = UserFactory()
     other_code = ReferralCode.objects.create(user=other, code="OTHER2345")
-    assert selectors.cached_channel_funnel(user=other, code=other_code.code).total.clicks == 0
+    assert funnel.cached_channel_funnel(member=other, code=other_code.code).total.clicks == 0
 
 
 def test_funnel_is_read_from_the_database_when_the_cache_is_down(member_code, settings, monkeypatch):
     member, code = member_code
     settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    InviteClickFactory(referral_code=code, channel="email")
+    ClickFactory(referral_code=code, channel="email")
 
     def down(*args, **kwargs):
         raise ConnectionError("cache is down")
 
-    monkeypatch.setattr(selectors.cache, "get", down)
-    monkeypatch.setattr(selectors.cache, "set", down)
-    assert selectors.cached_channel_funnel(user=member, code=code.code).total.clicks == 1
+    monkeypatch.setattr(funnel.cache, "get", down)
+    monkeypatch.setattr(funnel.cache, "set", down)
+    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
 
 
 def test_page_count_given_skips_the_count_query(member_code, django_assert_num_queries):
     member, _code = member_code
     from accounts.selectors import region_for_country
 
-    InviteReferralFactory.create_batch(3, referrer=member)
+    ReferralFactory.create_batch(3, whatsapp_3_days_ago=True, referrer=member)
     region = region_for_country(str(member.country))
     with django_assert_num_queries(3):  # page rows, timelines, open support requests (no COUNT)
-        page = selectors.referral_page(user=member, count=3, region=region)
-        list(page.object_list)
+        page = cards.referral_page(member=member, count=3, region=region)
+        open_requests_by_referral(referral_ids=[r.pk for r in page.object_list])
     assert page.paginator.num_pages == 1 and len(page.object_list) == 3
 
 
@@ -87,7 +88,7 @@ def test_stat_tiles_are_exact_while_the_funnel_is_cached(client, member_code, se
     caches["default"].clear()
     client.force_login(member)
     client.get(reverse("referrals:invite"))  # funnel cached with no sign-up
-    InviteReferralFactory(referrer=member, code=code, state="credited")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, state="credited")
     html = client.get(reverse("referrals:invite")).content.decode()
     assert '<span class="stat-value">1</span><span class="stat-label">Sign-ups</span>' in html
     assert '<span class="stat-value">1</span><span class="stat-label">Coupons earned</span>' in html
@@ -117,12 +118,12 @@ def test_redis_backend_keeps_one_client_and_behaves_like_djangos(redis_url):
 
 
 def test_a_new_sign_up_shows_in_the_funnel_at_once_despite_the_cache(client, member_code, settings):
-    from tests.factories import InviteReferralFactory
+    from tests.factories import ReferralFactory
 
     member, code = member_code
     settings.INVITE_FUNNEL_CACHE_SECONDS = 60
     caches["default"].clear()
     client.force_login(member)
     assert client.get("/invite/").context["funnel"].total.signups == 0
-    InviteReferralFactory(referrer=member, code=code, channel="whatsapp")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp")
     assert client.get("/invite/").context["funnel"].total.signups == 1

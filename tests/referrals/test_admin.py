@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from referrals.admin import signals_sections
+from referrals.admin.signals import signals_sections
 from tests.support.builders import referral_with_timeline
 from tests.support.conftest import make_staff, role_client, staff_roles  # noqa: F401
 

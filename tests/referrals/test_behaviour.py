@@ -1,4 +1,4 @@
-"""referrer_behaviour: sign-up bursts, identical first orders and silent friends (PROGRAM_RULES.md section 6)."""
+"""referrer_behaviour: sign-up bursts, identical first orders and silent friends (docs/program-rules.md section 6)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Order, OrderLine
-from referrals.selectors import referrer_behaviour
+from referrals.selectors.behaviour import referrer_behaviour
 from tests.factories import ProductFactory, ReferralCodeFactory, ReferralFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,8 +15,9 @@ from django.test import RequestFactory
 
 from accounts.identity import keyed_hash
 from accounts.models import AccountStatus, Device, IPSighting
+from lib.client import client_info
 from referrals.models import Click
-from referrals.selectors import usable_code
+from referrals.selectors.links import usable_code
 from referrals.services.attribution import record_click, record_click_fast
 from tests.factories import ReferralCodeFactory
 
@@ -55,11 +56,11 @@ def test_the_function_writes_exactly_what_the_orm_path_writes(ip):
     request = click_request(ip=ip)
     ip_hash = keyed_hash(ip, purpose="ip") if ip else ""
     with time_machine.travel(WHEN, tick=False):
-        orm_click = record_click(request=request, code=usable_code(code.code), channel="whatsapp")
+        orm_click = record_click(client=client_info(request), code=usable_code(code.code), channel="whatsapp")
         by_orm = written()
         forget_everything()
         found = record_click_fast(
-            request=request, raw_code=code.code.lower(), channel="whatsapp", ip=ip, ip_hash=ip_hash
+            client=client_info(request), raw_code=code.code.lower(), channel="whatsapp", ip_hash=ip_hash
         )
         by_function = written()
     assert by_function == by_orm
@@ -72,9 +73,9 @@ def test_a_second_click_from_the_same_browser_reuses_its_device_and_updates_last
     code = ReferralCodeFactory()
     request = click_request()
     with time_machine.travel(WHEN, tick=False):
-        first = record_click_fast(request=request, raw_code=code.code, channel="email", ip="8.8.8.8", ip_hash="h")
+        first = record_click_fast(client=client_info(request), raw_code=code.code, channel="email", ip_hash="h")
     with time_machine.travel(WHEN.replace(hour=13), tick=False):
-        second = record_click_fast(request=request, raw_code=code.code, channel="sms", ip="8.8.8.8", ip_hash="h")
+        second = record_click_fast(client=client_info(request), raw_code=code.code, channel="sms", ip_hash="h")
     device = Device.objects.get()
     assert (device.first_seen_at, device.last_seen_at) == (WHEN, WHEN.replace(hour=13))
     assert list(Click.objects.order_by("pk").values_list("pk", "channel", "device_id")) == [
@@ -99,5 +100,5 @@ def test_unusable_codes_answer_none_and_write_nothing(kind):
     else:
         raw = "not a code!"
     assert usable_code(raw) is None  # the ORM path's answer
-    assert record_click_fast(request=click_request(), raw_code=raw, channel="other", ip="8.8.8.8", ip_hash="h") is None
+    assert record_click_fast(client=client_info(click_request()), raw_code=raw, channel="other", ip_hash="h") is None
     assert (Click.objects.count(), IPSighting.objects.count(), Device.objects.count()) == (0, 0, 0)

@@ -1,4 +1,4 @@
-"""Crediting, the monthly limit and staff credits (PROGRAM_RULES.md section 3, RELIABILITY.md section 2)."""
+"""Crediting, the monthly limit and staff credits (docs/program-rules.md section 3, docs/program-rules.md G2)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from django.utils import timezone
 from accounts.models import Notification, Region
 from coupons.models import Coupon, CouponStatus, LedgerEntry
 from referrals.models import MonthlyRewardCounter, Referral
+from referrals.program import program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services import (
     CreditError,
@@ -22,10 +23,9 @@ from referrals.services import (
     credit_manually,
     credit_referral,
     flag_delayed_referrals,
-    program_month,
     reconcile_rewards,
 )
-from tests.factories import CreditingReferralFactory, OrderFactory, UserFactory
+from tests.factories import OrderFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.django_db
 def qualified(referrer=None, *, completed_at=None, **fields):
     completed_at = completed_at or timezone.now()
     extra = {"referrer": referrer} if referrer is not None else {}
-    referral = CreditingReferralFactory(
+    referral = ReferralFactory(
         state=ReferralState.QUALIFIED, completed_at=completed_at, credit_due_at=completed_at, **extra, **fields
     )
     referral.first_order = OrderFactory(buyer=referral.friend, completed_at=completed_at, state="completed")
@@ -93,7 +93,7 @@ def test_crediting_is_idempotent():
 
 @pytest.mark.parametrize("state", [ReferralState.REGISTERED, ReferralState.ORDER_PLACED, ReferralState.UNDER_REVIEW])
 def test_only_qualified_referrals_are_credited(state):
-    referral = CreditingReferralFactory(state=state)
+    referral = ReferralFactory(state=state)
     assert credit_referral(referral_id=referral.pk) == state
     assert not Coupon.objects.exists()
 
@@ -131,7 +131,7 @@ def test_the_tenth_credit_and_later_caps_send_one_limit_notice_a_month():
 def test_the_sweep_credits_due_referrals_and_skips_the_rest():
     due = [qualified() for _ in range(3)]
     later = qualified(completed_at=timezone.now() + timedelta(minutes=10))
-    done = CreditingReferralFactory(state=ReferralState.VOIDED, reason_code=ReasonCode.FIRST_ORDER_CANCELED)
+    done = ReferralFactory(state=ReferralState.VOIDED, reason_code=ReasonCode.FIRST_ORDER_CANCELED)
     assert credit_due_referrals() == {"credited": 3}
     assert credit_due_referrals() == {}
     assert set(Referral.objects.filter(state="credited").values_list("pk", flat=True)) == {r.pk for r in due}
@@ -234,10 +234,10 @@ def test_staff_credit_needs_a_reason_staff_and_a_completed_order():
         credit_manually(referral=referral, actor=staff, reason="  ")
     with pytest.raises(CreditError, match="Only staff"):
         credit_manually(referral=referral, actor=UserFactory(), reason="because")
-    review = CreditingReferralFactory(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.IP_BURST)
+    review = ReferralFactory(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.IP_BURST)
     with pytest.raises(CreditError, match="has not completed"):
         credit_manually(referral=review, actor=staff, reason="because")
-    registered = CreditingReferralFactory()
+    registered = ReferralFactory()
     with pytest.raises(CreditError, match="cannot be credited"):
         credit_manually(referral=registered, actor=staff, reason="because")
     assert not Coupon.objects.exists()
@@ -271,10 +271,10 @@ def test_reconciliation_reports_completed_first_orders_without_reward_or_reason(
     fresh = qualified(completed_at=now - timedelta(hours=23))
     credited = qualified(completed_at=now - timedelta(hours=30))
     credit_referral(referral_id=credited.pk)
-    capped = CreditingReferralFactory(state=ReferralState.CAPPED, reason_code=ReasonCode.MONTHLY_LIMIT)
+    capped = ReferralFactory(state=ReferralState.CAPPED, reason_code=ReasonCode.MONTHLY_LIMIT)
     OrderFactory(buyer=capped.friend, completed_at=now - timedelta(days=2))
     # The completion never reached the referral (lost event): still reported, from the order.
-    missed = CreditingReferralFactory(state=ReferralState.ORDER_PLACED)
+    missed = ReferralFactory(state=ReferralState.ORDER_PLACED)
     OrderFactory(buyer=missed.friend, completed_at=now - timedelta(days=2), state="completed")
     report = reconcile_rewards()
     assert {row["referral_id"] for row in report} == {stuck.pk, missed.pk}

@@ -1,4 +1,4 @@
-"""Accounts on one device that refer each other are all flagged (PROGRAM_RULES.md section 6).
+"""Accounts on one device that refer each other are all flagged (docs/program-rules.md section 6).
 
 `register_referral` flags the ring (referrals.services.device_ring) when a friend signs up on a
 device the referrer has used: friend, referrer and every other referral pair seen on that device.
@@ -9,17 +9,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.devices import record_sighting
 from accounts.identity import keyed_hash
 from accounts.models import AccountStatus, StatusReason, User
-from accounts.services import flag_account, record_sighting, suspend_account
+from accounts.services import flag_account, suspend_account
+from flows.signup import register_referral
+from lib.client import client_info
+from referrals.cookies import read_attribution
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
-from referrals.services import register_referral
 from referrals.services.device_ring import flag_device_ring
 from support.models import AuditLog
 from tests.factories import AccountDeviceFactory, DeviceFactory, ReferralCodeFactory, ReferralFactory, UserFactory
@@ -31,13 +33,6 @@ RING_DEVICE = "ring-laptop"
 PREFIX = keyed_hash(RING_DEVICE, purpose="device")[:12]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def status_of(*users) -> list[tuple[str, str]]:
     by_pk = {u.pk: (u.status, u.status_reason) for u in User.objects.filter(pk__in=[u.pk for u in users])}
     return [by_pk[u.pk] for u in users]
@@ -47,8 +42,8 @@ def sign_up_on(rf, device_id: str, code) -> Referral:
     """A new member signs up through `code`'s link on `device_id` the way the sign-up view does it."""
     request = signup_request(rf, device_id=device_id, code=code)
     friend = UserFactory()
-    record_sighting(request=request, kind="signup", user=friend)
-    return register_referral(friend=friend, request=request)
+    record_sighting(client=client_info(request), kind="signup", member=friend)
+    return register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
 
 
 FLAGGED_RING = (AccountStatus.FLAGGED, StatusReason.DEVICE_RING)
@@ -57,7 +52,7 @@ ACTIVE = (AccountStatus.ACTIVE, "")
 
 def test_a_friend_on_the_referrers_device_flags_both_with_an_automatic_audit_row(rf):
     code = ReferralCodeFactory()
-    record_sighting(request=signup_request(rf, device_id=RING_DEVICE), kind="login", user=code.user)
+    record_sighting(client=client_info(signup_request(rf, device_id=RING_DEVICE)), kind="login", member=code.user)
 
     referral = sign_up_on(rf, RING_DEVICE, code)
 
@@ -92,10 +87,11 @@ def test_a_friend_on_the_referrers_device_flags_both_with_an_automatic_audit_row
 def test_a_ring_of_three_accounts_on_one_device_is_all_flagged_and_bystanders_are_not(rf):
     code = ReferralCodeFactory()
     earlier = ReferralFactory(code=code)  # the referrer already referred another account ...
-    bystander_referral = ReferralFactory()  # ... and someone else's friend uses the laptop too
+    # ... and someone else's friend uses the laptop too
+    bystander_referral = ReferralFactory(referrer__phone_verified=True)
     lone_member = UserFactory()  # as does a member outside the program
     for user in (code.user, earlier.friend, bystander_referral.friend, lone_member):
-        record_sighting(request=signup_request(rf, device_id=RING_DEVICE), kind="login", user=user)
+        record_sighting(client=client_info(signup_request(rf, device_id=RING_DEVICE)), kind="login", member=user)
 
     third = sign_up_on(rf, RING_DEVICE, code)
 
@@ -112,9 +108,9 @@ def test_a_ring_of_three_accounts_on_one_device_is_all_flagged_and_bystanders_ar
 
 def test_a_friend_on_another_device_flags_nobody(rf):
     code = ReferralCodeFactory()
-    record_sighting(request=signup_request(rf, device_id="referrers-phone"), kind="login", user=code.user)
+    record_sighting(client=client_info(signup_request(rf, device_id="referrers-phone")), kind="login", member=code.user)
     # Even a device with an old referral pair on it: only a sign-up on the referrer's device reveals a ring.
-    earlier = ReferralFactory()
+    earlier = ReferralFactory(referrer__phone_verified=True)
     device = DeviceFactory(id_hash=keyed_hash("friends-laptop", purpose="device"))
     for user in (earlier.referrer, earlier.friend):
         AccountDeviceFactory(device=device, user=user, first_seen_at=timezone.now() - timedelta(days=2))
@@ -130,14 +126,14 @@ def test_a_friend_on_another_device_flags_nobody(rf):
 @pytest.mark.parametrize(
     ("set_status", "expected"),
     [
-        (lambda user: flag_account(user=user, reason_code=StatusReason.STAFF_REVIEW), ("flagged", "STAFF_REVIEW")),
-        (lambda user: suspend_account(user=user, reason_code="TERMS_VIOLATION"), ("suspended", "TERMS_VIOLATION")),
+        (lambda user: flag_account(member=user, reason_code=StatusReason.STAFF_REVIEW), ("flagged", "STAFF_REVIEW")),
+        (lambda user: suspend_account(member=user, reason_code="TERMS_VIOLATION"), ("suspended", "TERMS_VIOLATION")),
     ],
     ids=["already-flagged", "suspended"],
 )
 def test_an_already_flagged_or_suspended_referrer_keeps_its_status_and_the_friend_is_flagged(rf, set_status, expected):
     code = ReferralCodeFactory()
-    record_sighting(request=signup_request(rf, device_id=RING_DEVICE), kind="login", user=code.user)
+    record_sighting(client=client_info(signup_request(rf, device_id=RING_DEVICE)), kind="login", member=code.user)
     set_status(code.user)
 
     referral = sign_up_on(rf, RING_DEVICE, code)
@@ -152,7 +148,7 @@ def test_an_already_flagged_or_suspended_referrer_keeps_its_status_and_the_frien
 
 def test_flagging_a_ring_again_changes_nothing_and_writes_no_audit_row(rf):
     code = ReferralCodeFactory()
-    record_sighting(request=signup_request(rf, device_id=RING_DEVICE), kind="login", user=code.user)
+    record_sighting(client=client_info(signup_request(rf, device_id=RING_DEVICE)), kind="login", member=code.user)
     referral = sign_up_on(rf, RING_DEVICE, code)
     changed_at = list(User.objects.order_by("pk").values_list("status_changed_at", flat=True))
 
@@ -166,7 +162,7 @@ def test_flagging_a_ring_again_changes_nothing_and_writes_no_audit_row(rf):
 
 def test_the_flagged_ring_sees_only_the_security_sentence_until_staff_clear_it_in_the_admin(rf):
     code = ReferralCodeFactory()
-    record_sighting(request=signup_request(rf, device_id=RING_DEVICE), kind="login", user=code.user)
+    record_sighting(client=client_info(signup_request(rf, device_id=RING_DEVICE)), kind="login", member=code.user)
     referral = sign_up_on(rf, RING_DEVICE, code)
 
     member = Client()

@@ -1,4 +1,4 @@
-"""The pure eligibility rules (PROGRAM_RULES.md sections 2 and 6): no database needed."""
+"""The pure eligibility rules (docs/program-rules.md sections 2 and 6): no database needed."""
 
 from __future__ import annotations
 

@@ -8,14 +8,19 @@ from types import SimpleNamespace
 import pytest
 
 from referrals.explain import (
-    REASON_TEXT,
     SUPPORT_DISPUTE,
     SUPPORT_NOT_CREDITED,
     explain,
     friend_signup_notice,
     ordinal,
 )
-from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
+from referrals.reasons import (
+    FLAGGED_MESSAGE,
+    REASON_WORDS,
+    REFERRER_DEVICE_LIMIT_WORDS,
+    ReasonCode,
+    ReferralState,
+)
 
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 
@@ -53,9 +58,9 @@ def referral(state: str, reason_code: str = "", *, completed_hours_ago: float | 
 
 
 def test_every_reason_code_has_words_and_a_next_step():
-    assert set(REASON_TEXT) == set(ReasonCode.values)
-    for code, (why, what_next) in REASON_TEXT.items():
-        assert why.strip() and what_next.strip(), code
+    assert set(REASON_WORDS) == set(ReasonCode.values)
+    for code, words in REASON_WORDS.items():
+        assert words.why.strip() and words.next_step.strip(), code
 
 
 @pytest.mark.parametrize("code", list(ReasonCode))
@@ -63,7 +68,7 @@ def test_each_reason_code_is_explained_in_its_state(code):
     state = STATE_FOR_REASON[code]
     hours = 30 if code == ReasonCode.TECHNICAL_DELAY else None
     result = explain(referral(state, code, completed_hours_ago=hours, month_ordinal=11), now=NOW)
-    why, what_next = REASON_TEXT[code]
+    why, what_next = REASON_WORDS[code].why, REASON_WORDS[code].next_step
     assert result.state == state
     assert why in result.reason
     assert result.next_step
@@ -131,7 +136,7 @@ def test_capped_names_its_ordinal_in_the_month():
 
 def test_capped_without_ordinal_still_explains_the_limit():
     result = explain(referral(ReferralState.CAPPED, ReasonCode.MONTHLY_LIMIT), now=NOW)
-    assert result.reason == REASON_TEXT[ReasonCode.MONTHLY_LIMIT][0]
+    assert result.reason == REASON_WORDS[ReasonCode.MONTHLY_LIMIT].why
 
 
 @pytest.mark.parametrize("code", [ReasonCode.FIRST_ORDER_CANCELED, ReasonCode.FIRST_ORDER_REFUNDED])
@@ -238,14 +243,12 @@ def test_restricted_region_on_the_referrers_side_is_not_blamed_on_the_friends_co
 
 
 def test_every_signup_rejection_reason_has_its_own_friend_words():
-    from referrals.explain import FRIEND_REJECTED_WORDS
-
     signup_rejections = {code for code, state in STATE_FOR_REASON.items() if state == ReferralState.REJECTED} - {
         ReasonCode.ACCOUNT_FLAGGED,
         ReasonCode.SHARED_PAYMENT_METHOD,
         ReasonCode.STAFF_REJECTED,
     }
-    assert signup_rejections == set(FRIEND_REJECTED_WORDS)
+    assert signup_rejections == {code for code, words in REASON_WORDS.items() if words.friend}
 
 
 @pytest.mark.parametrize(
@@ -279,12 +282,10 @@ def test_a_registered_friend_is_pointed_at_the_welcome_coupons_and_other_states_
     "stored", [{"signals": {"checks": {"referrer_device_limit": True}}}, {"referrer_device_limit": "true"}]
 )
 def test_a_device_limit_on_the_referrers_side_is_explained_to_the_referrer(stored):
-    from referrals.explain import REFERRER_DEVICE_LIMIT_TEXT
-
     result = explain(referral(ReferralState.REJECTED, ReasonCode.DEVICE_LIMIT, **stored), now=NOW)
-    assert (result.reason, result.next_step) == REFERRER_DEVICE_LIMIT_TEXT
+    assert (result.reason, result.next_step) == (REFERRER_DEVICE_LIMIT_WORDS.why, REFERRER_DEVICE_LIMIT_WORDS.next_step)
 
 
 def test_a_device_limit_on_the_friends_side_keeps_the_friend_device_words():
     result = explain(referral(ReferralState.REJECTED, ReasonCode.DEVICE_LIMIT, referrer_device_limit="false"), now=NOW)
-    assert result.reason == REASON_TEXT[ReasonCode.DEVICE_LIMIT][0]
+    assert result.reason == REASON_WORDS[ReasonCode.DEVICE_LIMIT].why

@@ -19,8 +19,8 @@ from referrals.models import MonthlyRewardCounter, Referral
 from referrals.services.timeline import transition
 from support.models import SupportRequest
 from tests.factories import (
-    InviteReferralFactory,
-    InviteRewardCouponFactory,
+    CouponFactory,
+    ReferralFactory,
     SupportRequestFactory,
     UserFactory,
 )
@@ -33,18 +33,8 @@ HIT_QUERIES = 4
 
 
 @pytest.fixture(autouse=True)
-def page_cache(settings):
+def _invite_page_cache_on(settings):
     settings.INVITE_PAGE_CACHE_SECONDS = 60
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture
-def member(client):
-    user = UserFactory(first_name="Maya", last_name="Member", language="en", time_zone="UTC")
-    client.force_login(user)
-    return user
 
 
 def get(client, **params) -> str:
@@ -60,7 +50,7 @@ def queries(client, **params) -> tuple[int, str]:
 
 
 def referral(member, **fields) -> Referral:
-    return InviteReferralFactory(referrer=member, **fields)
+    return ReferralFactory(whatsapp_3_days_ago=True, referrer=member, **fields)
 
 
 def test_a_hit_runs_only_the_session_user_code_and_version_queries(client, member):
@@ -104,7 +94,7 @@ def test_a_transition_shows_at_once(client, member):
 
 
 def test_a_voided_reward_coupon_leaves_the_earnings_at_once(client, member):
-    coupon = InviteRewardCouponFactory(referral=referral(member, state="credited"))
+    coupon = CouponFactory(referral=referral(member, state="credited"))
     assert "$5.00" in re.search(r'stat-accent"><span class="stat-value">([^<]*)<', get(client)).group(1)
     coupon.status = CouponStatus.VOIDED
     coupon.voided_at = timezone.now()

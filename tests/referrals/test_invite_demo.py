@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from accounts.management.commands.load_demo_data import DEMO_CLICKS, MEMBER_EMAIL
-from referrals import selectors
 from referrals.models import Click
+from referrals.selectors.funnel import channel_funnel
 
 pytestmark = pytest.mark.django_db
 
@@ -18,5 +18,5 @@ def test_demo_clicks_per_channel_are_created_once():
     assert Click.objects.count() == sum(DEMO_CLICKS.values())
     from accounts.models import User
 
-    funnel = selectors.channel_funnel(user=User.objects.get(email=MEMBER_EMAIL))
+    funnel = channel_funnel(member=User.objects.get(email=MEMBER_EMAIL))
     assert {r.channel: r.clicks for r in funnel.rows if r.clicks} == DEMO_CLICKS

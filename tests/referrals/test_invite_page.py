@@ -13,27 +13,21 @@ from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import Region
-from referrals import selectors
 from referrals.models import MonthlyRewardCounter, ReferralCode
+from referrals.selectors import cards, meter
+from referrals.selectors.funnel import channel_funnel
 from tests.factories import (
     CampaignFactory,
-    InviteClickFactory,
-    InviteReferralEventFactory,
-    InviteReferralFactory,
-    InviteRewardCouponFactory,
+    ClickFactory,
+    CouponFactory,
+    ReferralEventFactory,
+    ReferralFactory,
     UserFactory,
 )
 
 pytestmark = pytest.mark.django_db
 
 URL = "/invite/"
-
-
-@pytest.fixture
-def member(client):
-    user = UserFactory(first_name="Maya", last_name="Member")
-    client.force_login(user)
-    return user
 
 
 def page(client, **params):
@@ -160,30 +154,38 @@ def test_meter_uses_the_program_time_zone_at_the_month_boundary(member):
     MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=5)
     MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 12, 1), count=1)
     # 30 November 10:59:59 UTC is 23:59:59 in Auckland (UTC+13): still November there.
-    november = selectors.monthly_progress(user=member, now=datetime(2026, 11, 30, 10, 59, 59, tzinfo=UTC))
-    december = selectors.monthly_progress(user=member, now=datetime(2026, 11, 30, 11, 0, 0, tzinfo=UTC))
+    november = meter.monthly_progress(member=member, now=datetime(2026, 11, 30, 10, 59, 59, tzinfo=UTC))
+    december = meter.monthly_progress(member=member, now=datetime(2026, 11, 30, 11, 0, 0, tzinfo=UTC))
     assert (november.count, november.limit, november.resets_on) == (5, 6, date(2026, 12, 1))
     assert (december.count, december.resets_on) == (1, date(2027, 1, 1))
     assert november.is_near and not november.is_full
 
 
 def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):
-    InviteRewardCouponFactory(referral=InviteReferralFactory(referrer=member, state="credited"))
-    InviteRewardCouponFactory(referral=InviteReferralFactory(referrer=member, state="credited"), value=Decimal("7.50"))
-    InviteRewardCouponFactory(
-        referral=InviteReferralFactory(referrer=member, state="voided", reason_code="REWARD_REVERSED"), status="voided"
+    CouponFactory(referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="credited"))
+    CouponFactory(
+        referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="credited"), value=Decimal("7.50")
     )
-    assert selectors.referral_earnings(user=member) == [("USD", Decimal("12.50"), 2)]
+    CouponFactory(
+        referral=ReferralFactory(
+            whatsapp_3_days_ago=True, referrer=member, state="voided", reason_code="REWARD_REVERSED"
+        ),
+        status="voided",
+    )
+    assert meter.referral_earnings(member=member) == [("USD", Decimal("12.50"), 2)]
     assert "$12.50" in page(client)
 
 
 # --- Funnel -------------------------------------------------------------------------
 def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member):
     code = ReferralCode.objects.create(user=member, code="FUNNEL234")
-    wa_clicks = InviteClickFactory.create_batch(4, referral_code=code, channel="whatsapp")
-    InviteClickFactory.create_batch(3, referral_code=code, channel="facebook")
-    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=wa_clicks[0], state="credited")
-    InviteReferralFactory(
+    wa_clicks = ClickFactory.create_batch(4, referral_code=code, channel="whatsapp")
+    ClickFactory.create_batch(3, referral_code=code, channel="facebook")
+    ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp", click=wa_clicks[0], state="credited"
+    )
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
         referrer=member,
         code=code,
         channel="whatsapp",
@@ -191,9 +193,9 @@ def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member)
         state="order_placed",
         order_placed_at=datetime(2026, 1, 1, tzinfo=UTC),
     )
-    InviteReferralFactory(referrer=member, code=code, channel="facebook", state="registered")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="facebook", state="registered")
 
-    funnel = selectors.channel_funnel(user=member)
+    funnel = channel_funnel(member=member)
     rows = {r.channel: r for r in funnel.rows}
     assert (
         rows["whatsapp"].clicks,
@@ -215,10 +217,10 @@ def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member)
 
 def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queries):
     code = ReferralCode.objects.create(user=member, code="FUNNEL235")
-    InviteClickFactory.create_batch(5, referral_code=code, channel="telegram")
-    InviteReferralFactory.create_batch(3, referrer=member, code=code, channel="telegram")
+    ClickFactory.create_batch(5, referral_code=code, channel="telegram")
+    ReferralFactory.create_batch(3, whatsapp_3_days_ago=True, referrer=member, code=code, channel="telegram")
     with django_assert_num_queries(2):
-        selectors.channel_funnel(user=member)
+        channel_funnel(member=member)
 
 
 # --- Tips -----------------------------------------------------------------------------
@@ -243,10 +245,10 @@ def sale_event(**fields):
 @time_machine.travel(datetime(2026, 11, 11, 9, 0, tzinfo=UTC), tick=False)
 def test_a_running_sale_event_leads_the_tips_even_for_a_busy_member(client, member):
     code = ReferralCode.objects.create(user=member, code="SALE23456")
-    wa = InviteClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
-    InviteClickFactory.create_batch(8, referral_code=code, channel="facebook")
+    wa = ClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
+    ClickFactory.create_batch(8, referral_code=code, channel="facebook")
     for click in wa:
-        InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=click)
+        ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp", click=click)
     busy = [
         ("personal", "Your personal messages work best"),
         ("follow-up", "Follow up on clicks"),
@@ -287,10 +289,10 @@ def test_a_sale_event_starting_within_a_week_is_shared_for_now(client, member):
 
 def test_tips_follow_the_members_own_numbers(client, member):
     code = ReferralCode.objects.create(user=member, code="TIPS23456")
-    wa = InviteClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
-    InviteClickFactory.create_batch(8, referral_code=code, channel="facebook")
+    wa = ClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
+    ClickFactory.create_batch(8, referral_code=code, channel="facebook")
     for click in wa:
-        InviteReferralFactory(referrer=member, code=code, channel="whatsapp", click=click)
+        ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp", click=click)
     html = page(client)
     assert "Your personal messages work best" in html
     assert "100% of the people who opened a link you sent personally signed up, against 0% from social posts" in html
@@ -302,7 +304,7 @@ def test_tips_follow_the_members_own_numbers(client, member):
 # --- Referral cards ------------------------------------------------------------------------
 def test_friend_is_shown_masked_never_by_email_or_full_name(client, member):
     friend = UserFactory(first_name="Johnathan", last_name="Smithers", email="johnathan.smithers@example.org")
-    InviteReferralFactory(referrer=member, friend=friend)
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, friend=friend)
     html = page(client)
     assert "Jo**** S." in html
     assert "johnathan" not in html.lower()
@@ -321,15 +323,15 @@ def test_friend_is_shown_masked_never_by_email_or_full_name(client, member):
     ],
 )
 def test_mask_name(first, last, masked):
-    assert selectors.mask_name(first, last) == masked
+    assert cards.mask_name(first, last) == masked
 
 
 def test_each_state_shows_its_badge_reason_and_next_step(client, member):
     now = datetime.now(UTC)
-    InviteReferralFactory(referrer=member, state="registered")
-    InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
-    InviteReferralFactory(referrer=member, state="voided", reason_code="FIRST_ORDER_REFUNDED")
-    InviteReferralFactory(referrer=member, state="credited", completed_at=now - timedelta(hours=2))
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="registered")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="voided", reason_code="FIRST_ORDER_REFUNDED")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="credited", completed_at=now - timedelta(hours=2))
     html = page(client)
     for state in ("registered", "rejected", "voided", "credited"):
         assert f"badge state-{state}" in html
@@ -340,9 +342,9 @@ def test_each_state_shows_its_badge_reason_and_next_step(client, member):
 
 
 def test_timeline_shows_the_events(client, member):
-    r = InviteReferralFactory(referrer=member, state="order_placed")
-    InviteReferralEventFactory(referral=r, to_state="registered", occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
-    InviteReferralEventFactory(
+    r = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="order_placed")
+    ReferralEventFactory(referral=r, to_state="registered", occurred_at=datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    ReferralEventFactory(
         referral=r,
         from_state="registered",
         to_state="order_placed",
@@ -354,8 +356,8 @@ def test_timeline_shows_the_events(client, member):
 
 
 def test_flagged_friend_reason_never_named_in_the_timeline(client, member):
-    r = InviteReferralFactory(referrer=member, state="rejected", reason_code="ACCOUNT_FLAGGED")
-    InviteReferralEventFactory(referral=r, to_state="rejected", reason_code="ACCOUNT_FLAGGED")
+    r = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="ACCOUNT_FLAGGED")
+    ReferralEventFactory(referral=r, to_state="rejected", reason_code="ACCOUNT_FLAGGED")
     html = page(client)
     assert "For security reasons, your request cannot be processed." in html
     assert "Account flagged" not in html
@@ -364,19 +366,35 @@ def test_flagged_friend_reason_never_named_in_the_timeline(client, member):
 def test_capped_card_names_its_ordinal_this_month(client, member):
     base = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     # A credited one of last month does not count.
-    InviteReferralFactory(
-        referrer=member, state="credited", completed_at=base - timedelta(days=10), decided_at=base - timedelta(days=10)
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
+        referrer=member,
+        state="credited",
+        completed_at=base - timedelta(days=10),
+        decided_at=base - timedelta(days=10),
     )
     for i in range(10):
         t = base + timedelta(hours=i)
-        InviteReferralFactory(referrer=member, state="credited", completed_at=t, decided_at=t)
+        ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="credited", completed_at=t, decided_at=t)
     t = base + timedelta(hours=11)
-    capped = InviteReferralFactory(
-        referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t, decided_at=t
+    capped = ReferralFactory(
+        whatsapp_3_days_ago=True,
+        referrer=member,
+        state="capped",
+        reason_code="MONTHLY_LIMIT",
+        completed_at=t,
+        decided_at=t,
     )
     t = base + timedelta(hours=12)
-    InviteReferralFactory(referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t, decided_at=t)
-    ordinals = {r.pk: r.month_ordinal for r in selectors.referrals_for_page(user=member)}
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
+        referrer=member,
+        state="capped",
+        reason_code="MONTHLY_LIMIT",
+        completed_at=t,
+        decided_at=t,
+    )
+    ordinals = {r.pk: r.month_ordinal for r in cards.referrals_for_page(member=member)}
     assert ordinals[capped.pk] == 11
     assert sorted(o for o in ordinals.values() if o) == [11, 12]
     html = page(client)
@@ -386,10 +404,14 @@ def test_capped_card_names_its_ordinal_this_month(client, member):
 
 def test_delayed_referral_apologises_and_after_48h_offers_support(client, member):
     now = datetime.now(UTC)
-    InviteReferralFactory(referrer=member, state="qualified", completed_at=now - timedelta(hours=30))
+    ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="qualified", completed_at=now - timedelta(hours=30)
+    )
     html = page(client)
     assert "Sorry" in html and "Ask support about this coupon" not in html
-    InviteReferralFactory(referrer=member, state="qualified", completed_at=now - timedelta(hours=50))
+    ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="qualified", completed_at=now - timedelta(hours=50)
+    )
     html = page(client)
     assert "Ask support about this coupon" in html
 
@@ -418,7 +440,7 @@ def test_filter_tabs(client, member, tab, states):
         "voided",
         "rejected",
     ):
-        InviteReferralFactory(referrer=member, state=state, reason_code=reasons.get(state, ""))
+        ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state=state, reason_code=reasons.get(state, ""))
     html = page(client, tab=tab)
     shown = set(re.findall(r'class="badge state-(\w+)"', html))
     assert shown == states
@@ -428,20 +450,20 @@ def test_filter_tabs(client, member, tab, states):
 
 
 def test_unknown_tab_and_bad_page_do_not_fail(client, member):
-    InviteReferralFactory(referrer=member)
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member)
     assert page(client, tab="nope", page="abc").count("referral-card") == 1
     assert page(client, page="9999").count("referral-card") == 1
 
 
 def test_another_members_referrals_are_not_shown(client, member):
-    InviteReferralFactory(state="credited")
+    ReferralFactory(whatsapp_3_days_ago=True, state="credited")
     html = page(client)
     assert "referral-card" not in html
     assert "No friends have signed up yet" in html
 
 
 def test_pagination_20_per_page(client, member):
-    InviteReferralFactory.create_batch(45, referrer=member)
+    ReferralFactory.create_batch(45, whatsapp_3_days_ago=True, referrer=member)
     assert page(client).count('class="card referral-card"') == 20
     html = page(client, page=3)
     assert html.count('class="card referral-card"') == 5
@@ -522,15 +544,30 @@ def test_query_count_is_the_same_for_50_and_5000_referrals(client, django_assert
 
 def test_welcome_tip_counts_only_friends_who_hold_their_welcome_coupons(client, member):
     code = ReferralCode.objects.create(user=member, code="TIPS34567")
-    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", state="registered")
-    InviteReferralFactory(referrer=member, code=code, channel="whatsapp", state="under_review", reason_code="IP_BURST")
-    InviteReferralFactory(referrer=member, code=code, channel="email", state="rejected", reason_code="SELF_REFERRAL")
+    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp", state="registered")
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
+        referrer=member,
+        code=code,
+        channel="whatsapp",
+        state="under_review",
+        reason_code="IP_BURST",
+    )
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
+        referrer=member,
+        code=code,
+        channel="email",
+        state="rejected",
+        reason_code="SELF_REFERRAL",
+    )
     html = page(client)
     assert "1 friend signed up but did not order yet" in html
 
 
 def test_a_referrer_side_device_limit_card_says_it_is_about_the_referrers_device(client, member):
-    InviteReferralFactory(
+    ReferralFactory(
+        whatsapp_3_days_ago=True,
         referrer=member,
         state="rejected",
         reason_code="DEVICE_LIMIT",

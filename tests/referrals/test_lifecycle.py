@@ -1,9 +1,7 @@
-"""The referral side of the friend's first order (PROGRAM_RULES.md section 3, RELIABILITY.md section 3)."""
+"""The referral side of the friend's first order (docs/program-rules.md section 3, docs/program-rules.md G3)."""
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
@@ -15,12 +13,14 @@ from hypothesis import strategies as st
 
 from accounts.models import AccountDevice, Device, Notification
 from coupons.models import Coupon, CouponStatus, LedgerEntry
+from flows.orders import pass_first_order_event
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
+from referrals.program import program_month
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
-from referrals.services import approve_review, credit_referral, program_month, record_first_order_event, reject_review
+from referrals.services import approve_review, credit_referral, record_first_order_event, reject_review, review
 from referrals.services.review import ReviewError
 from support.models import SupportRequest
-from tests.factories import CreditingPaymentCardFactory, CreditingReferralFactory, OrderFactory, UserFactory
+from tests.factories import OrderFactory, PaymentCardFactory, ReferralFactory, UserFactory
 from tests.referrals.helpers import event, referral_with_order
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def credited_referral():
 
 def test_an_order_of_a_member_without_referral_is_ignored():
     order = OrderFactory()
-    assert record_first_order_event(order=order, event="completed", occurred_at=timezone.now()) is None
+    assert record_first_order_event(order=order, event="completed", occurred_at=timezone.now()).referral is None
 
 
 def test_unknown_event_and_naive_time_are_refused():
@@ -61,11 +61,9 @@ def test_placed_moves_to_order_placed_with_the_order_facts():
 
 
 def test_card_used_by_the_referrer_voids_at_first_order():
-    referral = CreditingReferralFactory()
-    CreditingPaymentCardFactory(user=referral.referrer, fingerprint="fp_shared")
-    order = OrderFactory(
-        buyer=referral.friend, card=CreditingPaymentCardFactory(user=referral.friend, fingerprint="fp_shared")
-    )
+    referral = ReferralFactory()
+    PaymentCardFactory(user=referral.referrer, fingerprint="fp_shared")
+    order = OrderFactory(buyer=referral.friend, card=PaymentCardFactory(user=referral.friend, fingerprint="fp_shared"))
     event(referral, order, "placed", T0)
     assert referral.state == ReferralState.VOIDED
     assert referral.reason_code == ReasonCode.SHARED_PAYMENT_METHOD
@@ -75,14 +73,14 @@ def test_card_used_by_the_referrer_voids_at_first_order():
 
 
 def test_card_used_by_another_account_on_the_referrers_device_voids():
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     device = Device.objects.create(id_hash="dev-referrer")
     roommate = UserFactory()
     AccountDevice.objects.create(user=referral.referrer, device=device)
     AccountDevice.objects.create(user=roommate, device=device)
-    CreditingPaymentCardFactory(user=roommate, fingerprint="fp_roommate")
+    PaymentCardFactory(user=roommate, fingerprint="fp_roommate")
     order = OrderFactory(
-        buyer=referral.friend, card=CreditingPaymentCardFactory(user=referral.friend, fingerprint="fp_roommate")
+        buyer=referral.friend, card=PaymentCardFactory(user=referral.friend, fingerprint="fp_roommate")
     )
     event(referral, order, "placed", T0)
     assert (referral.state, referral.reason_code) == (ReferralState.VOIDED, ReasonCode.SHARED_PAYMENT_METHOD)
@@ -94,7 +92,7 @@ def test_the_friends_own_new_card_is_fine():
     assert referral.state == ReferralState.ORDER_PLACED
     # A stranger who uses the same card only after the friend did is the newcomer, not the friend.
     later = order.card.first_used_at + timedelta(hours=1)
-    CreditingPaymentCardFactory(user=UserFactory(), fingerprint=order.card.fingerprint, first_used_at=later)
+    PaymentCardFactory(user=UserFactory(), fingerprint=order.card.fingerprint, first_used_at=later)
     event(referral, order, "completed", T0 + timedelta(hours=1))
     assert referral.state == ReferralState.QUALIFIED
     checks = referral.signals["first_order"]["checks"]
@@ -104,7 +102,7 @@ def test_the_friends_own_new_card_is_fine():
 def stranger_used_the_card_first(order):
     """Another account (no link to the referrer) that paid with the friend's card a month earlier."""
     earlier = order.card.first_used_at - timedelta(days=30)
-    card = CreditingPaymentCardFactory(user=UserFactory(), fingerprint=order.card.fingerprint, first_used_at=earlier)
+    card = PaymentCardFactory(user=UserFactory(), fingerprint=order.card.fingerprint, first_used_at=earlier)
     return card.user
 
 
@@ -164,15 +162,15 @@ def test_approving_a_review_still_applies_the_card_rules():
 
 
 def test_shared_payment_method_voids_store_what_matched():
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     device = Device.objects.create(id_hash="dev-referrer")
     roommate = UserFactory()
     AccountDevice.objects.create(user=referral.referrer, device=device)
     AccountDevice.objects.create(user=roommate, device=device)
-    CreditingPaymentCardFactory(user=referral.referrer, fingerprint="fp_household_card")
-    CreditingPaymentCardFactory(user=roommate, fingerprint="fp_household_card")
+    PaymentCardFactory(user=referral.referrer, fingerprint="fp_household_card")
+    PaymentCardFactory(user=roommate, fingerprint="fp_household_card")
     order = OrderFactory(
-        buyer=referral.friend, card=CreditingPaymentCardFactory(user=referral.friend, fingerprint="fp_household_card")
+        buyer=referral.friend, card=PaymentCardFactory(user=referral.friend, fingerprint="fp_household_card")
     )
     event(referral, order, "completed", T0)
     assert (referral.state, referral.reason_code) == (ReferralState.VOIDED, ReasonCode.SHARED_PAYMENT_METHOD)
@@ -357,13 +355,11 @@ def test_approval_continues_from_the_stored_order_facts(events, expected):
         assert referral.reason_code == ReasonCode.FIRST_ORDER_CANCELED
 
 
-def test_approval_issues_the_welcome_package_when_that_service_exists(monkeypatch):
+def test_approval_issues_the_welcome_package(monkeypatch):
     staff = UserFactory(is_staff=True)
     referral, _ = referral_with_order(state=ReferralState.UNDER_REVIEW, reason_code=ReasonCode.IP_BURST)
     received = []
-    fake = types.ModuleType("referrals.services.signup")
-    fake.issue_welcome_package = lambda *, referral: received.append(referral.pk)
-    monkeypatch.setitem(sys.modules, "referrals.services.signup", fake)
+    monkeypatch.setattr(review, "issue_welcome_package", lambda *, referral: received.append(referral.pk) or [])
     approve_review(referral=referral, actor=staff)
     assert received == [referral.pk]
 
@@ -401,7 +397,7 @@ def test_a_flag_is_never_named_to_the_member():
     assert "fraud" not in notice.title + notice.body
 
 
-# --- Scenario 3 (RELIABILITY.md section 6): completed and refunded in every order, with duplicates ----------
+# --- Scenario 3 (docs/program-rules.md G6): completed and refunded in every order, with duplicates ----------
 
 STEPS = st.lists(st.sampled_from(["placed", "completed", "refunded", "credit"]), min_size=2, max_size=9).filter(
     lambda steps: "completed" in steps and "refunded" in steps
@@ -439,12 +435,12 @@ def test_any_order_of_completed_and_refunded_events(steps, refund_before_complet
     assert ReferralEvent.objects.filter(referral=referral, to_state=ReferralState.CREDITED).count() <= 1
 
 
-# --- PROGRAM_RULES.md section 6: more than 3 qualified friends of one referrer in 24 h → review ----------
+# --- docs/program-rules.md section 6: more than 3 qualified friends of one referrer in 24 h → review ----------
 
 
 def friend_of(referrer, *, completed_at=None, state=ReferralState.QUALIFIED, **fields):
     """Another friend of `referrer` whose first order completed at `completed_at` (state as given)."""
-    return CreditingReferralFactory(referrer=referrer, state=state, completed_at=completed_at, **fields)
+    return ReferralFactory(referrer=referrer, state=state, completed_at=completed_at, **fields)
 
 
 def complete(referral, order, at):
@@ -597,7 +593,7 @@ def test_concurrent_completions_of_one_referrers_friends_pass_at_most_three(atte
     def work(i: int):
         _referral, order = pairs[i]
         with transaction.atomic():  # the orders app's transaction
-            record_first_order_event(order=order, event="completed", occurred_at=done + timedelta(seconds=i))
+            pass_first_order_event(order=order, event="completed", occurred_at=done + timedelta(seconds=i))
 
     with mock.patch("referrals.tasks.credit_referral_task.delay"):
         _results, errors = run_together(len(pairs), work)
@@ -607,7 +603,7 @@ def test_concurrent_completions_of_one_referrers_friends_pass_at_most_three(atte
     assert states.count(ReferralState.UNDER_REVIEW) == 5
 
 
-# --- PROGRAM_RULES.md section 3: capped is terminal -----------------------------------------------------------
+# --- docs/program-rules.md section 3: capped is terminal -----------------------------------------------------------
 
 
 def test_a_cancel_before_completion_leaves_a_capped_referral_capped():
@@ -632,7 +628,7 @@ def test_a_cancel_before_completion_leaves_a_capped_referral_capped():
     assert referral.state == ReferralState.CAPPED
 
 
-# --- PROGRAM_RULES.md section 10: Diamond members' requests come first --------------------------------------
+# --- docs/program-rules.md section 10: Diamond members' requests come first --------------------------------------
 
 
 @pytest.mark.parametrize(("level", "priority"), [("diamond", 0), ("silver", 100)])

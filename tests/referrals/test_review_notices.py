@@ -1,17 +1,19 @@
-"""What the friend is told when staff decide a review opened at sign-up (PROGRAM_RULES.md sections 2, 3, 9)."""
+"""What the friend is told when staff decide a review opened at sign-up (docs/program-rules.md sections 2, 3, 9)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.models import Notification
+from flows.signup import register_referral
+from lib.client import client_info
+from referrals.cookies import read_attribution
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
-from referrals.selectors import review_opened_at_signup, welcome_package_pending
-from referrals.services import approve_review, register_referral, reject_review
+from referrals.selectors.friend import review_opened_at_signup, welcome_package_pending
+from referrals.services import approve_review, reject_review
 from referrals.services.notices import notify_friend_welcome_ready
 from referrals.services.review import ReviewError
 from tests.factories import ReferralCodeFactory, UserFactory
@@ -24,18 +26,15 @@ pytestmark = pytest.mark.django_db
 FRIEND_KINDS = ("friend_welcome_ready", "friend_invitation_rejected")
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def held_signup(rf):
     """A friend whose sign-up went to review (temporary e-mail address): no welcome coupons yet."""
     code = ReferralCodeFactory(user__first_name="Rosalind", user__email="rosalind@example.com")
     request = signup_request(rf, code=code)
-    referral = register_referral(friend=new_friend(request, email="fred@mailinator.com"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, email="fred@mailinator.com"),
+        client=client_info(request),
+        attribution=read_attribution(request),
+    )
     assert (referral.state, referral.reason_code) == (ReferralState.UNDER_REVIEW, ReasonCode.DISPOSABLE_EMAIL)
     return referral
 

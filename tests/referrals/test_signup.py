@@ -1,4 +1,4 @@
-"""Sign-up through a link: binding, eligibility with signals, welcome package (PROGRAM_RULES.md 1, 2, 6)."""
+"""Sign-up through a link: binding, eligibility with signals, welcome package (docs/program-rules.md 1, 2, 6)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,26 @@ from decimal import Decimal
 import pytest
 import time_machine
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponse
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.devices import record_sighting
 from accounts.identity import keyed_hash
 from accounts.models import AccountStatus, Device, Notification, User
-from accounts.services import record_sighting
 from coupons.models import Coupon
+from flows.signup import register_referral
+from lib.client import client_info
+from referrals.cookies import read_attribution, set_attribution_cookie
 from referrals.models import Click, Referral, ReferralCode, ReferralEvent
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
 from referrals.services import (
     WelcomePackageNotDue,
     issue_welcome_package,
-    register_referral,
     transition,
 )
-from referrals.services.attribution import set_attribution_cookie
 from tests.factories import (
     AccountDeviceFactory,
     DeviceFactory,
@@ -39,13 +39,6 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "A-long-enough-pass-2026"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def signup(client, email="friend@example.com", first_name="Fred", referral_code="", **extra):
@@ -80,7 +73,7 @@ def signup_request(
 def new_friend(request, **fields) -> User:
     """A member created the way the sign-up view does: the account, then its sign-up sighting."""
     friend = UserFactory(**fields)
-    record_sighting(request=request, kind="signup", user=friend)
+    record_sighting(client=client_info(request), kind="signup", member=friend)
     return friend
 
 
@@ -154,7 +147,9 @@ def test_a_link_after_signup_changes_nothing(client, rf):
     friend = referral.friend
     assert client.cookies[settings.ATTRIBUTION_COOKIE_NAME].value.startswith(other.code)
     request = signup_request(rf, code=other)
-    assert register_referral(friend=friend, request=request) == referral
+    assert (
+        register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request)) == referral
+    )
     assert Referral.objects.get(friend=friend).code == first
     assert Referral.objects.count() == 1
 
@@ -233,7 +228,7 @@ def test_referrer_flagged_after_the_click_rejects_without_welcome_or_notice(clie
     assert FLAGGED_MESSAGE not in page
 
 
-# --- what the friend is told on the page they land on (PROGRAM_RULES.md section 2) ----------------
+# --- what the friend is told on the page they land on (docs/program-rules.md section 2) ----------------
 
 NOT_APPLIED = "Your invitation could not be applied: "
 
@@ -309,7 +304,7 @@ def test_the_referrer_on_their_own_device_is_flagged_and_the_friend_reads_only_t
     path, shown, page = landed(client)
     referral = Referral.objects.get(friend__email="friend@example.com")
     assert referral.reason_code == ReasonCode.SELF_REFERRAL
-    # Accounts on one device that refer each other are flagged (PROGRAM_RULES.md section 6): the new
+    # Accounts on one device that refer each other are flagged (docs/program-rules.md section 6): the new
     # account lands on the home page (not a program action) told exactly the security sentence.
     assert referral.friend.status == referral.referrer.status == AccountStatus.FLAGGED
     assert path == reverse("home")
@@ -335,9 +330,11 @@ def test_friend_under_review_lands_on_my_coupons_told_the_welcome_coupons_wait_f
     code = ReferralCodeFactory()
     agent = {"REMOTE_ADDR": "8.8.8.8", "HTTP_USER_AGENT": "Same Browser/1.0"}
     record_sighting(
-        request=signup_request(RequestFactory(), device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0"),
+        client=client_info(
+            signup_request(RequestFactory(), device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0")
+        ),
         kind="login",
-        user=code.user,
+        member=code.user,
     )
     click(client, code, **agent)
     path, shown, page = landed(client, **agent)
@@ -370,9 +367,9 @@ def test_without_a_link_there_is_no_invitation_message(client):
 def test_self_referral_on_the_referrers_device_is_rejected_with_signals(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, device_id="shared-device", code=code)
-    record_sighting(request=request, kind="login", user=code.user)
+    record_sighting(client=client_info(request), kind="login", member=code.user)
     friend = new_friend(request)
-    referral = register_referral(friend=friend, request=request)
+    referral = register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
     assert referral.state == ReferralState.REJECTED
     assert referral.reason_code == ReasonCode.SELF_REFERRAL
     assert referral.signals["checks"]["same_device_as_referrer"] is True
@@ -386,7 +383,7 @@ def test_same_normalised_email_as_another_account_is_already_registered(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, code=code)
     friend = new_friend(request, email="janedoe+shop@gmail.com")
-    referral = register_referral(friend=friend, request=request)
+    referral = register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
     assert referral.reason_code == ReasonCode.ALREADY_REGISTERED
     assert referral.signals["facts"]["accounts_with_email"] == 1
 
@@ -399,7 +396,10 @@ def test_a_card_seen_on_another_account_is_already_registered(rf):
     request = signup_request(rf, code=code)
     friend = new_friend(request)
     PaymentCardFactory(user=friend, fingerprint="fp-shared")
-    assert register_referral(friend=friend, request=request).reason_code == ReasonCode.ALREADY_REGISTERED
+    assert (
+        register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request)).reason_code
+        == ReasonCode.ALREADY_REGISTERED
+    )
 
 
 def test_a_device_already_used_by_another_member_is_already_registered(rf):
@@ -408,12 +408,15 @@ def test_a_device_already_used_by_another_member_is_already_registered(rf):
     AccountDeviceFactory(device=device, first_seen_at=timezone.now() - timedelta(days=3))
     request = signup_request(rf, device_id="family-laptop", code=code)
     friend = new_friend(request)
-    assert register_referral(friend=friend, request=request).reason_code == ReasonCode.ALREADY_REGISTERED
+    assert (
+        register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request)).reason_code
+        == ReasonCode.ALREADY_REGISTERED
+    )
 
 
 def _program_accounts_on(device, n):
     for _ in range(n):
-        referral = ReferralFactory()
+        referral = ReferralFactory(referrer__phone_verified=True)
         AccountDeviceFactory(device=device, user=referral.friend, first_seen_at=timezone.now() - timedelta(days=1))
 
 
@@ -422,22 +425,29 @@ def test_device_limit_fourth_program_account_joins_fifth_is_refused(rf):
     _program_accounts_on(device, 3)
     code = ReferralCodeFactory()
     request = signup_request(rf, device_id="cafe-pc", code=code)
-    fourth = register_referral(friend=new_friend(request), request=request)
+    fourth = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert fourth.state == ReferralState.REGISTERED
-    fifth = register_referral(friend=new_friend(request), request=request)
+    fifth = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert fifth.state == ReferralState.REJECTED
     assert fifth.reason_code == ReasonCode.DEVICE_LIMIT
     assert fifth.signals["facts"]["device_program_accounts"] == 4
 
 
 def test_a_fifth_account_on_a_device_cannot_join_as_a_referrer_either(rf):
-    """PROGRAM_RULES section 6: "More than 4 accounts on one device: the extra accounts can't join the program"."""
+    """docs/program-rules.md section 6: "More than 4 accounts on one device: the extra accounts can't join the
+    program"."""
     shared = DeviceFactory(id_hash=keyed_hash("family-pc", purpose="device"))
     _program_accounts_on(shared, 4)  # four friends on the shared computer already take part
     code = ReferralCodeFactory()
     AccountDeviceFactory(device=shared, user=code.user)  # the referrer, not yet in the program, uses it too
     request = signup_request(rf, device_id="friends-own-phone", code=code)
-    referral = register_referral(friend=new_friend(request), request=request)
+    referral = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.state == ReferralState.REJECTED
     assert referral.reason_code == ReasonCode.DEVICE_LIMIT
     assert referral.signals["checks"]["referrer_device_limit"] is True
@@ -452,7 +462,9 @@ def test_a_referrer_already_taking_part_keeps_inviting_from_a_busy_device(rf):
     AccountDeviceFactory(device=shared, user=code.user)
     _program_accounts_on(shared, 4)
     request = signup_request(rf, device_id="friends-own-phone", code=code)
-    referral = register_referral(friend=new_friend(request), request=request)
+    referral = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.state == ReferralState.REGISTERED
     assert referral.signals["checks"]["referrer_device_limit"] is False
 
@@ -463,38 +475,54 @@ def test_a_referrer_with_three_program_accounts_beside_them_may_join(rf):
     code = ReferralCodeFactory()
     AccountDeviceFactory(device=shared, user=code.user)
     request = signup_request(rf, device_id="friends-own-phone", code=code)
-    assert register_referral(friend=new_friend(request), request=request).state == ReferralState.REGISTERED
+    assert (
+        register_referral(
+            friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+        ).state
+        == ReferralState.REGISTERED
+    )
 
 
 def test_region_mismatch_is_rejected(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="81.2.69.142", code=code)  # GB, account in US
-    referral = register_referral(friend=new_friend(request, country="US"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, country="US"), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.reason_code == ReasonCode.REGION_MISMATCH
 
 
 def test_restricted_region_is_rejected(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="77.88.8.8", code=code)
-    referral = register_referral(friend=new_friend(request, country="RU"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, country="RU"), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.reason_code == ReasonCode.REGION_RESTRICTED
 
 
 def test_inactive_referrer_is_rejected(rf):
     code = ReferralCodeFactory(user__phone_verified_at=None)
     request = signup_request(rf, code=code)
-    assert register_referral(friend=new_friend(request), request=request).reason_code == ReasonCode.REFERRER_INACTIVE
+    assert (
+        register_referral(
+            friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+        ).reason_code
+        == ReasonCode.REFERRER_INACTIVE
+    )
 
 
 def test_same_ip_and_agent_as_the_referrer_goes_to_review_without_welcome(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="8.8.8.8", agent="Same Browser/1.0", code=code)
     record_sighting(
-        request=signup_request(rf, device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0"),
+        client=client_info(signup_request(rf, device_id="referrer-dev", ip="8.8.8.8", agent="Same Browser/1.0")),
         kind="login",
-        user=code.user,
+        member=code.user,
     )
-    referral = register_referral(friend=new_friend(request), request=request)
+    referral = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.state == ReferralState.UNDER_REVIEW
     assert referral.reason_code == ReasonCode.SHARED_IP_AND_AGENT
     assert referral.review_requested_at is not None
@@ -508,14 +536,14 @@ BROWSER_FINGERPRINT = "3f" * 32  # what static/js/fingerprint.js posts: a SHA-25
 def _referrer_logged_in_elsewhere(rf, code, *, fingerprint: str, ip: str = "8.8.4.4") -> None:
     """The referrer's login on their own browser (another device cookie; another IP unless given)."""
     request = signup_request(rf, device_id="referrer-dev", ip=ip, agent="Referrer Browser/1.0")
-    record_sighting(request=request, kind="login", user=code.user, fingerprint=fingerprint)
+    record_sighting(client=client_info(request, fingerprint=fingerprint), kind="login", member=code.user)
 
 
 def _friend_signing_up(rf, code, *, fingerprint: str):
     request = signup_request(rf, device_id="friend-device", ip="8.8.8.8", agent="Friend Browser/2.0", code=code)
     friend = UserFactory()
-    record_sighting(request=request, kind="signup", user=friend, fingerprint=fingerprint)
-    return register_referral(friend=friend, request=request)
+    record_sighting(client=client_info(request, fingerprint=fingerprint), kind="signup", member=friend)
+    return register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
 
 
 def test_same_browser_fingerprint_from_the_referrers_ip_on_another_device_goes_to_review(rf):
@@ -565,10 +593,14 @@ def test_no_fingerprint_or_another_fingerprint_is_no_signal(rf, referrer_fingerp
 def test_shared_ip_alone_is_only_recorded(rf):
     code = ReferralCodeFactory()
     record_sighting(
-        request=signup_request(rf, device_id="r", ip="8.8.8.8", agent="Other/2"), kind="login", user=code.user
+        client=client_info(signup_request(rf, device_id="r", ip="8.8.8.8", agent="Other/2")),
+        kind="login",
+        member=code.user,
     )
     request = signup_request(rf, ip="8.8.8.8", code=code)
-    referral = register_referral(friend=new_friend(request), request=request)
+    referral = register_referral(
+        friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+    )
     assert referral.state == ReferralState.REGISTERED
     assert referral.signals["weak"] == [ReasonCode.SHARED_IP]
 
@@ -576,7 +608,11 @@ def test_shared_ip_alone_is_only_recorded(rf):
 def test_disposable_email_goes_to_review(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, code=code)
-    referral = register_referral(friend=new_friend(request, email="x@mailinator.com"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, email="x@mailinator.com"),
+        client=client_info(request),
+        attribution=read_attribution(request),
+    )
     assert referral.reason_code == ReasonCode.DISPOSABLE_EMAIL
 
 
@@ -585,21 +621,33 @@ def test_more_than_three_accounts_from_one_ip_in_a_day_go_to_review(rf):
     outcomes = []
     for n in range(4):
         request = signup_request(rf, device_id=f"dev-{n}", code=code)
-        outcomes.append(register_referral(friend=new_friend(request), request=request).reason_code)
+        outcomes.append(
+            register_referral(
+                friend=new_friend(request), client=client_info(request), attribution=read_attribution(request)
+            ).reason_code
+        )
     assert outcomes == ["", "", "", ReasonCode.IP_BURST]
 
 
 def test_phone_country_differing_from_ip_country_goes_to_review(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="8.8.8.8", code=code)
-    referral = register_referral(friend=new_friend(request, phone="+447911123456"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, phone="+447911123456"),
+        client=client_info(request),
+        attribution=read_attribution(request),
+    )
     assert referral.reason_code == ReasonCode.COUNTRY_SIGNAL_MISMATCH
 
 
 def test_welcome_package_after_staff_approval_is_issued_once(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, code=code)
-    referral = register_referral(friend=new_friend(request, email="x@mailinator.com"), request=request)
+    referral = register_referral(
+        friend=new_friend(request, email="x@mailinator.com"),
+        client=client_info(request),
+        attribution=read_attribution(request),
+    )
     with pytest.raises(WelcomePackageNotDue):
         issue_welcome_package(referral=referral)
     assert transition(
@@ -616,7 +664,9 @@ def test_welcome_package_after_staff_approval_is_issued_once(rf):
 
 
 def test_rejected_referral_never_gets_a_welcome_package():
-    referral = ReferralFactory(state=ReferralState.REJECTED, reason_code=ReasonCode.SELF_REFERRAL)
+    referral = ReferralFactory(
+        referrer__phone_verified=True, state=ReferralState.REJECTED, reason_code=ReasonCode.SELF_REFERRAL
+    )
     with pytest.raises(WelcomePackageNotDue):
         issue_welcome_package(referral=referral)
 
@@ -625,10 +675,22 @@ def test_at_most_one_referral_per_friend(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, code=code)
     friend = new_friend(request)
-    first = register_referral(friend=friend, request=request)
+    first = register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
     other = ReferralCodeFactory()
-    assert register_referral(friend=friend, request=signup_request(rf, code=other)) == first
-    assert register_referral(friend=friend, request=request, typed_code=other.code) == first
+    assert (
+        register_referral(
+            friend=friend,
+            client=client_info(signup_request(rf, code=other)),
+            attribution=read_attribution(signup_request(rf, code=other)),
+        )
+        == first
+    )
+    assert (
+        register_referral(
+            friend=friend, client=client_info(request), attribution=read_attribution(request), typed_code=other.code
+        )
+        == first
+    )
     assert Referral.objects.filter(friend=friend).count() == 1
     assert Coupon.objects.filter(owner=friend).count() == 4
 
@@ -657,7 +719,9 @@ def test_two_signups_racing_for_a_devices_last_slot_exactly_one_wins(attempt):
     def worker(friend, request):
         try:
             barrier.wait()
-            results.append(register_referral(friend=friend, request=request))
+            results.append(
+                register_referral(friend=friend, client=client_info(request), attribution=read_attribution(request))
+            )
         except Exception as error:  # noqa: BLE001
             errors.append(error)
         finally:

@@ -17,7 +17,7 @@ from coupons.models import Coupon
 from referral_portal.celery import app
 from referrals import tasks
 from referrals.reasons import ReferralState
-from tests.factories import CreditingCouponFactory, CreditingReferralFactory, OrderFactory
+from tests.factories import CouponFactory, OrderFactory, ReferralFactory
 from tests.referrals.helpers import event
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,8 @@ def test_periodic_jobs_are_scheduled_and_the_sweep_runs_every_minute():
         assert name in app.tasks
     sweep = scheduled["referrals.tasks.credit_due_referrals"]["schedule"]
     assert float(sweep) == 60.0
-    assert "purge-raw-ips" in app.conf.beat_schedule  # appended, not replaced
+    assert "purge-raw-ips" in app.conf.beat_schedule
+    assert len(scheduled) == len(app.conf.beat_schedule)  # one entry per job
 
 
 def test_no_countdown_or_eta_over_a_minute_in_the_code():
@@ -68,26 +69,22 @@ def test_no_countdown_or_eta_over_a_minute_in_the_code():
 
 
 def test_credit_task_is_one_service_call():
-    referral = CreditingReferralFactory(
-        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
-    )
+    referral = ReferralFactory(state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now())
     assert tasks.credit_referral_task(referral.pk) == ReferralState.CREDITED
     assert tasks.credit_referral_task(referral.pk) == ReferralState.CREDITED
     assert Coupon.objects.filter(referral=referral).count() == 1
 
 
 def test_sweep_task_credits_due_referrals():
-    due = CreditingReferralFactory(
-        state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now()
-    )
+    due = ReferralFactory(state=ReferralState.QUALIFIED, completed_at=timezone.now(), credit_due_at=timezone.now())
     assert tasks.credit_due_referrals() == {"credited": 1}
     due.refresh_from_db()
     assert due.state == ReferralState.CREDITED
 
 
 def test_coupon_tasks_call_their_services():
-    old = CreditingCouponFactory(issued_at=timezone.now() - timedelta(days=31))
-    soon = CreditingCouponFactory(issued_at=timezone.now() - timedelta(days=28))
+    old = CouponFactory(issued_at=timezone.now() - timedelta(days=31))
+    soon = CouponFactory(issued_at=timezone.now() - timedelta(days=28))
     assert coupon_tasks.expire_overdue_coupons() == 1
     assert coupon_tasks.send_expiry_reminders() == 1
     old.refresh_from_db()
@@ -97,7 +94,7 @@ def test_coupon_tasks_call_their_services():
 
 
 def test_a_failed_enqueue_after_commit_is_logged_and_harmless(django_capture_on_commit_callbacks, caplog):
-    referral = CreditingReferralFactory()
+    referral = ReferralFactory()
     order = OrderFactory(buyer=referral.friend)
     failing = mock.patch.object(tasks.credit_referral_task, "delay", side_effect=OperationalError("broker down"))
     with (

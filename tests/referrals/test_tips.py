@@ -1,4 +1,4 @@
-"""Invite Friends tips (referrals.tips.pick_tips): a pure function, so no database (PROGRAM_RULES section 9)."""
+"""Invite Friends tips (referrals.tips.pick_tips): a pure function, so no database (docs/program-rules.md section 9)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from referrals.selectors import ChannelFunnel, Funnel, MonthlyProgress
+from referrals.selectors.funnel import ChannelFunnel, Funnel
+from referrals.selectors.meter import MonthlyProgress
 from referrals.tips import MAX_TIPS, SALE_LOOKAHEAD, SaleEvent, pick_tips
 
 NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)

@@ -9,13 +9,14 @@ from django.utils import timezone
 
 from accounts.models import IPSighting, Notification
 from coupons.services import issue_coupon
-from orders.models import Order, OrderEvent, OrderLine
+from orders.models import OrderEvent, OrderLine
 from referrals.models import Click, MonthlyRewardCounter, ReferralEvent
 from referrals.services.timeline import record_start
 from support.audit import record_staff_action
 from support.models import SupportRequest
 from tests.factories import (
     AccountDeviceFactory,
+    OrderFactory,
     PaymentCardFactory,
     ProductFactory,
     ReferralCodeFactory,
@@ -27,14 +28,17 @@ _seq = count(1)
 
 
 def referral_with_timeline(*, state="registered", reason_code="", signals=None, **extra):
-    referral = ReferralFactory(state=state, reason_code=reason_code, signals=signals or {}, **extra)
+    # A new referrer may refer (with `code=`, its owner is the referrer).
+    referral = ReferralFactory(
+        referrer__phone_verified=True, state=state, reason_code=reason_code, signals=signals or {}, **extra
+    )
     record_start(referral=referral, note="Joined via WhatsApp")
     return referral
 
 
 def reward_coupon(referral, *, value=Decimal("5.00")):
     return issue_coupon(
-        owner=referral.referrer,
+        member=referral.referrer,
         source="referral",
         referral=referral,
         value=value,
@@ -45,10 +49,7 @@ def reward_coupon(referral, *, value=Decimal("5.00")):
 
 
 def order_for(user, *, is_first=True):
-    n = next(_seq)
-    return Order.objects.create(
-        buyer=user, external_id=f"EXT-{n:05d}", is_first=is_first, total=Decimal("30.00"), subtotal=Decimal("30.00")
-    )
+    return OrderFactory(buyer=user, is_first=is_first, card=None, total=Decimal("30.00"), subtotal=Decimal("30.00"))
 
 
 def build_world(actor) -> dict:

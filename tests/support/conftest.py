@@ -7,16 +7,10 @@ from importlib import import_module
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 
 from tests.factories import UserFactory
 
 ROLES = ["Support agent", "Fraud analyst", "Program manager"]
-
-
-@pytest.fixture(autouse=True)
-def _clear_cache():
-    cache.clear()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The read-only Behaviour panel on the member page and on the review page (PROGRAM_RULES.md section 6)."""
+"""The read-only Behaviour panel on the member page and on the review page (docs/program-rules.md section 6)."""
 
 from __future__ import annotations
 

@@ -12,9 +12,9 @@ from django.urls import reverse
 from support import services
 from support.models import AuditLog, SupportRequest
 from tests.factories import (
-    InviteClickFactory,
-    InviteReferralEventFactory,
-    InviteReferralFactory,
+    ClickFactory,
+    ReferralEventFactory,
+    ReferralFactory,
     SupportRequestFactory,
     UserFactory,
 )
@@ -22,16 +22,10 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def member(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
-
-
 def delayed(referrer, hours: float, **extra):
     now = datetime.now(UTC)
-    return InviteReferralFactory(
+    return ReferralFactory(
+        whatsapp_3_days_ago=True,
         referrer=referrer,
         state="qualified",
         order_placed_at=now - timedelta(days=5),
@@ -46,13 +40,13 @@ def open_url(referral) -> str:
 
 
 def test_not_credited_48h_after_completion_opens_a_request_with_evidence(client, member):
-    click = InviteClickFactory(
+    click = ClickFactory(
         referral_code__user=member, channel="telegram", clicked_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
     )
     referral = delayed(
         member, 49, code=click.referral_code, click=click, channel="telegram", signals={"shared_ip": False}
     )
-    InviteReferralEventFactory(referral=referral, to_state="registered")
+    ReferralEventFactory(referral=referral, to_state="registered")
 
     response = client.post(open_url(referral))
 
@@ -96,7 +90,7 @@ def test_before_48_hours_the_request_is_refused_with_a_message(client, member):
     ],
 )
 def test_states_without_a_reason_to_ask_are_refused(client, member, state, reason):
-    referral = InviteReferralFactory(referrer=member, state=state, reason_code=reason)
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state=state, reason_code=reason)
     response = client.post(open_url(referral))
     assert response.status_code == 302
     assert SupportRequest.objects.count() == 0
@@ -105,7 +99,9 @@ def test_states_without_a_reason_to_ask_are_refused(client, member, state, reaso
 
 
 def test_rejected_referral_opens_a_dispute(client, member):
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SHARED_PAYMENT_METHOD")
+    referral = ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SHARED_PAYMENT_METHOD"
+    )
     client.post(open_url(referral))
     request = SupportRequest.objects.get()
     assert request.kind == "dispute"
@@ -113,7 +109,7 @@ def test_rejected_referral_opens_a_dispute(client, member):
 
 
 def test_another_members_referral_answers_404(client, member):
-    other = InviteReferralFactory(state="rejected", reason_code="SELF_REFERRAL")
+    other = ReferralFactory(whatsapp_3_days_ago=True, state="rejected", reason_code="SELF_REFERRAL")
     assert client.post(open_url(other)).status_code == 404
     assert client.post(reverse("support:open", args=[999999])).status_code == 404
     assert SupportRequest.objects.count() == 0
@@ -122,7 +118,7 @@ def test_another_members_referral_answers_404(client, member):
 def test_get_is_not_allowed_and_csrf_is_required(member):
     from django.test import Client
 
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(member)
     assert strict.get(open_url(referral)).status_code == 405
@@ -131,7 +127,7 @@ def test_get_is_not_allowed_and_csrf_is_required(member):
 
 
 def test_double_click_opens_one_and_shows_it(client, member):
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     first = client.post(open_url(referral))
     second = client.post(open_url(referral), follow=True)
     request = SupportRequest.objects.get()
@@ -140,14 +136,14 @@ def test_double_click_opens_one_and_shows_it(client, member):
 
 
 def test_a_closed_request_allows_a_new_one(member):
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     old = SupportRequestFactory(referral=referral, status="rejected")
     new, created = services.open_referral_request(member=member, referral_id=referral.pk)
     assert created and new.pk != old.pk
 
 
 def test_card_links_to_the_open_request_instead_of_the_button(client, member):
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     request = SupportRequestFactory(referral=referral)
     html = client.get("/invite/").content.decode()
     assert f"Support request #{request.pk}</a> is open." in html
@@ -158,7 +154,7 @@ def test_card_links_to_the_open_request_instead_of_the_button(client, member):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_double_click_opens_exactly_one_request():
     member = UserFactory()
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     n = 8
     barrier = threading.Barrier(n)
     results, errors = [], []
@@ -185,7 +181,7 @@ def test_concurrent_double_click_opens_exactly_one_request():
 
 def test_unique_constraint_alone_resolves_a_missed_lookup(monkeypatch, member):
     """If the look-up before the insert misses (a race without the row lock), the constraint keeps one request."""
-    referral = InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     first, _ = services.open_referral_request(member=member, referral_id=referral.pk)
     real_lookup = services._existing_open
     calls = []
@@ -204,7 +200,9 @@ def test_unique_constraint_alone_resolves_a_missed_lookup(monkeypatch, member):
 # --- Member pages ---------------------------------------------------------------------
 def test_member_sees_own_requests_and_status(client, member):
     mine = SupportRequestFactory(
-        referral=InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL"),
+        referral=ReferralFactory(
+            whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL"
+        ),
         status="in_progress",
     )
     theirs = SupportRequestFactory()
@@ -215,7 +213,9 @@ def test_member_sees_own_requests_and_status(client, member):
 
 def test_detail_shows_status_reply_and_evidence_without_friend_identity(client, member):
     friend = UserFactory(first_name="Johnathan", last_name="Smithers", email="jsmithers@example.org")
-    referral = InviteReferralFactory(referrer=member, friend=friend, state="rejected", reason_code="DEVICE_LIMIT")
+    referral = ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, friend=friend, state="rejected", reason_code="DEVICE_LIMIT"
+    )
     request, _ = services.open_referral_request(member=member, referral_id=referral.pk)
     request.status, request.staff_reply = "resolved", "We credited it by hand."
     request.save()
@@ -237,9 +237,11 @@ def test_support_pages_need_login(client):
 
 @pytest.mark.parametrize("status", ["flagged", "suspended"])
 def test_flagged_or_suspended_member_gets_the_security_refusal_on_every_support_view(client, member, status):
-    """PROGRAM_RULES section 6: every program action, support requests included; nothing is opened or shown."""
+    """docs/program-rules.md section 6: every program action, support requests included; nothing is opened or shown."""
     referral = delayed(member, 49)
-    mine = SupportRequestFactory(referral=InviteReferralFactory(referrer=member), staff_reply="Secret reply")
+    mine = SupportRequestFactory(
+        referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member), staff_reply="Secret reply"
+    )
     member.status, member.status_reason = status, "DEVICE_RING"
     member.save(update_fields=["status", "status_reason"])
     answers = [
@@ -256,18 +258,13 @@ def test_flagged_or_suspended_member_gets_the_security_refusal_on_every_support_
 
 
 # --- Admin -------------------------------------------------------------------------------
-@pytest.fixture
-def staff_client(client):
-    staff = UserFactory(is_staff=True, is_superuser=True)
-    client.force_login(staff)
-    return client, staff
-
-
 def test_admin_list_filters_and_search(staff_client):
-    client, _ = staff_client
+    client = staff_client
     member = UserFactory(email="findme@example.com")
     request = SupportRequestFactory(
-        referral=InviteReferralFactory(referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+        referral=ReferralFactory(
+            whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL"
+        )
     )
     SupportRequestFactory()
     url = reverse("admin:support_supportrequest_changelist")
@@ -277,8 +274,8 @@ def test_admin_list_filters_and_search(staff_client):
 
 
 def test_admin_change_shows_evidence_read_only_and_records_the_reply(staff_client):
-    client, staff = staff_client
-    referral = InviteReferralFactory(state="rejected", reason_code="SELF_REFERRAL")
+    client, staff = staff_client, staff_client.staff
+    referral = ReferralFactory(whatsapp_3_days_ago=True, state="rejected", reason_code="SELF_REFERRAL")
     request, _ = services.open_referral_request(member=referral.referrer, referral_id=referral.pk)
     url = reverse("admin:support_supportrequest_change", args=[request.pk])
     html = client.get(url).content.decode()

@@ -1,4 +1,4 @@
-"""Staff admin behind a second factor (RELIABILITY.md section 5; support/second_factor.py)."""
+"""Staff admin behind a second factor (docs/program-rules.md G5; support/second_factor.py)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.urls import reverse
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from support.admin.second_factor import check_code, check_staff_second_factor
 from support.models import AuditLog
-from support.second_factor import check_code, check_staff_second_factor
 from tests.concurrency import run_together
 from tests.factories import UserFactory
 

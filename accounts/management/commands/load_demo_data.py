@@ -58,7 +58,7 @@ def ensure_flagged(*, user: User) -> User:
     from accounts.services import flag_account
 
     if user.status != AccountStatus.FLAGGED:
-        flag_account(user=user, reason_code=StatusReason.DEVICE_RING)
+        flag_account(member=user, reason_code=StatusReason.DEVICE_RING)
     return user
 
 
@@ -102,7 +102,7 @@ def ensure_demo_clicks(*, member: User) -> None:
     from referrals.models import Click
     from referrals.services import ensure_referral_code
 
-    code = ensure_referral_code(user=member)
+    code = ensure_referral_code(member=member)
     have = dict(Click.objects.filter(referral_code=code).values_list("channel").annotate(n=Count("id")))
     now = timezone.now()
     Click.objects.bulk_create(
@@ -136,7 +136,7 @@ def ensure_demo_referral_states(*, member: User) -> None:
     from referrals.services import credit_referral, ensure_referral_code, record_first_order_event, record_start
     from referrals.services.timeline import transition
 
-    code = ensure_referral_code(user=member)
+    code = ensure_referral_code(member=member)
     now = timezone.now()
     for state, name, days in DEMO_REFERRALS:
         email = f"friend.{state.replace('_', '-')}@example.com"

@@ -1,0 +1,263 @@
+"""The member page: profile, status actions (flag, clear, suspend, reactivate), voiding a coupon, linked accounts
+and the referrer's behaviour. Every change goes through a service and is audited (support.admin.staff_actions)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.safestring import SafeString
+
+from accounts import services
+from accounts.admin.inlines import (
+    CouponOfMemberInline,
+    DeviceOfUserInline,
+    LedgerOfMemberInline,
+    PhoneVerificationInline,
+    ReferralMadeInline,
+    ReferralReceivedInline,
+)
+from accounts.models import AccountDevice, AccountStatus, StatusReason, User
+from coupons.models import Coupon
+from coupons.services import void_coupon
+from orders.models import PaymentCard
+from referrals.admin.panels import render_behaviour
+from support.admin.staff_actions import ActionRefused, ReasonForm, perform_and_audit, run_staff_action
+
+
+class StatusReasonForm(ReasonForm):
+    reason_code = forms.ChoiceField(
+        label="Reason code",
+        choices=StatusReason.choices,
+        initial=StatusReason.STAFF_REVIEW,
+        help_text="For staff only; the member only sees the standard security message.",
+    )
+    field_order = ["reason_code", "reason"]
+
+
+def _void(coupon, data: dict, *, actor) -> dict:
+    if not coupon.is_voidable:
+        raise ActionRefused(f"the coupon is {coupon.get_status_display().lower()}, not active")
+    void_coupon(coupon=coupon, actor=actor, reason=data["reason"])
+    return {"owner_id": coupon.owner_id, "value": str(coupon.value), "currency": coupon.currency}
+
+
+def linked_accounts(*, member: User) -> list[User]:
+    """Other accounts sharing a device or a payment card with `member` (one query, at most 100), by signal.
+
+    Here rather than in accounts.selectors: the card half reads the orders app, above accounts."""
+    devices = AccountDevice.objects.filter(user=member).values("device_id")
+    cards = PaymentCard.objects.filter(user=member).values("fingerprint")
+    return list(
+        User.objects.exclude(pk=member.pk)
+        .annotate(
+            shares_device=Exists(AccountDevice.objects.filter(user=OuterRef("pk"), device_id__in=devices)),
+            shares_card=Exists(PaymentCard.objects.filter(user=OuterRef("pk"), fingerprint__in=cards)),
+        )
+        .filter(Q(shares_device=True) | Q(shares_card=True))
+        .order_by("-date_joined")[:100]
+    )
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["email", "first_name", "last_name", "country", "status", "status_reason", "phone_verified_at"]
+    list_filter = ["status", "status_reason", "level", "country", "is_staff"]
+    search_fields = ["email", "email_normalized", "first_name", "last_name", "phone"]
+    # Status changes go through the actions below (services), never by editing the fields.
+    readonly_fields = [
+        "email_normalized",
+        "date_joined",
+        "last_login",
+        "coins",
+        "level",
+        "level_points",
+        "level_updated_at",
+        "points_expire_at",
+        "status",
+        "status_reason",
+        "status_changed_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["email", "email_normalized", "password"]}),
+        ("Profile", {"fields": ["first_name", "last_name", "country", "language", "currency", "time_zone"]}),
+        ("Verification", {"fields": ["phone", "phone_verified_at", "email_verified_at"]}),
+        ("Program status", {"fields": ["status", "status_reason", "status_changed_at", "coins"]}),
+        ("Level", {"fields": ["level", "level_points", "level_updated_at", "points_expire_at"]}),
+        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "first_name", "password1", "password2"]})]
+    inlines = [
+        DeviceOfUserInline,
+        PhoneVerificationInline,
+        ReferralMadeInline,
+        ReferralReceivedInline,
+        CouponOfMemberInline,
+        LedgerOfMemberInline,
+    ]
+    actions = ["flag_for_review", "clear_flags", "suspend", "reactivate_accounts"]
+    search_help_text = "E-mail, phone, name, referral code or order id."
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also find a member by their referral code (any case) or by one of their orders' ids."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:
+            extra = Q(referral_code__code=term.upper()) | Q(orders__external_id=term)
+            if term.isdigit():
+                extra |= Q(orders__pk=int(term))
+            results = results | queryset.filter(pk__in=User.objects.filter(extra).values("pk"))
+        return results, may_have_duplicates
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and request.user.has_perm("accounts.view_accountdevice"):
+            fieldsets.append(("Linked accounts (sharing a device or a payment card)", {"fields": ["linked_accounts"]}))
+        if obj is not None and request.user.has_perm("referrals.view_referral"):
+            fieldsets.append(("Behaviour (friends invited by this member)", {"fields": ["behaviour"]}))
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "linked_accounts", "behaviour"]
+
+    @admin.display(description="behaviour")
+    def behaviour(self, obj: User) -> SafeString:
+        return render_behaviour(obj)
+
+    @admin.display(description="linked accounts")
+    def linked_accounts(self, obj: User) -> SafeString:
+        return SafeString(
+            render_to_string("admin/accounts/linked_accounts.html", {"accounts": linked_accounts(member=obj)})
+        )
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/void-coupon/<int:coupon_id>/",
+                self.admin_site.admin_view(self.void_coupon_view),
+                name="accounts_user_void_coupon",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def void_coupon_view(self, request, object_id, coupon_id):
+        """Void one of the member's coupons with a reason (coupons.services.void_coupon), audited."""
+        if not request.user.has_perm("accounts.void_coupon"):
+            raise PermissionDenied
+        coupon = get_object_or_404(Coupon.objects.select_related("owner"), pk=coupon_id, owner_id=object_id)
+        back = reverse("admin:accounts_user_change", args=[coupon.owner_id])
+        if request.method == "POST":
+            form = ReasonForm(request.POST)
+            if form.is_valid():
+                done, refused = perform_and_audit(
+                    request=request,
+                    objects=[coupon],
+                    action="coupon.void",
+                    perform=lambda obj, data: _void(obj, data, actor=request.user),
+                    data=form.cleaned_data,
+                )
+                for text in refused:
+                    self.message_user(request, text, messages.WARNING)
+                if done:
+                    self.message_user(request, f"Coupon {coupon} voided.", messages.SUCCESS)
+                return HttpResponseRedirect(back)
+        else:
+            form = ReasonForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Void a coupon",
+            "intro": f"{coupon.owner}: {coupon} — {coupon.get_status_display()}, expires {coupon.expires_at:%Y-%m-%d}.",
+            "opts": self.model._meta,
+            "objects": [coupon],
+            "form": form,
+            "submit_label": "Void coupon",
+            "back_url": back,
+        }
+        return TemplateResponse(request, "admin/staff_action_form.html", context)
+
+    # --- status actions: flag_member permission, a reason, the accounts services, an audit row ---
+
+    def has_flag_permission(self, request) -> bool:
+        return request.user.has_perm("accounts.flag_member")
+
+    def _status_action(self, request, queryset, *, action, title, perform, form_class=None, done):
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action=action,
+            title=title,
+            perform=perform,
+            form_class=form_class or ReasonForm,
+            submit_label=title,
+            done_message=f"{{count}} account(s) {done}.",
+        )
+
+    @admin.action(permissions=["flag"], description="Flag for review…")
+    def flag_for_review(self, request, queryset):
+        def perform(user, data):
+            if user.is_suspended:
+                raise ActionRefused("suspended; a suspension is never softened to a flag")
+            services.flag_account(member=user, reason_code=data["reason_code"], actor=request.user)
+            return {"status": "flagged", "reason_code": data["reason_code"]}
+
+        return self._status_action(
+            request,
+            queryset,
+            action="member.flag",
+            title="Flag",
+            perform=perform,
+            form_class=StatusReasonForm,
+            done="flagged",
+        )
+
+    @admin.action(permissions=["flag"], description="Clear flag…")
+    def clear_flags(self, request, queryset):
+        def perform(user, data):
+            if not user.is_flagged:
+                raise ActionRefused("not flagged")
+            previous = user.status_reason
+            services.clear_flag(member=user, actor=request.user)
+            return {"status": "active", "previous_reason_code": previous}
+
+        return self._status_action(
+            request, queryset, action="member.clear_flag", title="Clear flag", perform=perform, done="cleared"
+        )
+
+    @admin.action(permissions=["flag"], description="Suspend…")
+    def suspend(self, request, queryset):
+        def perform(user, data):
+            services.suspend_account(member=user, reason_code=data["reason_code"], actor=request.user)
+            return {"status": "suspended", "reason_code": data["reason_code"]}
+
+        return self._status_action(
+            request,
+            queryset,
+            action="member.suspend",
+            title="Suspend",
+            perform=perform,
+            form_class=StatusReasonForm,
+            done="suspended",
+        )
+
+    @admin.action(permissions=["flag"], description="Reactivate…")
+    def reactivate_accounts(self, request, queryset):
+        def perform(user, data):
+            if user.status == AccountStatus.ACTIVE:
+                raise ActionRefused("already active")
+            previous = user.status
+            services.reactivate(member=user, actor=request.user)
+            return {"status": "active", "previous_status": previous}
+
+        return self._status_action(
+            request, queryset, action="member.reactivate", title="Reactivate", perform=perform, done="reactivated"
+        )

@@ -1,0 +1,11 @@
+"""The referral program in the support console: everything read-only, changes only through audited actions.
+
+- referral: the referral list and the fraud review queue (with the timeline inline);
+- codes:    clicks, referral codes (enable / disable) and the monthly counters;
+- actions:  the audited staff actions on referrals (review, credit, void the reward, re-run eligibility);
+- signals:  the stored signals as tables for people;
+- panels:   read-only panels other admins embed (timeline, the referrer's behaviour).
+Django's admin autodiscovery imports this package; importing the modules registers their ModelAdmins.
+"""
+
+from referrals.admin import codes, referral  # noqa: F401 - registers the ModelAdmins

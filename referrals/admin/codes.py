@@ -1,0 +1,86 @@
+"""Clicks, referral codes (disable / enable, audited) and the monthly reward counters, read-only otherwise."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from lib.admin import ReadOnlyAdminMixin
+from referrals.models import Click, MonthlyRewardCounter, ReferralCode
+from referrals.services.staff import set_code_active
+from support.admin.staff_actions import ActionRefused, ReasonForm, run_staff_action
+
+
+@admin.register(Click)
+class ClickAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "referral_code", "channel", "clicked_at", "ip_country", "device"]
+    list_filter = ["channel"]
+    list_select_related = ["referral_code", "device"]
+    search_fields = ["referral_code__code", "ip_hash"]
+    date_hierarchy = "clicked_at"
+    # Clicks are the largest table: no COUNT(*) of everything on each page.
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Click._meta.fields]
+
+
+class SetCodeForm(ReasonForm):
+    pass
+
+
+@admin.register(ReferralCode)
+class ReferralCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["code", "user", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    list_select_related = ["user"]
+    search_fields = ["code", "user__email"]
+    actions = ["disable_codes", "enable_codes"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ReferralCode._meta.fields]
+
+    def has_toggle_permission(self, request) -> bool:
+        return request.user.has_perm("referrals.change_referralcode")
+
+    def _toggle(self, request, queryset, *, is_active: bool):
+        def perform(code, data):
+            if not set_code_active(code=code, is_active=is_active):
+                raise ActionRefused(f"already {'enabled' if is_active else 'disabled'}")
+            return {"is_active": is_active}
+
+        verb = "enable" if is_active else "disable"
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action=f"referral_code.{verb}",
+            title=f"{verb.capitalize()} referral codes",
+            intro=(
+                "A disabled code still lands on the normal sign-up page but refers no one."
+                if not is_active
+                else "The code refers friends again from now on."
+            ),
+            perform=perform,
+            form_class=SetCodeForm,
+            submit_label=verb.capitalize(),
+            done_message=f"{{count}} code(s) {verb}d.",
+        )
+
+    @admin.action(permissions=["toggle"], description="Disable code…")
+    def disable_codes(self, request, queryset):
+        return self._toggle(request, queryset, is_active=False)
+
+    @admin.action(permissions=["toggle"], description="Enable code…")
+    def enable_codes(self, request, queryset):
+        return self._toggle(request, queryset, is_active=True)
+
+
+@admin.register(MonthlyRewardCounter)
+class MonthlyRewardCounterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["referrer", "month", "count"]
+    list_select_related = ["referrer"]
+    search_fields = ["referrer__email"]
+    date_hierarchy = "month"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in MonthlyRewardCounter._meta.fields]

@@ -1,0 +1,58 @@
+"""The program's clock and limits, defined once (docs/program-rules.md sections 3 and 6).
+
+- CREDIT_DEADLINE: a completed first order's reward is issued within it; a referral still qualified after
+  it is a fault (TECHNICAL_DELAY), shown on the staff dashboard and on the member's card.
+- SUPPORT_AFTER: from then on the referrer may ask support about a missing reward.
+- REVIEW_ALERT_AFTER: a review undecided this long is overdue on the staff screens.
+- The program month: the calendar month of crediting in the region's program time zone. The monthly
+  counter, the member's meter and the staff dashboard's month all use `program_month`, so they agree.
+- The eligibility limits (`referrals.eligibility` applies them; the members' words quote them).
+
+Pure: no database, no other app.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+CREDIT_DEADLINE = timedelta(hours=24)
+SUPPORT_AFTER = timedelta(hours=48)
+REVIEW_ALERT_AFTER = timedelta(hours=24)
+
+DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
+IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP within IP_BURST_WINDOW → review
+IP_BURST_WINDOW = timedelta(days=1)
+REFERRER_BURST_LIMIT = 3  # more than this many qualified friends of one referrer within the window → review
+REFERRER_BURST_WINDOW = timedelta(hours=24)
+
+
+def hours(span: timedelta) -> int:
+    """Whole hours of a span, as the members' and staff's texts print it ("24")."""
+    return int(span.total_seconds() // 3600)
+
+
+def hours_text(span: timedelta) -> str:
+    """The span in words for members: "24 hours"."""
+    return f"{hours(span)} hours"
+
+
+def program_zone(time_zone: str) -> ZoneInfo:
+    """The region's program time zone; a region without one runs on UTC."""
+    return ZoneInfo(time_zone or "UTC")
+
+
+def program_month(*, at: datetime, time_zone: str) -> date:
+    """First day of the calendar month that `at` falls in, in the region's program time zone."""
+    local = at.astimezone(program_zone(time_zone))
+    return date(local.year, local.month, 1)
+
+
+def next_program_month(month: date) -> date:
+    """First day of the month after `month` (when this month's limit resets)."""
+    return date(month.year + (month.month == 12), month.month % 12 + 1, 1)
+
+
+def program_month_start(*, at: datetime, time_zone: str) -> datetime:
+    """The moment the program month of `at` began: midnight on the 1st, in the program time zone."""
+    return datetime.combine(program_month(at=at, time_zone=time_zone), time.min, tzinfo=program_zone(time_zone))

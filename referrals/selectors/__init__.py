@@ -1,0 +1,14 @@
+"""What the referral pages and services read, one module per responsibility (import from the module itself):
+
+- links:        the code behind a link or a typed code, who invited a visitor, whether a device has an account;
+- facts:        eligibility facts gathered for `referrals.eligibility` (sign-up, first order);
+- friend:       what a friend reads after signing up, and whether their welcome package waits for a review;
+- meter:        this program month's count against the limit, and what the member earned;
+- funnel:       clicks → sign-ups → first orders → coupons per share channel (cached);
+- cards:        the Invite Friends tabs and referral cards;
+- page_version: the one-query version of everything Invite Friends shows (its page-cache key);
+- behaviour:    the staff's behaviour panel on a referrer.
+
+Every function runs a fixed number of queries, whatever the number of referrals or clicks.
+Support requests are support's (`support.selectors`): the views compose them with these.
+"""

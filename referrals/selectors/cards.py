@@ -1,0 +1,231 @@
+"""The Invite Friends tabs and referral cards: one page of a member's referrals with everything a card prints.
+
+A card's open support request is support's (`support.selectors.open_requests_by_referral`): the view reads it
+and passes it to `referral_cards`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce, TruncMonth
+from django.template.defaultfilters import date as date_filter
+from django.utils import timezone
+from django.utils.translation import get_language
+
+from accounts.models import Region, User
+from accounts.selectors import region_for_country
+from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
+from referrals.models import Channel, Referral, ReferralEvent
+from referrals.program import program_zone
+from referrals.reasons import ReasonCode, ReferralState, staff_label
+
+TABS = {
+    "all": ("All", None),
+    "progress": ("In progress", IN_PROGRESS_STATES),
+    "credited": ("Credited", (ReferralState.CREDITED,)),
+    "not_credited": ("Not credited", NOT_CREDITED_STATES),
+}
+# States that use (or would have used) a monthly slot, in the order they were counted.
+COUNTED_STATES = (ReferralState.QUALIFIED, ReferralState.CREDITED, ReferralState.CAPPED)
+PER_PAGE = 20
+
+
+def tab_counts(*, member: User) -> dict[str, int]:
+    """How many referrals each filter tab shows: one aggregate query."""
+    aggregates = {
+        key: Count("id", filter=Q(state__in=states)) if states else Count("id") for key, (_, states) in TABS.items()
+    }
+    return Referral.objects.filter(referrer=member).aggregate(**aggregates)
+
+
+def _month_ordinal() -> Case:
+    """For a capped referral: its position among the referrals counted in the same program month.
+
+    Needs the `counted_at` and `counted_month` annotations of `referrals_for_page` on the outer query.
+    """
+    earlier = (
+        Referral.objects.filter(referrer=OuterRef("referrer"), state__in=COUNTED_STATES)
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .filter(counted_at__gte=OuterRef("counted_month"))
+        .filter(Q(counted_at__lt=OuterRef("counted_at")) | Q(counted_at=OuterRef("counted_at"), pk__lte=OuterRef("pk")))
+        .order_by()
+        .values("referrer")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Case(
+        When(state=ReferralState.CAPPED, then=Subquery(earlier, output_field=IntegerField())),
+        default=Value(None),
+        output_field=IntegerField(),
+    )
+
+
+def referrals_for_page(*, member: User, tab: str = "all", region: Region | None = None) -> QuerySet[Referral]:
+    """The member's referrals for one tab, newest first, with everything a card shows (no per-row queries)."""
+    region = region or region_for_country(str(member.country))
+    # The counted month in SQL: the same program month as `referrals.program.program_month`.
+    tz = program_zone(region.time_zone)
+    states = TABS.get(tab, TABS["all"])[1]
+    qs = Referral.objects.filter(referrer=member)
+    if states:
+        qs = qs.filter(state__in=states)
+    return (
+        qs.select_related("friend", "first_order")
+        .only(
+            "id",
+            "state",
+            "reason_code",
+            "channel",
+            "registered_at",
+            "order_placed_at",
+            "completed_at",
+            "credited_at",
+            "decided_at",
+            "referrer_id",
+            "friend__first_name",
+            "friend__last_name",
+            "first_order__id",
+            "first_order__external_id",
+        )
+        .alias(counted_at=Coalesce("decided_at", "completed_at"))
+        .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
+        .annotate(month_ordinal=_month_ordinal())
+        # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
+        .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
+        .prefetch_related(
+            Prefetch(
+                "events",
+                queryset=ReferralEvent.objects.only(
+                    "id", "referral_id", "to_state", "reason_code", "occurred_at"
+                ).order_by("occurred_at", "id"),
+            ),
+        )
+        .order_by("-registered_at", "-id")
+    )
+
+
+def referral_page(
+    *,
+    member: User,
+    tab: str = "all",
+    page: str | int | None = 1,
+    per_page: int = PER_PAGE,
+    region: Region | None = None,
+    count: int | None = None,
+) -> Page:
+    """One page of referral cards: a count, the page rows and their timelines (3 queries).
+
+    Pass `count` (the tab's size from `tab_counts`) to skip the paginator's COUNT query (2 queries).
+    """
+    paginator = Paginator(referrals_for_page(member=member, tab=tab, region=region), per_page)
+    if count is not None:
+        paginator.count = count  # a cached_property: the instance attribute replaces the query
+    return paginator.get_page(page)
+
+
+_TIMELINE_TONES: dict[str, str] = {
+    ReferralState.CREDITED: "success",
+    ReferralState.QUALIFIED: "success",
+    ReferralState.REJECTED: "danger",
+    ReferralState.VOIDED: "danger",
+    ReferralState.CAPPED: "warning",
+    ReferralState.UNDER_REVIEW: "warning",
+}
+
+
+# Choice labels by value: `get_FOO_display()` rebuilds a dict of every choice on each call.
+_STATE_LABELS = dict(ReferralState.choices)
+_CHANNEL_LABELS = dict(Channel.choices)
+
+
+def _label(labels: dict, value: str) -> str:
+    """What `get_FOO_display()` prints: the choice's label, else the raw value."""
+    return str(labels.get(value, value))
+
+
+@lru_cache(maxsize=1024)
+def _day_text(day: date, language: str) -> str:
+    """`{{ day|date:"j M Y" }}` ("24 Nov 2026"), once per day and language (the key carries the language)."""
+    return date_filter(day, "j M Y")
+
+
+def _local_day(value: datetime) -> str:
+    """What `{{ value|date:"j M Y" }}` prints in the active time zone and language."""
+    return _day_text(timezone.localtime(value).date(), get_language() or "")
+
+
+def _local_minute(value: datetime) -> str:
+    """What `{{ value|date:"j M Y, H:i" }}` prints in the active time zone and language."""
+    local = timezone.localtime(value)
+    return f"{_day_text(local.date(), get_language() or '')}, {local.hour:02d}:{local.minute:02d}"
+
+
+def referral_cards(
+    referrals: Iterable[Referral], *, now: datetime, open_requests: Mapping[int, Any] | None = None
+) -> list[dict]:
+    """Everything one card prints, as plain strings made once in Python (no per-row template filters).
+
+    `referrals` come from `referrals_for_page` (friend and events prefetched); `open_requests` maps a referral's
+    id to its open support request (`support.selectors.open_requests_by_referral`).
+    """
+    open_requests = open_requests or {}
+    cards = []
+    for r in referrals:
+        x = explain(r, now=now)
+        if r.completed_at:
+            order_text = f" · first order completed {_local_minute(r.completed_at)}"
+        elif r.order_placed_at:
+            order_text = f" · first order placed {_local_day(r.order_placed_at)}"
+        else:
+            order_text = ""
+        timeline = []
+        for e in r.events.all():
+            label = _label(_STATE_LABELS, e.to_state)
+            if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
+                label = f"{label} — {staff_label(e.reason_code)}"
+            timeline.append(
+                {
+                    "tone": _TIMELINE_TONES.get(e.to_state, "info"),
+                    "iso": timezone.localtime(e.occurred_at).isoformat(),  # the `c` date format
+                    "when": _local_minute(e.occurred_at),
+                    "label": label,
+                }
+            )
+        open_request = open_requests.get(r.pk)
+        cards.append(
+            {
+                "pk": r.pk,
+                "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
+                "state": r.state,
+                "state_label": _label(_STATE_LABELS, r.state),
+                "signed_up": f"Signed up {_local_day(r.registered_at)} via {_label(_CHANNEL_LABELS, r.channel)}"
+                + order_text,
+                "is_credited": r.state == ReferralState.CREDITED,
+                "explanation": x,
+                "timeline": timeline,
+                "open_request": open_request,
+                "open_request_status": open_request.get_status_display().lower() if open_request else "",
+            }
+        )
+    return cards
+
+
+def mask_name(first_name: str, last_name: str = "") -> str:
+    """'John Smith' → 'Jo** S.': enough for the referrer to recognise a friend, never the full name or e-mail."""
+    first = (first_name or "").strip()
+    last = (last_name or "").strip()
+    if not first and not last:
+        return "A friend"
+    if first:
+        keep = 1 if len(first) <= 3 else 2
+        masked = first[:keep] + "*" * min(max(len(first) - keep, 1), 4)
+    else:
+        masked = "***"
+    return f"{masked} {last[0].upper()}." if last else masked

@@ -1,0 +1,120 @@
+"""Clicks → sign-ups → first orders → coupons per share channel: two aggregates, cached for a short while."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Q
+
+from accounts.models import User
+from referrals.models import Channel, Click, Referral
+from referrals.reasons import ReasonCode, ReferralState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ChannelFunnel:
+    channel: str
+    label: str
+    clicks: int = 0
+    clicks_without_signup: int = 0
+    signups: int = 0
+    first_orders: int = 0
+    coupons: int = 0
+    # Signed up, welcome coupons issued, no order yet (not rejected, not under review).
+    awaiting_first_order: int = 0
+
+
+@dataclass
+class Funnel:
+    rows: list[ChannelFunnel]
+    total: ChannelFunnel = field(default_factory=lambda: ChannelFunnel("all", "All channels"))
+    rejected_already_registered: int = 0
+
+    @property
+    def active_rows(self) -> list[ChannelFunnel]:
+        return [r for r in self.rows if r.clicks or r.signups]
+
+
+def channel_funnel(*, member: User) -> Funnel:
+    """Clicks → sign-ups → first orders → coupons per channel: two aggregate queries."""
+    labels = dict(Channel.choices)
+    rows: dict[str, ChannelFunnel] = {}
+
+    def row(channel: str) -> ChannelFunnel:
+        if channel not in rows:
+            rows[channel] = ChannelFunnel(channel, labels.get(channel, channel))
+        return rows[channel]
+
+    # A referral keeps the channel of the click it came from, so "clicks without a sign-up" is
+    # clicks minus referrals that came from a click, per channel (no per-click EXISTS probe).
+    clicks = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
+    for c in clicks:
+        row(c["channel"]).clicks = c["n"]
+
+    referrals = (
+        Referral.objects.filter(referrer=member)
+        .values("channel")
+        .annotate(
+            n=Count("id"),
+            ordered=Count("id", filter=Q(order_placed_at__isnull=False)),
+            credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
+            awaiting=Count("id", filter=Q(state=ReferralState.REGISTERED)),
+            already=Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),
+            from_click=Count("id", filter=Q(click__isnull=False)),
+        )
+        .order_by()
+    )
+    already = 0
+    from_click: dict[str, int] = {}
+    for f in referrals:
+        r = row(f["channel"])
+        r.signups, r.first_orders, r.coupons = f["n"], f["ordered"], f["credited"]
+        r.awaiting_first_order = f["awaiting"]
+        from_click[f["channel"]] = f["from_click"]
+        already += f["already"]
+    for r in rows.values():
+        r.clicks_without_signup = max(r.clicks - from_click.get(r.channel, 0), 0)
+
+    order = {c.value: i for i, c in enumerate(Channel)}
+    ordered_rows = sorted(rows.values(), key=lambda r: order.get(r.channel, 99))
+    total = ChannelFunnel("all", "All channels")
+    for r in ordered_rows:
+        total.clicks += r.clicks
+        total.clicks_without_signup += r.clicks_without_signup
+        total.signups += r.signups
+        total.first_orders += r.first_orders
+        total.coupons += r.coupons
+        total.awaiting_first_order += r.awaiting_first_order
+    return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
+
+
+def cached_channel_funnel(*, member: User, code: str, version: str = "") -> Funnel:
+    """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
+
+    The two aggregates read every click and referral the member ever had, so they are the part of
+    Invite Friends that grows with history; the funnel may lag by up to the TTL. The key carries the
+    member's code, so a member never reads another member's numbers even where ids are reused, and
+    `version` (the page's exact referral counts): a new sign-up or reward refreshes it at once, so
+    only link opens may lag.
+    """
+    ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
+    if ttl <= 0:
+        return channel_funnel(member=member)
+    key = f"invite:funnel:v3:{member.pk}:{code}:{version}"
+    try:
+        funnel = cache.get(key)
+    except Exception:  # the cache only speeds the page up (docs/program-rules.md G1)
+        logger.warning("invite funnel cache unavailable; reading the database", exc_info=True)
+        return channel_funnel(member=member)
+    if funnel is None:
+        funnel = channel_funnel(member=member)
+        try:
+            cache.set(key, funnel, timeout=ttl)
+        except Exception:  # same: a cache failure never fails the page
+            logger.warning("invite funnel cache unavailable; not kept", exc_info=True)
+    return funnel

@@ -1,0 +1,72 @@
+"""This program month's referral coupons against the monthly limit, and what the member earned so far.
+
+"One number, one definition" (docs/program-rules.md section 9): the meter reads the monthly counter row that
+crediting raises, for the program month of `referrals.program.program_month`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+
+from accounts.models import Region, User
+from accounts.selectors import region_for_country
+from coupons.models import Coupon, CouponSource, CouponStatus
+from referrals.models import MonthlyRewardCounter
+from referrals.program import next_program_month, program_month
+
+# The warning zone starts this many coupons before the limit (8 of 10).
+NEAR_LIMIT = 2
+
+
+@dataclass(frozen=True)
+class MonthlyProgress:
+    count: int
+    limit: int
+    month: date
+    resets_on: date
+    time_zone: str
+
+    @property
+    def remaining(self) -> int:
+        return max(self.limit - self.count, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.count >= self.limit
+
+    @property
+    def is_near(self) -> bool:
+        """The warning zone: two or fewer coupons left (8 of 10), not yet full."""
+        return not self.is_full and self.count >= self.limit - NEAR_LIMIT
+
+
+def monthly_progress(*, member: User, now: datetime, region: Region | None = None) -> MonthlyProgress:
+    """Coupons credited this program month (the counter row is the authority) and when it resets."""
+    region = region or region_for_country(str(member.country))
+    month = program_month(at=now, time_zone=region.time_zone)
+    count = (
+        MonthlyRewardCounter.objects.filter(referrer=member, month=month).values_list("count", flat=True).first() or 0
+    )
+    return MonthlyProgress(
+        count=count,
+        limit=region.monthly_limit,
+        month=month,
+        resets_on=next_program_month(month),
+        time_zone=region.time_zone,
+    )
+
+
+def referral_earnings(*, member: User) -> list[tuple[str, Decimal, int]]:
+    """(currency, total value, coupons) of the member's referral coupons, reversed ones excluded."""
+    rows = (
+        Coupon.objects.filter(owner=member, source=CouponSource.REFERRAL)
+        .exclude(status=CouponStatus.VOIDED)
+        .values("currency")
+        .annotate(total=Sum("value"), n=Count("id"))
+        .order_by("currency")
+    )
+    return [(r["currency"], r["total"], r["n"]) for r in rows]

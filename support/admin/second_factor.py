@@ -1,0 +1,203 @@
+"""A second factor for staff (docs/program-rules.md G5): the admin opens only to a verified session.
+
+With `STAFF_REQUIRE_2FA` on (the default whenever DEBUG is off) a staff member who signed in with
+their password reaches /admin/ only after entering a code from an authenticator app (TOTP, RFC 6238,
+django-otp). The first time, the page enrols the app: a QR code and the key to type, confirmed by a
+first valid code. Codes are single use (a code accepted once is refused after), wrong codes slow
+down exponentially per device, and every enrolment and verification is in the audit log.
+
+A staff member who lost their phone asks a superuser to delete their device in the admin
+(Django OTP › TOTP devices); they enrol again at their next sign-in (docs/deployment.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from base64 import b32encode
+
+import segno
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.views import redirect_to_login
+from django.core import checks
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from support.audit import record_staff_action
+
+logger = logging.getLogger(__name__)
+
+DEVICE_NAME = "Authenticator app"
+
+
+def second_factor_required(user) -> bool:
+    """True when this signed-in staff member must still verify a code in this session."""
+    verified = getattr(user, "is_verified", None)  # set by django_otp's OTPMiddleware
+    return bool(settings.STAFF_REQUIRE_2FA and user.is_active and user.is_staff and not (verified and verified()))
+
+
+class PortalAdminSite(admin.AdminSite):
+    """Django's admin site, closed to staff sessions that have not passed the second factor."""
+
+    site_header = "Referral Portal staff console"
+    site_title = "Referral Portal staff"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and not second_factor_required(request.user)
+
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # Signed in with the password but not verified yet: the code page, not the admin's login form.
+        if request.user.is_authenticated and second_factor_required(request.user):
+            target = request.GET.get(REDIRECT_FIELD_NAME) or reverse("admin:index")
+            return redirect_to_login(target, reverse("staff_second_factor"))
+        return super().login(request, extra_context)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="6-digit code",
+        min_length=6,
+        max_length=8,
+        strip=True,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*", "autofocus": True}
+        ),
+        help_text="From your authenticator app. A new code appears every 30 seconds.",
+    )
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].replace(" ", "")
+        if not code.isdigit():
+            raise forms.ValidationError("Enter the digits only, as your app shows them.")
+        return code
+
+
+def _device_for(user) -> tuple[TOTPDevice, bool]:
+    """The member's confirmed device, or their pending one (created on first visit); and whether confirmed."""
+    confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    if confirmed is not None:
+        return confirmed, True
+    pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("pk").first()
+    if pending is None:
+        pending = TOTPDevice.objects.create(user=user, name=DEVICE_NAME, confirmed=False)
+    return pending, False
+
+
+def _seconds_to_wait(device: TOTPDevice) -> int:
+    """How long until django-otp lets this device try again (1, 2, 4, 8 … seconds after n failures)."""
+    if not device.throttling_failure_count or device.throttling_failure_timestamp is None:
+        return 0
+    delay = device.get_throttle_factor() * (2 ** (device.throttling_failure_count - 1))
+    elapsed = (timezone.now() - device.throttling_failure_timestamp).total_seconds()
+    return max(0, math.ceil(delay - elapsed))
+
+
+def check_code(*, device_id: int, code: str) -> tuple[bool, str | None]:
+    """Verify `code` on the device under its row lock, so one code can never be accepted twice."""
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().get(pk=device_id)
+        if not device.verify_is_allowed()[0]:
+            wait = max(_seconds_to_wait(device), 1)
+            return (
+                False,
+                f"Too many wrong codes in a row: wait {wait} second{pluralize(wait)}, then enter the newest code.",
+            )
+        if device.verify_token(code):
+            if not device.confirmed:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+            return True, None
+    problem = "That code is not right. Enter the newest code your app shows."
+    if device.throttling_failure_count >= 3:
+        wait = _seconds_to_wait(device)
+        problem += (
+            f" After {device.throttling_failure_count} wrong codes, the next try waits {wait} second{pluralize(wait)}."
+        )
+    return False, problem
+
+
+def _qr_data_uri(device: TOTPDevice) -> str:
+    return segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2)
+
+
+def _secret_for_typing(device: TOTPDevice) -> str:
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME) or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("admin:index")
+
+
+@never_cache
+@csrf_protect
+@sensitive_post_parameters("code")
+def second_factor(request: HttpRequest) -> HttpResponse:
+    """/admin/second-factor/: enrol an authenticator app (first time) or enter its code (every sign-in)."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not (user.is_active and user.is_staff):
+        return HttpResponseRedirect(reverse("admin:login"))
+    if not second_factor_required(user):
+        return HttpResponseRedirect(_safe_next(request))
+    device, confirmed = _device_for(user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        ok, problem = check_code(device_id=device.pk, code=form.cleaned_data["code"])
+        if ok:
+            device.refresh_from_db()
+            otp_login(request, device)
+            with transaction.atomic():
+                record_staff_action(
+                    actor=user,
+                    action="second factor verified" if confirmed else "second factor enrolled",
+                    target=device,
+                    target_repr=f"{DEVICE_NAME} of {user.get_username()}",
+                )
+            return HttpResponseRedirect(_safe_next(request))
+        logger.warning("second factor: wrong or throttled code for staff user %s", user.pk)
+        form.add_error("code", problem)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Confirm it's you" if confirmed else "Set up your authenticator app",
+        "form": form,
+        "enrolling": not confirmed,
+        "next": _safe_next(request),
+        "qr_data_uri": "" if confirmed else _qr_data_uri(device),
+        "secret": "" if confirmed else _secret_for_typing(device),
+        "issuer": settings.OTP_TOTP_ISSUER,
+    }
+    return render(request, "admin/second_factor.html", context)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_staff_second_factor(app_configs, **kwargs):
+    """`check --deploy`: production admin must ask staff for a second factor."""
+    if settings.STAFF_REQUIRE_2FA:
+        return []
+    return [
+        checks.Warning(
+            "STAFF_REQUIRE_2FA is off: staff reach the admin with a password only.",
+            hint="Unset STAFF_REQUIRE_2FA (it defaults to on when DEBUG is off) or set it to 1.",
+            id="portal.W001",
+        )
+    ]
