@@ -15,6 +15,8 @@ from django_countries.fields import CountryField
 
 from accounts.identity import InvalidPhoneNumber, normalize_phone
 from accounts.models import Level, LevelCode, Region, User
+from referrals.codes import normalize_code
+from referrals.selectors.links import usable_code
 
 # SHA-256 hex from static/js/fingerprint.js; anything else is ignored (a soft signal, never an error).
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -88,9 +90,6 @@ class SignupForm(forms.ModelForm):
         return email
 
     def clean_referral_code(self) -> str:
-        from referrals.codes import normalize_code
-        from referrals.selectors.links import usable_code
-
         raw = self.cleaned_data.get("referral_code", "")
         if not raw.strip():
             return ""

@@ -15,9 +15,10 @@ import hmac
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from lib.errors import DomainError
 
@@ -39,8 +40,8 @@ class WebhookError(DomainError):
         super().__init__(message, code=code)
         self.status, self.details = status, details or {}
 
-    def as_json(self) -> dict:
-        body = {"error": self.code, "message": self.message}
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
         if self.details:
             body["details"] = self.details
         return body
@@ -151,9 +152,7 @@ def _text(data: dict, key: str, *, max_length: int, where: str = "") -> str:
     return value.strip()
 
 
-def _money(value, name: str, *, allow_none: bool = False) -> Decimal | None:
-    if value is None and allow_none:
-        return None
+def _money(value: object, name: str) -> Decimal:
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError):
@@ -161,6 +160,10 @@ def _money(value, name: str, *, allow_none: bool = False) -> Decimal | None:
     if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")) or amount > 10**8:
         raise _bad("invalid_field", f"{name} must be a non-negative amount with at most 2 decimals.", field=name)
     return amount
+
+
+def _optional_money(value: object, name: str) -> Decimal | None:
+    return None if value is None else _money(value, name)
 
 
 def parse_event(body: bytes) -> OrderEventData:
@@ -186,9 +189,9 @@ def parse_event(body: bytes) -> OrderEventData:
     if not isinstance(order, dict):
         raise _bad("missing_field", "order is required (an object with at least id).", field="order")
     order_id = _text(order, "id", max_length=64, where="order.")
-    parsed = {"event_id": event_id, "type": event_type, "occurred_at": occurred_at, "order_id": order_id}
+    event = OrderEventData(event_id=event_id, type=event_type, occurred_at=occurred_at, order_id=order_id, payload=data)
     if event_type != "order.placed":
-        return OrderEventData(**parsed, payload=data)
+        return event
 
     member = data.get("member")
     if not isinstance(member, dict):
@@ -208,7 +211,7 @@ def parse_event(body: bytes) -> OrderEventData:
         if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= 1000:
             raise _bad("invalid_field", f"{where}quantity must be an integer from 1.", field=f"{where}quantity")
         unit_price = _money(raw.get("unit_price"), f"{where}unit_price")
-        sale_price = _money(raw.get("sale_price"), f"{where}sale_price", allow_none=True)
+        sale_price = _optional_money(raw.get("sale_price"), f"{where}sale_price")
         if unit_price <= 0 or (sale_price is not None and not 0 < sale_price <= unit_price):
             raise _bad("invalid_field", f"{where}: prices must be positive, sale ≤ list.", field=f"{where}unit_price")
         lines.append(
@@ -231,9 +234,8 @@ def parse_event(body: bytes) -> OrderEventData:
     if not isinstance(payment, dict):
         raise _bad("missing_field", "order.payment is required ({card_fingerprint}).", field="order.payment")
     fingerprint = _text(payment, "card_fingerprint", max_length=64, where="order.payment.")
-    return OrderEventData(
-        **parsed,
-        payload=data,
+    return replace(
+        event,
         member_email=email,
         lines=lines,
         total=total,

@@ -11,6 +11,8 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from referral_portal.celery import app
+
 logger = logging.getLogger(__name__)
 
 
@@ -29,8 +31,6 @@ def _database_ok() -> bool:
 
 
 def _broker_ok() -> bool:
-    from referral_portal.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

@@ -359,7 +359,7 @@ def test_a_cleared_member_can_use_coupons_again(client, member, wallet, in_cart)
 
 
 def test_checkout_messages_use_the_members_locale_like_the_rest_of_the_page(client, member, wallet, in_cart):
-    """docs/program-rules.md section 7: a member in Germany reading English sees every amount as en_DE, engine reasons too."""
+    """docs/program-rules.md section 7: a member in Germany reading English sees amounts as en_DE, reasons too."""
     member.country = "DE"
     member.save(update_fields=["country"])
     html = client.get(URL).content.decode()

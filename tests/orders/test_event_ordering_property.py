@@ -1,4 +1,4 @@
-"""Completed, refunded and canceled events in every arrival order, with duplicates (docs/program-rules.md G6, scenario 3).
+"""Completed, refunded and canceled events in any arrival order, with duplicates (docs/program-rules.md G6, scenario 3).
 
 Property: the order's final state and timestamps depend only on when things
 happened, never on the order they arrived in; the referral hook saw the event

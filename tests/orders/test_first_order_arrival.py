@@ -1,4 +1,4 @@
-"""The first order is the earliest PLACED, whatever order the shop's events arrive in (docs/program-rules.md section 3)."""
+"""The first order is the earliest PLACED, whatever order its events arrive in (docs/program-rules.md section 3)."""
 
 from __future__ import annotations
 

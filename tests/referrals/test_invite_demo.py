@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from accounts.management.commands.load_demo_data import DEMO_CLICKS, MEMBER_EMAIL
+from accounts.management.commands.load_demo_data import MEMBER_EMAIL
+from referrals.demo import DEMO_CLICKS
 from referrals.models import Click
 from referrals.selectors.funnel import channel_funnel
 
