@@ -14,6 +14,7 @@ from functools import lru_cache
 from babel import localedata
 from django.conf import settings
 
+from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from lib.money import MoneyLocale, language_default_locale
 
@@ -47,7 +48,7 @@ def money_locale(*, language: str, country: str = "", region_locale: str | Calla
     return language_default_locale(language)
 
 
-def member_money_locale_choice(member) -> MoneyLocale:
+def member_money_locale_choice(member: User) -> MoneyLocale:
     """The member's locale per UI language, resolved lazily (for the request's context variable)."""
     country = str(member.country or "")
 
@@ -57,12 +58,12 @@ def member_money_locale_choice(member) -> MoneyLocale:
     return MoneyLocale(lambda language: money_locale(language=language, country=country, region_locale=region_locale))
 
 
-def region_money_locale_choice(region) -> MoneyLocale:
+def region_money_locale_choice(region: Region) -> MoneyLocale:
     """A visitor whose region a page knows (landing page): the region's locale if its language is theirs."""
     return MoneyLocale(lambda language: money_locale(language=language, region_locale=region.locale))
 
 
-def member_money_locale(member) -> str:
+def member_money_locale(member: User) -> str:
     """The locale of the member's own language and country (e-mails and notices built outside their request)."""
     languages = {code for code, _name in settings.LANGUAGES}
     language = member.language if member.language in languages else settings.LANGUAGE_CODE

@@ -14,13 +14,13 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import Notification
+from accounts.models import Notification, User
 
 logger = logging.getLogger(__name__)
 
 
 def notify(
-    *, member, kind: str, title: str, body: str = "", link: str = "", dedupe_key: str | None = None
+    *, member: User, kind: str, title: str, body: str = "", link: str = "", dedupe_key: str | None = None
 ) -> Notification | None:
     """Create the inbox notice and e-mail it after commit; returns None if `dedupe_key` was already used."""
     try:

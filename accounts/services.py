@@ -156,7 +156,9 @@ def verify_email(*, token: str) -> User:
 _REASON_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
 
 
-def _set_status(*, member: User, status: str, reason_code: str, actor, only_from: set[str] | None = None) -> User:
+def _set_status(
+    *, member: User, status: str, reason_code: str, actor: User | None, only_from: set[str] | None = None
+) -> User:
     locked = User.objects.select_for_update().get(pk=member.pk)
     if only_from is not None and locked.status not in only_from:
         return locked

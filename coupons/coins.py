@@ -29,6 +29,7 @@ from accounts.selectors import region_for_country
 from coupons.models import CheckIn, CoinLedger, Coupon, CouponKind, CouponSource
 from coupons.services.issuing import issue_coupon
 from lib.errors import DomainError
+from orders.models import Order
 
 # Check-in rewards: 10 coins on the first day of a streak, 5 more each further day, at most 40 (day 7 on).
 STREAK_BASE = 10
@@ -156,7 +157,7 @@ def move_coins(
 # --- Checkout -------------------------------------------------------------------------------
 
 
-def spend_at_checkout(*, member: User, coins: int, order, at: datetime | None = None) -> CoinLedger:
+def spend_at_checkout(*, member: User, coins: int, order: Order, at: datetime | None = None) -> CoinLedger:
     """Take `coins` for `order` (once per order: key coins-checkout:order:<id>). Raises InsufficientCoins."""
     return move_coins(
         member=member,
@@ -169,7 +170,7 @@ def spend_at_checkout(*, member: User, coins: int, order, at: datetime | None = 
     )
 
 
-def return_from_order(*, member: User, coins: int, order, at: datetime | None = None) -> CoinLedger:
+def return_from_order(*, member: User, coins: int, order: Order, at: datetime | None = None) -> CoinLedger:
     """Give back the coins `order` took, once (key coins-return:order:<id>): it was canceled before payment."""
     return move_coins(
         member=member,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeGuard
 
 from django.utils import timezone
 
@@ -56,20 +57,22 @@ def _cart_lines(lines: Sequence[LineInput]) -> list[CartLine]:
 def seller_discounts_for(lines: Sequence[LineInput]) -> list[SellerDiscount]:
     """The automatic discounts of the stores in the cart (Store.auto_discount_*), no query: stores come with lines."""
     stores = {line.store.pk: line.store for line in lines}
-    return [
-        SellerDiscount(
-            store_id=store.pk,
-            min_quantity=store.auto_discount_min_quantity,
-            percent=store.auto_discount_percent,
-            label=store.auto_discount_label,
+    discounts = []
+    for store in stores.values():
+        min_quantity, percent = store.auto_discount_min_quantity, store.auto_discount_percent
+        if min_quantity is None or percent is None:  # no automatic discount (Store.has_auto_discount)
+            continue
+        discounts.append(
+            SellerDiscount(
+                store_id=store.pk, min_quantity=min_quantity, percent=percent, label=store.auto_discount_label
+            )
         )
-        for store in stores.values()
-        if store.has_auto_discount
-    ]
+    return discounts
 
 
-def _is_member(member) -> bool:
-    return member is not None and getattr(member, "is_authenticated", False)
+def _is_member(member: object) -> TypeGuard[User]:
+    """A signed-in member (pages may pass an anonymous user or None)."""
+    return member is not None and bool(getattr(member, "is_authenticated", False))
 
 
 def price_checkout(
@@ -224,7 +227,7 @@ def _coupon_options(
     return tuple(options)
 
 
-def best_coupon_ids(*, lines: Sequence[LineInput], member, at: datetime | None = None) -> tuple[int, ...]:
+def best_coupon_ids(*, lines: Sequence[LineInput], member: User | None, at: datetime | None = None) -> tuple[int, ...]:
     """The coupons the engine applies when every usable coupon is offered: the page's first suggestion
     (none for a flagged or suspended member, who may not use them)."""
     if not _is_member(member) or not member.may_use_program:

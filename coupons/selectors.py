@@ -40,7 +40,7 @@ WALLET_TABS = ("platform", "store", "history")
 HISTORY_LIMIT = 50
 
 
-def usable_coupons(*, member) -> QuerySet[Coupon]:
+def usable_coupons(*, member: User) -> QuerySet[Coupon]:
     """The member's usable coupons, soonest expiry first."""
     return Coupon.objects.usable(at=timezone.now()).filter(owner=member).select_related("store").order_by("expires_at")
 
@@ -65,7 +65,7 @@ def coupon_input(coupon: Coupon, *, region_in_program: bool) -> CouponInput:
     )
 
 
-def checkout_coupon_inputs(*, member, include_ids: Collection[int] = ()) -> list[CouponInput]:
+def checkout_coupon_inputs(*, member: User, include_ids: Collection[int] = ()) -> list[CouponInput]:
     """The member's active coupons plus any of theirs named in `include_ids` (to explain 'already used'); one query
     for coupons, one for the region. Another member's coupon ids are simply not returned."""
     region = region_for_country(str(member.country))
@@ -78,7 +78,7 @@ def checkout_coupon_inputs(*, member, include_ids: Collection[int] = ()) -> list
     return [coupon_input(c, region_in_program=region.is_in_program) for c in coupons]
 
 
-def resolve_promo_code(*, member, code: str) -> PromoInput | None:
+def resolve_promo_code(*, member: User, code: str) -> PromoInput | None:
     """A typed promo code as the engine's plain input; None for an empty code, `exists=False` for an unknown one."""
     code = (code or "").strip().upper()
     if not code:

@@ -6,7 +6,8 @@ support case), a flow here calls each app's services in turn, in ONE transaction
 old in-place calls hold: all or nothing, and the same row locks.
 
 - orders: checkout, placing, transitions and refund decisions, with everything they cause;
-- order_events: the signed shop events (inbox: at most once per event id).
+- order_events: the signed shop events (inbox: at most once per event id);
+- signup: a friend's sign-up through a link, with the audit rows of a device ring it reveals.
 
-Views, admin actions, tasks and commands call these; nothing in the apps imports them.
+Views, admin actions, tasks, commands and demo data call these; no domain module of an app imports them.
 """

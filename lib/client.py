@@ -93,8 +93,10 @@ class DeviceCookieMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         device_id = read_device_cookie(request)
         is_new = device_id is None
-        request.device_id = device_id or new_device_id()
+        device_id = device_id or new_device_id()
+        # An attribute of our own on the request (read back by client_info), unknown to HttpRequest's stubs.
+        request.device_id = device_id  # type: ignore[attr-defined]
         response = self.get_response(request)
         if is_new and not getattr(response, "streaming", False):
-            set_device_cookie(response, request.device_id)
+            set_device_cookie(response, device_id)
         return response

@@ -49,11 +49,10 @@ class Store(models.Model):
     @property
     def auto_discount_label(self) -> str:
         """'Bright Kitchen: buy 2, get 10% off' (empty without a discount)."""
-        if not self.has_auto_discount:
+        min_quantity, percent = self.auto_discount_min_quantity, self.auto_discount_percent
+        if min_quantity is None or percent is None:  # no automatic discount (has_auto_discount)
             return ""
-        return (
-            f"{self.name}: buy {self.auto_discount_min_quantity}, get {self.auto_discount_percent.normalize():f}% off"
-        )
+        return f"{self.name}: buy {min_quantity}, get {percent.normalize():f}% off"
 
 
 class Product(models.Model):

@@ -14,16 +14,22 @@ the order in which the portal heard of them:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 
-from orders.models import OrderState
+from orders.models import Order, OrderState
 
 EVENTS = ("paid", "shipped", "completed", "canceled", "refunded")
-FORWARD_RANK = {OrderState.PLACED: 0, OrderState.PAID: 1, OrderState.SHIPPED: 2, OrderState.COMPLETED: 3}
+# Keyed by state value: events ("paid", ...) and derived states are plain strings equal to OrderState values.
+FORWARD_RANK: dict[str, int] = {
+    OrderState.PLACED: 0,
+    OrderState.PAID: 1,
+    OrderState.SHIPPED: 2,
+    OrderState.COMPLETED: 3,
+}
 
 # What a person (or the demo shop controls) may do from the order's current state.
-ALLOWED_FROM = {
+ALLOWED_FROM: dict[str, set[str]] = {
     OrderState.PAID: {OrderState.PLACED},
     OrderState.SHIPPED: {OrderState.PAID},
     OrderState.COMPLETED: {OrderState.SHIPPED},
@@ -37,7 +43,7 @@ DUPLICATE = "duplicate"  # this fact is already recorded: no effect
 SUPERSEDED = "superseded"  # the order was canceled/refunded before this happened: fact kept, state unchanged
 INVALID = "invalid"  # impossible: refused with a message
 
-MESSAGES = {
+MESSAGES: dict[str, str] = {
     OrderState.PAID: "Only a placed order can be marked paid.",
     OrderState.SHIPPED: "Only a paid order can be shipped.",
     OrderState.COMPLETED: "Only a shipped order can be confirmed as received.",
@@ -56,18 +62,22 @@ class Facts:
     refunded_at: datetime | None = None
 
     @classmethod
-    def of(cls, order) -> Facts:
+    def of(cls, order: Order) -> Facts:
         return cls(**{f.name: getattr(order, f.name) for f in fields(cls)})
 
     def as_of(self, moment: datetime) -> Facts:
         """Only what had happened by `moment`."""
-        return replace(
-            self,
-            **{
-                f.name: None
-                for f in fields(self)
-                if f.name != "placed_at" and (getattr(self, f.name) or moment) > moment
-            },
+
+        def by_then(at: datetime | None) -> datetime | None:
+            return None if at is None or at > moment else at
+
+        return Facts(
+            placed_at=self.placed_at,
+            paid_at=by_then(self.paid_at),
+            shipped_at=by_then(self.shipped_at),
+            completed_at=by_then(self.completed_at),
+            canceled_at=by_then(self.canceled_at),
+            refunded_at=by_then(self.refunded_at),
         )
 
     def get(self, event: str) -> datetime | None:
@@ -120,10 +130,11 @@ def decide_transition(*, facts: Facts, event: str, occurred_at: datetime, strict
     """
     if event not in EVENTS:
         return Decision(INVALID, f"Unknown order event {event!r}.")
-    if facts.get(event) is not None:
+    recorded_at = facts.get(event)
+    if recorded_at is not None:
         if strict:
             return Decision(INVALID, f"This order is already {event}.")
-        return Decision(DUPLICATE, f"Already recorded as {event} at {facts.get(event).isoformat()}.")
+        return Decision(DUPLICATE, f"Already recorded as {event} at {recorded_at.isoformat()}.")
     if occurred_at < facts.placed_at:
         return Decision(INVALID, "The event happened before the order was placed.")
     state = resolve_state(facts.as_of(occurred_at))

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Min, Prefetch, QuerySet, Sum
+from django.utils import timezone
 
-from orders.models import Order, OrderLine, Product, Store
+from accounts.models import User
+from orders import rules
+from orders.models import Order, OrderLine, OrderState, Product, Store
 
 
 def stores() -> QuerySet[Store]:
@@ -21,7 +24,7 @@ def catalog(*, store_slug: str = "") -> QuerySet[Product]:
     return products
 
 
-def orders_for(*, member) -> QuerySet[Order]:
+def orders_for(*, member: User) -> QuerySet[Order]:
     lines = OrderLine.objects.select_related("store").order_by("id")
     return (
         Order.objects.filter(buyer=member)
@@ -31,17 +34,13 @@ def orders_for(*, member) -> QuerySet[Order]:
     )
 
 
-def order_for(*, member, external_id: str) -> Order | None:
+def order_for(*, member: User, external_id: str) -> Order | None:
     """The member's order, or None: another member's order is not theirs to see (the view answers 404)."""
     return orders_for(member=member).filter(external_id=external_id).first()
 
 
 def available_actions(order: Order) -> set[str]:
     """Which transitions a person may make on the order now (same rule the services enforce)."""
-    from django.utils import timezone
-
-    from orders import rules
-
     facts, now = rules.Facts.of(order), timezone.now()
     actions = {
         event
@@ -54,12 +53,10 @@ def available_actions(order: Order) -> set[str]:
     return actions
 
 
-def completed_spend(*, member, completed_after, completed_until) -> tuple[Decimal, datetime | None]:
+def completed_spend(
+    *, member: User, completed_after: datetime, completed_until: datetime
+) -> tuple[Decimal, datetime | None]:
     """Total of the buyer's completed, not refunded orders completed in (after, until], and the oldest completion."""
-    from django.db.models import Min, Sum
-
-    from orders.models import OrderState
-
     row = Order.objects.filter(
         buyer=member, state=OrderState.COMPLETED, completed_at__gt=completed_after, completed_at__lte=completed_until
     ).aggregate(total=Sum("total"), oldest=Min("completed_at"))
@@ -95,8 +92,6 @@ WALLET_STEPS = {"store_coupon", "select_coupon", "platform_coupon", "promo_code"
 def order_breakdown(order: Order) -> dict:
     """The price breakdown kept in Order.pricing at checkout (no query): its discount steps, what was spent
     from the wallet (coupons, promo code, coins) and what happened to those after a cancel or refund."""
-    from decimal import Decimal
-
     pricing = order.pricing or {}
     steps = [
         {

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours_text
 from referrals.reasons import (
@@ -24,6 +25,9 @@ from referrals.reasons import (
     friend_words,
     reason_words,
 )
+
+if TYPE_CHECKING:  # types only: explain stays a pure function over the referral's fields
+    from referrals.models import Referral
 
 SUPPORT_NOT_CREDITED = "not_credited"
 SUPPORT_DISPUTE = "dispute"
@@ -57,7 +61,7 @@ class Explanation:
         return bool(self.support_kind)
 
 
-def _referrer_device_limit(referral) -> bool:
+def _referrer_device_limit(referral: Referral) -> bool:
     """Whether a DEVICE_LIMIT rejection was on the referrer's side: the Invite Friends cards annotate the stored
     check (`referrer_device_limit`, JSON text); elsewhere it is read from the referral's signals."""
     annotated = getattr(referral, "referrer_device_limit", None)
@@ -80,7 +84,7 @@ def _reason(code: str) -> tuple[str, str]:
     return words.why, words.next_step
 
 
-def explain(referral, *, now: datetime) -> Explanation:
+def explain(referral: Referral, *, now: datetime) -> Explanation:
     """Plain words for the referral's state and reason, the next step, and whether support can be asked."""
     state = referral.state
     code = referral.reason_code or ""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.db import models
 
+from accounts.models import User
 from support.models import AuditLog
 
 
 def record_staff_action(
     *,
-    actor,
+    actor: User | None,
     action: str,
     target: models.Model | type[models.Model],
     reason: str = "",

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.levels import support_priority_for
+from accounts.models import User
 from referrals.explain import explain
 from referrals.models import Referral
 from referrals.program import SUPPORT_AFTER, hours_text
@@ -64,7 +65,7 @@ def _existing_open(referral: Referral) -> SupportRequest | None:
 
 
 def open_referral_request(
-    *, member, referral_id: int, message: str = "", now: datetime | None = None
+    *, member: User, referral_id: int, message: str = "", now: datetime | None = None
 ) -> tuple[SupportRequest, bool]:
     """Open at most one request per referral, with its evidence attached; a repeat returns the open one.
 

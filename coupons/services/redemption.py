@@ -22,7 +22,7 @@ from coupons.coins import InsufficientCoins, return_from_order, spend_at_checkou
 from coupons.models import Campaign, Coupon, CouponKind, CouponStatus, LedgerEntry, PromoRedemption
 from coupons.services.ledger import write_ledger
 from lib.errors import DomainError
-from orders.models import OrderState
+from orders.models import Order, OrderState
 
 
 class RedemptionError(DomainError):
@@ -50,7 +50,7 @@ class Release:
     reason: str = ""
 
 
-def _coins_key(order) -> str:
+def _coins_key(order: Order) -> str:
     """The coupon-ledger key of the coins an order took (its coin-ledger row is `coins-checkout:order:<id>`)."""
     return f"coins:order:{order.pk}"
 
@@ -58,7 +58,7 @@ def _coins_key(order) -> str:
 @transaction.atomic
 def redeem_for_order(
     *,
-    order,
+    order: Order,
     coupon_ids: Collection[int],
     promo_code: str | None = None,
     coins: int = 0,
@@ -159,7 +159,7 @@ def redeem_for_order(
 
 
 @transaction.atomic
-def release_for_canceled_order(*, order, at: datetime | None = None) -> Release:
+def release_for_canceled_order(*, order: Order, at: datetime | None = None) -> Release:
     """Give back what an order canceled before payment spent: unexpired coupons, coins, the promo use; a refunded
     (or paid) order gets nothing back. Safe to retry."""
     at = at or timezone.now()

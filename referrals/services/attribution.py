@@ -105,6 +105,7 @@ def record_click_fast(
     code = normalize_code(raw_code)
     if not looks_valid(code):
         return None
+    now = timezone.now()
     params = {
         "code": code,
         "device_hash": keyed_hash(client.device_id, purpose="device"),
@@ -113,9 +114,9 @@ def record_click_fast(
         "ip_country": ip_country(client.ip) if client.ip else "",
         "raw_ip": client.ip or None,
         "channel": channel,
-        "now": timezone.now(),
+        "now": now,
     }
     with connection.cursor() as cursor:
         cursor.execute(_CLICK_SQL, params)
         row = cursor.fetchone()
-    return (row[1], row[0], params["now"]) if row else None
+    return (row[1], row[0], now) if row else None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from accounts.models import User
 from referrals.codes import generate_code
 from referrals.models import ReferralCode
 
 
-def ensure_referral_code(*, member) -> ReferralCode:
+def ensure_referral_code(*, member: User) -> ReferralCode:
     """Return the member's one permanent code, creating it on first use; safe under races."""
     existing = ReferralCode.objects.filter(user=member).first()
     if existing:

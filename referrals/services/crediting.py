@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
@@ -56,7 +57,9 @@ def reward_key(referral_id: int) -> str:
     return f"referral-reward:{referral_id}"
 
 
-def _issue_reward(*, referral: Referral, region, now, reason: str, actor=None) -> Coupon:
+def _issue_reward(
+    *, referral: Referral, region: Region, now: datetime, reason: str, actor: User | None = None
+) -> Coupon:
     """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
         member=referral.referrer,
@@ -181,7 +184,7 @@ def credit_due_referrals(*, batch: int = 200) -> dict[str, int]:
 
 
 @transaction.atomic
-def credit_manually(*, referral: Referral, actor, reason: str) -> Coupon:
+def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
     """Staff credit with a reason, even past the monthly limit; at most one reward per referral.
 
     A manual credit does not take a monthly slot (the limit is the program's

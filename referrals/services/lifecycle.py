@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypedDict
 
 from django.db import transaction
 from django.utils import timezone
@@ -140,6 +141,8 @@ def ended_before_completion(referral: Referral) -> tuple[str, datetime] | None:
     if not facts.get("ended_at"):
         return None
     ended_at = parse_datetime(facts["ended_at"])
+    # ended_at is only ever written by _remember_end, as occurred_at.isoformat(), so it always parses.
+    assert ended_at is not None
     if referral.completed_at is not None and ended_at >= referral.completed_at:
         return None
     return facts["ended_event"], ended_at
@@ -160,7 +163,7 @@ def _void(referral: Referral, *, reason_code: str, occurred_at: datetime, from_s
     return moved
 
 
-def _on_progress(referral: Referral, order, event: str, occurred_at: datetime) -> None:
+def _on_progress(referral: Referral, order: Order, event: str, occurred_at: datetime) -> None:
     placed_at = occurred_at if event == "placed" else order.placed_at or occurred_at
     if referral.state not in BEFORE_ORDER:
         _store_facts(referral, first_order=order, order_placed_at=placed_at)
@@ -229,6 +232,15 @@ def _on_completed(referral: Referral, order: Order, occurred_at: datetime, outco
     _store_facts(referral, first_order=order, order_placed_at=placed_at, completed_at=occurred_at)
 
 
+class _CompletionFields(TypedDict):
+    """The Referral columns a first-order completion sets, whatever the outcome."""
+
+    first_order: Order
+    order_placed_at: datetime
+    completed_at: datetime
+    signals: dict[str, Any]
+
+
 def _decide_completion(
     referral: Referral,
     order: Order,
@@ -241,7 +253,7 @@ def _decide_completion(
 ) -> None:
     """Qualification: voided on a strong first-order signal, under review on a referrer burst, else qualified."""
     decision = check_first_order(referral=referral, order=order, completed_at=occurred_at)
-    order_facts = {
+    order_facts: _CompletionFields = {
         "first_order": order,
         "order_placed_at": placed_at,
         "completed_at": occurred_at,

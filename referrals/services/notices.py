@@ -5,6 +5,7 @@ The words of each reason code are those of `referrals.reasons.REASON_WORDS`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from accounts.locales import member_money_locale
 from accounts.notify import notify
+from coupons.models import Coupon
 from lib.money import format_money
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, email_words, held_words
@@ -22,7 +24,7 @@ def _friend_name(referral: Referral) -> str:
     return referral.friend.first_name or "your friend"
 
 
-def notify_credited(*, referral: Referral, coupon) -> None:
+def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
     # The referrer's locale, not that of whoever's request (or task) completed the friend's order.
     locale = member_money_locale(referral.referrer)
     amount = format_money(coupon.value, coupon.currency, locale)
@@ -96,7 +98,7 @@ def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None
 # an approval says the coupons are ready, a rejection uses the friend's words (`ReasonWords.friend`).
 
 
-def notify_friend_welcome_ready(*, referral: Referral, coupons) -> None:
+def notify_friend_welcome_ready(*, referral: Referral, coupons: Iterable[Coupon]) -> None:
     """The sign-up review was approved and the welcome package issued: once per referral."""
     coupons = list(coupons)
     if coupons:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.db import transaction
 
+from accounts.models import User
 from referrals.eligibility import VOIDED
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
@@ -20,7 +23,14 @@ class ReviewError(ValueError):
     """The review decision cannot be applied (the message says why)."""
 
 
-def _lock_under_review(referral: Referral, actor) -> Referral:
+class _StaffActor(TypedDict):
+    """Who a review decision's timeline row is by (`transition`'s actor arguments)."""
+
+    actor: User | None
+    actor_kind: str
+
+
+def _lock_under_review(referral: Referral, actor: User | None) -> Referral:
     if actor is None or not actor.is_staff:
         raise ReviewError("Only staff can decide a review.")
     locked = (
@@ -34,13 +44,13 @@ def _lock_under_review(referral: Referral, actor) -> Referral:
 
 
 @transaction.atomic
-def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
+def approve_review(*, referral: Referral, actor: User | None, note: str = "") -> Referral:
     """Approve once: the referral continues to the state its stored order facts imply (crediting if completed)."""
     locked = _lock_under_review(referral, actor)
     # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
     at_signup = review_opened_at_signup(referral=locked)
     note = (note or "").strip() or "Approved after review."
-    staff = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
+    staff: _StaffActor = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
     ended = ended_before_completion(locked)
     # The card rules were not applied while the referral was held: a strong signal still ends it.
     order = locked.first_order  # read with the lock (select_related): no query
@@ -103,7 +113,7 @@ def approve_review(*, referral: Referral, actor, note: str = "") -> Referral:
 
 
 @transaction.atomic
-def reject_review(*, referral: Referral, actor, reason_code: str, note: str) -> Referral:
+def reject_review(*, referral: Referral, actor: User | None, reason_code: str, note: str) -> Referral:
     """Reject once, with a reason code and the staff member's note; the referrer is told why in plain words."""
     valid = {choice.value for choice in ReasonCode}
     if reason_code not in valid:

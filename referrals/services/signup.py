@@ -108,6 +108,8 @@ def register_referral(
             arrived_at=arrived_at,
         )
         decision = decide(facts)
+        # decide() answers None only without a referrer; here the referrer is the code's owner, never None.
+        assert decision is not None
         state = _STATE_FOR_OUTCOME[decision.outcome]
         now = timezone.now()
         try:

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import TERMINAL_STATES, ReferralState
 
@@ -24,7 +25,7 @@ def transition(
     from_states: Iterable[str],
     reason_code: str = "",
     occurred_at: datetime | None = None,
-    actor=None,
+    actor: User | None = None,
     actor_kind: str = ReferralEvent.Actor.SYSTEM,
     note: str = "",
     **fields,
@@ -79,7 +80,7 @@ def record_note(
     note: str,
     occurred_at: datetime | None = None,
     reason_code: str = "",
-    actor=None,
+    actor: User | None = None,
     actor_kind: str = ReferralEvent.Actor.SYSTEM,
 ) -> ReferralEvent:
     """A timeline row that changes no state (a late event, a re-run, a refused swap): what staff should read."""
