@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from orders.services.placing import OrderAmounts
-
 from coupons.stacking import PricedCheckout, Reason, coins_cap
+from orders.services.placing import OrderAmounts
 
 # Engine step kinds -> the codes orders use (the "list" step is the subtotal, not a discount).
 STEP_CODES = {
