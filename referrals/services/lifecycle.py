@@ -28,6 +28,7 @@ from coupons.services import reverse_reward_coupon
 from orders.models import Order
 from referrals.eligibility import UNDER_REVIEW, VOIDED
 from referrals.models import Referral
+from referrals.program import REFERRER_BURST_WINDOW, hours_text
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.crediting import release_monthly_slot
 from referrals.services.first_order import (
@@ -279,7 +280,8 @@ def _decide_completion(
             occurred_at=occurred_at,
             note=(
                 f"First order {order.external_id} completed; held for review: "
-                f"{burst['other_qualified_friends']} other friend(s) of this referrer qualified within 24 hours "
+                f"{burst['other_qualified_friends']} other friend(s) of this referrer qualified "
+                f"within {hours_text(REFERRER_BURST_WINDOW)} "
                 f"(referrals {', '.join(f'#{pk}' for pk in burst['other_referral_ids'])})."
             ),
             # The review queue and the 24-hour dashboard alert count from now, not from the sign-up.

@@ -478,6 +478,7 @@ def test_the_fourth_qualified_friend_in_24_hours_goes_to_review_with_its_signals
     row = referral.events.last()
     assert (row.to_state, row.reason_code, row.occurred_at) == (ReferralState.UNDER_REVIEW, "REFERRER_BURST", done)
     assert all(f"#{o.pk}" in row.note for o in others)
+    assert "3 other friend(s) of this referrer qualified within 24 hours" in row.note
     notice = Notification.objects.get(user=referral.referrer, kind="referral_review")
     assert "within 24 hours" in notice.body and "coupon follows" in notice.body
     # The sweep never credits it: a review never lapses into a reward.
