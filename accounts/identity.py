@@ -13,6 +13,8 @@ from functools import lru_cache
 
 from django.conf import settings
 
+from lib.errors import DomainError
+
 # Providers that ignore dots in the local part and treat +tags as the same box.
 _DOT_INSENSITIVE = {"gmail.com", "googlemail.com"}
 _PLUS_TAG_PROVIDERS = _DOT_INSENSITIVE | {
@@ -71,8 +73,10 @@ def ip_country(ip: str) -> str:
     return code if code and len(code) == 2 and code.isalpha() else ""
 
 
-class InvalidPhoneNumber(ValueError):
+class InvalidPhoneNumber(DomainError):
     """The text is not a valid, dialable phone number."""
+
+    code = "INVALID_PHONE"
 
 
 def normalize_phone(raw: str, *, default_region: str = "") -> str:

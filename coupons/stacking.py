@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+from lib.errors import DomainError
 from lib.money import format_money
 
 CENT = Decimal("0.01")
@@ -82,12 +83,11 @@ class Reason:
     COINS_INVALID = "COINS_INVALID"
 
 
-class CheckoutError(ValueError):
+class CheckoutError(DomainError):
     """A cart the engine cannot price (empty, non-positive prices…); `str()` is the member's message."""
 
     def __init__(self, message: str, code: str = "INVALID_CART") -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 # --------------------------------------------------------------------------- inputs

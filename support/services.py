@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.levels import support_priority_for
 from accounts.models import User
+from lib.errors import DomainError
 from referrals.explain import explain
 from referrals.models import Referral
 from referrals.program import SUPPORT_AFTER, hours_text
@@ -16,8 +17,10 @@ from referrals.reasons import staff_label
 from support.models import OPEN_STATUSES, SupportRequest
 
 
-class RequestNotAllowed(Exception):
+class RequestNotAllowed(DomainError):
     """The referral is not in a situation where the member may open a request (message for the member)."""
+
+    code = "REQUEST_NOT_ALLOWED"
 
 
 def _iso(value: datetime | None) -> str | None:

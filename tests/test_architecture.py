@@ -8,11 +8,14 @@ code (services take values), and modules small enough to read (a pure rule engin
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 import tomllib
 from pathlib import Path
 
 import pytest
+
+from lib.errors import DomainError
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("lib", "accounts", "orders", "coupons", "referrals", "support", "flows")
@@ -120,3 +123,22 @@ def test_mypy_checks_exactly_the_domain_layer():
     checked = {_rel(p) for p in _modules() if not any(pattern.search(_rel(p)) for pattern in excluded)}
     assert set(mypy["files"]) == set(APPS)
     assert checked == {_rel(p) for p in _domain_modules()}
+
+
+# Exceptions that are not refusals a person reads: an infrastructure failure and a private control-flow signal.
+NOT_REFUSALS = {"SMSDeliveryError", "_KeyTaken"}
+
+
+def test_every_refusal_of_the_domain_is_a_domain_error():
+    """One error base class: whatever a rule refuses carries a stable `code` and a `message` (lib.errors)."""
+    classes = []
+    for path in _domain_modules():
+        module = _rel(path).removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and node.name not in NOT_REFUSALS:
+                obj = getattr(importlib.import_module(module), node.name)
+                if isinstance(obj, type) and issubclass(obj, BaseException):
+                    classes.append(obj)
+    assert len(classes) > 15
+    assert [c.__qualname__ for c in classes if not issubclass(c, DomainError)] == []
+    assert [c.__qualname__ for c in classes if not c.code or c.code != c.code.upper()] == []

@@ -22,6 +22,7 @@ from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
+from lib.errors import DomainError
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
@@ -49,8 +50,10 @@ EXPLAINED_WITHOUT_REWARD = (
 )
 
 
-class CreditError(ValueError):
+class CreditError(DomainError):
     """A staff crediting request that cannot be carried out (the message says why)."""
+
+    code = "CREDIT_REFUSED"
 
 
 def reward_key(referral_id: int) -> str:

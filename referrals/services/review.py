@@ -7,6 +7,7 @@ from typing import TypedDict
 from django.db import transaction
 
 from accounts.models import User
+from lib.errors import DomainError
 from referrals.eligibility import VOIDED
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
@@ -19,8 +20,10 @@ from referrals.services.signup import issue_welcome_package
 from referrals.services.timeline import transition
 
 
-class ReviewError(ValueError):
+class ReviewError(DomainError):
     """The review decision cannot be applied (the message says why)."""
+
+    code = "REVIEW_REFUSED"
 
 
 class _StaffActor(TypedDict):

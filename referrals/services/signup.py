@@ -14,6 +14,7 @@ from accounts.notify import notify
 from accounts.selectors import region_for_country
 from coupons.services import issue_coupon
 from lib.client import ClientInfo
+from lib.errors import DomainError
 from referrals.eligibility import decide
 from referrals.models import Channel, Click, Referral, ReferralCode
 from referrals.reasons import ReferralState
@@ -32,8 +33,10 @@ _STATE_FOR_OUTCOME = {
 }
 
 
-class WelcomePackageNotDue(Exception):
+class WelcomePackageNotDue(DomainError):
     """The referral is rejected or still under review: no welcome package (approve it first)."""
+
+    code = "WELCOME_PACKAGE_NOT_DUE"
 
 
 def _bound_code(

@@ -9,12 +9,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from lib.errors import DomainError
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import TERMINAL_STATES, ReferralState
 
 
-class InvalidTransition(Exception):
+class InvalidTransition(DomainError):
     """The referral is not in a state that allows this change."""
+
+    code = "INVALID_REFERRAL_TRANSITION"
 
 
 @transaction.atomic

@@ -17,6 +17,7 @@ from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from lib.errors import DomainError
 from support.audit import record_staff_action
 
 logger = logging.getLogger(__name__)
@@ -25,8 +26,10 @@ logger = logging.getLogger(__name__)
 MAX_OBJECTS_PER_ACTION = 200
 
 
-class ActionRefused(Exception):
+class ActionRefused(DomainError):
     """The object is not in a state that allows the action; the message is shown to staff."""
+
+    code = "ACTION_REFUSED"
 
 
 class ReasonForm(forms.Form):
