@@ -5,12 +5,13 @@ import zoneinfo
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
-from babel.numbers import get_currency_name, is_currency
+from babel.numbers import is_currency
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 from django.forms.utils import ErrorDict
+from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from accounts.identity import InvalidPhoneNumber, normalize_phone
@@ -20,9 +21,6 @@ from referrals.selectors.links import usable_code
 
 # SHA-256 hex from static/js/fingerprint.js; anything else is ignored (a soft signal, never an error).
 _FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
-
-# Display currencies offered on the profile page (any ISO code Babel knows is accepted).
-DISPLAY_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF", "JPY", "INR", "BRL", "MXN", "PLN", "SEK", "TRY"]
 
 
 class FingerprintField(forms.CharField):
@@ -45,14 +43,16 @@ def valid_time_zone(name: str) -> str:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise forms.ValidationError(f"“{name}” is not a time zone we know, e.g. Europe/Berlin.") from error
+        raise forms.ValidationError(
+            _("“%(name)s” is not a time zone we know, e.g. Europe/Berlin.") % {"name": name}
+        ) from error
     return name
 
 
 def valid_currency(code: str) -> str:
     code = (code or "").strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", code) or not is_currency(code):
-        raise forms.ValidationError(f"“{code}” is not an ISO 4217 currency code, e.g. USD or EUR.")
+        raise forms.ValidationError(_("“%(code)s” is not an ISO 4217 currency code, e.g. USD or EUR.") % {"code": code})
     return code
 
 
@@ -69,10 +69,11 @@ class SignupForm(forms.ModelForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         strip=False,
         help_text=password_validation.password_validators_help_text_html(),
+        label=_("Password"),
     )
-    country = CountryField(blank_label="(select country)").formfield()
+    country = CountryField(blank_label=_("(select country)")).formfield(label=_("Country"))
     fingerprint = FingerprintField()
-    referral_code = forms.CharField(label="Invitation code (optional)", required=False, max_length=32)
+    referral_code = forms.CharField(label=_("Invitation code (optional)"), required=False, max_length=32)
 
     class Meta:
         model = User
@@ -86,7 +87,7 @@ class SignupForm(forms.ModelForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
         if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this e-mail already exists. Log in instead.")
+            raise forms.ValidationError(_("An account with this e-mail already exists. Log in instead."))
         return email
 
     def clean_referral_code(self) -> str:
@@ -95,7 +96,7 @@ class SignupForm(forms.ModelForm):
             return ""
         # Unknown, disabled and flagged codes get the same message: nothing to enumerate.
         if usable_code(raw) is None:
-            raise forms.ValidationError("We don't recognise this invitation code.")
+            raise forms.ValidationError(_("We don't recognise this invitation code."))
         return normalize_code(raw)
 
     def clean(self):
@@ -127,14 +128,14 @@ class LoginForm(AuthenticationForm):
 
     error_messages = {
         **AuthenticationForm.error_messages,
-        "invalid_login": (
+        "invalid_login": _(
             "That e-mail address and password do not match an account. Note that the password is case-sensitive."
         ),
     }
 
     def __init__(self, request=None, *args, **kwargs) -> None:
         super().__init__(request, *args, **kwargs)
-        self.fields["username"].label = "E-mail address"
+        self.fields["username"].label = _("E-mail address")
         self.fields["username"].widget.attrs.update({"autocomplete": "email", "inputmode": "email"})
 
     def clean_username(self) -> str:
@@ -142,18 +143,17 @@ class LoginForm(AuthenticationForm):
 
 
 class ProfileForm(forms.ModelForm):
-    language = forms.ChoiceField(choices=settings.LANGUAGES, label="Language")
-    currency = forms.CharField(
-        label="Display currency",
-        max_length=3,
-        widget=forms.Select,
-        help_text="Amounts are shown in this currency’s format where possible.",
+    # Each language in its own name, so a member finds theirs whatever the page's language.
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"))
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"), choices=(), help_text=_("Dates and times are shown in this time zone.")
     )
-    time_zone = forms.ChoiceField(label="Time zone", choices=())
 
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "country", "language", "currency", "time_zone"]
+        fields = ["first_name", "last_name", "country", "language", "time_zone"]
+        labels = {"country": _("Country")}
+        help_texts = {"country": _("Amounts are in your country's currency, formatted for your language.")}
         widgets = {
             "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
             "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
@@ -161,13 +161,7 @@ class ProfileForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        current = (self.instance.currency or "USD").upper()
-        codes = DISPLAY_CURRENCIES if current in DISPLAY_CURRENCIES else [current, *DISPLAY_CURRENCIES]
-        self.fields["currency"].widget.choices = [(c, f"{c} – {get_currency_name(c, locale='en')}") for c in codes]
         self.fields["time_zone"].choices = _time_zone_choices()
-
-    def clean_currency(self) -> str:
-        return valid_currency(self.cleaned_data.get("currency", ""))
 
     def clean_time_zone(self) -> str:
         return valid_time_zone(self.cleaned_data.get("time_zone", ""))
@@ -175,10 +169,10 @@ class ProfileForm(forms.ModelForm):
 
 class PhoneForm(forms.Form):
     phone = forms.CharField(
-        label="Mobile number",
+        label=_("Mobile number"),
         max_length=32,
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
-        help_text="With the country code (e.g. +1 415 555 0123), or a national number of your account’s country.",
+        help_text=_("With the country code (e.g. +1 415 555 0123), or a national number of your account’s country."),
     )
 
     def __init__(self, *args, default_region: str = "", **kwargs) -> None:
@@ -190,13 +184,13 @@ class PhoneForm(forms.Form):
             return normalize_phone(self.cleaned_data["phone"], default_region=self.default_region)
         except InvalidPhoneNumber as error:
             raise forms.ValidationError(
-                "This is not a valid phone number. Include the country code, e.g. +1 415 555 0123."
+                _("This is not a valid phone number. Include the country code, e.g. +1 415 555 0123.")
             ) from error
 
 
 class PhoneCodeForm(forms.Form):
     code = forms.CharField(
-        label="6-digit code",
+        label=_("6-digit code"),
         max_length=12,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*", "size": 8}
@@ -206,7 +200,7 @@ class PhoneCodeForm(forms.Form):
     def clean_code(self) -> str:
         code = re.sub(r"\s+", "", self.cleaned_data["code"])
         if not re.fullmatch(r"\d{6}", code):
-            raise forms.ValidationError("Enter the 6 digits from the text message.")
+            raise forms.ValidationError(_("Enter the 6 digits from the text message."))
         return code
 
 

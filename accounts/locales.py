@@ -8,15 +8,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import zoneinfo
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from babel import localedata
 from django.conf import settings
+from django.utils import timezone, translation
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
-from lib.money import MoneyLocale, language_default_locale
+from lib.money import MoneyLocale, language_default_locale, use_money_locale
 
 
 @lru_cache(maxsize=1024)
@@ -65,6 +68,29 @@ def region_money_locale_choice(region: Region) -> MoneyLocale:
 
 def member_money_locale(member: User) -> str:
     """The locale of the member's own language and country (e-mails and notices built outside their request)."""
+    return member_money_locale_choice(member).for_language(member_language(member)[:2])
+
+
+def member_language(member: User) -> str:
+    """The member's UI language if the portal offers it, else the default language."""
     languages = {code for code, _name in settings.LANGUAGES}
-    language = member.language if member.language in languages else settings.LANGUAGE_CODE
-    return member_money_locale_choice(member).for_language(language[:2])
+    return member.language if member.language in languages else settings.LANGUAGE_CODE
+
+
+def member_zone(member: User) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(member.time_zone or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+@contextmanager
+def as_member(member: User) -> Iterator[None]:
+    """Words, amounts, dates and times built inside the block are the member's: their language, money locale
+    and time zone, whoever's request or task builds them (an e-mail, a notice from a staff action or a sweep)."""
+    with (
+        translation.override(member_language(member)),
+        timezone.override(member_zone(member)),
+        use_money_locale(member_money_locale_choice(member)),
+    ):
+        yield

@@ -15,15 +15,16 @@ from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, Permis
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from accounts.identity import normalize_email
 
 
 class AccountStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    FLAGGED = "flagged", "Flagged"
-    SUSPENDED = "suspended", "Suspended"
+    ACTIVE = "active", _("Active")
+    FLAGGED = "flagged", _("Flagged")
+    SUSPENDED = "suspended", _("Suspended")
 
 
 class StatusReason(models.TextChoices):
@@ -32,21 +33,21 @@ class StatusReason(models.TextChoices):
     Other parts may pass their own UPPER_SNAKE reason codes (e.g. referrals' SELF_REFERRAL).
     """
 
-    DEVICE_RING = "DEVICE_RING", "Accounts on one device refer each other"
-    SHARED_PAYMENT_METHOD = "SHARED_PAYMENT_METHOD", "Payment card shared with other accounts"
-    SUSPICIOUS_ACTIVITY = "SUSPICIOUS_ACTIVITY", "Suspicious activity"
-    CHARGEBACK = "CHARGEBACK", "Chargeback or payment fraud"
-    TERMS_VIOLATION = "TERMS_VIOLATION", "Program terms violated"
-    STAFF_REVIEW = "STAFF_REVIEW", "Held for staff review"
+    DEVICE_RING = "DEVICE_RING", _("Accounts on one device refer each other")
+    SHARED_PAYMENT_METHOD = "SHARED_PAYMENT_METHOD", _("Payment card shared with other accounts")
+    SUSPICIOUS_ACTIVITY = "SUSPICIOUS_ACTIVITY", _("Suspicious activity")
+    CHARGEBACK = "CHARGEBACK", _("Chargeback or payment fraud")
+    TERMS_VIOLATION = "TERMS_VIOLATION", _("Program terms violated")
+    STAFF_REVIEW = "STAFF_REVIEW", _("Held for staff review")
 
 
 class LevelCode(models.TextChoices):
     """Member levels, lowest first (docs/program-rules.md section 8)."""
 
-    SILVER = "silver", "Silver"
-    GOLD = "gold", "Gold"
-    PLATINUM = "platinum", "Platinum"
-    DIAMOND = "diamond", "Diamond"
+    SILVER = "silver", _("Silver")
+    GOLD = "gold", _("Gold")
+    PLATINUM = "platinum", _("Platinum")
+    DIAMOND = "diamond", _("Diamond")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -83,23 +84,24 @@ class User(AbstractBaseUser, PermissionsMixin):
     last_name = models.CharField(max_length=150, blank=True)
     country = CountryField(blank_label="(select country)", default="US")
     language = models.CharField(max_length=10, default="en")
-    currency = models.CharField(max_length=3, default="USD", help_text="Preferred display currency.")
     time_zone = models.CharField(max_length=64, default="UTC")
 
-    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +14155550123.")
+    phone = models.CharField(max_length=20, blank=True, help_text=_("E.164, e.g. +14155550123."))
     phone_verified_at = models.DateTimeField(null=True, blank=True)
     email_verified_at = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=12, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
-    status_reason = models.CharField(max_length=40, blank=True, help_text="Reason code, for staff only.")
+    status_reason = models.CharField(max_length=40, blank=True, help_text=_("Reason code, for staff only."))
     status_changed_at = models.DateTimeField(null=True, blank=True)
 
-    coins = models.PositiveIntegerField(default=0, help_text="Coin balance; every change is a ledger row.")
+    coins = models.PositiveIntegerField(default=0, help_text=_("Coin balance; every change is a ledger row."))
 
     # Member level (orders.points.recompute_level keeps these in step with completed orders, through
     # accounts.levels.set_level_points).
     level = models.CharField(max_length=10, choices=LevelCode.choices, default=LevelCode.SILVER)
-    level_points = models.PositiveIntegerField(default=0, help_text="1 per whole unit of completed orders, 12 months.")
+    level_points = models.PositiveIntegerField(
+        default=0, help_text=_("1 per whole unit of completed orders, 12 months.")
+    )
     level_updated_at = models.DateTimeField(null=True, blank=True)
     # When the oldest counted order leaves the 12-month window (the ageing-out sweep's deadline).
     points_expire_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -188,9 +190,9 @@ class WelcomePackage:
 class Region(models.Model):
     """Program settings of one country; the row with is_default applies to unlisted countries."""
 
-    country = models.CharField(max_length=2, unique=True, help_text="ISO 3166-1 alpha-2 code.")
+    country = models.CharField(max_length=2, unique=True, help_text=_("ISO 3166-1 alpha-2 code."))
     name = models.CharField(max_length=80)
-    is_default = models.BooleanField(default=False, help_text="Used for countries without their own row.")
+    is_default = models.BooleanField(default=False, help_text=_("Used for countries without their own row."))
     is_in_program = models.BooleanField(default=True)
     currency = models.CharField(max_length=3, default="USD")
     reward_amount = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("5.00"))
@@ -199,7 +201,7 @@ class Region(models.Model):
     coupon_valid_days = models.PositiveSmallIntegerField(default=30)
     # [{"value": "4.00", "min_spend": "5.00"}, ...]
     welcome_package = models.JSONField(default=list, blank=True)
-    time_zone = models.CharField(max_length=64, default="UTC", help_text="Program time zone (monthly limit).")
+    time_zone = models.CharField(max_length=64, default="UTC", help_text=_("Program time zone (monthly limit)."))
     locale = models.CharField(max_length=10, default="en_US")
 
     class Meta:
@@ -333,9 +335,9 @@ class Level(models.Model):
     """A member level's threshold and benefits; program managers edit them in the admin."""
 
     code = models.CharField(max_length=10, choices=LevelCode.choices, unique=True)
-    min_points = models.PositiveIntegerField(help_text="Points needed to reach this level (Silver is always 0).")
+    min_points = models.PositiveIntegerField(help_text=_("Points needed to reach this level (Silver is always 0)."))
     anniversary_coupon_value = models.DecimalField(
-        max_digits=10, decimal_places=2, default=0, help_text="Yearly membership-anniversary coupon; 0 = none."
+        max_digits=10, decimal_places=2, default=0, help_text=_("Yearly membership-anniversary coupon; 0 = none.")
     )
     anniversary_coupon_min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     fast_refund_limit = models.DecimalField(
@@ -343,10 +345,10 @@ class Level(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
-        help_text="Refund requests for orders under this total are approved at once; empty = staff approve all.",
+        help_text=_("Refund requests for orders under this total are approved at once; empty = staff approve all."),
     )
     support_priority = models.PositiveSmallIntegerField(
-        default=100, help_text="Support queue priority: lower comes first (Diamond 0)."
+        default=100, help_text=_("Support queue priority: lower comes first (Diamond 0).")
     )
 
     class Meta:

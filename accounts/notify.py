@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from accounts.locales import as_member
 from accounts.models import Notification, User
 
 logger = logging.getLogger(__name__)
@@ -39,12 +40,17 @@ def _email(notification_id: int) -> None:
     notice = Notification.objects.select_related("user").get(pk=notification_id)
     context = {"notice": notice, "user": notice.user, "site_url": settings.SITE_URL}
     try:
+        # In the recipient's language, whoever's request or task sends it (the notice's words already are).
+        with as_member(notice.user):
+            subject = render_to_string("emails/notification.subject", context).strip()
+            text = render_to_string("emails/notification.txt", context)
+            html = render_to_string("emails/notification.html", context)
         send_mail(
-            subject=render_to_string("emails/notification.subject", context).strip(),
-            message=render_to_string("emails/notification.txt", context),
+            subject=subject,
+            message=text,
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=[notice.user.email],
-            html_message=render_to_string("emails/notification.html", context),
+            html_message=html,
         )
     except Exception:
         logger.exception("notification %s: e-mail failed", notification_id)

@@ -10,6 +10,8 @@ from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.identity import keyed_hash
 from accounts.models import PhoneVerification, User
@@ -21,7 +23,7 @@ PHONE_CODE_TTL = timedelta(minutes=10)
 PHONE_CODE_MAX_ATTEMPTS = 5
 PHONE_CODES_PER_HOUR = 3  # per phone number and per member
 
-PHONE_TAKEN_MESSAGE = "This phone number is already verified on another account."
+PHONE_TAKEN_MESSAGE = gettext_lazy("This phone number is already verified on another account.")
 
 
 class PhoneVerificationError(DomainError):
@@ -53,7 +55,7 @@ def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
     The member's current phone and its verification are untouched until a code is confirmed.
     """
     if member.phone == phone and member.phone_verified_at is not None:
-        raise PhoneVerificationError("ALREADY_VERIFIED", "This number is already verified on your account.")
+        raise PhoneVerificationError("ALREADY_VERIFIED", _("This number is already verified on your account."))
     if _phone_taken(phone=phone, member=member):
         raise PhoneVerificationError("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
     phone_key = f"phone-code:phone:{keyed_hash(phone, purpose='phone')}"
@@ -61,7 +63,7 @@ def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
     over_user = hit_rate_limit(key=f"phone-code:user:{member.pk}", limit=PHONE_CODES_PER_HOUR, window_seconds=3600)
     if over_phone or over_user:
         raise PhoneVerificationError(
-            "RATE_LIMITED", "Too many codes requested. Please wait an hour before asking for another one."
+            "RATE_LIMITED", _("Too many codes requested. Please wait an hour before asking for another one.")
         )
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
@@ -74,11 +76,14 @@ def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
             expires_at=now + PHONE_CODE_TTL,
         )
         try:
-            send_sms(phone=phone, message=f"Your Referral Portal code is {code}. It expires in 10 minutes.")
+            send_sms(
+                phone=phone,
+                message=_("Your Referral Portal code is %(code)s. It expires in 10 minutes.") % {"code": code},
+            )
         except SMSDeliveryError as error:
             transaction.set_rollback(True)
             raise PhoneVerificationError(
-                "SMS_FAILED", "We could not send a text to this number. Check it and try again."
+                "SMS_FAILED", _("We could not send a text to this number. Check it and try again.")
             ) from error
     return verification
 
@@ -102,13 +107,13 @@ def confirm_phone_code(*, member: User, code: str) -> User:
         )
         now = timezone.now()
         if verification is None:
-            outcome = _Outcome("NO_CODE", "Request a code first.")
+            outcome = _Outcome("NO_CODE", _("Request a code first."))
         elif verification.used_at is not None:
-            outcome = _Outcome("CODE_USED", "This code has already been used. Request a new code if you need one.")
+            outcome = _Outcome("CODE_USED", _("This code has already been used. Request a new code if you need one."))
         elif verification.expires_at <= now:
-            outcome = _Outcome("CODE_EXPIRED", "This code has expired. Request a new one.")
+            outcome = _Outcome("CODE_EXPIRED", _("This code has expired. Request a new one."))
         elif verification.attempts >= PHONE_CODE_MAX_ATTEMPTS:
-            outcome = _Outcome("TOO_MANY_ATTEMPTS", "Too many wrong attempts. Request a new code.")
+            outcome = _Outcome("TOO_MANY_ATTEMPTS", _("Too many wrong attempts. Request a new code."))
         else:
             expected = _code_hash(verification_user_id=member.pk, phone=verification.phone, code=code.strip())
             if not hmac.compare_digest(expected, verification.code_hash):
@@ -116,10 +121,18 @@ def confirm_phone_code(*, member: User, code: str) -> User:
                 verification.save(update_fields=["attempts"])
                 left = PHONE_CODE_MAX_ATTEMPTS - verification.attempts
                 outcome = (
-                    _Outcome("WRONG_CODE", f"This code is not correct. {left} attempt{'s' if left != 1 else ''} left.")
+                    _Outcome(
+                        "WRONG_CODE",
+                        ngettext(
+                            "This code is not correct. %(left)s attempt left.",
+                            "This code is not correct. %(left)s attempts left.",
+                            left,
+                        )
+                        % {"left": left},
+                    )
                     if left
                     else _Outcome(
-                        "TOO_MANY_ATTEMPTS", "This code is not correct. Too many wrong attempts: request a new code."
+                        "TOO_MANY_ATTEMPTS", _("This code is not correct. Too many wrong attempts: request a new code.")
                     )
                 )
             elif _phone_taken(phone=verification.phone, member=member):

@@ -15,8 +15,11 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.identity import keyed_hash
+from accounts.locales import as_member
 from accounts.models import AccountStatus, IPSighting, User
 from lib.errors import DomainError
 from lib.ratelimit import allow
@@ -50,7 +53,6 @@ def update_profile(
     last_name: str,
     country: str,
     language: str,
-    currency: str,
     time_zone: str,
 ) -> User:
     """Save the member's own profile fields (already validated by ProfileForm); touches nothing else."""
@@ -58,9 +60,8 @@ def update_profile(
     member.last_name = last_name
     member.country = country
     member.language = language
-    member.currency = currency.upper()
     member.time_zone = time_zone
-    member.save(update_fields=["first_name", "last_name", "country", "language", "currency", "time_zone"])
+    member.save(update_fields=["first_name", "last_name", "country", "language", "time_zone"])
     return member
 
 
@@ -73,7 +74,7 @@ def hit_rate_limit(*, key: str, limit: int, window_seconds: int) -> bool:
 
 
 SIGNUP_RATE_WINDOW_SECONDS = 3600
-SIGNUP_RATE_LIMITED_MESSAGE = (
+SIGNUP_RATE_LIMITED_MESSAGE = gettext_lazy(
     "There have been too many sign-up attempts from your internet connection. Please try again in an hour."
 )
 
@@ -121,13 +122,16 @@ def send_verification_email(*, member: User) -> None:
         return
     if hit_rate_limit(key=f"verify-email:user:{member.pk}", limit=EMAIL_RESEND_LIMIT, window_seconds=3600):
         raise EmailVerificationError(
-            "RATE_LIMITED", "We have sent several links already. Check your inbox or try again in an hour."
+            "RATE_LIMITED", _("We have sent several links already. Check your inbox or try again in an hour.")
         )
     path = reverse("accounts:verify_email", args=[email_verification_token(member=member)])
     context = {"user": member, "link": f"{settings.SITE_URL}{path}", "days": EMAIL_TOKEN_MAX_AGE.days}
+    with as_member(member):  # the member's language, whoever asks for the link
+        subject = render_to_string("emails/verify_email.subject", context).strip()
+        text = render_to_string("emails/verify_email.txt", context)
     send_mail(
-        subject=render_to_string("emails/verify_email.subject", context).strip(),
-        message=render_to_string("emails/verify_email.txt", context),
+        subject=subject,
+        message=text,
         from_email=settings.DEFAULT_FROM_EMAIL,
         recipient_list=[member.email],
     )
@@ -139,12 +143,12 @@ def verify_email(*, token: str) -> User:
     try:
         data = signing.loads(token, salt=_EMAIL_SALT, max_age=EMAIL_TOKEN_MAX_AGE)
     except signing.SignatureExpired as error:
-        raise EmailVerificationError("EXPIRED", "This link has expired. Request a new one below.") from error
+        raise EmailVerificationError("EXPIRED", _("This link has expired. Request a new one below.")) from error
     except signing.BadSignature as error:
-        raise EmailVerificationError("INVALID", "This link is not valid. Request a new one below.") from error
+        raise EmailVerificationError("INVALID", _("This link is not valid. Request a new one below.")) from error
     user = User.objects.select_for_update().filter(pk=data.get("u")).first()
     if user is None or user.email != data.get("e"):
-        raise EmailVerificationError("INVALID", "This link is not valid. Request a new one below.")
+        raise EmailVerificationError("INVALID", _("This link is not valid. Request a new one below."))
     if user.email_verified_at is None:
         user.email_verified_at = timezone.now()
         user.save(update_fields=["email_verified_at"])

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import phone as phone_codes
@@ -58,7 +59,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             )
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(
-            request, f"Welcome, {user.first_name}! Your account is ready. We sent a link to confirm your e-mail."
+            request,
+            _("Welcome, %(name)s! Your account is ready. We sent a link to confirm your e-mail.")
+            % {"name": user.first_name},
         )
         if referral is None:
             return redirect("referrals:invite")
@@ -109,7 +112,7 @@ def profile(request: HttpRequest) -> HttpResponse:
     form = ProfileForm(request.POST or None, instance=User.objects.get(pk=request.user.pk))
     if request.method == "POST" and form.is_valid():
         user = services.update_profile(member=request.user, **form.cleaned_data)
-        messages.success(request, "Your profile is saved.")
+        messages.success(request, _("Your profile is saved."))
         response = redirect("accounts:profile")
         # Anonymous pages (after logout) keep the member's language too.
         response.set_cookie(
@@ -140,7 +143,9 @@ def phone(request: HttpRequest) -> HttpResponse:
             form.add_error("phone", error.message)
         else:
             messages.success(
-                request, f"We sent a 6-digit code to {form.cleaned_data['phone']}. It works for 10 minutes."
+                request,
+                _("We sent a 6-digit code to %(phone)s. It works for 10 minutes.")
+                % {"phone": form.cleaned_data["phone"]},
             )
             return redirect("accounts:phone")
     status = 400 if form.errors else 200
@@ -158,7 +163,7 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
         except phone_codes.PhoneVerificationError as error:
             form.add_error("code", error.message)
         else:
-            messages.success(request, f"Your phone number {user.phone} is verified.")
+            messages.success(request, _("Your phone number %(phone)s is verified.") % {"phone": user.phone})
             return redirect("accounts:profile")
     phone_form = PhoneForm(default_region=str(request.user.country))
     return _phone_page(request, phone_form=phone_form, code_form=form, status=400)
@@ -169,7 +174,7 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
         user = services.verify_email(token=token)
     except services.EmailVerificationError as error:
         return render(request, "accounts/verify_email_failed.html", {"message": error.message}, status=400)
-    messages.success(request, f"Thank you: {user.email} is confirmed.")
+    messages.success(request, _("Thank you: %(email)s is confirmed.") % {"email": user.email})
     return redirect("accounts:profile" if request.user.is_authenticated else "accounts:login")
 
 
@@ -177,14 +182,14 @@ def verify_email(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 def resend_verification(request: HttpRequest) -> HttpResponse:
     if request.user.email_verified_at is not None:
-        messages.info(request, "Your e-mail address is already confirmed.")
+        messages.info(request, _("Your e-mail address is already confirmed."))
         return redirect("accounts:profile")
     try:
         services.send_verification_email(member=request.user)
     except services.EmailVerificationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"We sent a new confirmation link to {request.user.email}.")
+        messages.success(request, _("We sent a new confirmation link to %(email)s.") % {"email": request.user.email})
     return redirect("accounts:profile")
 
 
@@ -223,8 +228,10 @@ def rewards_check_in(request: HttpRequest) -> HttpResponse:
         messages.info(request, error.message)
     else:
         day = result.check_in.streak
-        streak = f" Day {day} of your streak!" if day > 1 else ""
-        messages.success(request, f"You checked in: +{result.check_in.coins} coins.{streak}")
+        text = _("You checked in: +%(coins)s coins.") % {"coins": result.check_in.coins}
+        if day > 1:
+            text = f"{text} {_('Day %(day)s of your streak!') % {'day': day}}"
+        messages.success(request, text)
     return redirect("accounts:rewards")
 
 
@@ -238,7 +245,7 @@ def rewards_exchange(request: HttpRequest) -> HttpResponse:
     except coins.CoinError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Done: your coupon “{coupon.title}” is in My Coupons.")
+        messages.success(request, _("Done: your coupon “%(title)s” is in My Coupons.") % {"title": coupon.title})
     return redirect("accounts:rewards")
 
 
@@ -254,5 +261,5 @@ def rewards_collect(request: HttpRequest, campaign_id: int) -> HttpResponse:
         else:
             messages.error(request, error.message)
     else:
-        messages.success(request, f"Collected: your {campaign.name} coupon is in My Coupons.")
+        messages.success(request, _("Collected: your %(event)s coupon is in My Coupons.") % {"event": campaign.name})
     return redirect("accounts:rewards")

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
 # (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
@@ -19,27 +20,27 @@ EXPIRY_WARNING = timedelta(days=3)
 
 
 class CouponKind(models.TextChoices):
-    PLATFORM = "platform", "Platform"
-    SELECT = "select", "Select"
-    STORE = "store", "Store"
-    PROMO = "promo", "Promo code"
+    PLATFORM = "platform", _("Platform")
+    SELECT = "select", _("Select")
+    STORE = "store", _("Store")
+    PROMO = "promo", _("Promo code")
 
 
 class CouponSource(models.TextChoices):
-    REFERRAL = "referral", "Referral reward"
-    WELCOME = "welcome", "Welcome package"
-    EVENT = "event", "Event campaign"
-    ANNIVERSARY = "anniversary", "Anniversary"
-    COINS = "coins", "Coins exchange"
-    MANUAL = "manual", "Issued by staff"
-    STORE = "store", "Store"
+    REFERRAL = "referral", _("Referral reward")
+    WELCOME = "welcome", _("Welcome package")
+    EVENT = "event", _("Event campaign")
+    ANNIVERSARY = "anniversary", _("Anniversary")
+    COINS = "coins", _("Coins exchange")
+    MANUAL = "manual", _("Issued by staff")
+    STORE = "store", _("Store")
 
 
 class CouponStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    USED = "used", "Used"
-    EXPIRED = "expired", "Expired"
-    VOIDED = "voided", "Voided"
+    ACTIVE = "active", _("Active")
+    USED = "used", _("Used")
+    EXPIRED = "expired", _("Expired")
+    VOIDED = "voided", _("Voided")
 
 
 class Campaign(models.Model):
@@ -47,7 +48,7 @@ class Campaign(models.Model):
 
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PLATFORM)
-    code = models.CharField(max_length=32, null=True, blank=True, unique=True, help_text="Promo code (upper case).")
+    code = models.CharField(max_length=32, null=True, blank=True, unique=True, help_text=_("Promo code (upper case)."))
     store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     value = models.DecimalField(max_digits=10, decimal_places=2)
     min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
@@ -55,7 +56,7 @@ class Campaign(models.Model):
     valid_days = models.PositiveSmallIntegerField(default=30)
     starts_at = models.DateTimeField(default=timezone.now)
     ends_at = models.DateTimeField(null=True, blank=True)
-    usage_limit = models.PositiveIntegerField(null=True, blank=True, help_text="Total uses allowed (promo codes).")
+    usage_limit = models.PositiveIntegerField(null=True, blank=True, help_text=_("Total uses allowed (promo codes)."))
     per_member_limit = models.PositiveIntegerField(default=1)
     used_count = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
@@ -153,18 +154,18 @@ class LedgerEntry(models.Model):
     """Append-only record of every coupon event, with actor, reason and idempotency key."""
 
     class Event(models.TextChoices):
-        ISSUED = "issued", "Issued"
-        USED = "used", "Used"
-        RETURNED = "returned", "Returned"
-        EXPIRED = "expired", "Expired"
-        VOIDED = "voided", "Voided"
-        REVERSED = "reversed", "Reversed"
-        MANUAL = "manual", "Manual adjustment"
+        ISSUED = "issued", _("Issued")
+        USED = "used", _("Used")
+        RETURNED = "returned", _("Returned")
+        EXPIRED = "expired", _("Expired")
+        VOIDED = "voided", _("Voided")
+        REVERSED = "reversed", _("Reversed")
+        MANUAL = "manual", _("Manual adjustment")
 
     coupon = models.ForeignKey(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger")
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coupon_ledger")
     event = models.CharField(max_length=10, choices=Event.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="+ value issued, − value removed.")
+    amount = models.DecimalField(max_digits=12, decimal_places=2, help_text=_("+ value issued, − value removed."))
     currency = models.CharField(max_length=3, default="USD")
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -213,7 +214,7 @@ class CheckIn(models.Model):
     """One daily check-in; the unique (user, day) makes it once per day in the member's time zone."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_ins")
-    day = models.DateField(help_text="The member's local date.")
+    day = models.DateField(help_text=_("The member's local date."))
     streak = models.PositiveIntegerField(default=1)
     coins = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -233,14 +234,14 @@ class CoinLedger(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CHECK_IN = "check_in", "Daily check-in"
-        EXCHANGE = "exchange", "Exchanged for a coupon"
-        CHECKOUT = "checkout", "Spent at checkout"
-        RETURN = "return", "Returned (order canceled)"
-        MANUAL = "manual", "Manual adjustment"
+        CHECK_IN = "check_in", _("Daily check-in")
+        EXCHANGE = "exchange", _("Exchanged for a coupon")
+        CHECKOUT = "checkout", _("Spent at checkout")
+        RETURN = "return", _("Returned (order canceled)")
+        MANUAL = "manual", _("Manual adjustment")
 
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="coin_ledger")
-    delta = models.IntegerField(help_text="+ coins earned, − coins spent.")
+    delta = models.IntegerField(help_text=_("+ coins earned, − coins spent."))
     balance_after = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=Kind.choices)
     reason = models.CharField(max_length=300, blank=True)

@@ -20,7 +20,7 @@ from functools import lru_cache
 from babel.numbers import format_currency
 from django.utils import translation
 
-_LANGUAGE_LOCALES = {"en": "en_US", "de": "de_DE", "fr": "fr_FR", "es": "es_ES"}
+_LANGUAGE_LOCALES = {"en": "en_US", "de": "de_DE", "fr": "fr_FR", "es": "es_ES", "pt": "pt_BR"}
 
 
 def language_default_locale(language: str) -> str:

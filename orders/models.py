@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Store(models.Model):
@@ -16,10 +17,10 @@ class Store(models.Model):
     # Automatic seller discount (docs/program-rules.md section 5, step 2): buy at least N items of
     # this store, get P% off them. Both empty: no automatic discount.
     auto_discount_min_quantity = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Buy at least this many items of the store…"
+        null=True, blank=True, help_text=_("Buy at least this many items of the store…")
     )
     auto_discount_percent = models.DecimalField(
-        max_digits=5, decimal_places=2, null=True, blank=True, help_text="…and get this percentage off them."
+        max_digits=5, decimal_places=2, null=True, blank=True, help_text=_("…and get this percentage off them.")
     )
 
     class Meta:
@@ -92,7 +93,7 @@ class PaymentCard(models.Model):
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="payment_cards")
     fingerprint = models.CharField(max_length=64, db_index=True)
-    label = models.CharField(max_length=40, blank=True, help_text="e.g. 'Visa ending 4242' (demo).")
+    label = models.CharField(max_length=40, blank=True, help_text=_("e.g. 'Visa ending 4242' (demo)."))
     first_used_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -103,22 +104,22 @@ class PaymentCard(models.Model):
 
 
 class OrderState(models.TextChoices):
-    PLACED = "placed", "Placed"
-    PAID = "paid", "Paid"
-    SHIPPED = "shipped", "Shipped"
-    COMPLETED = "completed", "Completed"
-    CANCELED = "canceled", "Canceled"
-    REFUNDED = "refunded", "Refunded"
+    PLACED = "placed", _("Placed")
+    PAID = "paid", _("Paid")
+    SHIPPED = "shipped", _("Shipped")
+    COMPLETED = "completed", _("Completed")
+    CANCELED = "canceled", _("Canceled")
+    REFUNDED = "refunded", _("Refunded")
 
 
 class RefundStatus(models.TextChoices):
     """A member's refund request (an external order.refunded event is a refund, not a request)."""
 
-    NONE = "", "No request"
-    REQUESTED = "requested", "Waiting for approval"
-    AUTO_APPROVED = "auto_approved", "Approved at once (level benefit)"
-    APPROVED = "approved", "Approved by staff"
-    REJECTED = "rejected", "Rejected by staff"
+    NONE = "", _("No request")
+    REQUESTED = "requested", _("Waiting for approval")
+    AUTO_APPROVED = "auto_approved", _("Approved at once (level benefit)")
+    APPROVED = "approved", _("Approved by staff")
+    REJECTED = "rejected", _("Rejected by staff")
 
 
 class Order(models.Model):
@@ -187,7 +188,7 @@ class OrderLine(models.Model):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
     name = models.CharField(max_length=200)
     quantity = models.PositiveIntegerField(default=1)
-    unit_price = models.DecimalField(max_digits=10, decimal_places=2, help_text="List price.")
+    unit_price = models.DecimalField(max_digits=10, decimal_places=2, help_text=_("List price."))
     sale_price = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
 
     class Meta:

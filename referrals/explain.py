@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours_text
 from referrals.reasons import (
     FLAGGED_MESSAGE,
@@ -73,15 +76,9 @@ def _referrer_device_limit(referral: Referral) -> bool:
     return bool(checks.get("referrer_device_limit"))
 
 
-def ordinal(n: int) -> str:
-    """1 → 1st, 2 → 2nd, 11 → 11th, 22 → 22nd."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 def _reason(code: str) -> tuple[str, str]:
     words = reason_words(code)
-    return words.why, words.next_step
+    return str(words.why), str(words.next_step)
 
 
 def explain(referral: Referral, *, now: datetime) -> Explanation:
@@ -96,16 +93,17 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
         return Explanation(
             state,
             code,
-            "Your friend signed up through your link. No order yet." + note,
-            "Remind your friend that their welcome coupons are waiting for their first order.",
+            _("Your friend signed up through your link. No order yet.") + note,
+            _("Remind your friend that their welcome coupons are waiting for their first order."),
             "info",
         )
     if state == ReferralState.ORDER_PLACED:
         return Explanation(
             state,
             code,
-            "Your friend placed their first order. It counts once the order is completed (delivered and final)." + note,
-            "Nothing to do: your coupon follows automatically when the order completes.",
+            _("Your friend placed their first order. It counts once the order is completed (delivered and final).")
+            + note,
+            _("Nothing to do: your coupon follows automatically when the order completes."),
             "info",
         )
     if state == ReferralState.QUALIFIED:
@@ -117,27 +115,33 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
                     state,
                     ReasonCode.TECHNICAL_DELAY,
                     why,
-                    f"It has been more than {hours_text(SUPPORT_AFTER)}: ask support and we will credit it by hand. "
-                    "Everything support needs is attached for you.",
+                    _(
+                        "It has been more than %(hours)s: ask support and we will credit it by hand. "
+                        "Everything support needs is attached for you."
+                    )
+                    % {"hours": hours_text(SUPPORT_AFTER)},
                     "warning",
                     is_delayed=True,
                     support_kind=SUPPORT_NOT_CREDITED,
-                    support_label="Ask support about this coupon",
+                    support_label=_("Ask support about this coupon"),
                 )
             return Explanation(
                 state,
                 ReasonCode.TECHNICAL_DELAY,
                 why,
-                what_next + f" If it is still missing {hours_text(SUPPORT_AFTER)} after the order completed, "
-                "you can ask support here.",
+                what_next
+                + " "
+                + _("If it is still missing %(hours)s after the order completed, you can ask support here.")
+                % {"hours": hours_text(SUPPORT_AFTER)},
                 "warning",
                 is_delayed=True,
             )
         return Explanation(
             state,
             code,
-            "Your friend's first order is completed. Your coupon is on its way.",
-            f"Nothing to do: it usually arrives within minutes, always within {hours_text(CREDIT_DEADLINE)}.",
+            _("Your friend's first order is completed. Your coupon is on its way."),
+            _("Nothing to do: it usually arrives within minutes, always within %(hours)s.")
+            % {"hours": hours_text(CREDIT_DEADLINE)},
             "success",
         )
     if state == ReferralState.CREDITED:
@@ -146,13 +150,17 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
         return Explanation(
             state,
             code,
-            "Your friend's first order is completed and your coupon was issued.",
-            "Find it in My Coupons and use it before it expires.",
+            _("Your friend's first order is completed and your coupon was issued."),
+            _("Find it in My Coupons and use it before it expires."),
             "success",
         )
     if state == ReferralState.CAPPED:
         month_ordinal = getattr(referral, "month_ordinal", None)
-        counted = f"Counted, not credited: your {ordinal(month_ordinal)} this month." if month_ordinal else ""
+        counted = (
+            _("Counted, not credited: friend number %(number)s to qualify this month.") % {"number": month_ordinal}
+            if month_ordinal
+            else ""
+        )
         return Explanation(
             state,
             code or ReasonCode.MONTHLY_LIMIT,
@@ -166,9 +174,9 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
         return Explanation(state, code, why, what_next, "danger")
     if state == ReferralState.REJECTED:
         if code == ReasonCode.DEVICE_LIMIT and _referrer_device_limit(referral):
-            why, what_next = REFERRER_DEVICE_LIMIT_WORDS.why, REFERRER_DEVICE_LIMIT_WORDS.next_step
+            why, what_next = str(REFERRER_DEVICE_LIMIT_WORDS.why), str(REFERRER_DEVICE_LIMIT_WORDS.next_step)
         if not why:
-            why, what_next = REJECTED_WORDS.why, REJECTED_WORDS.next_step
+            why, what_next = str(REJECTED_WORDS.why), str(REJECTED_WORDS.next_step)
         return Explanation(
             state,
             code,
@@ -176,15 +184,17 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
             what_next,
             "danger",
             support_kind=SUPPORT_DISPUTE,
-            support_label="I think this is wrong",
+            support_label=_("I think this is wrong"),
         )
     if state == ReferralState.UNDER_REVIEW:
         if not why or code in (ReasonCode.STAFF_APPROVED, ReasonCode.SHARED_IP):
             why, what_next = _reason(ReasonCode.SHARED_IP_AND_AGENT)
-            why = "We are checking this referral by hand, as we do for a few sign-ups."
+            why = _("We are checking this referral by hand, as we do for a few sign-ups.")
         return Explanation(state, code, why, what_next, "warning")
     # A state this module does not know yet: say so instead of guessing.
-    return Explanation(state, code, why or "We are processing this referral.", what_next or "Nothing to do.", "info")
+    return Explanation(
+        state, code, why or _("We are processing this referral."), what_next or _("Nothing to do."), "info"
+    )
 
 
 # --- What the friend reads right after signing up through a link (docs/program-rules.md section 2) ---
@@ -193,8 +203,8 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
 # signal that decided (same device, card, e-mail...) nor anything about the referrer
 # (`ReasonWords.friend`).
 
-FRIEND_WELCOME_TEXT = "Your welcome coupons are here, ready for your first orders."
-FRIEND_REVIEW_TEXT = (
+FRIEND_WELCOME_TEXT = gettext_lazy("Your welcome coupons are here, ready for your first orders.")
+FRIEND_REVIEW_TEXT = gettext_lazy(
     "Your welcome coupons are waiting for a quick check by our team; "
     "they appear in My Coupons as soon as it is done, usually within a day."
 )
@@ -211,17 +221,17 @@ def friend_signup_notice(
     ready), with a reason that names neither the referrer nor the fraud signal.
     """
     if friend_flagged:
-        return FLAGGED_MESSAGE
+        return str(FLAGGED_MESSAGE)
     if state == ReferralState.REGISTERED:
-        return FRIEND_WELCOME_TEXT
+        return str(FRIEND_WELCOME_TEXT)
     if state == ReferralState.UNDER_REVIEW:
-        return FRIEND_REVIEW_TEXT
+        return str(FRIEND_REVIEW_TEXT)
     if state != ReferralState.REJECTED:
         return ""
     if reason_code == ReasonCode.ACCOUNT_FLAGGED:
-        return FLAGGED_MESSAGE
+        return str(FLAGGED_MESSAGE)
     if reason_code == ReasonCode.REGION_RESTRICTED and friend_region_in_program:
-        why = FRIEND_INVITATION_NOT_VALID
+        why = str(FRIEND_INVITATION_NOT_VALID)
     else:
-        why = friend_words(reason_code)
-    return f"Your invitation could not be applied: {why}."
+        why = str(friend_words(reason_code))
+    return _("Your invitation could not be applied: %(reason)s.") % {"reason": why}

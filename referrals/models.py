@@ -6,21 +6,22 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from referrals.reasons import ReasonCode, ReferralState
 
 
 class Channel(models.TextChoices):
-    WHATSAPP = "whatsapp", "WhatsApp"
-    TELEGRAM = "telegram", "Telegram"
-    FACEBOOK = "facebook", "Facebook"
-    INSTAGRAM = "instagram", "Instagram"
-    X = "x", "X"
-    EMAIL = "email", "E-mail"
-    COPY = "copy", "Copied link"
-    QR = "qr", "QR code"
-    OTHER = "other", "Other"
-    TYPED = "typed", "Code typed at sign-up"
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    TELEGRAM = "telegram", _("Telegram")
+    FACEBOOK = "facebook", _("Facebook")
+    INSTAGRAM = "instagram", _("Instagram")
+    X = "x", _("X")
+    EMAIL = "email", _("E-mail")
+    COPY = "copy", _("Copied link")
+    QR = "qr", _("QR code")
+    OTHER = "other", _("Other")
+    TYPED = "typed", _("Code typed at sign-up")
 
 
 class ReferralCode(models.Model):
@@ -28,7 +29,7 @@ class ReferralCode(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="referral_code")
     code = models.CharField(max_length=16, unique=True)
-    is_active = models.BooleanField(default=True, help_text="Disabled codes land on normal sign-up.")
+    is_active = models.BooleanField(default=True, help_text=_("Disabled codes land on normal sign-up."))
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -78,12 +79,12 @@ class Referral(models.Model):
         "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="referral"
     )
     order_placed_at = models.DateTimeField(null=True, blank=True)
-    completed_at = models.DateTimeField(null=True, blank=True, help_text="When the first order completed.")
+    completed_at = models.DateTimeField(null=True, blank=True, help_text=_("When the first order completed."))
     credit_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
     credited_at = models.DateTimeField(null=True, blank=True)
     delay_flagged_at = models.DateTimeField(null=True, blank=True)
     review_requested_at = models.DateTimeField(null=True, blank=True)
-    decided_at = models.DateTimeField(null=True, blank=True, help_text="When a terminal state was reached.")
+    decided_at = models.DateTimeField(null=True, blank=True, help_text=_("When a terminal state was reached."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -124,10 +125,10 @@ class ReferralEvent(models.Model):
     """The timeline: every state change, with when, who and why. Append-only."""
 
     class Actor(models.TextChoices):
-        SYSTEM = "system", "System"
-        STAFF = "staff", "Staff"
-        MEMBER = "member", "Member"
-        SHOP = "shop", "Shop"
+        SYSTEM = "system", _("System")
+        STAFF = "staff", _("Staff")
+        MEMBER = "member", _("Member")
+        SHOP = "shop", _("Shop")
 
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=14, choices=ReferralState.choices, blank=True)
@@ -138,8 +139,8 @@ class ReferralEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     note = models.CharField(max_length=500, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now, help_text="When it happened.")
-    recorded_at = models.DateTimeField(default=timezone.now, help_text="When the portal learned of it.")
+    occurred_at = models.DateTimeField(default=timezone.now, help_text=_("When it happened."))
+    recorded_at = models.DateTimeField(default=timezone.now, help_text=_("When the portal learned of it."))
 
     class Meta:
         ordering = ["occurred_at", "id"]
@@ -157,7 +158,7 @@ class MonthlyRewardCounter(models.Model):
     """
 
     referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    month = models.DateField(help_text="First day of the month in the program time zone.")
+    month = models.DateField(help_text=_("First day of the month in the program time zone."))
     count = models.PositiveIntegerField(default=0)
 
     class Meta:

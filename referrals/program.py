@@ -14,7 +14,15 @@ Pure: no database, no other app.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+from django.utils.translation import ngettext_lazy
+
+from lib.i18n import lazy_format
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 CREDIT_DEADLINE = timedelta(hours=24)
 SUPPORT_AFTER = timedelta(hours=48)
@@ -32,9 +40,10 @@ def hours(span: timedelta) -> int:
     return int(span.total_seconds() // 3600)
 
 
-def hours_text(span: timedelta) -> str:
-    """The span in words for members: "24 hours"."""
-    return f"{hours(span)} hours"
+def hours_text(span: timedelta) -> StrOrPromise:
+    """The span in words for members ("24 hours"), in the reader's language when it is read."""
+    count = hours(span)
+    return lazy_format(ngettext_lazy("%(count)s hour", "%(count)s hours", count), {"count": count})
 
 
 def program_zone(time_zone: str) -> ZoneInfo:

@@ -5,20 +5,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class SupportRequest(models.Model):
     class Kind(models.TextChoices):
-        NOT_CREDITED = "not_credited", "Reward not received"
-        DISPUTE_REJECTION = "dispute", "I think this is wrong"
-        REWARD_REVERSAL = "reversal", "Reward reversal after use"
-        OTHER = "other", "Other"
+        NOT_CREDITED = "not_credited", _("Reward not received")
+        DISPUTE_REJECTION = "dispute", _("I think this is wrong")
+        REWARD_REVERSAL = "reversal", _("Reward reversal after use")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        IN_PROGRESS = "in_progress", "In progress"
-        RESOLVED = "resolved", "Resolved"
-        REJECTED = "rejected", "Declined"
+        OPEN = "open", _("Open")
+        IN_PROGRESS = "in_progress", _("In progress")
+        RESOLVED = "resolved", _("Resolved")
+        REJECTED = "rejected", _("Declined")
 
     member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="support_requests")
     referral = models.ForeignKey(

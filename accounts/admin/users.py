@@ -88,7 +88,7 @@ class UserAdmin(BaseUserAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["email", "email_normalized", "password"]}),
-        ("Profile", {"fields": ["first_name", "last_name", "country", "language", "currency", "time_zone"]}),
+        ("Profile", {"fields": ["first_name", "last_name", "country", "language", "time_zone"]}),
         ("Verification", {"fields": ["phone", "phone_verified_at", "email_verified_at"]}),
         ("Program status", {"fields": ["status", "status_reason", "status_changed_at", "coins"]}),
         ("Level", {"fields": ["level", "level_points", "level_updated_at", "points_expire_at"]}),

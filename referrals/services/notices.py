@@ -1,6 +1,7 @@
 """What the referral program tells the referrer, in plain words (inbox + e-mail via accounts.notify).
 
-The words of each reason code are those of `referrals.reasons.REASON_WORDS`.
+The words of each reason code are those of `referrals.reasons.REASON_WORDS`. Every notice is written in its
+reader's language, money locale and time zone (`accounts.locales.as_member`), whoever triggered it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from datetime import date
 from decimal import Decimal
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
-from accounts.locales import member_money_locale
+from accounts.locales import as_member
+from accounts.models import User
 from accounts.notify import notify
 from coupons.models import Coupon
+from lib.i18n import local_date, month_year
 from lib.money import format_money
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, email_words, held_words
@@ -21,22 +26,29 @@ from referrals.selectors.friend import friend_signup_notice
 
 
 def _friend_name(referral: Referral) -> str:
-    return referral.friend.first_name or "your friend"
+    return referral.friend.first_name or _("your friend")
 
 
 def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
-    # The referrer's locale, not that of whoever's request (or task) completed the friend's order.
-    locale = member_money_locale(referral.referrer)
-    amount = format_money(coupon.value, coupon.currency, locale)
-    minimum = format_money(coupon.min_spend, coupon.currency, locale)
+    # The referrer's language and locale, not those of whoever's request (or task) completed the friend's order.
+    with as_member(referral.referrer):
+        amount = format_money(coupon.value, coupon.currency)
+        minimum = format_money(coupon.min_spend, coupon.currency)
+        title = _("You earned a %(amount)s coupon") % {"amount": amount}
+        body = _(
+            "%(friend)s completed their first order, so we added a %(amount)s coupon (minimum spend %(minimum)s) "
+            "to My Coupons. It is valid until %(date)s."
+        ) % {
+            "friend": _friend_name(referral),
+            "amount": amount,
+            "minimum": minimum,
+            "date": local_date(coupon.expires_at),
+        }
     notify(
         member=referral.referrer,
         kind="referral_credited",
-        title=f"You earned a {amount} coupon",
-        body=(
-            f"{_friend_name(referral)} completed their first order, so we added a {amount} coupon "
-            f"(minimum spend {minimum}) to My Coupons. It is valid until {coupon.expires_at:%d %B %Y}."
-        ),
+        title=title,
+        body=body,
         link=reverse("coupons:wallet"),
         dedupe_key=f"referral-credited:{referral.pk}",
     )
@@ -45,15 +57,22 @@ def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
 def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> None:
     """Voided or rejected: tell the referrer why, in plain words."""
     kind = "referral_rejected" if referral.state == "rejected" else "referral_voided"
-    verb = "was not accepted" if kind == "referral_rejected" else "will not earn a reward"
-    words = email_words(reason_code)
-    body = words if reason_code == ReasonCode.ACCOUNT_FLAGGED else f"This referral {verb} because {words}."
-    if extra:
-        body = f"{body} {extra}"
+    with as_member(referral.referrer):
+        name = _friend_name(referral)
+        words = str(email_words(reason_code))
+        if kind == "referral_rejected":
+            title = _("Your referral of %(friend)s was not accepted") % {"friend": name}
+            because = _("This referral was not accepted because %(reason)s.")
+        else:
+            title = _("Your referral of %(friend)s will not earn a reward") % {"friend": name}
+            because = _("This referral will not earn a reward because %(reason)s.")
+        body = words if reason_code == ReasonCode.ACCOUNT_FLAGGED else because % {"reason": words}
+        if extra:
+            body = f"{body} {extra}"
     notify(
         member=referral.referrer,
         kind=kind,
-        title=f"Your referral of {_friend_name(referral)} {verb}",
+        title=title,
         body=body,
         link=reverse("referrals:invite"),
         dedupe_key=f"{kind}:{referral.pk}:{reason_code}",
@@ -62,16 +81,18 @@ def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> No
 
 def notify_held_for_review(*, referral: Referral, reason_code: str) -> None:
     """A completed first order held for a human decision (a medium signal): say so, and that nothing is lost."""
-    name = _friend_name(referral)
-    why = held_words(reason_code)
+    with as_member(referral.referrer):
+        name = _friend_name(referral)
+        title = _("We are checking your referral of %(friend)s") % {"friend": name}
+        body = _(
+            "%(friend)s completed their first order. Because %(reason)s, our team checks this referral by hand, "
+            "usually within a day. If it is approved, your coupon follows automatically; nothing to do on your side."
+        ) % {"friend": name, "reason": held_words(reason_code)}
     notify(
         member=referral.referrer,
         kind="referral_review",
-        title=f"We are checking your referral of {name}",
-        body=(
-            f"{name} completed their first order. Because {why}, our team checks this referral by hand, "
-            "usually within a day. If it is approved, your coupon follows automatically; nothing to do on your side."
-        ),
+        title=title,
+        body=body,
         link=reverse("referrals:invite"),
         dedupe_key=f"referral-review:{referral.pk}:{reason_code}",
     )
@@ -79,14 +100,17 @@ def notify_held_for_review(*, referral: Referral, reason_code: str) -> None:
 
 def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
     """Once per referrer and program month."""
+    with as_member(referral.referrer):
+        title = _("You reached this month's limit: %(limit)s of %(limit)s referral coupons") % {"limit": limit}
+        body = _(
+            "You have received %(limit)s of %(limit)s referral coupons for %(month)s. Friends who complete "
+            "their first order later this month still count, but earn no coupon. The limit resets on the 1st."
+        ) % {"limit": limit, "month": month_year(month)}
     notify(
         member=referral.referrer,
         kind="referral_monthly_limit",
-        title=f"You reached this month's limit: {limit} of {limit} referral coupons",
-        body=(
-            f"You have received {limit} of {limit} referral coupons for {month:%B %Y}. Friends who complete "
-            "their first order later this month still count, but earn no coupon. The limit resets on the 1st."
-        ),
+        title=title,
+        body=body,
         link=reverse("referrals:invite"),
         dedupe_key=f"referral-monthly-limit:{referral.referrer_id}:{month:%Y-%m}",
     )
@@ -101,20 +125,24 @@ def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None
 def notify_friend_welcome_ready(*, referral: Referral, coupons: Iterable[Coupon]) -> None:
     """The sign-up review was approved and the welcome package issued: once per referral."""
     coupons = list(coupons)
-    if coupons:
-        total = format_money(sum((c.value for c in coupons), Decimal("0")), coupons[0].currency)
-        what = (
-            f"{len(coupons)} welcome coupons worth {total} in total are"
-            if len(coupons) > 1
-            else (f"your welcome coupon worth {total} is")
-        )
-        body = f"Our team finished the check: {what} in My Coupons, ready for your first orders."
-    else:
-        body = "Our team finished the check on your invitation. See My Coupons for what is ready for you."
+    friend: User = referral.friend
+    with as_member(friend):
+        if coupons:
+            total = format_money(sum((c.value for c in coupons), Decimal("0")), coupons[0].currency)
+            body = ngettext(
+                "Our team finished the check: your welcome coupon worth %(total)s is in My Coupons, "
+                "ready for your first order.",
+                "Our team finished the check: %(count)s welcome coupons worth %(total)s in total are in My Coupons, "
+                "ready for your first orders.",
+                len(coupons),
+            ) % {"count": len(coupons), "total": total}
+        else:
+            body = _("Our team finished the check on your invitation. See My Coupons for what is ready for you.")
+        title = _("Your welcome coupons are ready")
     notify(
-        member=referral.friend,
+        member=friend,
         kind="friend_welcome_ready",
-        title="Your welcome coupons are ready",
+        title=title,
         body=body,
         link=reverse("coupons:wallet"),
         dedupe_key=f"friend-welcome-ready:{referral.pk}",
@@ -125,13 +153,15 @@ def notify_friend_not_applied(*, referral: Referral, reason_code: str) -> None:
     """The sign-up review ended without a welcome package: the friend's words for a rejected invitation, once."""
     # Worded as a rejection whatever ended it (a void at approval too): the friend reads one neutral reason.
     view = Referral(pk=referral.pk, friend=referral.friend, state="rejected", reason_code=reason_code)
-    body = friend_signup_notice(referral=view)
-    if reason_code != ReasonCode.ACCOUNT_FLAGGED:
-        body = f"{body} Your account works as usual."
+    with as_member(referral.friend):
+        body = friend_signup_notice(referral=view)
+        if reason_code != ReasonCode.ACCOUNT_FLAGGED:
+            body = f"{body} {_('Your account works as usual.')}"
+        title = _("Your invitation could not be applied")
     notify(
         member=referral.friend,
         kind="friend_invitation_rejected",
-        title="Your invitation could not be applied",
+        title=title,
         body=body,
         link=reverse("coupons:wallet"),
         dedupe_key=f"friend-invitation-rejected:{referral.pk}",
