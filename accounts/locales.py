@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -17,6 +16,7 @@ from babel import localedata
 from django.conf import settings
 from django.utils import timezone, translation
 
+from accounts.levels import member_zone
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from lib.money import MoneyLocale, language_default_locale, use_money_locale
@@ -75,13 +75,6 @@ def member_language(member: User) -> str:
     """The member's UI language if the portal offers it, else the default language."""
     languages = {code for code, _name in settings.LANGUAGES}
     return member.language if member.language in languages else settings.LANGUAGE_CODE
-
-
-def member_zone(member: User) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(member.time_zone or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
 
 
 @contextmanager

@@ -57,7 +57,7 @@ def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
     if member.phone == phone and member.phone_verified_at is not None:
         raise PhoneVerificationError("ALREADY_VERIFIED", _("This number is already verified on your account."))
     if _phone_taken(phone=phone, member=member):
-        raise PhoneVerificationError("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
+        raise PhoneVerificationError("PHONE_TAKEN", str(PHONE_TAKEN_MESSAGE))
     phone_key = f"phone-code:phone:{keyed_hash(phone, purpose='phone')}"
     over_phone = hit_rate_limit(key=phone_key, limit=PHONE_CODES_PER_HOUR, window_seconds=3600)
     over_user = hit_rate_limit(key=f"phone-code:user:{member.pk}", limit=PHONE_CODES_PER_HOUR, window_seconds=3600)
@@ -136,7 +136,7 @@ def confirm_phone_code(*, member: User, code: str) -> User:
                     )
                 )
             elif _phone_taken(phone=verification.phone, member=member):
-                outcome = _Outcome("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
+                outcome = _Outcome("PHONE_TAKEN", str(PHONE_TAKEN_MESSAGE))
             else:
                 try:
                     with transaction.atomic():  # savepoint: a lost race must not undo the attempt count
@@ -144,7 +144,7 @@ def confirm_phone_code(*, member: User, code: str) -> User:
                         verification.used_at = now
                         verification.save(update_fields=["used_at"])
                 except IntegrityError:
-                    outcome = _Outcome("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
+                    outcome = _Outcome("PHONE_TAKEN", str(PHONE_TAKEN_MESSAGE))
     if outcome is not None:
         raise PhoneVerificationError(outcome.code, outcome.message)
     member.refresh_from_db(fields=["phone", "phone_verified_at"])

@@ -14,13 +14,16 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.levels import ANNIVERSARY_CATCH_UP, all_levels, due_anniversary_year, level_of, member_zone
+from accounts.locales import as_member
 from accounts.models import AccountStatus, User
 from accounts.notify import notify
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, LedgerEntry
 from coupons.services.issuing import issue_coupon
+from lib.money import format_money
 
 
 def anniversary_candidates(*, at: datetime) -> QuerySet[User]:
@@ -76,14 +79,21 @@ def issue_anniversary_coupon(*, member: User, year: int, at: datetime | None = N
         title=f"Happy anniversary: {level.get_code_display()} member gift",
         issued_at=at,
     )
+    with as_member(locked):
+        title = _("Happy anniversary! A coupon is waiting in My Coupons")
+        body = _(
+            "Thank you for another year with us. As a %(level)s member you get a %(amount)s coupon "
+            "(minimum spend %(minimum)s)."
+        ) % {
+            "level": level.get_code_display(),
+            "amount": format_money(coupon.value, coupon.currency),
+            "minimum": format_money(coupon.min_spend, coupon.currency),
+        }
     notify(
         member=locked,
         kind="anniversary_coupon",
-        title="Happy anniversary! A coupon is waiting in My Coupons",
-        body=(
-            f"Thank you for another year with us. As a {level.get_code_display()} member you get a "
-            f"{coupon.value} {coupon.currency} coupon (minimum spend {coupon.min_spend})."
-        ),
+        title=title,
+        body=body,
         link=reverse("coupons:wallet"),
         dedupe_key=key,
     )

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
 from coupons.stacking import PricedCheckout, Reason, coins_cap
 from orders.services.placing import OrderAmounts
 
@@ -112,7 +115,7 @@ class CartPricing:
         return [
             PricingStep(
                 code=STEP_CODES[s.kind],
-                label="Sale savings" if s.kind == "sale" else s.label,
+                label=_("Sale savings") if s.kind == "sale" else s.label,
                 amount=s.amount,
                 remaining=s.remaining,
             )
@@ -163,7 +166,7 @@ class CartPricing:
         """Picks the checkout refuses to pay with; the engine simply leaves them out of the price."""
         out = []
         if any(d.reason == Reason.NOT_IN_WALLET for d in self.priced.coupons):
-            out.append(PickProblem("coupons", Reason.NOT_IN_WALLET, "A coupon you picked is not in your wallet."))
+            out.append(PickProblem("coupons", Reason.NOT_IN_WALLET, _("A coupon you picked is not in your wallet.")))
         promo = self.priced.promo
         if promo is not None and not promo.applies:
             out.append(PickProblem("promo_code", promo.reason, _sentence(promo.message)))
@@ -175,7 +178,11 @@ class CartPricing:
                 PickProblem(
                     "coins",
                     Reason.COINS_BALANCE,
-                    f"You asked for {self.requested_coins:,} coins but have {self.coins_balance:,}.",
+                    _("You asked for %(requested)s coins but have %(balance)s.")
+                    % {
+                        "requested": number_format(self.requested_coins, force_grouping=True),
+                        "balance": number_format(self.coins_balance, force_grouping=True),
+                    },
                 )
             )
         return out

@@ -22,6 +22,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.levels import member_zone
 from accounts.models import User
@@ -48,14 +49,16 @@ class CoinError(DomainError):
 
 class AlreadyCheckedIn(CoinError):
     def __init__(self, check_in: CheckIn | None = None) -> None:
-        super().__init__("ALREADY_CHECKED_IN", "You have already checked in today. Come back tomorrow!")
+        super().__init__("ALREADY_CHECKED_IN", _("You have already checked in today. Come back tomorrow!"))
         self.check_in = check_in
 
 
 class InsufficientCoins(CoinError):
     def __init__(self, *, needed: int, balance: int) -> None:
         super().__init__(
-            "INSUFFICIENT_COINS", f"You need {needed} coins for this; you have {balance}. Check in daily to earn more."
+            "INSUFFICIENT_COINS",
+            _("You need %(needed)s coins for this; you have %(balance)s. Check in daily to earn more.")
+            % {"needed": needed, "balance": balance},
         )
 
 
@@ -242,7 +245,7 @@ def exchange_coins(*, member: User, offer_code: str, request_token: str = "", at
     """
     offer = COIN_OFFERS.get(offer_code)
     if offer is None:
-        raise CoinError("UNKNOWN_OFFER", "This offer is not available. Choose one of the offers shown.")
+        raise CoinError("UNKNOWN_OFFER", _("This offer is not available. Choose one of the offers shown."))
     at = at or timezone.now()
     token = clean_token(request_token) or uuid.uuid4().hex
     key = f"coins-exchange:{member.pk}:{offer.code}:{token}"

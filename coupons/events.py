@@ -20,6 +20,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import region_for_country
@@ -46,6 +47,10 @@ ALREADY_COLLECTED = "ALREADY_COLLECTED"
 WRONG_CURRENCY = "EVENT_WRONG_CURRENCY"
 
 
+def _sold_out(event: str) -> str:
+    return _("All %(event)s coupons have been collected. Watch for the next event!") % {"event": event}
+
+
 def events() -> QuerySet[Campaign]:
     """Campaigns that are events (platform coupons to collect, not promo codes or store campaigns)."""
     return Campaign.objects.filter(kind=CouponKind.PLATFORM, store__isnull=True).filter(
@@ -66,13 +71,13 @@ def active_events(*, at: datetime | None = None) -> QuerySet[Campaign]:
 def why_not_running(campaign: Campaign, *, at: datetime) -> EventCouponError | None:
     """The reason a member can't collect from this campaign now, as a plain decision (None: it runs)."""
     if campaign.kind != CouponKind.PLATFORM or campaign.code or campaign.store_id:
-        return EventCouponError(NOT_AN_EVENT, "This offer is not an event coupon.")
+        return EventCouponError(NOT_AN_EVENT, _("This offer is not an event coupon."))
     if not campaign.is_active or (campaign.ends_at is not None and at >= campaign.ends_at):
-        return EventCouponError(ENDED, f"The {campaign.name} event has ended.")
+        return EventCouponError(ENDED, _("The %(event)s event has ended.") % {"event": campaign.name})
     if at < campaign.starts_at:
-        return EventCouponError(NOT_STARTED, f"The {campaign.name} event has not started yet.")
+        return EventCouponError(NOT_STARTED, _("The %(event)s event has not started yet.") % {"event": campaign.name})
     if campaign.usage_limit is not None and campaign.used_count >= campaign.usage_limit:
-        return EventCouponError(SOLD_OUT, f"All {campaign.name} coupons have been collected. Watch for the next event!")
+        return EventCouponError(SOLD_OUT, _sold_out(campaign.name))
     return None
 
 
@@ -94,13 +99,15 @@ def collect_event_coupon(*, member: User, campaign: Campaign, at: datetime | Non
     collected = mine.count()
     if collected >= campaign.per_member_limit:
         raise EventCouponError(
-            ALREADY_COLLECTED, "You have already collected this coupon: it is in My Coupons.", coupon=mine.first()
+            ALREADY_COLLECTED, _("You have already collected this coupon: it is in My Coupons."), coupon=mine.first()
         )
     if refusal is not None:
         raise refusal
     region_currency = region_for_country(str(locked.country)).currency
     if region_currency != campaign.currency:
-        raise EventCouponError(WRONG_CURRENCY, f"The {campaign.name} event is not available in your region.")
+        raise EventCouponError(
+            WRONG_CURRENCY, _("The %(event)s event is not available in your region.") % {"event": campaign.name}
+        )
     # 3. Total limit: take a slot with a conditional UPDATE (the row is re-checked under its lock).
     slot = (
         Campaign.objects.filter(pk=campaign.pk)
@@ -110,9 +117,7 @@ def collect_event_coupon(*, member: User, campaign: Campaign, at: datetime | Non
     )
     if not slot:
         campaign.refresh_from_db()
-        raise why_not_running(campaign, at=at) or EventCouponError(
-            SOLD_OUT, f"All {campaign.name} coupons have been collected. Watch for the next event!"
-        )
+        raise why_not_running(campaign, at=at) or EventCouponError(SOLD_OUT, _sold_out(campaign.name))
     # 4. The coupon and its ledger row; the key (member, event, n-th coupon) is unique in the ledger.
     return issue_coupon(
         member=locked,

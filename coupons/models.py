@@ -7,12 +7,16 @@ written by `coupons.coins.move_coins` (docs/program-rules.md section 8).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
 # (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
@@ -90,6 +94,15 @@ class CouponQuerySet(models.QuerySet["Coupon"]):
         return self.filter(status=CouponStatus.ACTIVE)
 
 
+# The titles the portal gives its own coupons, shown in the reader's language (the stored title is English).
+SYSTEM_TITLES: dict[str, StrOrPromise] = {
+    CouponSource.REFERRAL: _("Referral reward"),
+    CouponSource.WELCOME: _("Welcome coupon"),
+    CouponSource.ANNIVERSARY: _("Anniversary gift"),
+    CouponSource.COINS: _("Coins exchange"),
+}
+
+
 class Coupon(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coupons")
     kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PLATFORM)
@@ -138,6 +151,12 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return f"{self.currency} {self.value} off {self.min_spend} ({self.get_kind_display()})"
+
+    @property
+    def display_title(self) -> str:
+        """The title a member reads: the portal's own titles in the reader's language, others as stored."""
+        system = SYSTEM_TITLES.get(self.source)
+        return str(system) if system else (self.title or self.get_source_display())
 
     def is_usable(self, at: datetime) -> bool:
         """Usable now: active and not past its expiry, whatever the expiry job did."""

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import TypeGuard
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import region_for_country
@@ -175,7 +176,7 @@ def _empty_pricing(currency: str) -> PricedCheckout:
         steps=(),
         coupons=(),
         promo=None,
-        coins=CoinsDecision(requested=0, used=0, amount=zero, reason=Reason.NOT_CHOSEN, message="no coins used"),
+        coins=CoinsDecision(requested=0, used=0, amount=zero, reason=Reason.NOT_CHOSEN, message=_("no coins used")),
         total=zero,
     )
 

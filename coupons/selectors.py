@@ -14,9 +14,10 @@ from django.db import connection
 from django.db.models import CharField, Count, Expression, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Coalesce
 from django.template.defaultfilters import date as date_filter
-from django.template.defaultfilters import floatformat, pluralize
+from django.template.defaultfilters import floatformat
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, ngettext
+from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
@@ -61,7 +62,7 @@ def coupon_input(coupon: Coupon, *, region_in_program: bool) -> CouponInput:
         store_id=coupon.store_id,
         store_name=coupon.store.name if coupon.store is not None else "",
         region_ok=region_in_program or coupon.source not in PROGRAM_SOURCES,
-        title=coupon.title,
+        title=coupon.display_title,
     )
 
 
@@ -186,7 +187,7 @@ class Wallet:
 # language because the filters read the active one).
 @lru_cache(maxsize=1024)
 def _day_text(day: date, language: str) -> str:
-    return date_filter(day, "j M Y")
+    return date_filter(day, "DATE_FORMAT")
 
 
 @lru_cache(maxsize=1024)
@@ -208,7 +209,7 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
     else:
         tone = "info"
     if coupon.status == CouponStatus.ACTIVE:
-        state = "Active" if is_usable else "Expired"
+        state = str(CouponStatus.ACTIVE.label if is_usable else CouponStatus.EXPIRED.label)
     else:
         state = coupon.get_status_display()
     percent = _percent(coupon.value, coupon.min_spend)
@@ -224,10 +225,12 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         value_text=format_money(coupon.value, coupon.currency),
         min_spend_text=format_money(coupon.min_spend, coupon.currency),
         percent_text=_percent_text(percent, language) if percent is not None else "",
-        title_text=coupon.title or coupon.get_source_display(),
+        title_text=coupon.display_title,
         kind_label=coupon.get_kind_display(),
         expiry_text=(
-            "Expires in less than a day" if tone == "danger" else f"Expires in {days_left} day{pluralize(days_left)}"
+            _("Expires in less than a day")
+            if tone == "danger"
+            else ngettext("Expires in %(days)s day", "Expires in %(days)s days", days_left) % {"days": days_left}
         ),
         expires_iso=expires_local.isoformat(),  # what the `c` date format prints
         expires_on=_day_text(expires_local.date(), language),

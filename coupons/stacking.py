@@ -37,6 +37,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from lib.errors import DomainError
 from lib.money import format_money
 
@@ -285,22 +288,25 @@ class _Ctx:
 def _holding_problem(coupon: CouponInput, ctx: _Ctx) -> tuple[str, str] | None:
     """Why a held coupon cannot be used at all in this checkout, whatever the cart; None if it can."""
     if coupon.status == "used":
-        return Reason.ALREADY_USED, "already used"
+        return Reason.ALREADY_USED, _("already used")
     if coupon.status == "voided":
-        return Reason.VOIDED, "no longer valid (voided)"
+        return Reason.VOIDED, _("no longer valid (voided)")
     if coupon.status == "expired" or ctx.at >= coupon.expires_at:
-        return Reason.EXPIRED, "expired"
+        return Reason.EXPIRED, _("expired")
     if coupon.status != "active":
-        return Reason.VOIDED, "no longer valid"
+        return Reason.VOIDED, _("no longer valid")
     if not coupon.region_ok:
-        return Reason.REGION, "not valid in your region"
+        return Reason.REGION, _("not valid in your region")
     if coupon.currency != ctx.currency:
-        return Reason.CURRENCY, f"only for payments in {coupon.currency}"
+        return Reason.CURRENCY, _("only for payments in %(currency)s") % {"currency": coupon.currency}
     return None
 
 
 def _short_message(short_by: Decimal, minimum: Decimal, ctx: _Ctx) -> str:
-    return f"{ctx.money(short_by)} short of the {ctx.money(minimum)} minimum"
+    return _("%(short)s short of the %(minimum)s minimum") % {
+        "short": ctx.money(short_by),
+        "minimum": ctx.money(minimum),
+    }
 
 
 def _rank(amount: Decimal, coupon: CouponInput) -> tuple:
@@ -320,20 +326,22 @@ def _choose(
             continue
         amount = _cap_to_leave_a_cent(min(coupon.value, base), remaining)
         if amount <= 0:
-            refused[coupon.id] = (Reason.NOTHING_LEFT, "nothing left to discount (an order costs at least one cent)")
+            refused[coupon.id] = (Reason.NOTHING_LEFT, _("nothing left to discount (an order costs at least one cent)"))
             continue
         applicable.append((_rank(amount, coupon), coupon, amount))
     if not applicable:
         return None, ZERO, refused
     applicable.sort(key=lambda item: item[0])
-    _, chosen, amount = applicable[0]
+    _rank_key, chosen, amount = applicable[0]
     return chosen, amount, refused
 
 
 def _applied_message(amount: Decimal, nominal: Decimal, ctx: _Ctx) -> str:
     if amount < nominal:
-        return f"saves {ctx.money(amount)} (capped: what it applies to, and an order costs at least one cent)"
-    return f"saves {ctx.money(amount)}"
+        return _("saves %(amount)s (capped: what it applies to, and an order costs at least one cent)") % {
+            "amount": ctx.money(amount)
+        }
+    return _("saves %(amount)s") % {"amount": ctx.money(amount)}
 
 
 # --------------------------------------------------------------------------- the engine
@@ -360,7 +368,7 @@ def price_cart(
     """
     ctx = _Ctx(currency=currency, locale=locale, at=at)
     if not lines:
-        raise CheckoutError("Your cart is empty.", "EMPTY_CART")
+        raise CheckoutError(_("Your cart is empty."), "EMPTY_CART")
 
     # 1. Sale prices. Line subtotals are exact (cents × whole quantity).
     list_total = ZERO
@@ -369,23 +377,23 @@ def price_cart(
     store_quantities: dict[int, int] = {}
     for line in lines:
         if line.quantity < 1:
-            raise CheckoutError("Each cart line needs a quantity of at least 1.", "BAD_QUANTITY")
+            raise CheckoutError(_("Each cart line needs a quantity of at least 1."), "BAD_QUANTITY")
         list_price = cents(line.list_price)
         sale_price = cents(line.sale_price) if line.sale_price is not None else list_price
         if list_price <= 0 or sale_price <= 0:
-            raise CheckoutError("Prices must be above zero.", "BAD_PRICE")
+            raise CheckoutError(_("Prices must be above zero."), "BAD_PRICE")
         if sale_price > list_price:
-            raise CheckoutError("A sale price cannot be above the list price.", "BAD_PRICE")
+            raise CheckoutError(_("A sale price cannot be above the list price."), "BAD_PRICE")
         list_total += list_price * line.quantity
         store_totals[line.store_id] = store_totals.get(line.store_id, ZERO) + sale_price * line.quantity
         store_names.setdefault(line.store_id, line.store_name)
         store_quantities[line.store_id] = store_quantities.get(line.store_id, 0) + line.quantity
     sale_total = sum(store_totals.values(), ZERO)
     steps: list[Step] = [
-        Step(kind="list", label="Items at list price", amount=ZERO, remaining=list_total),
+        Step(kind="list", label=_("Items at list price"), amount=ZERO, remaining=list_total),
     ]
     if sale_total < list_total:
-        steps.append(Step(kind="sale", label="Sale prices", amount=list_total - sale_total, remaining=sale_total))
+        steps.append(Step(kind="sale", label=_("Sale prices"), amount=list_total - sale_total, remaining=sale_total))
     remaining = sale_total
 
     # 2. Automatic seller discounts: the best applicable one per store (percent half-up to cents).
@@ -407,7 +415,11 @@ def price_cart(
             continue
         store_totals[store_id] -= amount
         remaining -= amount
-        label = discount.label or f"{store_names[store_id]}: buy {discount.min_quantity}, get {discount.percent}% off"
+        label = discount.label or _("%(store)s: buy %(quantity)s, get %(percent)s%% off") % {
+            "store": store_names[store_id],
+            "quantity": discount.min_quantity,
+            "percent": discount.percent,
+        }
         steps.append(Step(kind="seller_discount", label=label, amount=amount, remaining=remaining, store_id=store_id))
 
     # Held coupons: de-duplicated by id and sorted, so input order is irrelevant.
@@ -429,19 +441,19 @@ def price_cart(
 
     for coupon_id in sorted(chosen - held.keys()):
         decisions[coupon_id] = CouponDecision(
-            coupon_id=coupon_id, applies=False, reason=Reason.NOT_IN_WALLET, message="not in your wallet"
+            coupon_id=coupon_id, applies=False, reason=Reason.NOT_IN_WALLET, message=_("not in your wallet")
         )
 
     usable: dict[str, list[CouponInput]] = {STORE: [], SELECT: [], PLATFORM: []}
     for coupon in sorted(held.values(), key=lambda c: c.id):
         problem = _holding_problem(coupon, ctx)
         if problem is None and coupon.kind == STORE and coupon.store_id not in store_totals:
-            name = coupon.store_name or "one store"
-            problem = (Reason.STORE_NOT_IN_CART, f"only for items from {name}")
+            name = coupon.store_name or _("one store")
+            problem = (Reason.STORE_NOT_IN_CART, _("only for items from %(store)s") % {"store": name})
         if problem is not None:
             decide(coupon, *problem)
         elif coupon.id not in chosen:
-            decide(coupon, Reason.NOT_CHOSEN, "not chosen for this order")
+            decide(coupon, Reason.NOT_CHOSEN, _("not chosen for this order"))
         else:
             usable[PLATFORM if coupon.kind == PROMO else coupon.kind].append(coupon)
 
@@ -456,7 +468,7 @@ def price_cart(
                 store_totals[store_id] -= amount
                 remaining -= amount
                 decide(coupon, Reason.APPLIED, _applied_message(amount, coupon.value, ctx), amount)
-                label = coupon.title or f"Store coupon ({store_names[store_id]})"
+                label = coupon.title or _("Store coupon (%(store)s)") % {"store": store_names[store_id]}
                 steps.append(
                     Step(
                         kind="store_coupon",
@@ -470,14 +482,14 @@ def price_cart(
             elif coupon.id in refused:
                 decide(coupon, *refused[coupon.id])
             else:
-                decide(coupon, Reason.ONE_STORE_PER_STORE, "one store coupon per store")
+                decide(coupon, Reason.ONE_STORE_PER_STORE, _("one store coupon per store"))
 
     # 4. One select coupon per order, min spend on what is left after step 3.
     remaining = _apply_slot(
         usable[SELECT],
         kind="select_coupon",
-        default_label="Select coupon",
-        too_many=(Reason.ONE_SELECT, "one select coupon per order"),
+        default_label=_("Select coupon"),
+        too_many=(Reason.ONE_SELECT, _("one select coupon per order")),
         remaining=remaining,
         ctx=ctx,
         steps=steps,
@@ -493,19 +505,19 @@ def price_cart(
         steps.append(
             Step(
                 kind="promo_code",
-                label=f"Promo code {promo_decision.code}",
+                label=_("Promo code %(code)s") % {"code": promo_decision.code},
                 amount=promo_decision.amount,
                 remaining=remaining,
             )
         )
         for coupon in usable[PLATFORM]:
-            decide(coupon, Reason.PROMO_REPLACED, "your promo code replaced the platform coupon")
+            decide(coupon, Reason.PROMO_REPLACED, _("your promo code replaced the platform coupon"))
     else:
         remaining = _apply_slot(
             usable[PLATFORM],
             kind="platform_coupon",
-            default_label="Platform coupon",
-            too_many=(Reason.ONE_PLATFORM, "one platform coupon per order"),
+            default_label=_("Platform coupon"),
+            too_many=(Reason.ONE_PLATFORM, _("one platform coupon per order")),
             remaining=remaining,
             ctx=ctx,
             steps=steps,
@@ -517,7 +529,13 @@ def price_cart(
     if coins_decision.used:
         remaining -= coins_decision.amount
         steps.append(
-            Step(kind="coins", label=f"{coins_decision.used} coins", amount=coins_decision.amount, remaining=remaining)
+            Step(
+                kind="coins",
+                label=ngettext("%(coins)s coin", "%(coins)s coins", coins_decision.used)
+                % {"coins": coins_decision.used},
+                amount=coins_decision.amount,
+                remaining=remaining,
+            )
         )
 
     return PricedCheckout(
@@ -574,25 +592,27 @@ def _decide_promo(promo: PromoInput, remaining: Decimal, ctx: _Ctx) -> PromoDeci
         return PromoDecision(code=code, applies=False, reason=reason, message=message, campaign_id=promo.campaign_id)
 
     if not promo.exists or not promo.is_active:
-        return refuse(Reason.PROMO_UNKNOWN, f"the promo code {code} does not exist or is no longer offered")
+        return refuse(
+            Reason.PROMO_UNKNOWN, _("the promo code %(code)s does not exist or is no longer offered") % {"code": code}
+        )
     if promo.starts_at is not None and ctx.at < promo.starts_at:
-        return refuse(Reason.PROMO_NOT_STARTED, f"the promo code {code} is not valid yet")
+        return refuse(Reason.PROMO_NOT_STARTED, _("the promo code %(code)s is not valid yet") % {"code": code})
     if promo.ends_at is not None and ctx.at >= promo.ends_at:
-        return refuse(Reason.PROMO_ENDED, f"the promo code {code} has ended")
+        return refuse(Reason.PROMO_ENDED, _("the promo code %(code)s has ended") % {"code": code})
     if promo.uses_left is not None and promo.uses_left <= 0:
-        return refuse(Reason.PROMO_USED_UP, f"the promo code {code} has been fully used")
+        return refuse(Reason.PROMO_USED_UP, _("the promo code %(code)s has been fully used") % {"code": code})
     if promo.member_uses_left is not None and promo.member_uses_left <= 0:
-        return refuse(Reason.PROMO_MEMBER_LIMIT, f"you have already used the promo code {code}")
+        return refuse(Reason.PROMO_MEMBER_LIMIT, _("you have already used the promo code %(code)s") % {"code": code})
     if not promo.region_ok:
-        return refuse(Reason.REGION, "not valid in your region")
+        return refuse(Reason.REGION, _("not valid in your region"))
     if promo.currency != ctx.currency:
-        return refuse(Reason.CURRENCY, f"only for payments in {promo.currency}")
+        return refuse(Reason.CURRENCY, _("only for payments in %(currency)s") % {"currency": promo.currency})
     value, minimum = cents(promo.value), cents(promo.min_spend)
     if remaining < minimum:
         return refuse(Reason.MIN_SPEND, _short_message(minimum - remaining, minimum, ctx))
     amount = _cap_to_leave_a_cent(min(value, remaining), remaining)
     if amount <= 0:
-        return refuse(Reason.NOTHING_LEFT, "nothing left to discount (an order costs at least one cent)")
+        return refuse(Reason.NOTHING_LEFT, _("nothing left to discount (an order costs at least one cent)"))
     return PromoDecision(
         code=code,
         applies=True,
@@ -617,19 +637,25 @@ def _decide_coins(requested: int, balance: int | None, remaining: Decimal, ctx: 
             used=0,
             amount=ZERO,
             reason=Reason.COINS_INVALID,
-            message="coins must be a whole number, 0 or more",
+            message=_("coins must be a whole number, 0 or more"),
         )
     if requested == 0:
-        return CoinsDecision(requested=0, used=0, amount=ZERO, reason=Reason.NOT_CHOSEN, message="no coins used")
+        return CoinsDecision(requested=0, used=0, amount=ZERO, reason=Reason.NOT_CHOSEN, message=_("no coins used"))
     used, reason, message = requested, Reason.APPLIED, ""
     if balance is not None and used > balance:
         used, reason = balance, Reason.COINS_BALANCE
-        message = f"you have {balance} coins"
+        message = ngettext("you have %(coins)s coin", "you have %(coins)s coins", balance) % {"coins": balance}
     cap = coins_cap(remaining)
     if used > cap:
         used, reason = cap, Reason.COINS_CAPPED
-        message = f"coins can pay at most 10% of what is left: {cap} coins ({ctx.money(Decimal(cap) / COINS_PER_UNIT)})"
+        message = _("coins can pay at most 10%% of what is left: %(coins)s coins (%(amount)s)") % {
+            "coins": cap,
+            "amount": ctx.money(Decimal(cap) / COINS_PER_UNIT),
+        }
     amount = (Decimal(used) / COINS_PER_UNIT).quantize(CENT)
     if reason == Reason.APPLIED:
-        message = f"{used} coins save {ctx.money(amount)}"
+        message = ngettext("%(coins)s coin saves %(amount)s", "%(coins)s coins save %(amount)s", used) % {
+            "coins": used,
+            "amount": ctx.money(amount),
+        }
     return CoinsDecision(requested=requested, used=used, amount=amount, reason=reason, message=message)

@@ -9,6 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
 
 from accounts.decorators import program_member_required
 from accounts.selectors import region_for_country
@@ -99,4 +100,4 @@ def wallet(request: HttpRequest) -> HttpResponse:
     return render(request, "coupons/wallet.html", {"wallet_content": mark_safe(html)})  # noqa: S308 - our own render
 
 
-TABS = [("platform", "Platform"), ("store", "Store"), ("history", "Used & expired")]
+TABS = [("platform", _("Platform")), ("store", _("Store")), ("history", _("Used & expired"))]

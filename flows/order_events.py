@@ -47,7 +47,7 @@ def _apply(event: OrderEventData) -> str:
     try:
         outcome = record_transition(order=order, event=event.transition, occurred_at=event.occurred_at, strict=False)
     except InvalidTransition as exc:
-        raise EventRefused(exc.message, code="invalid_transition", conflict=True) from None
+        raise EventRefused(str(exc.message), code="invalid_transition", conflict=True) from None
     if outcome.changed:
         return f"{event.transition}; order is {outcome.order.state}"
     return outcome.message
@@ -87,5 +87,5 @@ def _place(event: OrderEventData) -> str:
             currency=event.currency,
         )
     except InvalidOrder as exc:
-        raise EventRefused(exc.message, code=exc.code.lower()) from None
+        raise EventRefused(str(exc.message), code=exc.code.lower()) from None
     return "placed" + (" (first order)" if order.is_first else "")

@@ -134,7 +134,7 @@ def checkout(
        checkout raises CheckoutRefused and rolls back 1–4.
     """
     if (coupon_ids or promo_code or coins) and not member.may_use_program:
-        raise CheckoutRefused(FLAGGED_MESSAGE, code=ReasonCode.ACCOUNT_FLAGGED)
+        raise CheckoutRefused(str(FLAGGED_MESSAGE), code=ReasonCode.ACCOUNT_FLAGGED)
     at = at or timezone.now()
     lines = to_lines(cart_lines)
     pricing = price_cart(lines=lines, member=member, coupon_ids=coupon_ids, promo_code=promo_code, coins=coins, at=at)

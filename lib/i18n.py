@@ -40,5 +40,5 @@ def local_datetime(value: datetime) -> str:
 
 
 def month_year(value: date) -> str:
-    """"December 2026" in the active language."""
+    """ "December 2026" in the active language."""
     return formats.date_format(value, "YEAR_MONTH_FORMAT")

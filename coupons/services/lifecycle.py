@@ -12,13 +12,15 @@ from decimal import Decimal
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.locales import member_money_locale
+from accounts.locales import as_member
 from accounts.models import User
 from accounts.notify import notify
 from coupons.models import EXPIRY_WARNING, Coupon, CouponStatus, LedgerEntry
 from coupons.services.ledger import write_ledger
 from lib.errors import DomainError
+from lib.i18n import local_date, local_datetime
 from lib.money import format_money
 
 
@@ -33,12 +35,14 @@ def void_coupon(*, coupon: Coupon, actor: User | None, reason: str) -> Coupon:
     """Staff action: a voidable (active) coupon becomes voided exactly once, with a ledger row naming who and why."""
     reason = (reason or "").strip()
     if not reason:
-        raise CouponStateError("Give a reason for voiding this coupon.")
+        raise CouponStateError(_("Give a reason for voiding this coupon."))
     now = timezone.now()
     claimed = Coupon.objects.voidable().filter(pk=coupon.pk).update(status=CouponStatus.VOIDED, voided_at=now)
     if not claimed:
         coupon.refresh_from_db(fields=["status"])
-        raise CouponStateError(f"Only an active coupon can be voided; this one is {coupon.get_status_display()}.")
+        raise CouponStateError(
+            _("Only an active coupon can be voided; this one is %(status)s.") % {"status": coupon.get_status_display()}
+        )
     coupon.status, coupon.voided_at = CouponStatus.VOIDED, now
     write_ledger(
         member=coupon.owner,
@@ -144,17 +148,23 @@ def send_expiry_reminders(*, now: datetime | None = None, batch: int = 500) -> i
             # Two runs may read the same candidates; only one wins the claim.
             if not Coupon.objects.filter(pk=coupon.pk, reminder_sent_at__isnull=True).update(reminder_sent_at=now):
                 continue
-            locale = member_money_locale(coupon.owner)  # a task: no request, so the owner's locale explicitly
-            amount = format_money(coupon.value, coupon.currency, locale)
-            minimum = format_money(coupon.min_spend, coupon.currency, locale)
+            # A task: no request, so the owner's language, money locale and time zone explicitly.
+            with as_member(coupon.owner):
+                amount = format_money(coupon.value, coupon.currency)
+                minimum = format_money(coupon.min_spend, coupon.currency)
+                title = _("Your %(amount)s coupon expires on %(date)s") % {
+                    "amount": amount,
+                    "date": local_date(coupon.expires_at),
+                }
+                body = _(
+                    "Use your %(amount)s coupon (minimum spend %(minimum)s) before %(time)s. "
+                    "After that it can no longer be used."
+                ) % {"amount": amount, "minimum": minimum, "time": local_datetime(coupon.expires_at)}
             notify(
                 member=coupon.owner,
                 kind="coupon_expiring",
-                title=f"Your {amount} coupon expires on {coupon.expires_at:%d %B %Y}",
-                body=(
-                    f"Use your {amount} coupon (minimum spend {minimum}) "
-                    f"before {coupon.expires_at:%d %B %Y, %H:%M} UTC. After that it can no longer be used."
-                ),
+                title=title,
+                body=body,
                 link=reverse("coupons:wallet"),
                 dedupe_key=f"expiry-reminder:{coupon.pk}",
             )

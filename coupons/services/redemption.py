@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from coupons.coins import InsufficientCoins, return_from_order, spend_at_checkout
@@ -69,9 +70,9 @@ def redeem_for_order(
     at = at or timezone.now()
     member_id = order.buyer_id
     if order.state in (OrderState.CANCELED, OrderState.REFUNDED):
-        raise RedemptionError("This order is closed; coupons can't be used on it.", "ORDER_CLOSED")
+        raise RedemptionError(_("This order is closed; coupons can't be used on it."), "ORDER_CLOSED")
     if not isinstance(coins, int) or coins < 0:
-        raise RedemptionError("Coins must be a whole number, 0 or more.", "COINS_INVALID")
+        raise RedemptionError(_("Coins must be a whole number, 0 or more."), "COINS_INVALID")
 
     # 1. Coupons, in id order (a fixed lock order avoids deadlocks between two checkouts).
     ids = sorted({int(i) for i in coupon_ids})
@@ -79,7 +80,7 @@ def redeem_for_order(
     for coupon_id in ids:
         coupon = held.get(coupon_id)
         if coupon is None:
-            raise RedemptionError("That coupon is not in your wallet.", "NOT_IN_WALLET")
+            raise RedemptionError(_("That coupon is not in your wallet."), "NOT_IN_WALLET")
         claimed = Coupon.objects.filter(
             pk=coupon_id, owner_id=member_id, status=CouponStatus.ACTIVE, expires_at__gt=at
         ).update(status=CouponStatus.USED, used_at=at, used_order=order)
@@ -87,8 +88,13 @@ def redeem_for_order(
             coupon.refresh_from_db(fields=["status", "used_order", "expires_at"])
             if coupon.status == CouponStatus.USED and coupon.used_order_id == order.pk:
                 continue  # a retry of this very redemption
-            why = "has expired" if coupon.expires_at <= at else f"is {coupon.get_status_display().lower()}"
-            raise RedemptionError(f"A coupon you picked {why} and can't be used on this order.", "COUPON_UNAVAILABLE")
+            if coupon.expires_at <= at:
+                message = _("A coupon you picked has expired and can't be used on this order.")
+            else:
+                message = _("A coupon you picked is %(status)s and can't be used on this order.") % {
+                    "status": coupon.get_status_display().lower()
+                }
+            raise RedemptionError(message, "COUPON_UNAVAILABLE")
         write_ledger(
             member=order.buyer,
             coupon=coupon,
@@ -106,7 +112,7 @@ def redeem_for_order(
     if code:
         campaign = Campaign.objects.filter(code=code, kind=CouponKind.PROMO).first()
         if campaign is None:
-            raise RedemptionError(f"The promo code {code} does not exist.", "PROMO_UNKNOWN")
+            raise RedemptionError(_("The promo code %(code)s does not exist.") % {"code": code}, "PROMO_UNKNOWN")
         campaign_id = campaign.pk
         if not PromoRedemption.objects.filter(campaign=campaign, order=order).exists():
             if campaign.per_member_limit:
@@ -116,7 +122,9 @@ def redeem_for_order(
                     campaign=campaign, member_id=member_id, released_at__isnull=True
                 ).count()
                 if used >= campaign.per_member_limit:
-                    raise RedemptionError(f"You have already used the promo code {code}.", "PROMO_MEMBER_LIMIT")
+                    raise RedemptionError(
+                        _("You have already used the promo code %(code)s.") % {"code": code}, "PROMO_MEMBER_LIMIT"
+                    )
             counted = (
                 Campaign.objects.filter(pk=campaign.pk, is_active=True, starts_at__lte=at)
                 .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=at))
@@ -124,7 +132,9 @@ def redeem_for_order(
                 .update(used_count=F("used_count") + 1)
             )
             if not counted:
-                raise RedemptionError(f"The promo code {code} has been fully used or has ended.", "PROMO_USED_UP")
+                raise RedemptionError(
+                    _("The promo code %(code)s has been fully used or has ended.") % {"code": code}, "PROMO_USED_UP"
+                )
             PromoRedemption.objects.create(
                 campaign=campaign, member_id=member_id, order=order, amount=campaign.value, created_at=at
             )
@@ -145,7 +155,7 @@ def redeem_for_order(
         try:
             spend_at_checkout(member=order.buyer, coins=coins, order=order, at=at)
         except InsufficientCoins:
-            raise RedemptionError("You don't have that many coins.", "COINS_BALANCE") from None
+            raise RedemptionError(_("You don't have that many coins."), "COINS_BALANCE") from None
         write_ledger(
             member=order.buyer,
             event=LedgerEntry.Event.USED,

@@ -47,7 +47,7 @@ def channel_funnel(*, member: User) -> Funnel:
 
     def row(channel: str) -> ChannelFunnel:
         if channel not in rows:
-            rows[channel] = ChannelFunnel(channel, labels.get(channel, channel))
+            rows[channel] = ChannelFunnel(channel, str(labels.get(channel, channel)))
         return rows[channel]
 
     # A referral keeps the channel of the click it came from, so "clicks without a sign-up" is
