@@ -1,25 +1,29 @@
 from __future__ import annotations
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
+from lib.i18n import lazy_format
 from orders.errors import InvalidOrder
 from orders.models import Product
 from orders.services.cards import normalize_card_label
 from orders.services.lines import MAX_QUANTITY
 
+_MAX_QUANTITY_MESSAGE = lazy_format(_("You can order at most %(max)s of one item."), {"max": MAX_QUANTITY})
+
 
 class CartLineForm(forms.Form):
     product = forms.ModelChoiceField(
         queryset=Product.objects.filter(is_active=True),
-        error_messages={"invalid_choice": "This product is no longer available."},
+        error_messages={"invalid_choice": _("This product is no longer available.")},
     )
     quantity = forms.IntegerField(
         min_value=1,
         max_value=MAX_QUANTITY,
         initial=1,
         error_messages={
-            "min_value": "Quantity must be at least 1.",
-            "max_value": f"You can order at most {MAX_QUANTITY} of one item.",
+            "min_value": _("Quantity must be at least 1."),
+            "max_value": _MAX_QUANTITY_MESSAGE,
         },
     )
 
@@ -30,8 +34,8 @@ class CartUpdateForm(CartLineForm):
         min_value=0,
         max_value=MAX_QUANTITY,
         error_messages={
-            "min_value": "Quantity can't be negative.",
-            "max_value": f"You can order at most {MAX_QUANTITY} of one item.",
+            "min_value": _("Quantity can't be negative."),
+            "max_value": _MAX_QUANTITY_MESSAGE,
         },
     )
 
@@ -50,12 +54,12 @@ class CouponIdsField(forms.Field):
             return []
         values = value if isinstance(value, list | tuple) else [value]
         if len(values) > MAX_PICKED_COUPONS:
-            raise forms.ValidationError(f"Pick at most {MAX_PICKED_COUPONS} coupons.")
+            raise forms.ValidationError(_("Pick at most %(count)s coupons.") % {"count": MAX_PICKED_COUPONS})
         ids = []
         for raw in values:
             raw = str(raw).strip()
             if not raw.isdigit() or len(raw) > 12:
-                raise forms.ValidationError("Pick coupons from the list.")
+                raise forms.ValidationError(_("Pick coupons from the list."))
             ids.append(int(raw))
         return sorted(set(ids))
 
@@ -65,36 +69,38 @@ class CheckoutForm(forms.Form):
 
     UPDATE, PAY = "update", "pay"
 
-    action = forms.ChoiceField(choices=[(UPDATE, "Update total"), (PAY, "Pay")], required=False)
+    action = forms.ChoiceField(choices=[(UPDATE, _("Update total")), (PAY, _("Pay"))], required=False)
     coupons = CouponIdsField(required=False, label="Coupons")
     promo_code = forms.CharField(
-        label="Promo code",
+        label=_("Promo code"),
         max_length=32,
         required=False,
-        help_text="A promo code replaces your platform coupon.",
+        help_text=_("A promo code replaces your platform coupon."),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
     )
     coins = forms.IntegerField(
-        label="Coins to spend",
+        label=_("Coins to spend"),
         min_value=0,
         initial=0,
         max_value=MAX_COINS,
         required=False,
         error_messages={
-            "invalid": "Coins must be a whole number, 0 or more.",
-            "min_value": "Coins must be a whole number, 0 or more.",
-            "max_value": "That is more coins than anyone has.",
+            "invalid": _("Coins must be a whole number, 0 or more."),
+            "min_value": _("Coins must be a whole number, 0 or more."),
+            "max_value": _("That is more coins than anyone has."),
         },
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "min": 0, "step": 1}),
     )
     card_label = forms.CharField(
-        label="Test card",
+        label=_("Test card"),
         max_length=40,
         required=False,
         initial="Visa 4242",
-        help_text="Demo payment: type a test card label such as “Visa 4242” or “Mastercard 5100”. "
-        "The same label on two accounts counts as the same card. "
-        "We keep only a fingerprint of it, never a card number.",
+        help_text=_(
+            "Demo payment: type a test card label such as “Visa 4242” or “Mastercard 5100”. "
+            "The same label on two accounts counts as the same card. "
+            "We keep only a fingerprint of it, never a card number."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     # The total the member saw: never used to price, only to refuse paying a total they did not see.

@@ -14,6 +14,13 @@ the order in which the portal heard of them:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -43,12 +50,12 @@ DUPLICATE = "duplicate"  # this fact is already recorded: no effect
 SUPERSEDED = "superseded"  # the order was canceled/refunded before this happened: fact kept, state unchanged
 INVALID = "invalid"  # impossible: refused with a message
 
-MESSAGES: dict[str, str] = {
-    OrderState.PAID: "Only a placed order can be marked paid.",
-    OrderState.SHIPPED: "Only a paid order can be shipped.",
-    OrderState.COMPLETED: "Only a shipped order can be confirmed as received.",
-    OrderState.CANCELED: "An order can only be canceled before it ships; request a refund instead.",
-    OrderState.REFUNDED: "Only a paid order can be refunded; an unpaid order can be canceled.",
+MESSAGES: dict[str, StrOrPromise] = {
+    OrderState.PAID: _("Only a placed order can be marked paid."),
+    OrderState.SHIPPED: _("Only a paid order can be shipped."),
+    OrderState.COMPLETED: _("Only a shipped order can be confirmed as received."),
+    OrderState.CANCELED: _("An order can only be canceled before it ships; request a refund instead."),
+    OrderState.REFUNDED: _("Only a paid order can be refunded; an unpaid order can be canceled."),
 }
 
 
@@ -133,10 +140,10 @@ def decide_transition(*, facts: Facts, event: str, occurred_at: datetime, strict
     recorded_at = facts.get(event)
     if recorded_at is not None:
         if strict:
-            return Decision(INVALID, f"This order is already {event}.")
+            return Decision(INVALID, str(_("This order is already %(state)s.")) % {"state": OrderState(event).label})
         return Decision(DUPLICATE, f"Already recorded as {event} at {recorded_at.isoformat()}.")
     if occurred_at < facts.placed_at:
-        return Decision(INVALID, "The event happened before the order was placed.")
+        return Decision(INVALID, str(_("The event happened before the order was placed.")))
     state = resolve_state(facts.as_of(occurred_at))
     if state not in ALLOWED_FROM[event] and not strict:
         if state in {OrderState.CANCELED, OrderState.REFUNDED} and ended_before_completion(facts.as_of(occurred_at)):
@@ -145,5 +152,5 @@ def decide_transition(*, facts: Facts, event: str, occurred_at: datetime, strict
         if event in FORWARD_RANK and state in FORWARD_RANK and FORWARD_RANK[state] < FORWARD_RANK[event]:
             return Decision(APPLY)
     if state not in ALLOWED_FROM[event]:
-        return Decision(INVALID, MESSAGES[event])
+        return Decision(INVALID, str(MESSAGES[event]))
     return Decision(APPLY)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.db.models import Min, Prefetch, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from orders import rules
@@ -66,12 +67,12 @@ def completed_spend(
 def history(order: Order) -> list[dict]:
     """The order's transitions in the order they happened."""
     labels = {
-        "placed": ("Placed", "info"),
-        "paid": ("Paid", "info"),
-        "shipped": ("Shipped", "info"),
-        "completed": ("Completed: receipt confirmed", "success"),
-        "canceled": ("Canceled", "danger"),
-        "refunded": ("Refunded", "warning"),
+        "placed": (_("Placed"), "info"),
+        "paid": (_("Paid"), "info"),
+        "shipped": (_("Shipped"), "info"),
+        "completed": (_("Completed: receipt confirmed"), "success"),
+        "canceled": (_("Canceled"), "danger"),
+        "refunded": (_("Refunded"), "warning"),
     }
     rows = [
         {"event": event, "label": label, "tone": tone, "at": getattr(order, f"{event}_at")}
@@ -80,9 +81,18 @@ def history(order: Order) -> list[dict]:
     ]
     if order.refund_requested_at is not None:
         rows.append(
-            {"event": "refund_requested", "label": "Refund requested", "tone": "info", "at": order.refund_requested_at}
+            {
+                "event": "refund_requested",
+                "label": _("Refund requested"),
+                "tone": "info",
+                "at": order.refund_requested_at,
+            }
         )
     return sorted(rows, key=lambda row: row["at"])
+
+
+def _stored_label(label: str) -> str:
+    return _(label) if label else ""
 
 
 # Engine step kinds that spent something from the member's wallet.
@@ -96,7 +106,8 @@ def order_breakdown(order: Order) -> dict:
     steps = [
         {
             "kind": step.get("kind") or str(step.get("code", "")).lower(),
-            "label": "Sale savings" if step.get("kind") == "sale" else step.get("label", ""),
+            # Labels are kept as written at checkout; the portal's own (English) ones read in today's language.
+            "label": _("Sale savings") if step.get("kind") == "sale" else _stored_label(step.get("label", "")),
             "amount": Decimal(str(step.get("amount", "0"))),
             "remaining": Decimal(str(step["remaining"])) if step.get("remaining") is not None else None,
         }
@@ -107,12 +118,12 @@ def order_breakdown(order: Order) -> dict:
     if not spent:
         fate = ""
     elif order.state == "canceled" and order.paid_at is None:
-        fate = (
+        fate = _(
             "The order was canceled before payment: unexpired coupons, the coins and the promo code use "
             "went back to your wallet."
         )
     elif order.state in ("canceled", "refunded"):
-        fate = (
+        fate = _(
             "Coupons, coins and promo codes used on an order that was paid are not returned; "
             "only the cash paid is refunded."
         )

@@ -12,6 +12,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -70,7 +72,10 @@ def cart_add(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         product = form.cleaned_data["product"]
         quantity = cart.add(request.session, product=product, quantity=form.cleaned_data["quantity"])
-        messages.success(request, f"Added {product.name} to your cart (now {quantity}).")
+        messages.success(
+            request,
+            _("Added %(product)s to your cart (now %(quantity)s).") % {"product": product.name, "quantity": quantity},
+        )
     else:
         messages.error(request, _form_errors(form))
     return redirect(_safe_next(request, default=reverse("orders:catalog")))
@@ -85,7 +90,7 @@ def cart_update(request: HttpRequest) -> HttpResponse:
         if quantity:
             messages.success(request, f"{product.name}: quantity set to {quantity}.")
         else:
-            messages.success(request, f"Removed {product.name} from your cart.")
+            messages.success(request, _("Removed %(product)s from your cart.") % {"product": product.name})
     else:
         messages.error(request, _form_errors(form))
     return redirect("orders:cart")
@@ -96,7 +101,9 @@ def cart_remove(request: HttpRequest) -> HttpResponse:
     form = CartUpdateForm({"product": request.POST.get("product"), "quantity": 0})
     if form.is_valid():
         cart.set_quantity(request.session, product=form.cleaned_data["product"], quantity=0)
-        messages.success(request, f"Removed {form.cleaned_data['product'].name} from your cart.")
+        messages.success(
+            request, _("Removed %(product)s from your cart.") % {"product": form.cleaned_data["product"].name}
+        )
     else:
         messages.error(request, _form_errors(form))
     return redirect("orders:cart")
@@ -125,7 +132,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
     """
     lines = cart.lines(request.session)
     if not lines:
-        messages.info(request, "Your cart is empty: add something from the shop first.")
+        messages.info(request, _("Your cart is empty: add something from the shop first."))
         return redirect("orders:catalog")
     now = timezone.now()
     if request.method == "GET":
@@ -154,12 +161,14 @@ def checkout(request: HttpRequest) -> HttpResponse:
                 )
             except CheckoutRefused as exc:
                 # A pick at fault is shown on its field below (from the re-priced result).
-                form.add_error(None, exc.message if exc.field is None else "Nothing was charged: fix the marked field.")
+                form.add_error(
+                    None, exc.message if exc.field is None else _("Nothing was charged: fix the marked field.")
+                )
             except OrderError as exc:
                 form.add_error(None, exc.message)
             else:
                 cart.clear(request.session)
-                messages.success(request, f"Order {order.external_id} placed. Thank you!")
+                messages.success(request, _("Order %(order)s placed. Thank you!") % {"order": order.external_id})
                 return redirect("orders:detail", external_id=order.external_id)
     try:
         pricing = price_cart(lines=lines, member=request.user, at=now, with_options=True, **picks)
@@ -221,11 +230,11 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
 
 # URL action -> (transition, success message)
 ACTIONS = {
-    "cancel": ("canceled", "Order canceled."),
-    "confirm-receipt": ("completed", "Thanks for confirming: the order is completed."),
+    "cancel": ("canceled", gettext_lazy("Order canceled.")),
+    "confirm-receipt": ("completed", gettext_lazy("Thanks for confirming: the order is completed.")),
     "refund": ("refunded", ""),  # a request: flows.orders.request_refund decides (see order_action)
-    "mark-paid": ("paid", "Demo shop: payment captured, the order is paid."),
-    "mark-shipped": ("shipped", "Demo shop: the order has shipped."),
+    "mark-paid": ("paid", gettext_lazy("Demo shop: payment captured, the order is paid.")),
+    "mark-shipped": ("shipped", gettext_lazy("Demo shop: the order has shipped.")),
 }
 
 
@@ -242,9 +251,9 @@ def order_action(request: HttpRequest, external_id: str, action: str) -> HttpRes
         if action == "refund":
             order = flows.request_refund(order=order)
             success = (
-                "Refund approved at once: fast refunds are a benefit of your member level."
+                _("Refund approved at once: fast refunds are a benefit of your member level.")
                 if order.refund_status == "auto_approved"
-                else "Refund requested: our team reviews it, usually within one business day."
+                else _("Refund requested: our team reviews it, usually within one business day.")
             )
         else:
             flows.TRANSITIONS[event](order=order)
@@ -266,7 +275,7 @@ def order_events(request: HttpRequest) -> JsonResponse:
     """Thin adapter: rate limit → signature over the raw body → parse → one service call."""
     limit = getattr(settings, "ORDER_EVENTS_RATE_LIMIT", 600)
     if not ratelimit.hit(key=f"order-events:{client_ip(request)}", limit=limit, window=60):
-        return JsonResponse({"error": "rate_limited", "message": "Too many requests; retry shortly."}, status=429)
+        return JsonResponse({"error": "rate_limited", "message": _("Too many requests; retry shortly.")}, status=429)
     try:
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             raise webhooks.WebhookError(413, "body_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from django.utils.translation import gettext as _
+
 from accounts.identity import keyed_hash
 from accounts.models import User
 from orders.errors import InvalidOrder
@@ -18,7 +20,7 @@ def normalize_card_label(label: str) -> str:
     cleaned = " ".join((label or "").split())
     if re.search(r"\d{5,}", cleaned.replace(" ", "")) or not _CARD_LABEL.match(cleaned):
         raise InvalidOrder(
-            "Enter a test card label such as 'Visa 4242' (a brand and 4 digits) - never a real card number.",
+            _("Enter a test card label such as 'Visa 4242' (a brand and 4 digits) - never a real card number."),
             code="INVALID_CARD_LABEL",
         )
     brand, digits = cleaned.rsplit(" ", 1)

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
+
 from orders.errors import InvalidOrder
 from orders.models import Product, Store
 
@@ -63,15 +65,17 @@ def to_lines(lines: Iterable[LineInput | tuple[Product, int]]) -> list[LineInput
 def check_lines(lines: Sequence[LineInput]) -> None:
     """An order has at least one line, each of 1 to MAX_QUANTITY items; raises InvalidOrder."""
     if not lines:
-        raise InvalidOrder("An order needs at least one line.", code="EMPTY_ORDER")
+        raise InvalidOrder(_("An order needs at least one line."), code="EMPTY_ORDER")
     for line in lines:
         if not 1 <= line.quantity <= MAX_QUANTITY:
-            raise InvalidOrder(f"Quantity must be between 1 and {MAX_QUANTITY}.", code="INVALID_QUANTITY")
+            raise InvalidOrder(
+                _("Quantity must be between 1 and %(max)s.") % {"max": MAX_QUANTITY}, code="INVALID_QUANTITY"
+            )
 
 
 def cart_currency(lines: Sequence[LineInput], default: str | None) -> str:
     """The one currency of the lines' products (shop lines take `default`); raises InvalidOrder for a mix."""
     currencies = {line.product.currency for line in lines if line.product is not None}
     if len(currencies) > 1:
-        raise InvalidOrder("Items priced in different currencies can't be in one order.", code="MIXED_CURRENCY")
+        raise InvalidOrder(_("Items priced in different currencies can't be in one order."), code="MIXED_CURRENCY")
     return currencies.pop() if currencies else (default or "USD")

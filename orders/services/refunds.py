@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.levels import fast_refund_decision, level_of
 from accounts.models import User
@@ -44,7 +45,7 @@ def request_refund(*, order: Order, requested_at: datetime | None = None) -> Ref
     locked = _locked_for_refund(order)
     now = requested_at or timezone.now()
     if locked.has_pending_refund_request:
-        raise InvalidTransition("A refund request for this order is already waiting for approval.")
+        raise InvalidTransition(_("A refund request for this order is already waiting for approval."))
     decision = rules.decide_transition(
         facts=rules.Facts.of(locked), event=OrderState.REFUNDED, occurred_at=max(now, locked.placed_at), strict=True
     )
@@ -83,7 +84,7 @@ def approve_refund(*, order: Order, actor: User, note: str = "", approved_at: da
     """Staff approve a waiting refund request: the order is refunded once (already refunded: only the decision)."""
     locked = _locked_for_refund(order)
     if locked.refund_status != RefundStatus.REQUESTED:
-        raise InvalidTransition("Only a refund request that is waiting for approval can be approved.")
+        raise InvalidTransition(_("Only a refund request that is waiting for approval can be approved."))
     now = approved_at or timezone.now()
     transition = None
     if locked.refunded_at is None:
@@ -105,7 +106,7 @@ def reject_refund(*, order: Order, actor: User, note: str, rejected_at: datetime
         raise ValueError("A rejection needs a reason.")
     locked = _locked_for_refund(order)
     if not locked.has_pending_refund_request:
-        raise InvalidTransition("Only a refund request that is waiting for approval can be rejected.")
+        raise InvalidTransition(_("Only a refund request that is waiting for approval can be rejected."))
     locked.refund_status = RefundStatus.REJECTED
     locked.refund_decided_at, locked.refund_decided_by = rejected_at or timezone.now(), actor
     locked.refund_note = note.strip()[:300]
