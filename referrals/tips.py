@@ -16,10 +16,12 @@ A tip appears once: the sale tip is the timely one when an event applies, else t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 if TYPE_CHECKING:  # types only: the tips stay a pure function over plain values
     from referrals.selectors.funnel import Funnel
@@ -49,35 +51,50 @@ class SaleEvent:
     ends_at: datetime | None = None
 
 
-def _day(value: datetime) -> str:
-    local = timezone.localtime(value)
-    return f"{local.day} {local:%B}"
+def _day(value: datetime | date) -> str:
+    """ "5 December" in the reader's language and time zone."""
+    if isinstance(value, datetime):
+        value = timezone.localtime(value)
+    return formats.date_format(value, "MONTH_DAY_FORMAT")
+
+
+def _percent(rate: float) -> int:
+    return round(rate * 100)
 
 
 def _sale_tip(sale: SaleEvent, *, now: datetime) -> Tip:
     if sale.starts_at > now:
         return Tip(
             "sales",
-            f"Share before {sale.name}",
-            f"{sale.name} starts on {_day(sale.starts_at)}. Friends are most likely to place a first order "
-            "during a big sale: share your link now so they have signed up, with their welcome coupons, "
-            "when it begins.",
+            _("Share before %(event)s") % {"event": sale.name},
+            _(
+                "%(event)s starts on %(day)s. Friends are most likely to place a first order "
+                "during a big sale: share your link now so they have signed up, with their welcome coupons, "
+                "when it begins."
+            )
+            % {"event": sale.name, "day": _day(sale.starts_at)},
         )
-    # ends_at is the first moment after the event: its last day is the day before that moment.
-    until = f" until {_day(sale.ends_at - timedelta(microseconds=1))}" if sale.ends_at else ""
+    title = _("%(event)s is on: share now") % {"event": sale.name}
+    if sale.ends_at:
+        # ends_at is the first moment after the event: its last day is the day before that moment.
+        text = _(
+            "%(event)s runs until %(day)s. Friends are most likely to place a first order during a big sale: "
+            "this is the time to share your link."
+        ) % {"event": sale.name, "day": _day(sale.ends_at - timedelta(microseconds=1))}
+    else:
+        text = _(
+            "%(event)s is running. Friends are most likely to place a first order during a big sale: "
+            "this is the time to share your link."
+        ) % {"event": sale.name}
+    return Tip("sales", title, text)
+
+
+def general_sale_tip() -> Tip:
     return Tip(
         "sales",
-        f"{sale.name} is on: share now",
-        f"{sale.name} runs{until}. Friends are most likely to place a first order during a big sale: "
-        "this is the time to share your link.",
+        _("Share during big sale events"),
+        _("Friends are most likely to place a first order when there is a big sale: that is the time to share."),
     )
-
-
-GENERAL_SALE_TIP = Tip(
-    "sales",
-    "Share during big sale events",
-    "Friends are most likely to place a first order when there is a big sale: that is the time to share.",
-)
 
 
 def _rate(signups: int, clicks: int) -> float | None:
@@ -97,7 +114,6 @@ def pick_tips(
     now = now or timezone.now()
     by_channel = {r.channel: r for r in funnel.rows}
     total = funnel.total
-    welcome = f" ({welcome_total} in coupons)" if welcome_total else ""
     urgent: list[Tip] = []
     tips: list[Tip] = []  # backed by the member's numbers
     general: list[Tip] = []
@@ -106,10 +122,12 @@ def pick_tips(
         urgent.append(
             Tip(
                 "limit",
-                "This month's coupons are all earned",
-                f"Friends who qualify before {progress.resets_on.day} {progress.resets_on:%B} are counted "
-                "but not credited. "
-                "Invite more friends late in the month so their first orders complete after the reset.",
+                _("This month's coupons are all earned"),
+                _(
+                    "Friends who qualify before %(day)s are counted but not credited. "
+                    "Invite more friends late in the month so their first orders complete after the reset."
+                )
+                % {"day": _day(progress.resets_on)},
             )
         )
     sale_applies = (
@@ -122,9 +140,11 @@ def pick_tips(
         tips.append(
             Tip(
                 "start",
-                "Start with a personal message",
-                "Links sent one-to-one on WhatsApp, Telegram or e-mail convert best; deal groups come next, "
-                "then social posts and forums, then blogs.",
+                _("Start with a personal message"),
+                _(
+                    "Links sent one-to-one on WhatsApp, Telegram or e-mail convert best; deal groups come next, "
+                    "then social posts and forums, then blogs."
+                ),
             )
         )
     else:
@@ -136,19 +156,25 @@ def pick_tips(
             tips.append(
                 Tip(
                     "personal",
-                    "Your personal messages work best",
-                    f"{p_rate:.0%} of the people who opened a link you sent personally signed up, "
-                    f"against {s_rate:.0%} from social posts. Keep writing to friends one-to-one.",
+                    _("Your personal messages work best"),
+                    _(
+                        "%(personal)s%% of the people who opened a link you sent personally signed up, "
+                        "against %(social)s%% from social posts. Keep writing to friends one-to-one."
+                    )
+                    % {"personal": _percent(p_rate), "social": _percent(s_rate)},
                 )
             )
         elif s_rate is not None and p_rate is None:
             tips.append(
                 Tip(
                     "personal",
-                    "Try a personal message",
-                    f"So far you shared on social networks ({s_rate:.0%} of clicks signed up). "
-                    "A personal WhatsApp, Telegram or e-mail message usually converts better, "
-                    "then deal groups, then posts and forums.",
+                    _("Try a personal message"),
+                    _(
+                        "So far you shared on social networks (%(social)s%% of clicks signed up). "
+                        "A personal WhatsApp, Telegram or e-mail message usually converts better, "
+                        "then deal groups, then posts and forums."
+                    )
+                    % {"social": _percent(s_rate)},
                 )
             )
         if total.clicks_without_signup:
@@ -156,9 +182,15 @@ def pick_tips(
             tips.append(
                 Tip(
                     "follow-up",
-                    "Follow up on clicks",
-                    f"{total.clicks_without_signup} link opens did not become a sign-up yet "
-                    f"(most via {top.label}). A short reminder to the people you sent it to often helps.",
+                    _("Follow up on clicks"),
+                    ngettext(
+                        "%(opens)s link open did not become a sign-up yet (most via %(channel)s). "
+                        "A short reminder to the people you sent it to often helps.",
+                        "%(opens)s link opens did not become a sign-up yet (most via %(channel)s). "
+                        "A short reminder to the people you sent it to often helps.",
+                        total.clicks_without_signup,
+                    )
+                    % {"opens": total.clicks_without_signup, "channel": top.label},
                 )
             )
 
@@ -168,17 +200,39 @@ def pick_tips(
         tips.append(
             Tip(
                 "welcome",
-                "Tell friends about their welcome package",
-                f"{waiting} friend{'s' if waiting != 1 else ''} signed up but did not order yet. "
-                f"Remind them that their welcome coupons{welcome} are waiting for their first order.",
+                _("Tell friends about their welcome package"),
+                (
+                    ngettext(
+                        "%(friends)s friend signed up but did not order yet. Remind them that their welcome "
+                        "coupons (%(total)s in coupons) are waiting for their first order.",
+                        "%(friends)s friends signed up but did not order yet. Remind them that their welcome "
+                        "coupons (%(total)s in coupons) are waiting for their first order.",
+                        waiting,
+                    )
+                    if welcome_total
+                    else ngettext(
+                        "%(friends)s friend signed up but did not order yet. Remind them that their welcome "
+                        "coupons are waiting for their first order.",
+                        "%(friends)s friends signed up but did not order yet. Remind them that their welcome "
+                        "coupons are waiting for their first order.",
+                        waiting,
+                    )
+                )
+                % {"friends": waiting, "total": welcome_total},
             )
         )
     elif total.clicks:
         general.append(
             Tip(
                 "welcome",
-                "Mention the welcome package",
-                f"Friends who sign up through your link get welcome coupons{welcome}. Say so in your message.",
+                _("Mention the welcome package"),
+                _(
+                    "Friends who sign up through your link get welcome coupons (%(total)s in coupons). "
+                    "Say so in your message."
+                )
+                % {"total": welcome_total}
+                if welcome_total
+                else _("Friends who sign up through your link get welcome coupons. Say so in your message."),
             )
         )
 
@@ -186,19 +240,23 @@ def pick_tips(
         tips.append(
             Tip(
                 "new-people",
-                "Invite people who have never shopped here",
-                f"{funnel.rejected_already_registered} of your sign-ups already had an account and could not count. "
-                "Only new members count.",
+                _("Invite people who have never shopped here"),
+                ngettext(
+                    "%(count)s of your sign-ups already had an account and could not count. Only new members count.",
+                    "%(count)s of your sign-ups already had an account and could not count. Only new members count.",
+                    funnel.rejected_already_registered,
+                )
+                % {"count": funnel.rejected_already_registered},
             )
         )
     if not sale_applies:
-        general.append(GENERAL_SALE_TIP)
+        general.append(general_sale_tip())
     if not funnel.rejected_already_registered:
         general.append(
             Tip(
                 "new-people",
-                "Invite people who have never shopped here",
-                "Only new members count, so think of friends who do not use the marketplace yet.",
+                _("Invite people who have never shopped here"),
+                _("Only new members count, so think of friends who do not use the marketplace yet."),
             )
         )
     return (urgent + tips + general)[:MAX_TIPS]

@@ -15,6 +15,7 @@ from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_safe
 
 from accounts.decorators import program_member_required
@@ -46,8 +47,8 @@ def _invite_link(request: HttpRequest, code: str) -> str:
 
 # The QR code depends only on the link: made once per process and link (≈ 4 ms with segno).
 @lru_cache(maxsize=1024)
-def _qr_svg(link: str) -> str:
-    return qr_svg(link, title="QR code of your invitation link")
+def _qr_svg(link: str, title: str) -> str:
+    return qr_svg(link, title=title)
 
 
 def _page_number(raw: str | None) -> str:
@@ -72,9 +73,10 @@ def _invite_content(
     welcome_text = format_money(welcome_total, region.currency) if welcome_total else ""
     reward_text = format_money(region.reward_amount, region.currency)
     message = (
-        f"Join me on the marketplace: sign up with my link and get {welcome_text} in welcome coupons."
+        _("Join me on the marketplace: sign up with my link and get %(total)s in welcome coupons.")
+        % {"total": welcome_text}
         if welcome_text
-        else "Join me on the marketplace: sign up with my link and get welcome coupons."
+        else _("Join me on the marketplace: sign up with my link and get welcome coupons.")
     )
     counts = cards.tab_counts(member=user)
     page = cards.referral_page(member=user, tab=tab, page=page_number, region=region, count=counts[tab])
@@ -91,8 +93,8 @@ def _invite_content(
         "copy_link": channel_link(link, "copy"),
         "instagram_link": channel_link(link, "instagram"),
         "qr_link": channel_link(link, "qr"),
-        "qr_svg": _qr_svg(channel_link(link, "qr")),
-        "share_links": share_links(link, message=message, subject="A welcome gift for you"),
+        "qr_svg": _qr_svg(channel_link(link, "qr"), _("QR code of your invitation link")),
+        "share_links": share_links(link, message=message, subject=_("A welcome gift for you")),
         "share_message": message,
         "region": region,
         "reward_text": reward_text,

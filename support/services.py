@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.levels import support_priority_for
 from accounts.models import User
@@ -91,10 +92,13 @@ def open_referral_request(
         if not decision.can_request_support:
             if decision.is_delayed:
                 raise RequestNotAllowed(
-                    f"Your coupon is late, and we are on it. You can ask support {hours_text(SUPPORT_AFTER)} after "
-                    "your friend's order completed."
+                    _(
+                        "Your coupon is late, and we are on it. You can ask support %(hours)s after "
+                        "your friend's order completed."
+                    )
+                    % {"hours": hours_text(SUPPORT_AFTER)}
                 )
-            raise RequestNotAllowed("This referral has nothing for support to look at right now.")
+            raise RequestNotAllowed(_("This referral has nothing for support to look at right now."))
         try:
             with transaction.atomic():
                 request = SupportRequest.objects.create(

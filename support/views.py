@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.decorators import program_member_required
@@ -26,10 +27,15 @@ def open_for_referral(request: HttpRequest, referral_id: int) -> HttpResponse:
         return redirect(reverse("referrals:invite") + f"#referral-{referral_id}")
     if created:
         messages.success(
-            request, f"Support request #{support_request.pk} is open. We attached the details of this referral."
+            request,
+            _("Support request #%(number)s is open. We attached the details of this referral.")
+            % {"number": support_request.pk},
         )
     else:
-        messages.info(request, f"Support request #{support_request.pk} for this referral is already open.")
+        messages.info(
+            request,
+            _("Support request #%(number)s for this referral is already open.") % {"number": support_request.pk},
+        )
     return redirect("support:detail", pk=support_request.pk)
 
 

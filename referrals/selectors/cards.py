@@ -17,7 +17,9 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.dateformat import time_format
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
@@ -27,10 +29,10 @@ from referrals.program import program_zone
 from referrals.reasons import ReasonCode, ReferralState, staff_label
 
 TABS = {
-    "all": ("All", None),
-    "progress": ("In progress", IN_PROGRESS_STATES),
-    "credited": ("Credited", (ReferralState.CREDITED,)),
-    "not_credited": ("Not credited", NOT_CREDITED_STATES),
+    "all": (gettext_lazy("All"), None),
+    "progress": (gettext_lazy("In progress"), IN_PROGRESS_STATES),
+    "credited": (gettext_lazy("Credited"), (ReferralState.CREDITED,)),
+    "not_credited": (gettext_lazy("Not credited"), NOT_CREDITED_STATES),
 }
 # States that use (or would have used) a monthly slot, in the order they were counted.
 COUNTED_STATES = (ReferralState.QUALIFIED, ReferralState.CREDITED, ReferralState.CAPPED)
@@ -152,19 +154,19 @@ def _label(labels: dict, value: str) -> str:
 
 @lru_cache(maxsize=1024)
 def _day_text(day: date, language: str) -> str:
-    """`{{ day|date:"j M Y" }}` ("24 Nov 2026"), once per day and language (the key carries the language)."""
-    return date_filter(day, "j M Y")
+    """`{{ day|date:"DATE_FORMAT" }}`, once per day and language (the key carries the language)."""
+    return date_filter(day, "DATE_FORMAT")
 
 
 def _local_day(value: datetime) -> str:
-    """What `{{ value|date:"j M Y" }}` prints in the active time zone and language."""
+    """What `{{ value|date:"DATE_FORMAT" }}` prints in the active time zone and language."""
     return _day_text(timezone.localtime(value).date(), get_language() or "")
 
 
 def _local_minute(value: datetime) -> str:
-    """What `{{ value|date:"j M Y, H:i" }}` prints in the active time zone and language."""
+    """The day (DATE_FORMAT) and the time (TIME_FORMAT) in the active time zone and language."""
     local = timezone.localtime(value)
-    return f"{_day_text(local.date(), get_language() or '')}, {local.hour:02d}:{local.minute:02d}"
+    return f"{_day_text(local.date(), get_language() or '')}, {time_format(local.time(), 'TIME_FORMAT')}"
 
 
 def referral_cards(
@@ -179,12 +181,14 @@ def referral_cards(
     cards = []
     for r in referrals:
         x = explain(r, now=now)
+        signed_up = _("Signed up %(day)s via %(channel)s") % {
+            "day": _local_day(r.registered_at),
+            "channel": _label(_CHANNEL_LABELS, r.channel),
+        }
         if r.completed_at:
-            order_text = f" · first order completed {_local_minute(r.completed_at)}"
+            signed_up += " · " + _("first order completed %(when)s") % {"when": _local_minute(r.completed_at)}
         elif r.order_placed_at:
-            order_text = f" · first order placed {_local_day(r.order_placed_at)}"
-        else:
-            order_text = ""
+            signed_up += " · " + _("first order placed %(day)s") % {"day": _local_day(r.order_placed_at)}
         timeline = []
         for e in r.events.all():
             label = _label(_STATE_LABELS, e.to_state)
@@ -205,8 +209,7 @@ def referral_cards(
                 "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
                 "state": r.state,
                 "state_label": _label(_STATE_LABELS, r.state),
-                "signed_up": f"Signed up {_local_day(r.registered_at)} via {_label(_CHANNEL_LABELS, r.channel)}"
-                + order_text,
+                "signed_up": signed_up,
                 "is_credited": r.state == ReferralState.CREDITED,
                 "explanation": x,
                 "timeline": timeline,
@@ -222,7 +225,7 @@ def mask_name(first_name: str, last_name: str = "") -> str:
     first = (first_name or "").strip()
     last = (last_name or "").strip()
     if not first and not last:
-        return "A friend"
+        return _("A friend")
     if first:
         keep = 1 if len(first) <= 3 else 2
         masked = first[:keep] + "*" * min(max(len(first) - keep, 1), 4)

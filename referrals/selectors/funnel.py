@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from referrals.models import Channel, Click, Referral
@@ -32,7 +34,7 @@ class ChannelFunnel:
 @dataclass
 class Funnel:
     rows: list[ChannelFunnel]
-    total: ChannelFunnel = field(default_factory=lambda: ChannelFunnel("all", "All channels"))
+    total: ChannelFunnel = field(default_factory=lambda: ChannelFunnel("all", _("All channels")))
     rejected_already_registered: int = 0
 
     @property
@@ -82,7 +84,7 @@ def channel_funnel(*, member: User) -> Funnel:
 
     order = {c.value: i for i, c in enumerate(Channel)}
     ordered_rows = sorted(rows.values(), key=lambda r: order.get(r.channel, 99))
-    total = ChannelFunnel("all", "All channels")
+    total = ChannelFunnel("all", _("All channels"))
     for r in ordered_rows:
         total.clicks += r.clicks
         total.clicks_without_signup += r.clicks_without_signup
@@ -105,7 +107,8 @@ def cached_channel_funnel(*, member: User, code: str, version: str = "") -> Funn
     ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
     if ttl <= 0:
         return channel_funnel(member=member)
-    key = f"invite:funnel:v3:{member.pk}:{code}:{version}"
+    # The channel labels are words: one entry per language.
+    key = f"invite:funnel:v4:{member.pk}:{code}:{get_language() or ''}:{version}"
     try:
         funnel = cache.get(key)
     except Exception:  # the cache only speeds the page up (docs/program-rules.md G1)

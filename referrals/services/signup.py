@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.identity import ip_country, keyed_hash
+from accounts.locales import as_member
 from accounts.models import Device, User
 from accounts.notify import notify
 from accounts.selectors import region_for_country
@@ -146,14 +148,16 @@ def register_referral(
             )
         record_start(referral=referral, note=note)
         if state != ReferralState.REJECTED:
+            with as_member(code.user):  # the referrer's language, not the friend's
+                title = _("A friend joined with your link")
+                body = _(
+                    "%(friend)s signed up with your invitation. You get a coupon when their first order completes."
+                ) % {"friend": friend.first_name}
             notify(
                 member=code.user,
                 kind="friend_joined",
-                title="A friend joined with your link",
-                body=(
-                    f"{friend.first_name} signed up with your invitation. "
-                    "You get a coupon when their first order completes."
-                ),
+                title=title,
+                body=body,
                 link="/invite/",
                 dedupe_key=f"friend-joined:{referral.pk}",
             )
