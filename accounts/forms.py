@@ -9,12 +9,13 @@ from babel.numbers import is_currency
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.forms.utils import ErrorDict
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 from accounts.identity import InvalidPhoneNumber, normalize_phone
+from accounts.locales import as_member
 from accounts.models import Level, LevelCode, Region, User
 from referrals.codes import normalize_code
 from referrals.selectors.links import usable_code
@@ -140,6 +141,14 @@ class LoginForm(AuthenticationForm):
 
     def clean_username(self) -> str:
         return (self.cleaned_data.get("username") or "").strip().lower()
+
+
+class MemberPasswordResetForm(PasswordResetForm):
+    """Django's reset form; the e-mail is in the account's language, not that of whoever asks for it."""
+
+    def send_mail(self, subject_template_name, email_template_name, context, *args, **kwargs) -> None:
+        with as_member(context["user"]):
+            super().send_mail(subject_template_name, email_template_name, context, *args, **kwargs)
 
 
 class ProfileForm(forms.ModelForm):

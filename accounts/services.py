@@ -45,6 +45,12 @@ def _send_first_verification_email(user_id: int) -> None:
         logger.exception("verification e-mail for user %s failed", user_id)
 
 
+def set_language(*, member: User, language: str) -> None:
+    """The member's UI language (one of settings.LANGUAGES, checked by the caller): pages, e-mails and notices."""
+    User.objects.filter(pk=member.pk).update(language=language)
+    member.language = language
+
+
 @transaction.atomic
 def update_profile(
     *,

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import views
+from accounts import forms, views
 
 app_name = "accounts"
 
@@ -28,6 +28,7 @@ urlpatterns = [
         "password/reset/",
         auth_views.PasswordResetView.as_view(
             success_url=reverse_lazy("accounts:password_reset_done"),
+            form_class=forms.MemberPasswordResetForm,
             email_template_name="emails/password_reset.txt",
             subject_template_name="emails/password_reset.subject",
         ),

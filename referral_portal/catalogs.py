@@ -79,10 +79,14 @@ def _sources(root: Path) -> Iterator[Path]:
 def _messages_of(path: Path, root: Path) -> Iterator[tuple[int, str | tuple[str, ...], str | None]]:
     text = path.read_text(encoding="utf-8")
     if path.suffix != ".py":
-        text = templatize(text, origin=str(path.relative_to(root)))
+        # Django's own conversion of a template to gettext calls; the filler around them is not Python, so its
+        # indentation is dropped for the tokenizer (line numbers stay).
+        text = "\n".join(line.lstrip() for line in templatize(text, origin=str(path.relative_to(root))).split("\n"))
     for lineno, funcname, messages, _comments in extract_python(io.BytesIO(text.encode()), KEYWORDS, [], {}):
         spec = KEYWORDS[funcname]
         context = None
+        if messages is None:  # a call with a variable (a label written by the code earlier): nothing to extract
+            continue
         if isinstance(messages, str):
             messages = (messages,)
         if spec and isinstance(spec[0], tuple):  # (context, msgid[, plural])

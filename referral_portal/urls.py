@@ -7,6 +7,7 @@ from support.admin import dashboard, second_factor
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("language/", views.set_language, name="set_language"),
     # Staff dashboard: before admin.site.urls, whose catch-all would answer 404.
     path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard), name="staff_dashboard"),
     path(

@@ -1,16 +1,19 @@
-"""Site-wide views: the home page, the health check and error pages."""
+"""Site-wide views: the home page, the language switcher, the health check and error pages."""
 
 from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import set_language as django_set_language
 
+from accounts import services as account_services
 from referral_portal.celery import app
 
 logger = logging.getLogger(__name__)
@@ -18,6 +21,21 @@ logger = logging.getLogger(__name__)
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+@require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language switcher (every page's footer): a POST with `language` and `next` (the page it came from).
+
+    Django's `set_language` checks the language, keeps the choice in the language cookie and redirects to
+    `next` only when it is a safe URL on this site (else the referring page or the home page). A signed-in
+    member's choice is also their profile language, which their pages, e-mails and notices follow.
+    """
+    response = django_set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in {code for code, _name in settings.LANGUAGES}:
+        account_services.set_language(member=request.user, language=language)
+    return response
 
 
 def _database_ok() -> bool:
