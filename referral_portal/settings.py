@@ -166,6 +166,8 @@ LANGUAGES = [
     ("pt-br", "Português (Brasil)"),
 ]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# English dates as the portal writes them (day month year, 24 h); other languages keep Django's formats.
+FORMAT_MODULE_PATH = ["referral_portal.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -17,7 +17,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
-from django.utils.dateformat import time_format
+from django.utils.formats import time_format
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
