@@ -28,10 +28,21 @@ logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def register_member(*, email: str, password: str, first_name: str, last_name: str = "", country: str = "US") -> User:
-    """Create a member account (e-mail unique, case-insensitive); the confirmation e-mail goes after commit."""
+def register_member(
+    *, email: str, password: str, first_name: str, last_name: str = "", country: str = "US", language: str = ""
+) -> User:
+    """Create a member account (e-mail unique, case-insensitive); the confirmation e-mail goes after commit.
+
+    `language` is the one the visitor signed up in (their browser's or the switcher's): from then on their
+    profile language, which their pages, e-mails and notices follow."""
+    languages = {code for code, _name in settings.LANGUAGES}
     user = User.objects.create_user(
-        email=email, password=password, first_name=first_name, last_name=last_name, country=country
+        email=email,
+        password=password,
+        first_name=first_name,
+        last_name=last_name,
+        country=country,
+        language=language if language in languages else settings.LANGUAGE_CODE,
     )
     transaction.on_commit(lambda: _send_first_verification_email(user.pk))
     return user

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -48,6 +49,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                 first_name=form.cleaned_data["first_name"],
                 last_name=form.cleaned_data["last_name"],
                 country=form.cleaned_data["country"],
+                language=get_language() or "",
             )
             client = client_info(request, fingerprint=form.cleaned_data.get("fingerprint", ""))
             record_sighting(client=client, kind="signup", member=user)
