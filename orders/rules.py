@@ -140,7 +140,9 @@ def decide_transition(*, facts: Facts, event: str, occurred_at: datetime, strict
     recorded_at = facts.get(event)
     if recorded_at is not None:
         if strict:
-            return Decision(INVALID, str(_("This order is already %(state)s.")) % {"state": OrderState(event).label})
+            return Decision(
+                INVALID, str(_("This order is already %(state)s.")) % {"state": str(OrderState(event).label).lower()}
+            )
         return Decision(DUPLICATE, f"Already recorded as {event} at {recorded_at.isoformat()}.")
     if occurred_at < facts.placed_at:
         return Decision(INVALID, str(_("The event happened before the order was placed.")))

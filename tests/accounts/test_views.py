@@ -219,7 +219,6 @@ def profile_data(**overrides):
         "last_name": "Müller",
         "country": "DE",
         "language": "de",
-        "currency": "EUR",
         "time_zone": "Europe/Berlin",
     }
     return {**data, **overrides}
@@ -229,22 +228,20 @@ def test_profile_needs_login(client):
     assert client.get(reverse("accounts:profile")).status_code == 302
 
 
-def test_profile_saves_country_language_currency_and_time_zone(client):
+def test_profile_saves_country_language_and_time_zone(client):
     user = UserFactory()
     client.force_login(user)
     response = client.post(reverse("accounts:profile"), profile_data())
     assert response.status_code == 302
     assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "de"
     user.refresh_from_db()
-    assert (str(user.country), user.language, user.currency, user.time_zone) == ("DE", "de", "EUR", "Europe/Berlin")
+    assert (str(user.country), user.language, user.time_zone) == ("DE", "de", "Europe/Berlin")
 
 
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [
         ({"time_zone": "Mars/Olympus"}, "time_zone"),
-        ({"currency": "ZZZ"}, "currency"),
-        ({"currency": "usdollar"}, "currency"),
         ({"language": "xx"}, "language"),
         ({"country": "QQ"}, "country"),
         ({"first_name": ""}, "first_name"),
@@ -257,7 +254,7 @@ def test_profile_bad_input_is_a_form_error_and_nothing_changes(client, overrides
     assert response.status_code == 200
     assert field in response.context["form"].errors
     user.refresh_from_db()
-    assert (user.language, user.currency, user.time_zone) == ("en", "USD", "UTC")
+    assert (user.language, user.time_zone) == ("en", "UTC")
     assert 'class="nav-profile-name">Maya<' in response.content.decode()
 
 

@@ -160,7 +160,7 @@ def test_a_language_change_renders_in_the_new_language(client, member):
     assert "used 10 Mar 2026" in get(client, tab="history")
     member.language = "de"
     member.save(update_fields=["language"])
-    assert "used 10 Mär 2026" in get(client, tab="history")
+    assert "eingelöst am 10. März 2026" in get(client, tab="history")
 
 
 def test_the_next_minute_renders_again(client, member):

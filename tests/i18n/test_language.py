@@ -8,8 +8,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -133,7 +132,7 @@ def test_a_reward_notice_is_in_the_referrers_language_and_locale_though_an_engli
         value=Decimal("5.00"),
         min_spend=Decimal("20.00"),
         currency="EUR",
-        expires_at=datetime(2026, 12, 31, 22, 0, tzinfo=dt_timezone.utc),
+        expires_at=datetime(2026, 12, 31, 22, 0, tzinfo=UTC),
     )
     translation.activate("en")  # e.g. a staff member's English request, or a worker
     with django_capture_on_commit_callbacks(execute=True):
@@ -158,8 +157,8 @@ def test_a_limit_notice_names_the_month_in_the_referrers_language():
 
 
 def test_the_expiry_sweep_writes_each_reminder_in_its_owners_language_and_time_zone():
-    now = datetime(2026, 12, 5, 12, 0, tzinfo=dt_timezone.utc)
-    expires = datetime(2026, 12, 7, 23, 30, tzinfo=dt_timezone.utc)  # already 8 December in Madrid
+    now = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+    expires = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)  # already 8 December in Madrid
     spanish = UserFactory(language="es", country="ES", time_zone="Europe/Madrid")
     english = UserFactory(language="en", time_zone="UTC")
     for owner in (spanish, english):

@@ -169,7 +169,7 @@ def test_the_flagged_ring_sees_only_the_security_sentence_until_staff_clear_it_i
     member.force_login(code.user)
     refused = member.get(reverse("referrals:invite"))
     assert refused.status_code == 403
-    assert FLAGGED_MESSAGE in refused.content.decode()
+    assert str(FLAGGED_MESSAGE) in refused.content.decode()
     assert "DEVICE_RING" not in refused.content.decode()
 
     staff = Client()

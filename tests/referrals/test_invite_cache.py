@@ -140,7 +140,7 @@ def test_a_language_change_renders_in_the_new_language(client, member):
     assert "Signed up 10 Mar 2026" in get(client)
     member.language = "de"
     member.save(update_fields=["language"])
-    assert "Signed up 10 Mär 2026" in get(client)
+    assert "Registriert am 10. März 2026" in get(client)
 
 
 def test_the_next_minute_renders_again(client, member):

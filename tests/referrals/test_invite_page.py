@@ -398,8 +398,8 @@ def test_capped_card_names_its_ordinal_this_month(client, member):
     assert ordinals[capped.pk] == 11
     assert sorted(o for o in ordinals.values() if o) == [11, 12]
     html = page(client)
-    assert "Counted, not credited: your 11th this month." in html
-    assert "Counted, not credited: your 12th this month." in html
+    assert "Counted, not credited: friend number 11 to qualify this month." in html
+    assert "Counted, not credited: friend number 12 to qualify this month." in html
 
 
 def test_delayed_referral_apologises_and_after_48h_offers_support(client, member):

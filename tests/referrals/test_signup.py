@@ -225,7 +225,7 @@ def test_referrer_flagged_after_the_click_rejects_without_welcome_or_notice(clie
     assert referral.reason_code == ReasonCode.ACCOUNT_FLAGGED
     assert not Coupon.objects.exists()
     assert not Notification.objects.filter(user=code.user).exists()
-    assert FLAGGED_MESSAGE not in page
+    assert str(FLAGGED_MESSAGE) not in page
 
 
 # --- what the friend is told on the page they land on (docs/program-rules.md section 2) ----------------
@@ -309,10 +309,10 @@ def test_the_referrer_on_their_own_device_is_flagged_and_the_friend_reads_only_t
     assert referral.friend.status == referral.referrer.status == AccountStatus.FLAGGED
     assert path == reverse("home")
     assert shown == [FLAGGED_MESSAGE]
-    assert_on_page(FLAGGED_MESSAGE, page)
+    assert_on_page(str(FLAGGED_MESSAGE), page)
     invite = client.get(reverse("referrals:invite"))
     assert invite.status_code == 403
-    assert_on_page(FLAGGED_MESSAGE, invite.content.decode())
+    assert_on_page(str(FLAGGED_MESSAGE), invite.content.decode())
 
 
 def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(client):
@@ -323,7 +323,7 @@ def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(clien
     assert Referral.objects.get().reason_code == ReasonCode.ACCOUNT_FLAGGED
     assert path == reverse("referrals:invite")
     assert shown == [FLAGGED_MESSAGE]
-    assert_on_page(FLAGGED_MESSAGE, page)
+    assert_on_page(str(FLAGGED_MESSAGE), page)
 
 
 def test_friend_under_review_lands_on_my_coupons_told_the_welcome_coupons_wait_for_a_check(client):

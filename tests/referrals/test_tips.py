@@ -85,7 +85,7 @@ def test_a_sale_without_an_end_runs_until_further_notice():
     sale = SaleEvent(name="Winter Sale", starts_at=NOW - timedelta(days=1))
     tips = pick_tips(NEW_MEMBER, progress(), sale=sale, now=NOW)
     assert keys(tips) == ["sales", "start", "new-people"]
-    assert tips[0].text.startswith("Winter Sale runs. Friends are most likely")
+    assert tips[0].text.startswith("Winter Sale is running. Friends are most likely")
 
 
 def test_a_full_month_comes_first_then_the_sale():
