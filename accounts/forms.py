@@ -233,8 +233,10 @@ class RegionAdminForm(forms.ModelForm):
             "locale",
         ]
         help_texts = {
-            "welcome_package": 'A list of coupons, e.g. [{"value": "4.00", "min_spend": "5.00"}]. '
-            "Values and minimum spends are positive amounts in the region’s currency.",
+            "welcome_package": _(
+                'A list of coupons, e.g. [{"value": "4.00", "min_spend": "5.00"}]. '
+                "Values and minimum spends are positive amounts in the region’s currency."
+            ),
         }
 
     def clean_currency(self) -> str:
@@ -248,24 +250,36 @@ class RegionAdminForm(forms.ModelForm):
         if package in (None, ""):
             return []
         if not isinstance(package, list):
-            raise forms.ValidationError('Enter a list, e.g. [{"value": "4.00", "min_spend": "5.00"}].')
+            raise forms.ValidationError(_('Enter a list, e.g. [{"value": "4.00", "min_spend": "5.00"}].'))
         cleaned: list[dict[str, str]] = []
         for number, item in enumerate(package, start=1):
             if not isinstance(item, dict) or set(item) != {"value", "min_spend"}:
-                raise forms.ValidationError(f"Coupon {number}: give exactly “value” and “min_spend”.")
+                raise forms.ValidationError(
+                    _("Coupon %(number)s: give exactly “value” and “min_spend”.") % {"number": number}
+                )
             amounts = {}
             for key in ("value", "min_spend"):
                 try:
                     amount = Decimal(str(item[key]))
                 except (InvalidOperation, ValueError) as error:
-                    raise forms.ValidationError(f"Coupon {number}: {key} “{item[key]}” is not an amount.") from error
+                    raise forms.ValidationError(
+                        _("Coupon %(number)s: %(field)s “%(value)s” is not an amount.")
+                        % {"number": number, "field": key, "value": item[key]}
+                    ) from error
                 if not amount.is_finite() or amount <= 0:
-                    raise forms.ValidationError(f"Coupon {number}: {key} must be a positive amount.")
+                    raise forms.ValidationError(
+                        _("Coupon %(number)s: %(field)s must be a positive amount.") % {"number": number, "field": key}
+                    )
                 if amount.as_tuple().exponent < -2:
-                    raise forms.ValidationError(f"Coupon {number}: {key} has more than two decimal places.")
+                    raise forms.ValidationError(
+                        _("Coupon %(number)s: %(field)s has more than two decimal places.")
+                        % {"number": number, "field": key}
+                    )
                 amounts[key] = amount.quantize(Decimal("0.01"))
             if amounts["value"] > amounts["min_spend"]:
-                raise forms.ValidationError(f"Coupon {number}: the value cannot exceed the minimum spend.")
+                raise forms.ValidationError(
+                    _("Coupon %(number)s: the value cannot exceed the minimum spend.") % {"number": number}
+                )
             cleaned.append({k: str(v) for k, v in amounts.items()})
         return cleaned
 
@@ -294,26 +308,26 @@ class LevelAdminForm(forms.ModelForm):
         if code is None or points is None:
             return cleaned
         if code == LevelCode.SILVER and points != 0:
-            self.add_error("min_points", "Silver is where every member starts: its threshold is 0 points.")
+            self.add_error("min_points", _("Silver is where every member starts: its threshold is 0 points."))
             return cleaned
         ranks = {value: rank for rank, value in enumerate(LevelCode.values)}
         others = {level.code: level.min_points for level in Level.objects.exclude(code=code)}
         for other, other_points in others.items():
             lower = ranks[other] < ranks[code]
             if (lower and other_points >= points) or (not lower and other_points <= points):
-                side = "above" if lower else "below"
-                label = LevelCode(other).label
-                self.add_error(
-                    "min_points",
-                    f"Must be {side} {label}'s threshold ({other_points} points): levels keep their order.",
+                message = (
+                    _("Must be above %(level)s's threshold (%(points)s points): levels keep their order.")
+                    if lower
+                    else _("Must be below %(level)s's threshold (%(points)s points): levels keep their order.")
                 )
+                self.add_error("min_points", message % {"level": LevelCode(other).label, "points": other_points})
                 break
         value, min_spend = cleaned.get("anniversary_coupon_value"), cleaned.get("anniversary_coupon_min_spend")
         if value is not None and value < 0:
-            self.add_error("anniversary_coupon_value", "Enter 0 (no coupon) or a positive amount.")
+            self.add_error("anniversary_coupon_value", _("Enter 0 (no coupon) or a positive amount."))
         if value and min_spend is not None and min_spend < value:
-            self.add_error("anniversary_coupon_min_spend", "The minimum spend can't be below the coupon's value.")
+            self.add_error("anniversary_coupon_min_spend", _("The minimum spend can't be below the coupon's value."))
         limit = cleaned.get("fast_refund_limit")
         if limit is not None and limit <= 0:
-            self.add_error("fast_refund_limit", "Leave empty for no fast refunds, or enter a positive amount.")
+            self.add_error("fast_refund_limit", _("Leave empty for no fast refunds, or enter a positive amount."))
         return cleaned

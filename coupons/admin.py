@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext
 
 from coupons.forms import CampaignAdminForm, IssueCouponForm
 from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponSource, LedgerEntry, PromoRedemption
@@ -115,7 +116,14 @@ class CouponAdmin(admin.ModelAdmin):
                     actor=request.user,
                 )
                 messages.success(
-                    request, f"Issued {coupon.currency} {coupon.value} coupon #{coupon.pk} to {form.member.email}."
+                    request,
+                    gettext("Issued %(currency)s %(value)s coupon #%(number)s to %(email)s.")
+                    % {
+                        "currency": coupon.currency,
+                        "value": coupon.value,
+                        "number": coupon.pk,
+                        "email": form.member.email,
+                    },
                 )
                 return HttpResponseRedirect(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
         else:
@@ -123,7 +131,7 @@ class CouponAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Issue a coupon",
+            "title": gettext("Issue a coupon"),
             "form": form,
         }
         return TemplateResponse(request, "admin/coupons/coupon/issue.html", context)

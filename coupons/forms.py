@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from coupons.models import Campaign, CouponKind
@@ -54,39 +55,42 @@ class CampaignAdminForm(forms.ModelForm):
         if not code:
             return None
         if not code.isalnum():
-            raise forms.ValidationError("Use letters and digits only.")
+            raise forms.ValidationError(_("Use letters and digits only."))
         if Campaign.objects.filter(code__iexact=code).exclude(pk=self.instance.pk).exists():
-            raise forms.ValidationError(f"The code {code} is already used by another campaign.")
+            raise forms.ValidationError(_("The code %(code)s is already used by another campaign.") % {"code": code})
         return code
 
     def clean(self):
         data = super().clean()
         if data.get("kind") == CouponKind.PROMO and not data.get("code"):
-            self.add_error("code", "A promo-code campaign needs a code.")
+            self.add_error("code", _("A promo-code campaign needs a code."))
         if data.get("kind") == CouponKind.STORE and not data.get("store"):
-            self.add_error("store", "A store campaign needs its store.")
+            self.add_error("store", _("A store campaign needs its store."))
         starts, ends = data.get("starts_at"), data.get("ends_at")
         if starts and ends and ends <= starts:
-            self.add_error("ends_at", "The end must be after the start.")
+            self.add_error("ends_at", _("The end must be after the start."))
         limit = data.get("usage_limit")
         if limit is not None and self.instance.pk and limit < self.instance.used_count:
-            self.add_error("usage_limit", f"Already used {self.instance.used_count} times; the limit can't be lower.")
+            self.add_error(
+                "usage_limit",
+                _("Already used %(count)s times; the limit can't be lower.") % {"count": self.instance.used_count},
+            )
         return data
 
 
 class IssueCouponForm(forms.Form):
     """Staff: issue one coupon to a member by hand; the reason goes to the ledger with the staff member's name."""
 
-    member_email = forms.EmailField(label="Member e-mail")
+    member_email = forms.EmailField(label=_("Member e-mail"))
     kind = forms.ChoiceField(choices=[c for c in CouponKind.choices if c[0] != CouponKind.PROMO])
     title = forms.CharField(max_length=120, required=False)
     value = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
     min_spend = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"), initial=Decimal("0"))
     currency = forms.CharField(max_length=3, initial="USD")
     valid_days = forms.IntegerField(min_value=1, max_value=365, initial=30)
-    store = forms.ModelChoiceField(queryset=None, required=False, help_text="Required for a store coupon.")
+    store = forms.ModelChoiceField(queryset=None, required=False, help_text=_("Required for a store coupon."))
     reason = forms.CharField(
-        max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text="Written to the ledger."
+        max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Written to the ledger.")
     )
     # A fresh token per form: submitting the same form twice issues one coupon.
     token = forms.CharField(widget=forms.HiddenInput)
@@ -99,7 +103,7 @@ class IssueCouponForm(forms.Form):
         email = self.cleaned_data["member_email"].strip().lower()
         member = User.objects.filter(email=email).first()
         if member is None:
-            raise forms.ValidationError("No member has that e-mail address.")
+            raise forms.ValidationError(_("No member has that e-mail address."))
         self.member = member
         return email
 
@@ -109,13 +113,13 @@ class IssueCouponForm(forms.Form):
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         if len(reason) < 5:
-            raise forms.ValidationError("Say why (at least a few words): it is kept in the ledger.")
+            raise forms.ValidationError(_("Say why (at least a few words): it is kept in the ledger."))
         return reason
 
     def clean(self):
         data = super().clean()
         if data.get("kind") == CouponKind.STORE and not data.get("store"):
-            self.add_error("store", "A store coupon needs its store.")
+            self.add_error("store", _("A store coupon needs its store."))
         if data.get("kind") != CouponKind.STORE and data.get("store"):
-            self.add_error("store", "Only store coupons belong to a store.")
+            self.add_error("store", _("Only store coupons belong to a store."))
         return data

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from flows import orders as flows
 from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store
@@ -62,18 +64,24 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Approve refund requests (refund the order)")
+    @admin.action(description=_("Approve refund requests (refund the order)"))
     def approve_refund_requests(self, request, queryset) -> None:
         done, skipped = 0, 0
         for order in queryset.filter(refund_status=RefundStatus.REQUESTED):
             flows.approve_refund(order=order, actor=request.user, note=f"Approved by {request.user}")
             done += 1
         skipped = queryset.count() - done
-        self.message_user(request, f"{done} refund(s) approved.", messages.SUCCESS)
+        message = ngettext("%(count)s refund approved.", "%(count)s refunds approved.", done) % {"count": done}
+        self.message_user(request, message, messages.SUCCESS)
         if skipped:
-            self.message_user(request, f"{skipped} order(s) skipped: no refund request waiting.", messages.WARNING)
+            message = ngettext(
+                "%(count)s order skipped: no refund request waiting.",
+                "%(count)s orders skipped: no refund request waiting.",
+                skipped,
+            ) % {"count": skipped}
+            self.message_user(request, message, messages.WARNING)
 
-    @admin.action(description="Reject refund requests (with a reason)")
+    @admin.action(description=_("Reject refund requests (with a reason)"))
     def reject_refund_requests(self, request, queryset):
         reason = request.POST.get("reason", "").strip()
         if "apply" not in request.POST or not reason:
@@ -82,7 +90,7 @@ class OrderAdmin(admin.ModelAdmin):
                 "admin/orders/order/reject_refund.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": "Reject refund requests",
+                    "title": gettext("Reject refund requests"),
                     "orders": queryset,
                     "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
                     "missing_reason": "apply" in request.POST,
@@ -94,7 +102,10 @@ class OrderAdmin(admin.ModelAdmin):
             if order.has_pending_refund_request:
                 flows.reject_refund(order=order, actor=request.user, note=reason)
                 done += 1
-        self.message_user(request, f"{done} refund request(s) rejected.", messages.SUCCESS)
+        message = ngettext("%(count)s refund request rejected.", "%(count)s refund requests rejected.", done) % {
+            "count": done
+        }
+        self.message_user(request, message, messages.SUCCESS)
         return None
 
 

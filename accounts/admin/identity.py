@@ -5,6 +5,8 @@ from __future__ import annotations
 from uuid import uuid4
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.admin.inlines import AccountOfDeviceInline
 from accounts.forms import RegionAdminForm
@@ -61,7 +63,7 @@ class NotificationAdmin(admin.ModelAdmin):
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("accounts.resend_notice")
 
-    @admin.action(permissions=["resend"], description="Resend notice (inbox and e-mail)…")
+    @admin.action(permissions=["resend"], description=_("Resend notice (inbox and e-mail)…"))
     def resend_notices(self, request, queryset):
         def perform(notice, data):
             # A fresh dedupe key: the original key already says "sent once".
@@ -80,10 +82,10 @@ class NotificationAdmin(admin.ModelAdmin):
             request,
             queryset,
             action="notice.resend",
-            title="Resend notices",
-            intro="Each notice is sent again as a new inbox message and e-mail to its member.",
+            title=_("Resend notices"),
+            intro=_("Each notice is sent again as a new inbox message and e-mail to its member."),
             perform=perform,
             form_class=OptionalNoteForm,
-            submit_label="Resend",
-            done_message="{count} notice(s) resent.",
+            submit_label=_("Resend"),
+            done_message=ngettext_lazy("%(count)s notice resent.", "%(count)s notices resent.", "count"),
         )

@@ -7,6 +7,8 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import AccountDevice, PhoneVerification
 from coupons.models import Coupon, LedgerEntry
@@ -45,7 +47,7 @@ class DeviceOfUserInline(_ReadOnlyInline):
             .annotate(device_accounts=Count("device__account_devices"))
         )
 
-    @admin.display(description="accounts on this device")
+    @admin.display(description=_("accounts on this device"))
     def device_account_count(self, obj: AccountDevice) -> int:
         return obj.device_accounts
 
@@ -55,15 +57,15 @@ class AccountOfDeviceInline(_ReadOnlyInline):
 
     model = AccountDevice
     fk_name = "device"
-    verbose_name = "account"
-    verbose_name_plural = "accounts on this device"
+    verbose_name = _("account")
+    verbose_name_plural = _("accounts on this device")
     fields = ["user", "user_status", "first_event", "first_seen_at", "last_seen_at"]
     readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
-    @admin.display(description="status")
+    @admin.display(description=_("status"))
     def user_status(self, obj: AccountDevice) -> str:
         return obj.user.get_status_display()
 
@@ -81,8 +83,8 @@ class ReferralMadeInline(_ReadOnlyInline):
 
     model = Referral
     fk_name = "referrer"
-    verbose_name = "referral made"
-    verbose_name_plural = "referrals made (friends invited)"
+    verbose_name = _("referral made")
+    verbose_name_plural = _("referrals made (friends invited)")
     fields = ["friend", "state", "reason_code", "channel", "registered_at", "completed_at", "credited_at", "timeline"]
     readonly_fields = fields
     ordering = ["-registered_at"]
@@ -91,7 +93,7 @@ class ReferralMadeInline(_ReadOnlyInline):
         # The row's title (Referral.__str__) reads both members.
         return super().get_queryset(request).select_related("friend", "referrer").prefetch_related(timeline_prefetch())
 
-    @admin.display(description="timeline")
+    @admin.display(description=_("timeline"))
     def timeline(self, obj) -> SafeString:
         return render_timeline(obj)
 
@@ -100,8 +102,8 @@ class ReferralReceivedInline(ReferralMadeInline):
     """On a member: the referral that brought them (at most one)."""
 
     fk_name = "friend"
-    verbose_name = "referral received"
-    verbose_name_plural = "referral received (who invited this member)"
+    verbose_name = _("referral received")
+    verbose_name_plural = _("referral received (who invited this member)")
     fields = ["referrer", "state", "reason_code", "channel", "registered_at", "completed_at", "credited_at", "timeline"]
     readonly_fields = fields
 
@@ -132,13 +134,13 @@ class CouponOfMemberInline(_ReadOnlyInline):
         if not getattr(self, "_can_void", False) or not obj.is_voidable:
             return ""
         url = reverse("admin:accounts_user_void_coupon", args=[obj.owner_id, obj.pk])
-        return format_html('<a class="button" href="{}">Void…</a>', url)
+        return format_html('<a class="button" href="{}">{}</a>', url, gettext("Void…"))
 
 
 class LedgerOfMemberInline(_ReadOnlyInline):
     model = LedgerEntry
     fk_name = "member"
-    verbose_name_plural = "coupon ledger"
+    verbose_name_plural = _("coupon ledger")
     fields = ["created_at", "event", "amount", "currency", "coupon", "referral", "actor", "reason"]
     readonly_fields = fields
     ordering = ["-created_at", "-id"]

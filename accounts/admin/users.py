@@ -14,6 +14,8 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from accounts import services
 from accounts.admin.inlines import (
@@ -34,17 +36,19 @@ from support.admin.staff_actions import ActionRefused, ReasonForm, perform_and_a
 
 class StatusReasonForm(ReasonForm):
     reason_code = forms.ChoiceField(
-        label="Reason code",
+        label=_("Reason code"),
         choices=StatusReason.choices,
         initial=StatusReason.STAFF_REVIEW,
-        help_text="For staff only; the member only sees the standard security message.",
+        help_text=_("For staff only; the member only sees the standard security message."),
     )
     field_order = ["reason_code", "reason"]
 
 
 def _void(coupon, data: dict, *, actor) -> dict:
     if not coupon.is_voidable:
-        raise ActionRefused(f"the coupon is {coupon.get_status_display().lower()}, not active")
+        raise ActionRefused(
+            gettext("the coupon is %(status)s, not active") % {"status": coupon.get_status_display().lower()}
+        )
     void_coupon(coupon=coupon, actor=actor, reason=data["reason"])
     return {"owner_id": coupon.owner_id, "value": str(coupon.value), "currency": coupon.currency}
 
@@ -88,12 +92,12 @@ class UserAdmin(BaseUserAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["email", "email_normalized", "password"]}),
-        ("Profile", {"fields": ["first_name", "last_name", "country", "language", "time_zone"]}),
-        ("Verification", {"fields": ["phone", "phone_verified_at", "email_verified_at"]}),
-        ("Program status", {"fields": ["status", "status_reason", "status_changed_at", "coins"]}),
-        ("Level", {"fields": ["level", "level_points", "level_updated_at", "points_expire_at"]}),
-        ("Permissions", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        ("Dates", {"fields": ["last_login", "date_joined"]}),
+        (_("Profile"), {"fields": ["first_name", "last_name", "country", "language", "time_zone"]}),
+        (_("Verification"), {"fields": ["phone", "phone_verified_at", "email_verified_at"]}),
+        (_("Program status"), {"fields": ["status", "status_reason", "status_changed_at", "coins"]}),
+        (_("Level"), {"fields": ["level", "level_points", "level_updated_at", "points_expire_at"]}),
+        (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "first_name", "password1", "password2"]})]
     inlines = [
@@ -105,7 +109,7 @@ class UserAdmin(BaseUserAdmin):
         LedgerOfMemberInline,
     ]
     actions = ["flag_for_review", "clear_flags", "suspend", "reactivate_accounts"]
-    search_help_text = "E-mail, phone, name, referral code or order id."
+    search_help_text = _("E-mail, phone, name, referral code or order id.")
 
     def get_search_results(self, request, queryset, search_term):
         """Also find a member by their referral code (any case) or by one of their orders' ids."""
@@ -121,19 +125,21 @@ class UserAdmin(BaseUserAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None and request.user.has_perm("accounts.view_accountdevice"):
-            fieldsets.append(("Linked accounts (sharing a device or a payment card)", {"fields": ["linked_accounts"]}))
+            fieldsets.append(
+                (_("Linked accounts (sharing a device or a payment card)"), {"fields": ["linked_accounts"]})
+            )
         if obj is not None and request.user.has_perm("referrals.view_referral"):
-            fieldsets.append(("Behaviour (friends invited by this member)", {"fields": ["behaviour"]}))
+            fieldsets.append((_("Behaviour (friends invited by this member)"), {"fields": ["behaviour"]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "linked_accounts", "behaviour"]
 
-    @admin.display(description="behaviour")
+    @admin.display(description=_("behaviour"))
     def behaviour(self, obj: User) -> SafeString:
         return render_behaviour(obj)
 
-    @admin.display(description="linked accounts")
+    @admin.display(description=_("linked accounts"))
     def linked_accounts(self, obj: User) -> SafeString:
         return SafeString(
             render_to_string("admin/accounts/linked_accounts.html", {"accounts": linked_accounts(member=obj)})
@@ -168,18 +174,26 @@ class UserAdmin(BaseUserAdmin):
                 for text in refused:
                     self.message_user(request, text, messages.WARNING)
                 if done:
-                    self.message_user(request, f"Coupon {coupon} voided.", messages.SUCCESS)
+                    self.message_user(
+                        request, gettext("Coupon %(coupon)s voided.") % {"coupon": coupon}, messages.SUCCESS
+                    )
                 return HttpResponseRedirect(back)
         else:
             form = ReasonForm()
         context = {
             **self.admin_site.each_context(request),
-            "title": "Void a coupon",
-            "intro": f"{coupon.owner}: {coupon} — {coupon.get_status_display()}, expires {coupon.expires_at:%Y-%m-%d}.",
+            "title": gettext("Void a coupon"),
+            "intro": gettext("%(owner)s: %(coupon)s — %(status)s, expires %(date)s.")
+            % {
+                "owner": coupon.owner,
+                "coupon": coupon,
+                "status": coupon.get_status_display(),
+                "date": f"{coupon.expires_at:%Y-%m-%d}",
+            },
             "opts": self.model._meta,
             "objects": [coupon],
             "form": form,
-            "submit_label": "Void coupon",
+            "submit_label": gettext("Void coupon"),
             "back_url": back,
         }
         return TemplateResponse(request, "admin/staff_action_form.html", context)
@@ -199,14 +213,14 @@ class UserAdmin(BaseUserAdmin):
             perform=perform,
             form_class=form_class or ReasonForm,
             submit_label=title,
-            done_message=f"{{count}} account(s) {done}.",
+            done_message=done,
         )
 
-    @admin.action(permissions=["flag"], description="Flag for review…")
+    @admin.action(permissions=["flag"], description=_("Flag for review…"))
     def flag_for_review(self, request, queryset):
         def perform(user, data):
             if user.is_suspended:
-                raise ActionRefused("suspended; a suspension is never softened to a flag")
+                raise ActionRefused(gettext("suspended; a suspension is never softened to a flag"))
             services.flag_account(member=user, reason_code=data["reason_code"], actor=request.user)
             return {"status": "flagged", "reason_code": data["reason_code"]}
 
@@ -214,26 +228,31 @@ class UserAdmin(BaseUserAdmin):
             request,
             queryset,
             action="member.flag",
-            title="Flag",
+            title=_("Flag"),
             perform=perform,
             form_class=StatusReasonForm,
-            done="flagged",
+            done=ngettext_lazy("%(count)s account flagged.", "%(count)s accounts flagged.", "count"),
         )
 
-    @admin.action(permissions=["flag"], description="Clear flag…")
+    @admin.action(permissions=["flag"], description=_("Clear flag…"))
     def clear_flags(self, request, queryset):
         def perform(user, data):
             if not user.is_flagged:
-                raise ActionRefused("not flagged")
+                raise ActionRefused(gettext("not flagged"))
             previous = user.status_reason
             services.clear_flag(member=user, actor=request.user)
             return {"status": "active", "previous_reason_code": previous}
 
         return self._status_action(
-            request, queryset, action="member.clear_flag", title="Clear flag", perform=perform, done="cleared"
+            request,
+            queryset,
+            action="member.clear_flag",
+            title=_("Clear flag"),
+            perform=perform,
+            done=ngettext_lazy("%(count)s account cleared.", "%(count)s accounts cleared.", "count"),
         )
 
-    @admin.action(permissions=["flag"], description="Suspend…")
+    @admin.action(permissions=["flag"], description=_("Suspend…"))
     def suspend(self, request, queryset):
         def perform(user, data):
             services.suspend_account(member=user, reason_code=data["reason_code"], actor=request.user)
@@ -243,21 +262,26 @@ class UserAdmin(BaseUserAdmin):
             request,
             queryset,
             action="member.suspend",
-            title="Suspend",
+            title=_("Suspend"),
             perform=perform,
             form_class=StatusReasonForm,
-            done="suspended",
+            done=ngettext_lazy("%(count)s account suspended.", "%(count)s accounts suspended.", "count"),
         )
 
-    @admin.action(permissions=["flag"], description="Reactivate…")
+    @admin.action(permissions=["flag"], description=_("Reactivate…"))
     def reactivate_accounts(self, request, queryset):
         def perform(user, data):
             if user.status == AccountStatus.ACTIVE:
-                raise ActionRefused("already active")
+                raise ActionRefused(gettext("already active"))
             previous = user.status
             services.reactivate(member=user, actor=request.user)
             return {"status": "active", "previous_status": previous}
 
         return self._status_action(
-            request, queryset, action="member.reactivate", title="Reactivate", perform=perform, done="reactivated"
+            request,
+            queryset,
+            action="member.reactivate",
+            title=_("Reactivate"),
+            perform=perform,
+            done=ngettext_lazy("%(count)s account reactivated.", "%(count)s accounts reactivated.", "count"),
         )

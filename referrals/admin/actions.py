@@ -9,6 +9,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
 from coupons.services import void_coupon
@@ -36,26 +38,26 @@ REVIEW_REJECT_CODES = [
 
 class ApproveReviewForm(ReasonForm):
     reason = forms.CharField(
-        label="Note",
+        label=_("Note"),
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="What you checked and why the referral may continue. Kept in the timeline and the audit log.",
+        help_text=_("What you checked and why the referral may continue. Kept in the timeline and the audit log."),
     )
 
 
 class RejectReviewForm(ReasonForm):
     reason_code = forms.ChoiceField(
-        label="Reason code",
+        label=_("Reason code"),
         choices=[(code.value, f"{staff_label(code)} ({code.value})") for code in REVIEW_REJECT_CODES],
         initial=ReasonCode.STAFF_REJECTED,
-        help_text="The member sees this reason in plain words.",
+        help_text=_("The member sees this reason in plain words."),
     )
     field_order = ["reason_code", "reason"]
 
 
 def _approve(obj: Referral, data: dict, request: HttpRequest) -> dict:
     if obj.state != ReferralState.UNDER_REVIEW:
-        raise ActionRefused(f"not under review (it is {obj.get_state_display().lower()})")
+        raise ActionRefused(gettext("not under review (it is %(state)s)") % {"state": obj.get_state_display().lower()})
     approve_review(referral=obj, actor=request.user, note=data["reason"])
     obj.refresh_from_db(fields=["state", "reason_code"])
     return {"from_state": ReferralState.UNDER_REVIEW, "to_state": obj.state}
@@ -63,7 +65,7 @@ def _approve(obj: Referral, data: dict, request: HttpRequest) -> dict:
 
 def _reject(obj: Referral, data: dict, request: HttpRequest) -> dict:
     if obj.state != ReferralState.UNDER_REVIEW:
-        raise ActionRefused(f"not under review (it is {obj.get_state_display().lower()})")
+        raise ActionRefused(gettext("not under review (it is %(state)s)") % {"state": obj.get_state_display().lower()})
     reject_review(referral=obj, actor=request.user, reason_code=data["reason_code"], note=data["reason"])
     obj.refresh_from_db(fields=["state", "reason_code"])
     return {"reason_code": data["reason_code"], "to_state": obj.state}
@@ -79,9 +81,11 @@ def _credit(obj: Referral, data: dict, request: HttpRequest) -> dict:
 def _void_reward(obj: Referral, data: dict, request: HttpRequest) -> dict:
     coupon = Coupon.objects.filter(referral=obj).first()
     if coupon is None:
-        raise ActionRefused("no reward coupon to void")
+        raise ActionRefused(gettext("no reward coupon to void"))
     if not coupon.is_voidable:
-        raise ActionRefused(f"its reward coupon is {coupon.get_status_display().lower()}, not active")
+        raise ActionRefused(
+            gettext("its reward coupon is %(status)s, not active") % {"status": coupon.get_status_display().lower()}
+        )
     void_coupon(coupon=coupon, actor=request.user, reason=data["reason"])
     return {"coupon_id": coupon.pk, "value": str(coupon.value), "currency": coupon.currency}
 
@@ -107,84 +111,92 @@ class ReferralActionsMixin:
     def has_void_permission(self, request) -> bool:
         return request.user.has_perm("accounts.void_coupon")
 
-    @admin.action(permissions=["review"], description="Approve review (continue the referral)…")
+    @admin.action(permissions=["review"], description=_("Approve review (continue the referral)…"))
     def approve_reviews(self, request, queryset):
         return run_staff_action(
             self,
             request,
             queryset,
             action="referral.approve_review",
-            title="Approve referrals under review",
-            intro="The referral continues as if no signal had fired; the friend gets the welcome package.",
+            title=_("Approve referrals under review"),
+            intro=_("The referral continues as if no signal had fired; the friend gets the welcome package."),
             form_class=ApproveReviewForm,
             perform=lambda obj, data: _approve(obj, data, request),
-            submit_label="Approve",
-            done_message="{count} referral(s) approved.",
+            submit_label=_("Approve"),
+            done_message=ngettext_lazy("%(count)s referral approved.", "%(count)s referrals approved.", "count"),
         )
 
-    @admin.action(permissions=["review"], description="Reject review with a reason…")
+    @admin.action(permissions=["review"], description=_("Reject review with a reason…"))
     def reject_reviews(self, request, queryset):
         return run_staff_action(
             self,
             request,
             queryset,
             action="referral.reject_review",
-            title="Reject referrals under review",
-            intro="Rejected is final. The member sees the reason code in plain words.",
+            title=_("Reject referrals under review"),
+            intro=_("Rejected is final. The member sees the reason code in plain words."),
             form_class=RejectReviewForm,
             perform=lambda obj, data: _reject(obj, data, request),
-            submit_label="Reject",
-            done_message="{count} referral(s) rejected.",
+            submit_label=_("Reject"),
+            done_message=ngettext_lazy("%(count)s referral rejected.", "%(count)s referrals rejected.", "count"),
         )
 
-    @admin.action(permissions=["credit"], description="Credit by hand (even past the monthly limit)…")
+    @admin.action(permissions=["credit"], description=_("Credit by hand (even past the monthly limit)…"))
     def credit_manually(self, request, queryset):
         return run_staff_action(
             self,
             request,
             queryset,
             action="referral.credit_manually",
-            title="Credit referrals by hand",
-            intro="Issues the referrer's reward coupon now, even past the monthly limit. "
-            "The ledger row names you and your reason.",
+            title=_("Credit referrals by hand"),
+            intro=_(
+                "Issues the referrer's reward coupon now, even past the monthly limit. "
+                "The ledger row names you and your reason."
+            ),
             perform=lambda obj, data: _credit(obj, data, request),
-            submit_label="Credit",
-            done_message="{count} referral(s) credited.",
+            submit_label=_("Credit"),
+            done_message=ngettext_lazy("%(count)s referral credited.", "%(count)s referrals credited.", "count"),
         )
 
-    @admin.action(permissions=["void"], description="Void the reward coupon…")
+    @admin.action(permissions=["void"], description=_("Void the reward coupon…"))
     def void_reward_coupon(self, request, queryset):
         return run_staff_action(
             self,
             request,
             queryset,
             action="coupon.void",
-            title="Void reward coupons",
-            intro="Only unused (active) reward coupons can be voided. A voided coupon cannot be used.",
+            title=_("Void reward coupons"),
+            intro=_("Only unused (active) reward coupons can be voided. A voided coupon cannot be used."),
             perform=lambda obj, data: _void_reward(obj, data, request),
-            submit_label="Void coupon",
-            done_message="{count} reward coupon(s) voided.",
+            submit_label=_("Void coupon"),
+            done_message=ngettext_lazy("%(count)s reward coupon voided.", "%(count)s reward coupons voided.", "count"),
         )
 
-    @admin.action(permissions=["rerun"], description="Re-run eligibility (shows the outcome, changes no state)…")
+    @admin.action(permissions=["rerun"], description=_("Re-run eligibility (shows the outcome, changes no state)…"))
     def rerun_eligibility(self, request, queryset):
         response = run_staff_action(
             self,
             request,
             queryset,
             action="referral.rerun_eligibility",
-            title="Re-run eligibility",
-            intro="Applies today's rules to the stored sign-up facts. The outcome is added to the timeline and "
-            "the signals; no state changes. Decide with the review actions if it should.",
+            title=_("Re-run eligibility"),
+            intro=_(
+                "Applies today's rules to the stored sign-up facts. The outcome is added to the timeline and "
+                "the signals; no state changes. Decide with the review actions if it should."
+            ),
             form_class=OptionalNoteForm,
             perform=lambda obj, data: _rerun(obj, data, request),
-            submit_label="Re-run",
-            done_message="Eligibility re-run for {count} referral(s).",
+            submit_label=_("Re-run"),
+            done_message=ngettext_lazy(
+                "Eligibility re-run for %(count)s referral.", "Eligibility re-run for %(count)s referrals.", "count"
+            ),
         )
         for referral, result in getattr(request, "_rerun_outcomes", []):
             verdict = result["outcome"] + (f" ({result['reason_code']})" if result["reason_code"] else "")
-            changed = "differs from" if result["differs"] else "matches"
-            self.message_user(
-                request, f"Referral {referral.pk}: re-run says {verdict}; {changed} its state {referral.state}."
+            text = (
+                gettext("Referral %(number)s: re-run says %(verdict)s; differs from its state %(state)s.")
+                if result["differs"]
+                else gettext("Referral %(number)s: re-run says %(verdict)s; matches its state %(state)s.")
             )
+            self.message_user(request, text % {"number": referral.pk, "verdict": verdict, "state": referral.state})
         return response

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from lib.admin import ReadOnlyAdminMixin
 from referrals.models import Click, MonthlyRewardCounter, ReferralCode
@@ -54,23 +56,27 @@ class ReferralCodeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             request,
             queryset,
             action=f"referral_code.{verb}",
-            title=f"{verb.capitalize()} referral codes",
+            title=_("Enable referral codes") if is_active else _("Disable referral codes"),
             intro=(
-                "A disabled code still lands on the normal sign-up page but refers no one."
+                _("A disabled code still lands on the normal sign-up page but refers no one.")
                 if not is_active
-                else "The code refers friends again from now on."
+                else _("The code refers friends again from now on.")
             ),
             perform=perform,
             form_class=SetCodeForm,
-            submit_label=verb.capitalize(),
-            done_message=f"{{count}} code(s) {verb}d.",
+            submit_label=_("Enable") if is_active else _("Disable"),
+            done_message=(
+                ngettext_lazy("%(count)s code enabled.", "%(count)s codes enabled.", "count")
+                if is_active
+                else ngettext_lazy("%(count)s code disabled.", "%(count)s codes disabled.", "count")
+            ),
         )
 
-    @admin.action(permissions=["toggle"], description="Disable code…")
+    @admin.action(permissions=["toggle"], description=_("Disable code…"))
     def disable_codes(self, request, queryset):
         return self._toggle(request, queryset, is_active=False)
 
-    @admin.action(permissions=["toggle"], description="Enable code…")
+    @admin.action(permissions=["toggle"], description=_("Enable code…"))
     def enable_codes(self, request, queryset):
         return self._toggle(request, queryset, is_active=True)
 

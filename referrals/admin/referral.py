@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
 from lib.admin import ReadOnlyAdminMixin
@@ -42,12 +44,12 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
 class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
-    search_help_text = "Referrer's or friend's e-mail, or the referral code."
+    search_help_text = _("Referrer's or friend's e-mail, or the referral code.")
     inlines = [ReferralEventInline]
     fieldsets = [
         (None, {"fields": ["referrer", "friend", "code", "channel", "click", "state", "reason_code"]}),
         (
-            "Dates",
+            _("Dates"),
             {
                 "fields": [
                     "registered_at",
@@ -62,23 +64,27 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 ]
             },
         ),
-        ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
-        ("Coupons", {"fields": ["reward_coupon_display"]}),
+        (_("Signals (what the automatic decision read)"), {"fields": ["signals_table"]}),
+        (_("Coupons"), {"fields": ["reward_coupon_display"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Referral._meta.fields] + ["signals_table", "reward_coupon_display"]
 
-    @admin.display(description="signals")
+    @admin.display(description=_("signals"))
     def signals_table(self, obj: Referral) -> SafeString:
         return render_signals(obj.signals)
 
-    @admin.display(description="reward coupon")
+    @admin.display(description=_("reward coupon"))
     def reward_coupon_display(self, obj: Referral) -> str:
         coupon = Coupon.objects.filter(referral=obj).first()
         if coupon is None:
             return "—"
-        return f"{coupon} — {coupon.get_status_display()}, issued {coupon.issued_at:%Y-%m-%d %H:%M}"
+        return gettext("%(coupon)s — %(status)s, issued %(date)s") % {
+            "coupon": coupon,
+            "status": coupon.get_status_display(),
+            "date": f"{coupon.issued_at:%Y-%m-%d %H:%M}",
+        }
 
 
 @admin.register(Referral)
@@ -124,26 +130,28 @@ class ReferralReviewAdmin(BaseReferralAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None:
-            fieldsets.append(("Referrer's behaviour (all their friends)", {"fields": ["referrer_behaviour"]}))
+            fieldsets.append((_("Referrer's behaviour (all their friends)"), {"fields": ["referrer_behaviour"]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         return [*super().get_readonly_fields(request, obj), "referrer_behaviour"]
 
-    @admin.display(description="referrer's behaviour")
+    @admin.display(description=_("referrer's behaviour"))
     def referrer_behaviour(self, obj: Referral) -> SafeString:
         return render_behaviour(obj.referrer)
 
-    @admin.display(description="waiting", ordering="review_requested_at")
+    @admin.display(description=_("waiting"), ordering="review_requested_at")
     def waiting(self, obj: Referral) -> str:
         age = timezone.now() - (obj.review_requested_at or obj.registered_at)
         if age > REVIEW_ALERT_AFTER:
             return format_html(
-                '<strong class="staff-overdue">{}</strong><br>over {} h', duration(age), hours(REVIEW_ALERT_AFTER)
+                '<strong class="staff-overdue">{}</strong><br>{}',
+                duration(age),
+                gettext("over %(hours)s h") % {"hours": hours(REVIEW_ALERT_AFTER)},
             )
         return duration(age)
 
-    @admin.display(description="signals")
+    @admin.display(description=_("signals"))
     def medium_signals(self, obj: Referral) -> str:
         signals = obj.signals or {}
         first_order = signals.get("first_order") or {}

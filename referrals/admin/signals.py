@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from referrals.reasons import ReasonCode, staff_label
 
@@ -44,43 +45,45 @@ def signals_sections(signals: dict | None) -> list[dict]:
     first_order = signals.pop("first_order", None)
     decision = _decision_rows(signals)
     if decision:
-        sections.append({"title": "Automatic decision", "rows": decision})
+        sections.append({"title": _("Automatic decision"), "rows": decision})
     checks = signals.pop("checks", None)
     if checks:
         rows: list = []
         _flatten("", checks, rows)
         sections.append(
-            {"title": "Checks against the referrer", "rows": [(k.replace("_", " "), v, t) for k, v, t in rows]}
+            {"title": _("Checks against the referrer"), "rows": [(k.replace("_", " "), v, t) for k, v, t in rows]}
         )
     facts = signals.pop("facts", None)
     if facts:
         rows = []
         _flatten("", facts, rows)
-        sections.append({"title": "Facts read at sign-up", "rows": [(k.replace("_", " "), v, "") for k, v, _ in rows]})
+        sections.append(
+            {"title": _("Facts read at sign-up"), "rows": [(k.replace("_", " "), v, "") for k, v, _tone in rows]}
+        )
     if isinstance(first_order, dict):
         sections.append(_first_order_section(first_order))
     other = {k: v for k, v in signals.items() if k not in ("strong", "medium", "weak")}
     if other:
         rows = []
         _flatten("", other, rows)
-        sections.append({"title": "Other signals", "rows": rows})
+        sections.append({"title": _("Other signals"), "rows": rows})
     if isinstance(rerun, dict):
         rows = [
             (
-                "outcome",
+                _("outcome"),
                 f"{rerun.get('outcome')} {_label(rerun['reason_code']) if rerun.get('reason_code') else ''}",
                 "",
             ),
             (
-                "differs from the referral's state",
-                "yes" if rerun.get("differs") else "no",
+                _("differs from the referral's state"),
+                _("yes") if rerun.get("differs") else _("no"),
                 "warning" if rerun.get("differs") else "",
             ),
-            ("run at", rerun.get("at", ""), ""),
-            ("run by", rerun.get("by", ""), ""),
+            (_("run at"), rerun.get("at", ""), ""),
+            (_("run by"), rerun.get("by", ""), ""),
             *_decision_rows(rerun.get("signals") or {}),
         ]
-        sections.append({"title": "Last eligibility re-run (state unchanged)", "rows": rows})
+        sections.append({"title": _("Last eligibility re-run (state unchanged)"), "rows": rows})
     return sections
 
 
@@ -88,7 +91,7 @@ def _first_order_section(first_order: dict) -> dict:
     """The decision taken at the friend's first order (card links, referrer burst), with what it read."""
     reason = first_order.get("reason_code") or ""
     rows = [
-        ("outcome", f"{first_order.get('outcome', '')} {_label(reason) if reason else ''}".strip(), ""),
+        (_("outcome"), f"{first_order.get('outcome', '')} {_label(reason) if reason else ''}".strip(), ""),
         *_decision_rows(first_order),
     ]
     for key in ("checks", "facts"):
@@ -96,8 +99,8 @@ def _first_order_section(first_order: dict) -> dict:
         _flatten("", first_order.get(key) or {}, found)
         rows += [(label.replace("_", " "), value, tone) for label, value, tone in found]
     if first_order.get("checked_at"):
-        rows.append(("checked at", first_order["checked_at"], ""))
-    return {"title": "Decision at the first order", "rows": rows}
+        rows.append((_("checked at"), first_order["checked_at"], ""))
+    return {"title": _("Decision at the first order"), "rows": rows}
 
 
 def render_signals(signals: dict | None) -> SafeString:

@@ -78,6 +78,12 @@
     }, COPIED_MS);
   }
 
+  // The page's words for this script, in the reader's language (data-i18n-* on <body>, from base.html).
+  function words(key, fallback) {
+    var value = document.body.dataset["i18n" + key.charAt(0).toUpperCase() + key.slice(1)];
+    return value || fallback;
+  }
+
   function onCopyClick(event) {
     var button = event.currentTarget;
     var target = document.getElementById(button.getAttribute("data-copy-target"));
@@ -86,13 +92,13 @@
     var text = textOf(target);
     copyText(target, text).then(function (ok) {
       if (ok) {
-        flashButton(button, "Copied!", true);
-        announce("Copied to clipboard.");
+        flashButton(button, words("copied", "Copied!"), true);
+        announce(words("copiedAnnounce", "Copied to clipboard."));
       } else {
         // Leave the text selected so the user can press Ctrl+C / long-press.
         if (target.select) { target.focus(); target.select(); }
-        flashButton(button, "Press Ctrl+C", false);
-        announce("Could not copy automatically. The text is selected, copy it with your keyboard.");
+        flashButton(button, words("pressCopy", "Press Ctrl+C"), false);
+        announce(words("copyFailed", "Could not copy automatically. The text is selected, copy it with your keyboard."));
       }
     });
   }

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from referrals.models import Referral
@@ -22,24 +23,24 @@ EXPORT_MAX_DAYS = 366
 
 
 class ExportForm(forms.Form):
-    date_from = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(label=_("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To (inclusive)"), widget=forms.DateInput(attrs={"type": "date"}))
 
     def clean(self):
         data = super().clean()
         start, end = data.get("date_from"), data.get("date_to")
         if start and end:
             if end < start:
-                raise forms.ValidationError("The end date is before the start date.")
+                raise forms.ValidationError(_("The end date is before the start date."))
             if (end - start).days >= EXPORT_MAX_DAYS:
-                raise forms.ValidationError(f"Export at most {EXPORT_MAX_DAYS} days at a time.")
+                raise forms.ValidationError(_("Export at most %(days)s days at a time.") % {"days": EXPORT_MAX_DAYS})
         return data
 
 
 def _render(request: HttpRequest, *, export_form: ExportForm, status: int = 200) -> TemplateResponse:
     context = {
         **admin.site.each_context(request),
-        "title": "Staff dashboard",
+        "title": _("Staff dashboard"),
         "data": dashboard_data(),
         "export_form": export_form,
         "can_export": request.user.has_perm("referrals.export_referrals"),

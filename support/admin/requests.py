@@ -7,6 +7,7 @@ import json
 from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from support.audit import record_staff_action
 from support.models import SupportRequest
@@ -34,7 +35,7 @@ class SupportRequestAdmin(admin.ModelAdmin):
     )
     fields = (*readonly_fields[:4], "evidence_pretty", "status", "staff_reply", *readonly_fields[5:])
 
-    @admin.display(description="Evidence (attached automatically)")
+    @admin.display(description=_("Evidence (attached automatically)"))
     def evidence_pretty(self, obj: SupportRequest) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.evidence, indent=2, ensure_ascii=False, sort_keys=True))
 

@@ -26,10 +26,11 @@ from django.core import checks
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -52,8 +53,8 @@ def second_factor_required(user) -> bool:
 class PortalAdminSite(admin.AdminSite):
     """Django's admin site, closed to staff sessions that have not passed the second factor."""
 
-    site_header = "Referral Portal staff console"
-    site_title = "Referral Portal staff"
+    site_header = _("Referral Portal staff console")
+    site_title = _("Referral Portal staff")
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not second_factor_required(request.user)
@@ -68,14 +69,14 @@ class PortalAdminSite(admin.AdminSite):
 
 class CodeForm(forms.Form):
     code = forms.CharField(
-        label="6-digit code",
+        label=_("6-digit code"),
         min_length=6,
         max_length=8,
         strip=True,
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*", "autofocus": True}
         ),
-        help_text="From your authenticator app. A new code appears every 30 seconds.",
+        help_text=_("From your authenticator app. A new code appears every 30 seconds."),
     )
 
     def clean_code(self) -> str:
@@ -113,19 +114,26 @@ def check_code(*, device_id: int, code: str) -> tuple[bool, str | None]:
             wait = max(_seconds_to_wait(device), 1)
             return (
                 False,
-                f"Too many wrong codes in a row: wait {wait} second{pluralize(wait)}, then enter the newest code.",
+                ngettext(
+                    "Too many wrong codes in a row: wait %(wait)s second, then enter the newest code.",
+                    "Too many wrong codes in a row: wait %(wait)s seconds, then enter the newest code.",
+                    wait,
+                )
+                % {"wait": wait},
             )
         if device.verify_token(code):
             if not device.confirmed:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
             return True, None
-    problem = "That code is not right. Enter the newest code your app shows."
+    problem = gettext("That code is not right. Enter the newest code your app shows.")
     if device.throttling_failure_count >= 3:
         wait = _seconds_to_wait(device)
-        problem += (
-            f" After {device.throttling_failure_count} wrong codes, the next try waits {wait} second{pluralize(wait)}."
-        )
+        problem += " " + ngettext(
+            "After %(count)s wrong codes, the next try waits %(wait)s second.",
+            "After %(count)s wrong codes, the next try waits %(wait)s seconds.",
+            wait,
+        ) % {"count": device.throttling_failure_count, "wait": wait}
     return False, problem
 
 
@@ -178,7 +186,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         form.add_error("code", problem)
     context = {
         **admin.site.each_context(request),
-        "title": "Confirm it's you" if confirmed else "Set up your authenticator app",
+        "title": gettext("Confirm it's you") if confirmed else gettext("Set up your authenticator app"),
         "form": form,
         "enrolling": not confirmed,
         "next": _safe_next(request),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import messages
@@ -16,12 +17,20 @@ from django.contrib.admin import helpers
 from django.db import models, transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from lib.errors import DomainError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 from support.audit import record_staff_action
 
 logger = logging.getLogger(__name__)
 
+CONFIRM = _("Confirm")
+DONE = ngettext_lazy("%(count)s done.", "%(count)s done.", "count")
 # More rows than this in one action is almost certainly a mis-click on "select all".
 MAX_OBJECTS_PER_ACTION = 200
 
@@ -34,22 +43,22 @@ class ActionRefused(DomainError):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
-        label="Reason",
+        label=_("Reason"),
         max_length=300,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why you are doing this. Kept in the audit log (and the ledger where money moves).",
+        help_text=_("Why you are doing this. Kept in the audit log (and the ledger where money moves)."),
     )
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         if len(reason) < 5:
-            raise forms.ValidationError("Give a reason of at least 5 characters.")
+            raise forms.ValidationError(gettext("Give a reason of at least 5 characters."))
         return reason
 
 
 class OptionalNoteForm(forms.Form):
     reason = forms.CharField(
-        label="Note (optional)",
+        label=_("Note (optional)"),
         max_length=300,
         required=False,
         widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
@@ -57,6 +66,13 @@ class OptionalNoteForm(forms.Form):
 
 
 Perform = Callable[[models.Model, dict], dict | None]
+
+
+def done_text(done_message: StrOrPromise, count: int) -> str:
+    """ "3 referrals approved.": an ngettext_lazy(…, "count") message, or a plain "{count} …" template."""
+    if isinstance(done_message, Promise) or "%(count)" in done_message:
+        return str(done_message % {"count": count})
+    return done_message.format(count=count)
 
 
 def run_staff_action(
@@ -69,8 +85,8 @@ def run_staff_action(
     perform: Perform,
     form_class: type[forms.Form] = ReasonForm,
     intro: str = "",
-    submit_label: str = "Confirm",
-    done_message: str = "{count} done.",
+    submit_label: StrOrPromise = CONFIRM,
+    done_message: StrOrPromise = DONE,
 ) -> HttpResponse | None:
     """Ask for the form first; once confirmed and valid, perform the action on each object with an audit row.
 
@@ -81,7 +97,9 @@ def run_staff_action(
     objects = list(queryset[: MAX_OBJECTS_PER_ACTION + 1])
     if len(objects) > MAX_OBJECTS_PER_ACTION:
         modeladmin.message_user(
-            request, f"Select at most {MAX_OBJECTS_PER_ACTION} rows for this action.", messages.ERROR
+            request,
+            gettext("Select at most %(count)s rows for this action.") % {"count": MAX_OBJECTS_PER_ACTION},
+            messages.ERROR,
         )
         return None
     form = form_class(request.POST if "confirm" in request.POST else None)
@@ -90,7 +108,7 @@ def run_staff_action(
             request=request, objects=objects, action=action, perform=perform, data=form.cleaned_data
         )
         if done:
-            modeladmin.message_user(request, done_message.format(count=done), messages.SUCCESS)
+            modeladmin.message_user(request, done_text(done_message, done), messages.SUCCESS)
         for text in refused:
             modeladmin.message_user(request, text, messages.WARNING)
         return None
@@ -126,5 +144,8 @@ def perform_and_audit(
             refused.append(f"{obj}: {error}")
         except Exception as error:  # a service refusal must not 500 the whole batch
             logger.exception("staff action %s on %s failed", action, obj.pk)
-            refused.append(f"{obj}: not done ({error.__class__.__name__}: {error})")
+            refused.append(
+                gettext("%(object)s: not done (%(error)s)")
+                % {"object": obj, "error": f"{error.__class__.__name__}: {error}"}
+            )
     return done, refused
