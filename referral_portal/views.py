@@ -14,13 +14,17 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.i18n import set_language as django_set_language
 
 from accounts import services as account_services
+from accounts.selectors import region_for_country
 from referral_portal.celery import app
 
 logger = logging.getLogger(__name__)
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    """The program in one page, with the amounts of the reader's region (a visitor: the default region's)."""
+    country = str(request.user.country) if request.user.is_authenticated else ""
+    region = region_for_country(country)
+    return render(request, "home.html", {"region": region, "welcome_total": region.welcome_coupons().total})
 
 
 @require_POST
