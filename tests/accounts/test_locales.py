@@ -143,4 +143,4 @@ def test_credited_notice_uses_the_referrers_locale(germany):
     coupon = CouponFactory(owner=referral.referrer, value=Decimal("4.00"), min_spend=Decimal("5.00"), currency="CAD")
     notify_credited(referral=referral, coupon=coupon)
     notice = referral.referrer.notifications.get()
-    assert notice.title == f"You earned a 4,00{NBSP}$ coupon"
+    assert notice.title == f"Vous avez gagné un coupon de 4,00{NBSP}$"  # the words in French too (issue 17)
