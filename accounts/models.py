@@ -76,12 +76,12 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     """A member (or staff). The e-mail address is the login."""
 
-    email = models.EmailField("e-mail address", unique=True)
+    email = models.EmailField(_("e-mail address"), unique=True)
     # Canonical form for duplicate/self-referral checks: provider-specific dots
     # and +tags removed (accounts.identity.normalize_email).
     email_normalized = models.CharField(max_length=254, db_index=True, editable=False)
-    first_name = models.CharField(max_length=150)
-    last_name = models.CharField(max_length=150, blank=True)
+    first_name = models.CharField(_("first name"), max_length=150)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
     country = CountryField(blank_label="(select country)", default="US")
     language = models.CharField(max_length=10, default="en")
     time_zone = models.CharField(max_length=64, default="UTC")

@@ -82,15 +82,22 @@ class IssueCouponForm(forms.Form):
     """Staff: issue one coupon to a member by hand; the reason goes to the ledger with the staff member's name."""
 
     member_email = forms.EmailField(label=_("Member e-mail"))
-    kind = forms.ChoiceField(choices=[c for c in CouponKind.choices if c[0] != CouponKind.PROMO])
-    title = forms.CharField(max_length=120, required=False)
-    value = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
-    min_spend = forms.DecimalField(max_digits=10, decimal_places=2, min_value=Decimal("0"), initial=Decimal("0"))
-    currency = forms.CharField(max_length=3, initial="USD")
-    valid_days = forms.IntegerField(min_value=1, max_value=365, initial=30)
-    store = forms.ModelChoiceField(queryset=None, required=False, help_text=_("Required for a store coupon."))
+    kind = forms.ChoiceField(label=_("Kind"), choices=[c for c in CouponKind.choices if c[0] != CouponKind.PROMO])
+    title = forms.CharField(label=_("Title"), max_length=120, required=False)
+    value = forms.DecimalField(label=_("Value"), max_digits=10, decimal_places=2, min_value=Decimal("0.01"))
+    min_spend = forms.DecimalField(
+        label=_("Minimum spend"), max_digits=10, decimal_places=2, min_value=Decimal("0"), initial=Decimal("0")
+    )
+    currency = forms.CharField(label=_("Currency"), max_length=3, initial="USD")
+    valid_days = forms.IntegerField(label=_("Valid for (days)"), min_value=1, max_value=365, initial=30)
+    store = forms.ModelChoiceField(
+        label=_("Store"), queryset=None, required=False, help_text=_("Required for a store coupon.")
+    )
     reason = forms.CharField(
-        max_length=300, widget=forms.Textarea(attrs={"rows": 3}), help_text=_("Written to the ledger.")
+        label=_("Reason"),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("Written to the ledger."),
     )
     # A fresh token per form: submitting the same form twice issues one coupon.
     token = forms.CharField(widget=forms.HiddenInput)

@@ -147,12 +147,13 @@ def test_the_friend_journey_and_the_referrers_pages_speak_the_readers_language(
     assert_speaks(sam, language, sentences)
     shoot(sam, f"i18n-{language}-08-friend-checkout", phone=True)
     sam.locator("button[name=action][value=pay]").click()
+    sam.wait_for_url(re.compile(r".*/orders/[^/]+/$"))
     order = Order.objects.get(buyer=friend)
-    sam.wait_for_url(f"**/orders/{order.external_id}/")
+    assert sam.url.endswith(f"/orders/{order.external_id}/")
     assert_speaks(sam, language, sentences)
     for action in ("mark-paid", "mark-shipped", "confirm-receipt"):
-        sam.locator(f"form[action$='/{action}/'] button").click()
-        sam.wait_for_load_state()
+        with sam.expect_navigation():
+            sam.locator(f"form[action$='/{action}/'] button").click()
     assert_speaks(sam, language, sentences)
     shoot(sam, f"i18n-{language}-09-friend-order-completed", phone=True)
     sam.goto("/orders/")
