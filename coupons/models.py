@@ -94,10 +94,14 @@ class CouponQuerySet(models.QuerySet["Coupon"]):
         return self.filter(status=CouponStatus.ACTIVE)
 
 
-# The titles the portal gives its own coupons, shown in the reader's language (the stored title is English).
+# The titles the portal gives its own coupons are stored in English and shown in the reader's language: the
+# fixed ones by their text, the generated ones (anniversary, coins exchange: "Coins exchange: 5 off 25") by
+# their source. Titles staff or a seller typed are shown as typed.
 SYSTEM_TITLES: dict[str, StrOrPromise] = {
-    CouponSource.REFERRAL: _("Referral reward"),
-    CouponSource.WELCOME: _("Welcome coupon"),
+    "Referral reward": _("Referral reward"),
+    "Welcome coupon": _("Welcome coupon"),
+}
+GENERATED_TITLES: dict[str, StrOrPromise] = {
     CouponSource.ANNIVERSARY: _("Anniversary gift"),
     CouponSource.COINS: _("Coins exchange"),
 }
@@ -155,7 +159,7 @@ class Coupon(models.Model):
     @property
     def display_title(self) -> str:
         """The title a member reads: the portal's own titles in the reader's language, others as stored."""
-        system = SYSTEM_TITLES.get(self.source)
+        system = SYSTEM_TITLES.get(self.title) or GENERATED_TITLES.get(self.source)
         return str(system) if system else (self.title or self.get_source_display())
 
     def is_usable(self, at: datetime) -> bool:

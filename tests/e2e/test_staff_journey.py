@@ -175,7 +175,7 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     page.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
     page.get_by_role("button", name="Approve").click()
     page.wait_for_url("**/admin/referrals/referralreview/**")
-    expect(page.locator(".messagelist")).to_contain_text("1 referral(s) approved.")
+    expect(page.locator(".messagelist")).to_contain_text("1 referral approved.")
     assert page.locator("#result_list").count() == 0  # the queue is empty now
     shoot(page, screenshot, "staff-07-after-approval")
 

@@ -191,7 +191,7 @@ def test_admin_approve_action(admin_client):
         follow=True,
     )
     html = response.content.decode()
-    assert "1 refund(s) approved." in html and "1 order(s) skipped" in html
+    assert "1 refund approved." in html and "1 order skipped" in html
     waiting.refresh_from_db()
     untouched.refresh_from_db()
     assert waiting.state == OrderState.REFUNDED and waiting.refund_decided_by.is_superuser
