@@ -79,7 +79,7 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
             path(
                 "<path:object_id>/decide/<str:action>/",
                 self.admin_site.admin_view(self.decide_view),
-                name="%s_%s_decide" % info,
+                name=f"{info[0]}_{info[1]}_decide",
             )
         ]
         return urls + super().get_urls()
@@ -87,7 +87,7 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
     def decide_view(self, request, object_id: str, action: str):
         """Approve or reject this one referral from its page (the list's audited actions, permission checked)."""
         info = self.opts.app_label, self.opts.model_name
-        back = reverse("admin:%s_%s_change" % info, args=[object_id])
+        back = reverse(f"admin:{info[0]}_{info[1]}_change", args=[object_id])
         done = reverse("admin:referrals_referralreview_changelist")
         return run_object_action(self, request, object_id=object_id, action=action, back_url=back, done_url=done)
 
@@ -97,8 +97,8 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         if obj is not None and obj.state == ReferralState.UNDER_REVIEW and self.has_review_permission(request):
             info = self.opts.app_label, self.opts.model_name
             extra_context["decision"] = {
-                "approve_url": reverse("admin:%s_%s_decide" % info, args=[obj.pk, "approve_reviews"]),
-                "reject_url": reverse("admin:%s_%s_decide" % info, args=[obj.pk, "reject_reviews"]),
+                "approve_url": reverse(f"admin:{info[0]}_{info[1]}_decide", args=[obj.pk, "approve_reviews"]),
+                "reject_url": reverse(f"admin:{info[0]}_{info[1]}_decide", args=[obj.pk, "reject_reviews"]),
                 "approve_form": ApproveReviewForm(auto_id="approve_%s"),
                 "reject_form": RejectReviewForm(auto_id="reject_%s"),
                 "signals": self.medium_signals(obj),
@@ -198,4 +198,3 @@ class ReferralReviewAdmin(BaseReferralAdmin):
                 '<strong class="staff-overdue">{}</strong><br>over {} h', duration(age), hours(REVIEW_ALERT_AFTER)
             )
         return duration(age)
-
