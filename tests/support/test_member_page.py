@@ -68,7 +68,7 @@ def test_the_figures_are_the_members_own(role_client, referrer):
     progress = meter.monthly_progress(member=referrer, now=timezone.now())
     assert progress.count == 3
     assert text_of(html, "member-meter").startswith(f"{progress.count} of {progress.limit} referral coupons")
-    [(currency, total, n)] = meter.referral_earnings(member=referrer)
+    [(_currency, total, n)] = meter.referral_earnings(member=referrer)
     assert text_of(html, "member-earnings") == f"${total:.2f} · {n} coupons"
     assert text_of(html, "member-tab-all") == "4"
     assert text_of(html, "member-tab-credited") == "3"
