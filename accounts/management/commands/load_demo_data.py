@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.demo import ensure_rewards_demo
+from accounts.demo import ensure_level_orders, ensure_rewards_demo
 from accounts.models import AccountStatus, StatusReason, User
 from accounts.services import flag_account
 from coupons.demo import ensure_demo_coupons
@@ -69,6 +69,8 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_member_identity(user=member, phone=MEMBER_PHONE, country="US")
     flagged = ensure_user(email=FLAGGED_EMAIL, first_name="Fred", last_name="Flagged", country="US")
     ensure_flagged(user=flagged)
+    # The member's biggest orders first: the level then changes once (silver → gold), never back and forth.
+    ensure_level_orders(member=member)
     ensure_demo_orders(buyer=member)
     ensure_demo_referrals(member=member, make_user=ensure_user)
     ensure_demo_coupons(member)
