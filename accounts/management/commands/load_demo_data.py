@@ -22,6 +22,8 @@ STAFF_EMAIL = "staff@example.com"
 MEMBER_EMAIL = "member@example.com"
 FLAGGED_EMAIL = "flagged@example.com"
 MEMBER_PHONE = "+14155550123"  # a valid US number reserved for fiction (555-01xx)
+# (role, e-mail) of the demo logins `make run` prints (here and again by `announce_ready` once all is up).
+DEMO_LOGINS = [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
 def ensure_user(*, email: str, first_name: str, last_name: str = "", is_staff: bool = False, **extra) -> User:
@@ -77,7 +79,7 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_demo_clicks(member=member)
     ensure_demo_referral_states(member=member, make_user=ensure_user)
     ensure_rewards_demo(member=member)
-    return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
+    return DEMO_LOGINS
 
 
 class Command(BaseCommand):
