@@ -30,6 +30,7 @@ from accounts.admin.member_page import linked_accounts, member_page_context
 from accounts.models import AccountStatus, StatusReason, User
 from coupons.models import Coupon
 from coupons.services import void_coupon
+from lib.admin import NonBlankValuesListFilter
 from referrals.admin.panels import render_behaviour
 from support.admin.staff_actions import (
     ActionRefused,
@@ -61,7 +62,7 @@ def _void(coupon, data: dict, *, actor) -> dict:
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["email", "first_name", "last_name", "country", "status", "status_reason", "phone_verified_at"]
-    list_filter = ["status", "status_reason", "level", "country", "is_staff"]
+    list_filter = ["status", ("status_reason", NonBlankValuesListFilter), "level", "country", "is_staff"]
     search_fields = ["email", "email_normalized", "first_name", "last_name", "phone"]
     # Status changes go through the actions below (services), never by editing the fields.
     readonly_fields = [

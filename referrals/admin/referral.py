@@ -12,41 +12,19 @@ from django.utils.translation import gettext_lazy as _
 from coupons.models import Coupon
 from lib.admin import ReadOnlyAdminMixin
 from referrals.admin.actions import ApproveReviewForm, ReferralActionsMixin, RejectReviewForm
-from referrals.admin.panels import render_behaviour
+from referrals.admin.panels import render_behaviour, render_timeline, timeline_prefetch
 from referrals.admin.signals import render_signals
-from referrals.models import Referral, ReferralEvent, ReferralReview
+from referrals.models import Referral, ReferralReview
 from referrals.program import REVIEW_ALERT_AFTER, hours
 from referrals.reasons import ReferralState
 from support.admin.staff_actions import run_object_action
 from support.templatetags.staff import duration
 
 
-class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ReferralEvent
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "timeline"
-    fields = ["occurred_at", "from_state", "to_state", "reason_code", "actor_kind", "actor", "note", "recorded_at"]
-    readonly_fields = fields
-    ordering = ["occurred_at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # The timeline is part of the referral: whoever may see the referral (or the queue) sees it.
-        user = request.user
-        return any(
-            user.has_perm(p)
-            for p in ("referrals.view_referral", "referrals.view_referralreview", "referrals.review_referral")
-        )
-
-
 class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
     search_help_text = "Referrer's or friend's e-mail, or the referral code."
-    inlines = [ReferralEventInline]
     fieldsets = [
         (None, {"fields": ["referrer", "friend", "code", "channel", "click", "state", "reason_code"]}),
         (
@@ -65,6 +43,7 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 ]
             },
         ),
+        (_("Timeline"), {"fields": ["timeline"]}),
         ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
         ("Coupons", {"fields": ["reward_coupon_display"]}),
     ]
@@ -106,7 +85,12 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Referral._meta.fields] + ["signals_table", "reward_coupon_display"]
+        return [f.name for f in Referral._meta.fields] + ["timeline", "signals_table", "reward_coupon_display"]
+
+    @admin.display(description=_("timeline"))
+    def timeline(self, obj: Referral) -> SafeString:
+        """Every state change with when it happened, who or what did it, and when the portal heard of it."""
+        return render_timeline(Referral.objects.prefetch_related(timeline_prefetch()).get(pk=obj.pk))
 
     @admin.display(description="signals")
     def signals_table(self, obj: Referral) -> SafeString:
