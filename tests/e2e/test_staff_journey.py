@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from coupons.models import Coupon
 from coupons.services import issue_coupon
 from referrals.models import Referral
+from referrals.selectors import meter
 from referrals.services import record_start
 from support.models import AuditLog
 from tests.factories import ReferralCodeFactory, ReferralFactory, UserFactory
@@ -140,6 +141,13 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     # The staff stylesheet is on admin change lists too: the overdue wait stands out in red.
     color = "el => getComputedStyle(el).color"
     assert row.locator(".staff-overdue").evaluate(color) != row.locator("td.field-referrer").evaluate(color)
+    # The queue fits 1280 px: every column, Waiting and Signals included, is inside the window and nothing in the
+    # table is cut off.
+    for column in ("waiting", "medium_signals"):
+        box = page.locator(f"#result_list th.column-{column}").bounding_box()
+        assert box and box["x"] + box["width"] <= DESKTOP["width"], (column, box)
+    assert "SHARED_IP_AND_AGENT" in row.locator("td.field-medium_signals").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
     shoot(page, screenshot, "staff-03-review-queue", phone=True)
 
     # The referral's trace: signals and timeline.
@@ -164,17 +172,25 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     assert "rosa@example.com" in member and "Rosa" in member
     assert "theo.lind@example.org" in member and "sam.okafor@example.net" in member  # friends invited
     assert "Referral reward" in member  # the reward coupon and its ledger row
+    # A page for support work: what the member sees, their own figures, no password hash or permission pickers.
+    assert "What the member sees on Invite Friends" in member
+    progress = meter.monthly_progress(member=world["referrer"], now=timezone.now())
+    assert page.locator("#member-meter").inner_text().startswith(f"{progress.count} of 10 referral coupons")
+    assert page.locator("#member-earnings").inner_text() == "$5.00 · 1 coupon"
+    assert page.locator("#id_user_permissions, #id_groups, .field-password").count() == 0
+    assert "pbkdf2" not in page.content()
     shoot(page, screenshot, "staff-05-member-page", phone=True)
 
-    # Decide: approve the review with a reason (an audited action).
+    # Decide on the review page itself: approve with a note (an audited action), back to the queue.
     page.goto("/admin/referrals/referralreview/")
-    page.locator("#result_list tbody tr").first.locator("input.action-select").check()
-    page.locator("select[name=action]").select_option("approve_reviews")
-    page.get_by_role("button", name="Go").click()
-    shoot(page, screenshot, "staff-06-approve-form")
-    page.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_url("**/admin/referrals/referralreview/**")
+    page.locator("#result_list").get_by_role("link", name=str(review.pk), exact=True).click()
+    decision = page.locator(".staff-decision")
+    expect(decision.get_by_role("heading", name="Decide this review")).to_be_visible()
+    assert "SHARED_IP_AND_AGENT" in decision.inner_text()
+    shoot(page, screenshot, "staff-06-review-page-decision", phone=True)
+    decision.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
+    decision.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**/admin/referrals/referralreview/")
     expect(page.locator(".messagelist")).to_contain_text("1 referral(s) approved.")
     assert page.locator("#result_list").count() == 0  # the queue is empty now
     shoot(page, screenshot, "staff-07-after-approval")
@@ -236,3 +252,27 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(console_url)
     assert AuditLog.objects.filter(actor=analyst, action__startswith="second factor").count() == 2
+
+
+def test_a_reject_on_the_review_page_needs_a_written_reason(page, live_server, analyst, world, screenshot, login):
+    review = world["review"]
+    login(page, analyst)
+    page.goto(f"/admin/referrals/referralreview/{review.pk}/change/")
+    reject = page.locator(".staff-decision-reject")
+    reject.get_by_label("Reason code").select_option("SELF_REFERRAL")
+    reject.get_by_role("button", name="Reject").click()
+    # No reason: the same decision again with the error announced; nothing changed.
+    expect(page.get_by_role("alert")).to_contain_text("This field is required")
+    shoot(page, screenshot, "staff-10-reject-needs-a-reason", phone=True)
+    review.refresh_from_db()
+    assert review.state == "under_review"
+    page.get_by_label("Reason code").select_option("SELF_REFERRAL")
+    page.locator("textarea[name=reason]").fill("The friend's card is the referrer's (support case 1182).")
+    page.get_by_role("button", name="Reject").click()
+    page.wait_for_url("**/admin/referrals/referralreview/")
+    expect(page.locator(".messagelist")).to_contain_text("1 referral(s) rejected.")
+    review.refresh_from_db()
+    assert (review.state, review.reason_code) == ("rejected", "SELF_REFERRAL")
+    entry = AuditLog.objects.get(action="referral.reject_review")
+    assert entry.actor_id == analyst.pk and "1182" in entry.reason
+    shoot(page, screenshot, "staff-11-after-rejection")
