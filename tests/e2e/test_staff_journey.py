@@ -104,12 +104,15 @@ def shoot(page, screenshot, name: str, *, phone: bool = False) -> None:
         assert width <= PHONE["width"], f"{name}: the page scrolls sideways at 390px ({width}px)"
 
 
-def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_server, analyst, world, screenshot):
+def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(
+    page, live_server, analyst, world, screenshot, axe_check
+):
     review = world["review"]
 
     # The admin login form (not a forced session).
     page.goto("/admin/")
     page.wait_for_url("**/admin/login/**")
+    axe_check(page, "staff-login")
     page.get_by_label("E-mail address").fill("ana.fraud@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -203,7 +206,7 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     assert Referral.objects.get(pk=world["credited"].pk).state == "credited"
 
 
-def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst, settings, screenshot):
+def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst, settings, screenshot, axe_check):
     """With STAFF_REQUIRE_2FA (production): enrol an app on the first sign-in, then a code every sign-in."""
     from base64 import b32decode
 
@@ -229,6 +232,7 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the inline SVG renders under the CSP
     typed = page.locator(".staff-secret").inner_text().replace(" ", "")
     key = b32decode(typed + "=" * (-len(typed) % 8))
+    axe_check(page, "staff-second-factor-enrol")
     shoot(page, screenshot, "staff-08-second-factor-enrol", phone=True)
     page.get_by_label("6-digit code").fill(current_code(key))
     page.get_by_role("button", name="Confirm and open the console").click()
@@ -244,6 +248,7 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     page.get_by_label("6-digit code").fill(wrong)
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    axe_check(page, "staff-second-factor-wrong-code")
     shoot(page, screenshot, "staff-09-second-factor-wrong-code", phone=True)
     page.wait_for_timeout(1100)  # one wrong code: the next try waits a second
     # Codes are single use and enrolment used this 30-second step's code: the app's next one is accepted
@@ -254,7 +259,9 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     assert AuditLog.objects.filter(actor=analyst, action__startswith="second factor").count() == 2
 
 
-def test_a_reject_on_the_review_page_needs_a_written_reason(page, live_server, analyst, world, screenshot, login):
+def test_a_reject_on_the_review_page_needs_a_written_reason(
+    page, live_server, analyst, world, screenshot, login, axe_check
+):
     review = world["review"]
     login(page, analyst)
     page.goto(f"/admin/referrals/referralreview/{review.pk}/change/")
@@ -263,6 +270,7 @@ def test_a_reject_on_the_review_page_needs_a_written_reason(page, live_server, a
     reject.get_by_role("button", name="Reject").click()
     # No reason: the same decision again with the error announced; nothing changed.
     expect(page.get_by_role("alert")).to_contain_text("This field is required")
+    axe_check(page, "staff-reject-form-error")
     shoot(page, screenshot, "staff-10-reject-needs-a-reason", phone=True)
     review.refresh_from_db()
     assert review.state == "under_review"
