@@ -1,5 +1,6 @@
 """Every staff page in a real browser: axe-core finds no serious or critical violation, headings go in order, and
-the pages staff work from most (dashboard, review queue and page, member page) fit 1280 px and 390 px.
+the pages staff work from most (dashboard, review queue and page, member page) fit 1280 px and 390 px, and no
+page names an internal document (a file name or "program rules, section 6").
 
 Signed in as a superuser so that every page and every action renders; the role tests (tests/support) check what
 each role may see and do.
@@ -7,6 +8,7 @@ each role may see and do.
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 import pytest
@@ -23,6 +25,7 @@ PHONE = {"width": 390, "height": 844}
 HEADINGS = "() => [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].filter(h => h.offsetParent !== null)"
 HEADING_LEVELS = HEADINGS + ".map(h => Number(h.tagName[1]))"
 OVERFLOW = "() => document.documentElement.scrollWidth"
+INTERNAL_NAMES = re.compile(r"\b[\w-]+\.md\b|program[-_ ]rules?,? section|\bsection \d+\b", re.I)
 
 
 def staff_urls(world: dict, member) -> list[tuple[str, str, bool]]:
@@ -70,6 +73,9 @@ def test_every_staff_page_passes_axe_with_headings_in_order(page, login, screens
         assert levels and levels[0] == 1, (name, levels)
         for before, after in pairwise(levels):
             assert after <= before + 1, f"{name}: heading h{after} follows h{before} ({levels})"
+        # No internal document names (file names, "program rules, section 6") on a staff page.
+        text = page.inner_text("body")
+        assert not INTERNAL_NAMES.search(text), (name, INTERNAL_NAMES.search(text).group(0))
         results.append((name, len(violations)))
         if owned:
             screenshot(page, f"a11y-{name}-1280")
