@@ -95,6 +95,11 @@ def run_staff_action(
         for text in refused:
             modeladmin.message_user(request, text, messages.WARNING)
         return None
+    if form.is_bound and form.errors:
+        # Focus goes to the first field to correct; the summary above the form says what is wrong.
+        first = next((name for name in form.fields if name in form.errors), None)
+        if first:
+            form.fields[first].widget.attrs["autofocus"] = True
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,

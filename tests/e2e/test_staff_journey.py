@@ -269,7 +269,9 @@ def test_a_reject_on_the_review_page_needs_a_written_reason(
     reject.get_by_label("Reason code").select_option("SELF_REFERRAL")
     reject.get_by_role("button", name="Reject").click()
     # No reason: the same decision again with the error announced; nothing changed.
-    expect(page.get_by_role("alert")).to_contain_text("This field is required")
+    expect(page.locator(".errornote")).to_contain_text("Please correct the error below.")
+    expect(page.locator(".errors [role=alert]")).to_contain_text("This field is required")
+    expect(page.locator("textarea[name=reason]")).to_be_focused()
     axe_check(page, "staff-reject-form-error")
     shoot(page, screenshot, "staff-10-reject-needs-a-reason", phone=True)
     review.refresh_from_db()

@@ -3,6 +3,8 @@ audited staff actions (permission declared by the action, reason, audit row in t
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -49,6 +51,8 @@ def test_reject_needs_a_written_reason(role_client):
     assert response.status_code == 200
     html = response.content.decode()
     assert "This field is required" in html and 'role="alert"' in html
+    assert "Please correct the error below." in html  # a summary, and the focus on the field to correct
+    assert re.search(r'<textarea[^>]*name="reason"[^>]*autofocus', html)
     assert f'href="{review_page(referral)}"' in html  # Cancel goes back to the review page
     referral.refresh_from_db()
     assert referral.state == "under_review"
