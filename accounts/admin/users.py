@@ -168,6 +168,8 @@ class UserAdmin(BaseUserAdmin):
             "opts": self.opts,
             "original": member,
             "has_view_permission": True,
+            # The page needs its width for the referral timelines: no app menu beside it.
+            "is_nav_sidebar_enabled": False,
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/accounts/member_page.html", context)
