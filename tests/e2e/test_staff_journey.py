@@ -130,6 +130,9 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(
     cost = page.locator(".staff-card", has_text="Reward cost this month")
     assert cost.locator(".staff-figure").inner_text() == "$5.00"
     assert "0 used of 1 issued" in page.locator(".staff-card", has_text="redemption").inner_text()
+    # The month's count is the member's meter (the world's reward was issued outside crediting: no slot used).
+    counted = meter.monthly_progress(member=world["referrer"], now=timezone.now()).count
+    assert page.locator("#staff-month-counted .staff-figure").inner_text() == str(counted)
     outcomes = page.locator(".module", has_text="Outcomes, last 14 days").locator("tbody td")
     assert outcomes.all_inner_texts() == ["1", "0", "0", "0"]  # credited, capped, voided, rejected
     shoot(page, screenshot, "staff-02-dashboard", phone=True)
