@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from lib.admin import ReadOnlyAdminMixin
-from referrals.models import Click, MonthlyRewardCounter, ReferralCode
+from referrals.models import Click, ClickTally, MonthlyRewardCounter, ReferralCode
 from referrals.services.staff import set_code_active
 from support.admin.staff_actions import ActionRefused, ReasonForm, run_staff_action
 
@@ -22,6 +22,19 @@ class ClickAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in Click._meta.fields]
+
+
+@admin.register(ClickTally)
+class ClickTallyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Counts of clicks the retention job removed (per code and channel); the funnel adds them to raw clicks."""
+
+    list_display = ["referral_code", "channel", "clicks", "updated_at"]
+    list_filter = ["channel"]
+    list_select_related = ["referral_code"]
+    search_fields = ["referral_code__code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ClickTally._meta.fields]
 
 
 class SetCodeForm(ReasonForm):

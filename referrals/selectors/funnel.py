@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 
 from accounts.models import User
-from referrals.models import Channel, Click, Referral
+from referrals.models import Channel, Click, ClickTally, Referral
 from referrals.reasons import ReasonCode, ReferralState
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class Funnel:
 
 
 def channel_funnel(*, member: User) -> Funnel:
-    """Clicks → sign-ups → first orders → coupons per channel: two aggregate queries."""
+    """Clicks → sign-ups → first orders → coupons per channel: three aggregate queries (raw clicks, tallied
+    clicks, referrals)."""
     labels = dict(Channel.choices)
     rows: dict[str, ChannelFunnel] = {}
 
@@ -55,6 +56,9 @@ def channel_funnel(*, member: User) -> Funnel:
     clicks = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
     for c in clicks:
         row(c["channel"]).clicks = c["n"]
+    # Clicks the retention job removed, counted per channel (referrals.services.retention).
+    for channel, n in ClickTally.objects.filter(referral_code__user=member).values_list("channel", "clicks"):
+        row(channel).clicks += n
 
     referrals = (
         Referral.objects.filter(referrer=member)
