@@ -9,6 +9,7 @@
    and the staff pages for a superuser, through Django's test client in one process (DEBUG off, the cached
    template loader, page caches OFF: every request is a first visit), SCALE_REQUESTS times each (default 20)
    after two warm-up requests, and prints p50 / p95 / queries;
+   (SCALE_ONLY=/admin/ measures only the pages whose path contains it);
 3. runs EXPLAIN on every SELECT each page sent and lists any sequential scan of a big table (more than
    10,000 rows): the targets are p95 < 100 ms (typical member, staff) / < 300 ms (biggest referrer) and none.
 """
@@ -20,6 +21,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -87,7 +89,10 @@ with connection.cursor() as cursor:
     cursor.execute("SELECT relname FROM pg_class WHERE relkind = 'r' AND reltuples > %s", [int(os.environ["BIG"])])
     big_tables = {row[0] for row in cursor.fetchall()}
 
-member_pages = ["/invite/", "/coupons/", "/rewards/", "/accounts/profile/", "/orders/", "/support/", "/invite/rules/"]
+member_pages = [
+    "/invite/", "/coupons/", "/accounts/rewards/", "/accounts/profile/",
+    "/orders/", "/support/", "/invite/rules/", "/shop/",
+]
 if os.environ.get("SCALE_EXTRA_MEMBER_PAGES"):
     member_pages += os.environ["SCALE_EXTRA_MEMBER_PAGES"].split(",")
 staff_pages = [
@@ -102,6 +107,10 @@ staff_pages = [
 plan = [("typical member", typical, p) for p in member_pages]
 plan += [("biggest referrer", big, p) for p in member_pages]
 plan += [("staff", staff, p) for p in staff_pages]
+if os.environ.get("SCALE_ONLY"):  # e.g. SCALE_ONLY=/admin/ : only the pages whose path contains it
+    plan = [step for step in plan if os.environ["SCALE_ONLY"] in step[2]]
+if os.environ.get("SCALE_SKIP"):  # e.g. SCALE_SKIP=/change/ : leave out the pages whose path contains it
+    plan = [step for step in plan if os.environ["SCALE_SKIP"] not in step[2]]
 
 
 def seq_scans(sql):
@@ -149,14 +158,16 @@ print(json.dumps(results))
 def main() -> int:
     _ensure_database()
     env = _env()
+    env["VAR_DIR"] = tempfile.mkdtemp(prefix="rp_bench_scale_")
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
     started = time.monotonic()
     subprocess.run([sys.executable, str(ROOT / "bench" / "scale_seed.py")], env=env, check=True, cwd=ROOT)
     print(f"seeded in {time.monotonic() - started:.0f}s (0 when already seeded)", flush=True)
     env.update(SCALE_REQUESTS=str(REQUESTS), BIG=str(BIG_TABLE_ROWS))
     out = subprocess.run(
-        [sys.executable, "-c", MEASURE], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-c", MEASURE], env=env, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True
     ).stdout
     results = json.loads(out.strip().splitlines()[-1])
     failures = 0

@@ -122,7 +122,9 @@ def seed() -> None:
     def referrals():
         for i, (referrer, friend) in enumerate(zip(plan, friend_ids, strict=True)):
             state, reason = STATES[i % len(STATES)]
-            at = now - timedelta(minutes=7 * i % (180 * 24 * 60))
+            # The biggest referrer's friends came over five years (one every 9 hours: about 10 rewards a
+            # month, the monthly limit, so about 10 reward coupons are active at once); the others' over 180 days.
+            at = now - (timedelta(hours=9 * i) if i < BIGGEST else timedelta(minutes=7 * i % (180 * 24 * 60)))
             yield Referral(
                 referrer_id=referrer,
                 friend_id=friend,

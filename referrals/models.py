@@ -113,6 +113,12 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["referrer", "-registered_at"], name="referral_referrer_idx"),
             models.Index(fields=["state", "credit_due_at"], name="referral_state_due_idx"),
+            # The referral changelist's order, the dashboard's last 14 days and the CSV export's range.
+            models.Index(fields=["registered_at"], name="referral_registered_idx"),
+            # The dashboard's outcomes since a date.
+            models.Index(fields=["decided_at"], name="referral_decided_idx"),
+            # The review queue: under review, oldest request first.
+            models.Index(fields=["state", "review_requested_at", "registered_at"], name="referral_review_queue_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),

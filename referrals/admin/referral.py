@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from coupons.models import Coupon
-from lib.admin import ReadOnlyAdminMixin
+from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 from referrals.admin.actions import ReferralActionsMixin
 from referrals.admin.panels import render_behaviour
 from referrals.admin.signals import render_signals
@@ -39,7 +39,7 @@ class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
         )
 
 
-class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
     search_help_text = "Referrer's or friend's e-mail, or the referral code."
@@ -95,7 +95,6 @@ class ReferralAdmin(BaseReferralAdmin):
         "credited_at",
     ]
     list_filter = ["state", "reason_code", "channel", "registered_at"]
-    date_hierarchy = "registered_at"
     actions = ["approve_reviews", "reject_reviews", "credit_manually", "void_reward_coupon", "rerun_eligibility"]
 
 
