@@ -122,7 +122,7 @@ email = os.environ["BENCH_EMAIL"]
 tag = email.split("@")[0]
 member = User.objects.filter(email=email).first() or User.objects.create_user(
     email=email, password=None, first_name="Bench", last_name="Member")
-code = ensure_referral_code(user=member)
+code = ensure_referral_code(member=member)
 now = timezone.now()
 have = Referral.objects.filter(referrer=member).count()
 if have < n:
@@ -326,7 +326,7 @@ def main() -> int:
     cookies = {}
     for who, email, referrals in (("big", MEMBER_EMAIL, REFERRALS), ("small", SMALL_EMAIL, SMALL_REFERRALS)):
         seed_env = {**env, "BENCH_EMAIL": email, "BENCH_REFERRALS": str(referrals)}
-        out = subprocess.run([PY, "-c", SEED], env=seed_env, check=True, cwd=ROOT, capture_output=True, text=True)
+        out = subprocess.run([PY, "-c", SEED], env=seed_env, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True)
         cookies[who] = f"sessionid={json.loads(out.stdout)['session']}"
     # First visits: no rendered-page cache and no funnel cache.
     miss_env = {
