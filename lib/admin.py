@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
@@ -56,3 +57,11 @@ class BigTableAdminMixin:
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+
+class NonBlankValuesListFilter(admin.AllValuesFieldListFilter):
+    """Django's "all values" filter without the blank value (an empty link has no name for a screen reader)."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path) -> None:
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.lookup_choices = [value for value in self.lookup_choices if value not in ("", None)]
