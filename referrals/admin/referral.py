@@ -11,7 +11,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
-from lib.admin import ReadOnlyAdminMixin
+from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 from referrals.admin.actions import ApproveReviewForm, ReferralActionsMixin, RejectReviewForm
 from referrals.admin.panels import render_behaviour, render_timeline, timeline_prefetch
 from referrals.admin.signals import render_signals
@@ -22,7 +22,7 @@ from support.admin.staff_actions import run_object_action
 from support.templatetags.staff import duration
 
 
-class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
     search_help_text = _("Referrer's or friend's e-mail, or the referral code.")
@@ -136,7 +136,6 @@ class ReferralAdmin(BaseReferralAdmin):
         "credited_at",
     ]
     list_filter = ["state", "reason_code", "channel", "registered_at"]
-    date_hierarchy = "registered_at"
     actions = ["approve_reviews", "reject_reviews", "credit_manually", "void_reward_coupon", "rerun_eligibility"]
 
 
