@@ -203,3 +203,13 @@ def test_a_new_member_keeps_the_language_they_signed_up_in_and_their_e_mails_fol
     (email,) = mail.outbox
     assert email.subject == "Confirme seu e-mail para o Referral Portal"
     assert email.body.startswith("Olá, Ana,")
+
+
+def test_the_error_page_speaks_the_language_of_the_request(rf):
+    from referral_portal.views import server_error
+
+    with translation.override("de"):
+        response = server_error(rf.get("/"))
+    text = response.content.decode()
+    assert response.status_code == 500
+    assert '<html lang="de">' in text and "Bei uns ist etwas schiefgelaufen" in text
