@@ -72,6 +72,9 @@ class Referral(models.Model):
     reason_code = models.CharField(max_length=30, choices=ReasonCode.choices, blank=True)
     # Every automatic decision keeps the signals it read, so staff can explain it.
     signals = models.JSONField(default=dict, blank=True)
+    # The terms in force when the friend signed up (referrals.terms.snapshot_terms): what crediting, the cards
+    # and the admin read, whatever the regions say later (docs/program-rules.md section 7).
+    terms = models.JSONField(default=dict, blank=True)
 
     registered_at = models.DateTimeField(default=timezone.now)
     first_order = models.OneToOneField(
