@@ -165,7 +165,9 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
                 # The friend's review closed itself on this phone (docs/program-rules.md section 2).
                 messages.success(
                     request,
-                    gettext("Thank you: the check on your invitation is complete. See your invitation for what's next."),
+                    gettext(
+                        "Thank you: the check on your invitation is complete. See your invitation for what's next."
+                    ),
                 )
                 return redirect("referrals:my_invitation")
             return redirect("accounts:profile")

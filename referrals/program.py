@@ -6,7 +6,8 @@
 - REVIEW_ALERT_AFTER: a review undecided this long is overdue on the staff screens.
 - The program month: the calendar month of crediting in the region's program time zone. The monthly
   counter, the member's meter and the staff dashboard's month all use `program_month`, so they agree.
-- The eligibility limits (`referrals.eligibility` applies them; the members' words quote them).
+- The eligibility limits (`referrals.eligibility` applies them; the members' words quote them) and the version
+  of the rules a decision records (`RULES_VERSION`).
 
 Pure: no database, no other app.
 """
@@ -25,6 +26,11 @@ IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP within 
 IP_BURST_WINDOW = timedelta(days=1)
 REFERRER_BURST_LIMIT = 3  # more than this many qualified friends of one referrer within the window → review
 REFERRER_BURST_WINDOW = timedelta(hours=24)
+
+# The version of the eligibility rules (`referrals.eligibility`) every decision records with its inputs, so a
+# decision can be explained and replayed (docs/program-rules.md section 6). Raise it whenever a rule changes;
+# its date is the program rules' change that made it (REGION_MISMATCH to review, 2026-12-05).
+RULES_VERSION = "2026-12-05"
 
 
 def hours(span: timedelta) -> int:

@@ -6,12 +6,14 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
 from lib.admin import ReadOnlyAdminMixin
 from referrals.admin.actions import ReferralActionsMixin
 from referrals.admin.panels import render_behaviour
 from referrals.admin.signals import render_signals
+from referrals.admin.terms import render_terms
 from referrals.models import Referral, ReferralEvent, ReferralReview
 from referrals.program import REVIEW_ALERT_AFTER, hours
 from referrals.reasons import ReferralState
@@ -62,12 +64,17 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 ]
             },
         ),
+        (_("Terms promised at sign-up"), {"fields": ["terms_table"]}),
         ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
         ("Coupons", {"fields": ["reward_coupon_display"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Referral._meta.fields] + ["signals_table", "reward_coupon_display"]
+        return [f.name for f in Referral._meta.fields] + ["terms_table", "signals_table", "reward_coupon_display"]
+
+    @admin.display(description=_("terms"))
+    def terms_table(self, obj: Referral) -> SafeString:
+        return render_terms(obj)
 
     @admin.display(description="signals")
     def signals_table(self, obj: Referral) -> SafeString:

@@ -1,7 +1,7 @@
 """A fair second chance (docs/program-rules.md section 2): a medium-signal review opened at sign-up closes by
 itself when the friend verifies a phone number of the account's country that no other account has used.
 
-Only a review whose every signal is one of `SECOND_CHANCE_SIGNALS` (same network and browser as the referrer,
+Only a review whose every signal is one of `selectors.friend.SECOND_CHANCE_SIGNALS` (same network and browser as the referrer,
 location not matching the account's country) qualifies; any other signal waits for staff. The referral then
 continues exactly as a staff approval would (`review.continue_after_review`); the caller (`flows.phone`) writes
 the audit row this returns.
@@ -17,11 +17,10 @@ from django.utils import timezone
 from accounts.identity import phone_country
 from accounts.models import PhoneVerification, User
 from referrals.models import Referral, ReferralEvent
-from referrals.reasons import ReasonCode, ReferralState
-from referrals.selectors.friend import review_opened_at_signup
+from referrals.reasons import ReferralState
+from referrals.selectors.friend import SECOND_CHANCE_SIGNALS, review_may_close_by_phone
 from referrals.services.review import continue_after_review
 
-SECOND_CHANCE_SIGNALS = frozenset({ReasonCode.SHARED_IP_AND_AGENT, ReasonCode.REGION_MISMATCH})
 AUTO_CLOSE_NOTE = (
     "Review closed automatically: the friend verified a phone number of the account's country "
     "that no other account has used (second chance, program rules section 2)."
@@ -36,17 +35,6 @@ class ClosedReview:
     signals: tuple[str, ...]
     phone_country: str
     to_state: str
-
-
-def review_may_close_by_phone(referral: Referral) -> bool:
-    """Under review since sign-up, and only for medium signals a verified phone can answer."""
-    if referral.state != ReferralState.UNDER_REVIEW:
-        return False
-    signals = referral.signals or {}
-    medium = set(signals.get("medium") or ())
-    if signals.get("strong") or not medium or not medium <= SECOND_CHANCE_SIGNALS:
-        return False
-    return review_opened_at_signup(referral=referral)
 
 
 def phone_is_fresh(*, member: User, phone: str) -> bool:

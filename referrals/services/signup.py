@@ -127,7 +127,9 @@ def register_referral(
                     reason_code=decision.reason_code,
                     signals=decision.signals,
                     # What this invitation promises, frozen now (docs/program-rules.md section 7).
-                    terms=snapshot_for(friend_country=str(friend.country), referrer_country=str(code.user.country), at=now),
+                    terms=snapshot_for(
+                        friend_country=str(friend.country), referrer_country=str(code.user.country), at=now
+                    ),
                     review_requested_at=now if state == ReferralState.UNDER_REVIEW else None,
                     decided_at=now if state == ReferralState.REJECTED else None,
                 )
