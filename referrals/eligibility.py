@@ -7,10 +7,11 @@ every signal it read (stored on `Referral.signals` so staff can explain it).
 Order of the rules (the first one that fires gives the reason; all that fired are listed):
 1. strong (→ rejected): ACCOUNT_FLAGGED, REFERRER_INACTIVE, REGION_RESTRICTED,
    SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT;
-2. medium (→ under_review): SHARED_IP_AND_AGENT, REGION_MISMATCH (travellers and VPNs are common: a review,
-   never a rejection; it may close itself on a verified phone, `services.second_chance`), SHARED_FINGERPRINT (from an IP the referrer
-   used, the friend's browser fingerprint was seen on another of the referrer's devices: a
-   different device cookie, likely the same browser), COUNTRY_SIGNAL_MISMATCH, DISPOSABLE_EMAIL, IP_BURST;
+2. medium (→ under_review): SHARED_IP_AND_AGENT, REGION_MISMATCH (travellers and VPNs are common: a
+   review, never a rejection; it may close itself on a verified phone, `services.second_chance`),
+   SHARED_FINGERPRINT (from an IP the referrer used, the friend's browser fingerprint was seen on another
+   of the referrer's devices: a different device cookie, likely the same browser), COUNTRY_SIGNAL_MISMATCH,
+   DISPOSABLE_EMAIL, IP_BURST;
 3. weak (recorded only): SHARED_IP; SHARED_FINGERPRINT from another IP (the soft fingerprint —
    screen, time zone, language, platform, cores — is shared by many people with the same
    hardware, so on its own it only tells staff something).

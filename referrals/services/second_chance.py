@@ -1,10 +1,10 @@
 """A fair second chance (docs/program-rules.md section 2): a medium-signal review opened at sign-up closes by
 itself when the friend verifies a phone number of the account's country that no other account has used.
 
-Only a review whose every signal is one of `selectors.friend.SECOND_CHANCE_SIGNALS` (same network and browser as the referrer,
-location not matching the account's country) qualifies; any other signal waits for staff. The referral then
-continues exactly as a staff approval would (`review.continue_after_review`); the caller (`flows.phone`) writes
-the audit row this returns.
+Only a review whose every signal is one of `selectors.friend.SECOND_CHANCE_SIGNALS` (same network and
+browser as the referrer, location not matching the account's country) qualifies; any other signal waits for
+staff. The referral then continues exactly as a staff approval would (`review.continue_after_review`); the
+caller (`flows.phone`) writes the audit row this returns.
 """
 
 from __future__ import annotations
