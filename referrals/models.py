@@ -171,3 +171,50 @@ class MonthlyRewardCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer} {self.month:%Y-%m}: {self.count}"
+
+
+class WhatIfRun(models.Model):
+    """A program manager's what-if: past referrals decided again under other thresholds (referrals.replay),
+    computed in the background (referrals.tasks.run_what_if_task) with its progress, examples and a CSV."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the worker"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    date_from = models.DateField(help_text="First day of sign-ups to replay (UTC).")
+    date_to = models.DateField(help_text="Last day of sign-ups to replay (UTC), included.")
+    device_account_limit = models.PositiveSmallIntegerField(
+        help_text="Accounts taking part on one device before DEVICE_LIMIT (today: 4)."
+    )
+    ip_signups_per_day_limit = models.PositiveSmallIntegerField(
+        help_text="Sign-ups from one IP in a day before IP_BURST (today: 3)."
+    )
+    referrer_burst_limit = models.PositiveSmallIntegerField(
+        help_text="Qualified friends of one referrer within 24 h before REFERRER_BURST (today: 3)."
+    )
+    note = models.CharField(max_length=300, blank=True, help_text="What you want to find out (kept in the audit log).")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    changed = models.PositiveIntegerField(default=0, help_text="Referrals whose outcome would change.")
+    not_replayable = models.PositiveIntegerField(default=0, help_text="Referrals without recorded inputs.")
+    examples = models.JSONField(default=list, blank=True)
+    csv_text = models.TextField(blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "what-if run"
+        constraints = [models.CheckConstraint(condition=Q(date_from__lte=models.F("date_to")), name="what_if_dates")]
+        permissions = [("run_what_if", "Can run a what-if of the eligibility thresholds over past referrals")]
+
+    def __str__(self) -> str:
+        return f"What-if #{self.pk} ({self.date_from} – {self.date_to})"

@@ -12,6 +12,7 @@ from coupons.models import Coupon
 from lib.admin import ReadOnlyAdminMixin
 from referrals.admin.actions import ReferralActionsMixin
 from referrals.admin.panels import render_behaviour
+from referrals.admin.replay import render_replay
 from referrals.admin.signals import render_signals
 from referrals.admin.terms import render_terms
 from referrals.models import Referral, ReferralEvent, ReferralReview
@@ -66,11 +67,21 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
         ),
         (_("Terms promised at sign-up"), {"fields": ["terms_table"]}),
         ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
+        (_("Replay under today's rules (no state change)"), {"fields": ["replay_table"]}),
         ("Coupons", {"fields": ["reward_coupon_display"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Referral._meta.fields] + ["terms_table", "signals_table", "reward_coupon_display"]
+        return [f.name for f in Referral._meta.fields] + [
+            "terms_table",
+            "signals_table",
+            "replay_table",
+            "reward_coupon_display",
+        ]
+
+    @admin.display(description=_("replay"))
+    def replay_table(self, obj: Referral) -> SafeString:
+        return render_replay(obj)
 
     @admin.display(description=_("terms"))
     def terms_table(self, obj: Referral) -> SafeString:
