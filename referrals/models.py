@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from referrals.reasons import ReasonCode, ReferralState
 
@@ -178,32 +179,35 @@ class WhatIfRun(models.Model):
     computed in the background (referrals.tasks.run_what_if_task) with its progress, examples and a CSV."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Waiting for the worker"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Waiting for the worker")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
-    date_from = models.DateField(help_text="First day of sign-ups to replay (UTC).")
-    date_to = models.DateField(help_text="Last day of sign-ups to replay (UTC), included.")
+    date_from = models.DateField(help_text=_("First day of sign-ups to replay (UTC)."))
+    date_to = models.DateField(help_text=_("Last day of sign-ups to replay (UTC), included."))
     device_account_limit = models.PositiveSmallIntegerField(
-        help_text="Accounts taking part on one device before DEVICE_LIMIT (today: 4)."
+        _("device limit"), help_text=_("Accounts taking part on one device before DEVICE_LIMIT (today: 4).")
     )
     ip_signups_per_day_limit = models.PositiveSmallIntegerField(
-        help_text="Sign-ups from one IP in a day before IP_BURST (today: 3)."
+        _("sign-ups per IP and day"), help_text=_("Sign-ups from one IP in a day before IP_BURST (today: 3).")
     )
     referrer_burst_limit = models.PositiveSmallIntegerField(
-        help_text="Qualified friends of one referrer within 24 h before REFERRER_BURST (today: 3)."
+        _("referrer burst limit"),
+        help_text=_("Qualified friends of one referrer within 24 h before REFERRER_BURST (today: 3)."),
     )
-    note = models.CharField(max_length=300, blank=True, help_text="What you want to find out (kept in the audit log).")
+    note = models.CharField(
+        max_length=300, blank=True, help_text=_("What you want to find out (kept in the audit log).")
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     total = models.PositiveIntegerField(default=0)
     processed = models.PositiveIntegerField(default=0)
-    changed = models.PositiveIntegerField(default=0, help_text="Referrals whose outcome would change.")
-    not_replayable = models.PositiveIntegerField(default=0, help_text="Referrals without recorded inputs.")
+    changed = models.PositiveIntegerField(default=0, help_text=_("Referrals whose outcome would change."))
+    not_replayable = models.PositiveIntegerField(default=0, help_text=_("Referrals without recorded inputs."))
     examples = models.JSONField(default=list, blank=True)
     csv_text = models.TextField(blank=True)
     error = models.CharField(max_length=300, blank=True)
@@ -212,9 +216,9 @@ class WhatIfRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "what-if run"
+        verbose_name = _("what-if run")
         constraints = [models.CheckConstraint(condition=Q(date_from__lte=models.F("date_to")), name="what_if_dates")]
-        permissions = [("run_what_if", "Can run a what-if of the eligibility thresholds over past referrals")]
+        permissions = [("run_what_if", _("Can run a what-if of the eligibility thresholds over past referrals"))]
 
     def __str__(self) -> str:
         return f"What-if #{self.pk} ({self.date_from} – {self.date_to})"

@@ -150,15 +150,21 @@ def _stage(stage: str, record: dict[str, Any], decision: Decision) -> StageRepla
 def replay_signals(signals: dict[str, Any], rules: RuleSettings = TODAY) -> Replay:
     """Decide a referral's stored inputs again under `rules`; stages without stored inputs are left out."""
     stages = []
-    if signals.get("facts", {}).get("friend"):
-        decision = decide(signup_facts_from_record(signals["facts"]), rules)
-        if decision is not None:
-            stages.append(_stage(SIGNUP, signals, decision))
+    # A record written by hand or by an older version may lack inputs: that stage is simply not replayable.
+    try:
+        if (signals.get("facts") or {}).get("friend"):
+            decision = decide(signup_facts_from_record(signals["facts"]), rules)
+            if decision is not None:
+                stages.append(_stage(SIGNUP, signals, decision))
+    except (KeyError, TypeError, ValueError):
+        pass
     first_order = signals.get("first_order") or {}
-    if first_order.get("facts"):
-        stages.append(
-            _stage(FIRST_ORDER, first_order, decide_first_order(first_order_facts_from_record(first_order), rules))
-        )
+    try:
+        if first_order.get("facts"):
+            decision = decide_first_order(first_order_facts_from_record(first_order), rules)
+            stages.append(_stage(FIRST_ORDER, first_order, decision))
+    except (KeyError, TypeError, ValueError):
+        pass
     return Replay(stages=tuple(stages))
 
 

@@ -160,3 +160,8 @@ def test_what_if_with_a_looser_threshold_changes_nothing_here_and_a_finished_run
     assert run_what_if(run_id=run.pk) == WhatIfRun.Status.DONE  # a redelivered task does not recompute
     run.refresh_from_db()
     assert run.changed == 99
+
+
+def test_an_incomplete_record_is_not_replayable_rather_than_an_error():
+    assert not replay_signals({"facts": {"friend": {"country": "US"}}, "strong": []}).replayable
+    assert not replay_signals({"first_order": {"facts": {"completed_at": "not a date"}}}).replayable
