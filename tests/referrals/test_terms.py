@@ -179,3 +179,10 @@ def test_capped_reason_is_unchanged_by_frozen_terms(rf):
     assert credit_referral(referral_id=referral.pk) == ReferralState.CAPPED
     referral.refresh_from_db()
     assert referral.reason_code == ReasonCode.MONTHLY_LIMIT
+
+
+def test_landing_page_says_the_package_becomes_the_friends_terms(client):
+    code = ReferralCodeFactory()
+    client.get(reverse("referrals:click", args=[code.code]))
+    page = client.get(reverse("referrals:landing")).content.decode()
+    assert "These become your terms when you join: later changes to the program do not change them." in page
