@@ -73,7 +73,12 @@ class RuleSettings:
 
     def record(self) -> dict:
         """What a decision stores about the rules it applied."""
-        return {"version": RULES_VERSION, "settings": asdict(self)}
+        settings = {
+            "device_account_limit": self.device_account_limit,
+            "ip_signups_per_day_limit": self.ip_signups_per_day_limit,
+            "referrer_burst_limit": self.referrer_burst_limit,
+        }
+        return {"version": RULES_VERSION, "settings": settings}
 
 
 TODAY = RuleSettings()
@@ -152,8 +157,11 @@ def is_disposable_email(email: str) -> bool:
     return any(".".join(parts[i:]) in blocklist for i in range(len(parts) - 1))
 
 
-def decide(facts: SignupFacts, rules: RuleSettings = TODAY) -> Decision | None:
-    """Apply every rule of sections 2 and 6 to one sign-up; None when no link was used (no referral)."""
+def decide(facts: SignupFacts, rules: RuleSettings = TODAY, *, keep_facts: bool = True) -> Decision | None:
+    """Apply every rule of sections 2 and 6 to one sign-up; None when no link was used (no referral).
+
+    `keep_facts=False` leaves the inputs out of the signals: a replay (`referrals.replay`) already has them.
+    """
     referrer = facts.referrer
     if referrer is None:
         return None
@@ -227,7 +235,7 @@ def decide(facts: SignupFacts, rules: RuleSettings = TODAY) -> Decision | None:
             "referrer_device_limit": referrer_device_limit,
             "disposable_email": disposable,
         },
-        "facts": _facts_for_staff(facts),
+        "facts": _facts_for_staff(facts) if keep_facts else {},
         "rules": rules.record(),
     }
     if strong:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from referrals.eligibility import (
@@ -80,8 +81,13 @@ def _worst(outcomes) -> str:
     return max(outcomes, key=lambda outcome: _SEVERITY.get(outcome, 0), default=ALLOWED)
 
 
+@lru_cache(maxsize=8)
+def _field_names(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in fields(cls))
+
+
 def _only_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
+    names = _field_names(cls)
     return {key: value for key, value in data.items() if key in names}
 
 
@@ -153,7 +159,7 @@ def replay_signals(signals: dict[str, Any], rules: RuleSettings = TODAY) -> Repl
     # A record written by hand or by an older version may lack inputs: that stage is simply not replayable.
     try:
         if (signals.get("facts") or {}).get("friend"):
-            decision = decide(signup_facts_from_record(signals["facts"]), rules)
+            decision = decide(signup_facts_from_record(signals["facts"]), rules, keep_facts=False)
             if decision is not None:
                 stages.append(_stage(SIGNUP, signals, decision))
     except (KeyError, TypeError, ValueError):
