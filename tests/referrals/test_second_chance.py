@@ -18,7 +18,8 @@ from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
 from support.models import AuditLog
 from tests.accounts.test_phone import last_code
-from tests.factories import ReferralCodeFactory, UserFactory
+from tests.factories import OrderFactory, ReferralCodeFactory, UserFactory
+from tests.referrals.helpers import event
 from tests.referrals.test_signup import new_friend, signup_request
 
 pytestmark = pytest.mark.django_db
@@ -159,3 +160,19 @@ def test_staff_approval_still_works_and_ignores_the_phone_rule(rf, admin_user):
     referral.refresh_from_db()
     assert referral.state == ReferralState.REGISTERED
     assert referral.reason_code == ReasonCode.STAFF_APPROVED
+
+
+def test_a_first_order_completed_during_the_review_is_credited_when_it_closes(rf):
+    referral = _held_for_location(rf)
+    order = OrderFactory(buyer=referral.friend)
+    event(referral, order, "placed")
+    event(referral, order, "completed")
+    assert referral.state == ReferralState.UNDER_REVIEW
+    friend = referral.friend
+    friend.phone, friend.phone_verified_at = US_PHONE, timezone.now()
+    friend.save()
+    closed = second_chance(member=friend)
+    referral.refresh_from_db()
+    assert closed is not None and closed.to_state == ReferralState.CREDITED
+    assert referral.state == ReferralState.CREDITED
+    assert Coupon.objects.filter(referral=referral).count() == 1
