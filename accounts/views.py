@@ -163,12 +163,7 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Your phone number {confirmed.member.phone} is verified.")
             if confirmed.closed_review is not None:
                 # The friend's review closed itself on this phone (docs/program-rules.md section 2).
-                messages.success(
-                    request,
-                    gettext(
-                        "Thank you: the check on your invitation is complete. See your invitation for what's next."
-                    ),
-                )
+                messages.success(request, gettext("Thank you: the check on your invitation is complete."))
                 return redirect("referrals:my_invitation")
             return redirect("accounts:profile")
     phone_form = PhoneForm(default_region=str(request.user.country))
