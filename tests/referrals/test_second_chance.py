@@ -176,3 +176,10 @@ def test_a_first_order_completed_during_the_review_is_credited_when_it_closes(rf
     assert closed is not None and closed.to_state == ReferralState.CREDITED
     assert referral.state == ReferralState.CREDITED
     assert Coupon.objects.filter(referral=referral).count() == 1
+
+
+def test_my_coupons_links_the_waiting_friend_to_their_invitation(client, rf):
+    referral = _held_for_location(rf)
+    client.force_login(referral.friend)
+    page = client.get(reverse("coupons:wallet")).content.decode()
+    assert f'<a href="{reverse("referrals:my_invitation")}">Your invitation</a>' in page
