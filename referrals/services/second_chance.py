@@ -23,7 +23,7 @@ from referrals.services.review import continue_after_review
 
 AUTO_CLOSE_NOTE = (
     "Review closed automatically: the friend verified a phone number of the account's country "
-    "that no other account has used (second chance, program rules section 2)."
+    "that no other account has used (second chance)."
 )
 
 

@@ -60,7 +60,7 @@ def _held_for_location():
     )
 
 
-def test_friend_finishes_the_check_by_verifying_a_phone(page, login, shoot):
+def test_friend_finishes_the_check_by_verifying_a_phone(page, login, shoot, axe_check):
     referral = _held_for_location()
     assert referral.state == ReferralState.UNDER_REVIEW
     login(page, referral.friend)
@@ -69,6 +69,7 @@ def test_friend_finishes_the_check_by_verifying_a_phone(page, login, shoot):
     expect(page.get_by_role("heading", name="Finish the check yourself")).to_be_visible()
     expect(page.get_by_role("heading", name="Your terms")).to_be_visible()
     shoot(page, "i18-my-invitation-review")
+    axe_check(page, "i18-my-invitation-review")
 
     page.get_by_role("link", name="Verify a phone number").click()
     page.fill("input[name=phone]", "+1 415 555 0123")
@@ -81,6 +82,7 @@ def test_friend_finishes_the_check_by_verifying_a_phone(page, login, shoot):
     page.wait_for_url("**/invite/my-invitation/")
     expect(page.locator(".second-chance-done")).to_contain_text("Check complete: you verified your phone number")
     shoot(page, "i18-my-invitation-cleared")
+    axe_check(page, "i18-my-invitation-cleared")
     referral.refresh_from_db()
     assert referral.state == ReferralState.REGISTERED
 
@@ -102,7 +104,7 @@ def test_referrer_card_shows_your_terms_and_what_a_cancel_would_do(page, login, 
     shoot(page, "i18-invite-card-terms")
 
 
-def test_friend_reads_the_impact_before_canceling_the_first_order(page, login, shoot):
+def test_friend_reads_the_impact_before_canceling_the_first_order(page, login, shoot, axe_check):
     referral = ReferralFactory(friend=UserFactory(first_name="Sam"))
     order = OrderFactory(buyer=referral.friend, external_id="ORD-I18-1")
     event(referral, order, "placed")
@@ -111,6 +113,7 @@ def test_friend_reads_the_impact_before_canceling_the_first_order(page, login, s
     impact = page.locator(".invitation-impact")
     expect(impact).to_contain_text("your friend's reward will not be given")
     shoot(page, "i18-order-cancel-impact")
+    axe_check(page, "i18-order-cancel-impact")
 
     messages = []
 
@@ -127,7 +130,7 @@ def test_friend_reads_the_impact_before_canceling_the_first_order(page, login, s
     assert (referral.state, referral.reason_code) == (ReferralState.VOIDED, ReasonCode.FIRST_ORDER_CANCELED)
 
 
-def test_staff_replay_a_referral_and_run_a_what_if(page, login, screenshot):
+def test_staff_replay_a_referral_and_run_a_what_if(page, login, screenshot, axe_check):
     admin = UserFactory(is_staff=True, is_superuser=True, email="pm@example.com")
     at = datetime.now(UTC) - timedelta(days=2)
     # Decided under the old rules (REGION_MISMATCH was a rejection, no version kept).
@@ -147,6 +150,7 @@ def test_staff_replay_a_referral_and_run_a_what_if(page, login, screenshot):
     expect(page.locator(".staff-replay-summary")).to_contain_text("would be under_review instead of rejected")
     page.locator(".staff-replay").scroll_into_view_if_needed()
     screenshot(page, "i18-admin-replay-1280")
+    axe_check(page, "i18-admin-replay")
 
     page.goto("/admin/referrals/whatifrun/add/")
     page.fill("input[name=date_from]", at.date().isoformat())
@@ -160,6 +164,7 @@ def test_staff_replay_a_referral_and_run_a_what_if(page, login, screenshot):
     page.goto(f"/admin/referrals/whatifrun/{run.pk}/change/")
     expect(page.get_by_text("Download the CSV")).to_be_visible()
     screenshot(page, "i18-admin-what-if-done-1280")
+    axe_check(page, "i18-admin-what-if-done")
     run.refresh_from_db()
     assert (run.processed, run.changed) == (4, 3)
     assert Referral.objects.get(pk=rejected.pk).state == ReferralState.REJECTED
