@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from referrals.services import crediting, what_if
+from referrals.services import crediting, retention, what_if
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,12 @@ def flag_delayed_referrals() -> int:
 @shared_task(acks_late=True, soft_time_limit=250, time_limit=300)
 def reconcile_rewards() -> list[dict]:
     return crediting.reconcile_rewards()
+
+
+@shared_task(acks_late=True, soft_time_limit=1700, time_limit=1800)
+def prune_clicks() -> int:
+    """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
+    return retention.prune_clicks()
 
 
 @shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=1500, time_limit=1600)

@@ -40,7 +40,7 @@ def revoke(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("support", "0002_staff_roles"),
-        ("referrals", "0007_what_if_run"),
+        ("referrals", "0009_what_if_run"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

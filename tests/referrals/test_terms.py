@@ -152,7 +152,7 @@ def test_migration_freezes_existing_referrals_with_their_regions_terms():
     Region.objects.create(country="GB", name="United Kingdom", currency="GBP", reward_amount=Decimal("4.00"))
     referral = ReferralFactory(referrer=UserFactory(country="GB"), terms={})
     untouched = ReferralFactory(terms={"version": 1, "kept": True})
-    migration = importlib.import_module("referrals.migrations.0006_referral_terms")
+    migration = importlib.import_module("referrals.migrations.0008_referral_terms")
     migration.freeze_existing_terms(apps, None)
     referral.refresh_from_db()
     assert referral.terms["referrer"]["currency"] == "GBP"

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("referrals", "0006_referral_terms"),
+        ("referrals", "0008_referral_terms"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -66,7 +66,7 @@ def freeze_existing_terms(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0007_coins_move_to_coupons"),
-        ("referrals", "0005_reason_code_shared_fingerprint"),
+        ("referrals", "0007_scale_indexes"),
     ]
 
     operations = [
