@@ -26,6 +26,7 @@ from orders import cart, ratelimit, selectors, webhooks
 from orders.errors import EventRefused, InvalidTransition, OrderError
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
 from orders.services.cards import suggested_card_label
+from referrals.selectors.impact import first_order_impact
 
 logger = logging.getLogger("orders.events")
 
@@ -88,7 +89,10 @@ def cart_update(request: HttpRequest) -> HttpResponse:
         product, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
         cart.set_quantity(request.session, product=product, quantity=quantity)
         if quantity:
-            messages.success(request, f"{product.name}: quantity set to {quantity}.")
+            messages.success(
+                request,
+                _("%(product)s: quantity set to %(quantity)s.") % {"product": product.name, "quantity": quantity},
+            )
         else:
             messages.success(request, _("Removed %(product)s from your cart.") % {"product": product.name})
     else:
@@ -224,6 +228,8 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "actions": selectors.available_actions(order),
             "history": selectors.history(order),
             "breakdown": selectors.order_breakdown(order),
+            # What a cancel or refund does to the invitation the buyer joined with (docs/program-rules.md 3).
+            "invitation_impact": first_order_impact(order=order),
         },
     )
 

@@ -18,15 +18,17 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
 from django.utils.formats import time_format
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
+from lib.money import format_money
 from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Referral, ReferralEvent
 from referrals.program import program_zone
 from referrals.reasons import ReasonCode, ReferralState, staff_label
+from referrals.terms import referral_terms
 
 TABS = {
     "all": (gettext_lazy("All"), None),
@@ -91,6 +93,7 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
             "credited_at",
             "decided_at",
             "referrer_id",
+            "terms",
             "friend__first_name",
             "friend__last_name",
             "first_order__id",
@@ -101,6 +104,8 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
         .annotate(month_ordinal=_month_ordinal())
         # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
         .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
+        # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
+        .annotate(second_chance_at=KT("signals__second_chance__at"))
         .prefetch_related(
             Prefetch(
                 "events",
@@ -210,6 +215,20 @@ def referral_cards(
                 "state": r.state,
                 "state_label": _label(_STATE_LABELS, r.state),
                 "signed_up": signed_up,
+                "terms_text": terms_text(r),
+                "second_chance_text": (
+                    gettext("Check passed: your friend verified a phone number, so the review closed by itself.")
+                    if getattr(r, "second_chance_at", None)
+                    else ""
+                ),
+                "pending_impact_text": (
+                    gettext(
+                        "If your friend cancels this order or gets it refunded before it is completed, "
+                        "your reward will not be given."
+                    )
+                    if r.state == ReferralState.ORDER_PLACED
+                    else ""
+                ),
                 "is_credited": r.state == ReferralState.CREDITED,
                 "explanation": x,
                 "timeline": timeline,
@@ -218,6 +237,26 @@ def referral_cards(
             }
         )
     return cards
+
+
+def terms_text(referral: Referral) -> str:
+    """The card's "your terms" line: the reward this invitation promised at sign-up ("" without a snapshot)."""
+    if not referral.terms:
+        return ""
+    reward = referral_terms(referral).reward
+    days = reward.coupon_valid_days
+    return ngettext(
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s day), "
+        "up to %(limit)s a month, as when your friend joined.",
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s days), "
+        "up to %(limit)s a month, as when your friend joined.",
+        days,
+    ) % {
+        "reward": format_money(reward.reward_amount, reward.currency),
+        "min_spend": format_money(reward.reward_min_spend, reward.currency),
+        "days": days,
+        "limit": reward.monthly_limit,
+    }
 
 
 def mask_name(first_name: str, last_name: str = "") -> str:

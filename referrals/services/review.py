@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from lib.errors import DomainError
@@ -35,14 +36,17 @@ class _StaffActor(TypedDict):
 
 def _lock_under_review(referral: Referral, actor: User | None) -> Referral:
     if actor is None or not actor.is_staff:
-        raise ReviewError("Only staff can decide a review.")
+        raise ReviewError(_("Only staff can decide a review."))
     locked = (
         Referral.objects.select_for_update(of=("self",))
         .select_related("referrer", "friend", "first_order__card")
         .get(pk=referral.pk)
     )
     if locked.state != ReferralState.UNDER_REVIEW:
-        raise ReviewError(f"Only a referral under review can be decided; this one is '{locked.get_state_display()}'.")
+        raise ReviewError(
+            _("Only a referral under review can be decided; this one is “%(state)s”.")
+            % {"state": locked.get_state_display()}
+        )
     return locked
 
 
@@ -50,10 +54,19 @@ def _lock_under_review(referral: Referral, actor: User | None) -> Referral:
 def approve_review(*, referral: Referral, actor: User | None, note: str = "") -> Referral:
     """Approve once: the referral continues to the state its stored order facts imply (crediting if completed)."""
     locked = _lock_under_review(referral, actor)
-    # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
-    at_signup = review_opened_at_signup(referral=locked)
     note = (note or "").strip() or "Approved after review."
     staff: _StaffActor = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
+    continue_after_review(locked, note=note, reason_code=ReasonCode.STAFF_APPROVED, staff=staff)
+    referral.refresh_from_db()
+    return locked
+
+
+def continue_after_review(locked: Referral, *, note: str, reason_code: str, staff: _StaffActor) -> None:
+    """The referral (locked, under review) continues as approved: voided if its first order ended or its card is
+    the referrer's, qualified and credited if the order completed, else back to registered / order placed; the
+    welcome package follows. Shared by a staff approval and a review that closed itself (`second_chance`)."""
+    # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
+    at_signup = review_opened_at_signup(referral=locked)
     ended = ended_before_completion(locked)
     # The card rules were not applied while the referral was held: a strong signal still ends it.
     order = locked.first_order  # read with the lock (select_related): no query
@@ -87,7 +100,7 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
             referral=locked,
             to_state=ReferralState.QUALIFIED,
             from_states=[ReferralState.UNDER_REVIEW],
-            reason_code=ReasonCode.STAFF_APPROVED,
+            reason_code=reason_code,
             note=note,
             credit_due_at=locked.completed_at,
             **staff,
@@ -100,7 +113,7 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
             referral=locked,
             to_state=to_state,
             from_states=[ReferralState.UNDER_REVIEW],
-            reason_code=ReasonCode.STAFF_APPROVED,
+            reason_code=reason_code,
             note=note,
             **staff,
         )
@@ -111,8 +124,6 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
     elif at_signup:
         # Voided at approval: no welcome package, and the friend was promised an answer.
         notify_friend_not_applied(referral=locked, reason_code=locked.reason_code)
-    referral.refresh_from_db()
-    return locked
 
 
 @transaction.atomic
@@ -120,12 +131,12 @@ def reject_review(*, referral: Referral, actor: User | None, reason_code: str, n
     """Reject once, with a reason code and the staff member's note; the referrer is told why in plain words."""
     valid = {choice.value for choice in ReasonCode}
     if reason_code not in valid:
-        raise ReviewError(f"Unknown reason code {reason_code!r}.")
+        raise ReviewError(_("Unknown reason code %(code)s.") % {"code": repr(reason_code)})
     if reason_code in {ReasonCode.STAFF_APPROVED, ReasonCode.MANUAL_CREDIT, ReasonCode.TECHNICAL_DELAY}:
-        raise ReviewError(f"{reason_code} is not a reason to reject a referral.")
+        raise ReviewError(_("%(code)s is not a reason to reject a referral.") % {"code": reason_code})
     note = (note or "").strip()
     if not note:
-        raise ReviewError("Write a note explaining the rejection.")
+        raise ReviewError(_("Write a note explaining the rejection."))
     locked = _lock_under_review(referral, actor)
     at_signup = review_opened_at_signup(referral=locked)
     transition(
