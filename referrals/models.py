@@ -91,6 +91,11 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["referrer", "-registered_at"], name="referral_referrer_idx"),
             models.Index(fields=["state", "credit_due_at"], name="referral_state_due_idx"),
+            # The credit sweep's claim (referrals.services.sweep): only qualified rows, in claim order, so a claim
+            # never walks past referrals already credited or capped.
+            models.Index(
+                fields=["credit_due_at", "id"], name="referral_qualified_due_idx", condition=Q(state="qualified")
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),

@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from referrals.services import crediting
+from referrals.services import crediting, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def credit_referral_task(referral_id: int) -> str:
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def credit_due_referrals(batch: int = 200) -> dict[str, int]:
-    return crediting.credit_due_referrals(batch=batch)
+    return sweep.credit_due_referrals(batch=batch)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -88,3 +90,64 @@ def issue_coupon(
             raise
         return existing.coupon
     return coupon
+
+
+@dataclass(frozen=True)
+class NewCoupon:
+    """One coupon for `issue_coupons`: what `issue_coupon` takes, for a platform coupon from a referral."""
+
+    owner_id: int
+    source: str
+    value: Decimal
+    currency: str
+    min_spend: Decimal
+    valid_days: int
+    title: str
+    idempotency_key: str
+    reason: str
+    referral_id: int | None = None
+
+
+def issue_coupons(new: Sequence[NewCoupon], *, issued_at: datetime) -> list[Coupon]:
+    """Many coupons and their 'issued' ledger rows in two INSERTs (the credit sweep); returns them in order.
+
+    Unlike `issue_coupon` a taken key is not looked up: the caller holds the locks that make every key new
+    (the referrals it credits), so a taken key or referral raises IntegrityError and rolls the caller's
+    transaction back. The ledger is only ever INSERTed into.
+    """
+    if not new:
+        return []
+    coupons = Coupon.objects.bulk_create(
+        [
+            Coupon(
+                owner_id=n.owner_id,
+                kind=CouponKind.PLATFORM,
+                source=n.source,
+                title=n.title,
+                referral_id=n.referral_id,
+                value=n.value,
+                currency=n.currency,
+                min_spend=n.min_spend,
+                issued_at=issued_at,
+                expires_at=issued_at + timedelta(days=n.valid_days),
+            )
+            for n in new
+        ]
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                member_id=n.owner_id,
+                coupon_id=coupon.pk,
+                event=LedgerEntry.Event.ISSUED,
+                amount=n.value,
+                currency=n.currency,
+                reason=n.reason[:300],
+                idempotency_key=n.idempotency_key,
+                referral_id=n.referral_id,
+                created_at=issued_at,
+            )
+            for n, coupon in zip(new, coupons, strict=True)
+        ]
+    )
+    return coupons

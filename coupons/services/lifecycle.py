@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,26 +79,39 @@ def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str) -> bool:
     return withdrawn
 
 
-def expire_overdue_coupons(*, now: datetime | None = None, batch: int = 500) -> int:
+# Coupons per transaction of the expiry sweep.
+EXPIRY_BATCH = 5000
+
+
+def expire_overdue_coupons(*, now: datetime | None = None, batch: int = EXPIRY_BATCH) -> int:
     """Mark every active coupon past its expiry as expired, one UPDATE per batch; ledger rows once per coupon.
 
-    1. claim a batch of overdue active coupons (FOR UPDATE SKIP LOCKED: two runs split the work);
+    1. claim a batch of overdue active coupons in (expires_at, id) order after the last batch's end (keyset),
+       through the partial index `coupon_active_expiry_idx` that holds only active coupons: a claim never
+       walks past coupons already expired, so the cost is linear in the backlog; FOR UPDATE SKIP LOCKED lets
+       two runs split the work;
     2. one conditional UPDATE for the batch (status still active, so a coupon used meanwhile is left alone);
     3. one bulk INSERT of 'expired' ledger rows keyed `expired:<coupon id>` (a repeat inserts nothing).
     A coupon past expires_at is unusable whether or not this ran (Coupon.is_usable); this makes it visible.
     """
     now = now or timezone.now()
     total = 0
+    cursor: tuple[datetime, int] | None = None
     while True:
         with transaction.atomic():
+            overdue = Coupon.objects.select_for_update(skip_locked=True).filter(
+                status=CouponStatus.ACTIVE, expires_at__lte=now
+            )
+            if cursor is not None:
+                overdue = overdue.filter(Q(expires_at__gt=cursor[0]) | Q(expires_at=cursor[0], pk__gt=cursor[1]))
             rows = list(
-                Coupon.objects.select_for_update(skip_locked=True)
-                .filter(status=CouponStatus.ACTIVE, expires_at__lte=now)
-                .order_by("pk")
-                .values_list("pk", "owner_id", "value", "currency", "referral_id")[:batch]
+                overdue.order_by("expires_at", "pk").values_list(
+                    "pk", "owner_id", "value", "currency", "referral_id", "expires_at"
+                )[:batch]
             )
             if not rows:
                 return total
+            cursor = (rows[-1][5], rows[-1][0])
             ids = [row[0] for row in rows]
             Coupon.objects.filter(pk__in=ids, status=CouponStatus.ACTIVE).update(
                 status=CouponStatus.EXPIRED, expired_at=now
@@ -115,7 +129,7 @@ def expire_overdue_coupons(*, now: datetime | None = None, batch: int = 500) -> 
                         referral_id=referral_id,
                         created_at=now,
                     )
-                    for pk, owner_id, value, currency, referral_id in rows
+                    for pk, owner_id, value, currency, referral_id, _expires_at in rows
                 ],
                 ignore_conflicts=True,
             )

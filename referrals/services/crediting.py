@@ -11,15 +11,13 @@ impossible even if everything else went wrong.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Region, User
-from accounts.selectors import region_for_country
+from accounts.models import User
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
 from lib.errors import DomainError
@@ -27,6 +25,7 @@ from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.notices import notify_credited, notify_limit_reached
+from referrals.services.terms import RewardTerms, terms_for
 from referrals.services.timeline import transition
 
 logger = logging.getLogger(__name__)
@@ -61,16 +60,16 @@ def reward_key(referral_id: int) -> str:
 
 
 def _issue_reward(
-    *, referral: Referral, region: Region, now: datetime, reason: str, actor: User | None = None
+    *, referral: Referral, terms: RewardTerms, now: datetime, reason: str, actor: User | None = None
 ) -> Coupon:
-    """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
+    """The referrer's reward coupon on the referral's terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
         member=referral.referrer,
         source=CouponSource.REFERRAL,
-        value=region.reward_amount,
-        min_spend=region.reward_min_spend,
-        currency=region.currency,
-        valid_days=region.coupon_valid_days,
+        value=terms.value,
+        min_spend=terms.min_spend,
+        currency=terms.currency,
+        valid_days=terms.valid_days,
         issued_at=now,
         title="Referral reward",
         referral=referral,
@@ -104,10 +103,10 @@ def credit_locked_referral(referral: Referral) -> str:
         # Cannot happen through this module; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral.pk)
         return referral.state
-    region = region_for_country(str(referral.referrer.country))
+    terms = terms_for(referral.pk, str(referral.referrer.country))
     now = timezone.now()
-    month = program_month(at=now, time_zone=region.time_zone)
-    limit = region.monthly_limit
+    month = program_month(at=now, time_zone=terms.time_zone)
+    limit = terms.monthly_limit
     MonthlyRewardCounter.objects.bulk_create(
         [MonthlyRewardCounter(referrer_id=referral.referrer_id, month=month, count=0)], ignore_conflicts=True
     )
@@ -125,10 +124,10 @@ def credit_locked_referral(referral: Referral) -> str:
         if not moved:
             raise RuntimeError(f"referral {referral.pk} changed state while locked")
         notify_limit_reached(referral=referral, month=month, limit=limit)
-        logger.info("referral %s capped: monthly limit %s reached for %s", referral.pk, limit, month)
+        logger.debug("referral %s capped: monthly limit %s reached for %s", referral.pk, limit, month)
         return ReferralState.CAPPED
     coupon = _issue_reward(
-        referral=referral, region=region, now=now, reason=f"Referral reward: first order of {referral.friend} completed"
+        referral=referral, terms=terms, now=now, reason=f"Referral reward: first order of {referral.friend} completed"
     )
     moved = transition(
         referral=referral,
@@ -146,44 +145,8 @@ def credit_locked_referral(referral: Referral) -> str:
     notify_credited(referral=referral, coupon=coupon)
     if counter.values_list("count", flat=True).get() >= limit:
         notify_limit_reached(referral=referral, month=month, limit=limit)
-    logger.info("referral %s credited with coupon %s", referral.pk, coupon.pk)
+    logger.debug("referral %s credited with coupon %s", referral.pk, coupon.pk)
     return ReferralState.CREDITED
-
-
-def credit_due_referrals(*, batch: int = 200) -> dict[str, int]:
-    """Sweep: credit every due qualified referral, one per transaction, claimed with FOR UPDATE SKIP LOCKED.
-
-    Two sweeps (or a sweep and a task) never wait for each other and never
-    credit one referral twice; a referral that fails is logged and skipped
-    until the next run, so one bad row cannot stall the rest.
-    """
-    now = timezone.now()
-    outcomes: Counter[str] = Counter()
-    failed: list[int] = []
-    for _ in range(batch):
-        referral = None
-        try:
-            with transaction.atomic():
-                referral = (
-                    Referral.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("referrer", "friend")
-                    .filter(state=ReferralState.QUALIFIED, credit_due_at__lte=now)
-                    .exclude(pk__in=failed)
-                    .order_by("credit_due_at", "pk")
-                    .first()
-                )
-                if referral is None:
-                    break
-                outcomes[credit_locked_referral(referral)] += 1
-        except Exception:
-            if referral is None:
-                logger.exception("credit sweep could not claim due referrals; the next sweep retries")
-                outcomes["failed"] += 1
-                break
-            logger.exception("crediting referral %s failed; the next sweep retries it", referral.pk)
-            failed.append(referral.pk)
-            outcomes["failed"] += 1
-    return dict(outcomes)
 
 
 @transaction.atomic
@@ -209,10 +172,13 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():
         raise CreditError("This referral already has its reward coupon.")
-    region = region_for_country(str(locked.referrer.country))
     now = timezone.now()
     coupon = _issue_reward(
-        referral=locked, region=region, now=now, reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}", actor=actor
+        referral=locked,
+        terms=terms_for(locked.pk, str(locked.referrer.country)),
+        now=now,
+        reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}",
+        actor=actor,
     )
     transition(
         referral=locked,
@@ -234,8 +200,8 @@ def release_monthly_slot(*, referral: Referral) -> bool:
     """Give back the monthly slot an automatic credit used (the month it was credited in)."""
     if referral.credited_at is None:
         return False
-    region = region_for_country(str(referral.referrer.country))
-    month = program_month(at=referral.credited_at, time_zone=region.time_zone)
+    terms = terms_for(referral.pk, str(referral.referrer.country))
+    month = program_month(at=referral.credited_at, time_zone=terms.time_zone)
     return bool(
         MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month, count__gt=0).update(
             count=F("count") - 1

@@ -141,10 +141,17 @@ def test_the_sweep_credits_due_referrals_and_skips_the_rest():
 
 
 def test_a_failing_referral_does_not_stall_the_sweep(monkeypatch):
+    """A batch that fails is rolled back whole and its referrals are credited one by one: only the bad one waits."""
     first, second = qualified(), qualified()
-    from referrals.services import crediting
+    from referrals.services import crediting, sweep
 
     real = crediting.issue_coupon
+    real_bulk = sweep.issue_coupons
+
+    def failing_bulk(new, **kwargs):
+        if any(n.referral_id == first.pk for n in new):
+            raise RuntimeError("boom")
+        return real_bulk(new, **kwargs)
 
     def flaky(**kwargs):
         if kwargs["referral"].pk == first.pk:
@@ -152,6 +159,7 @@ def test_a_failing_referral_does_not_stall_the_sweep(monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(crediting, "issue_coupon", flaky)
+    monkeypatch.setattr(sweep, "issue_coupons", failing_bulk)
     assert credit_due_referrals() == {"failed": 1, "credited": 1}
     first.refresh_from_db()
     assert first.state == ReferralState.QUALIFIED
