@@ -19,6 +19,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Notification, User
+from lib.bulk import insert_rows
 
 logger = logging.getLogger(__name__)
 
@@ -61,18 +62,11 @@ def notify_many(notices: Sequence[Notice]) -> int:
     """
     if not notices:
         return 0
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                user_id=n.member_id,
-                kind=n.kind,
-                title=n.title[:200],
-                body=n.body,
-                link=n.link[:200],
-                dedupe_key=n.dedupe_key,
-            )
-            for n in notices
-        ],
+    now = timezone.now()
+    insert_rows(
+        Notification,
+        ("user", "kind", "title", "body", "link", "dedupe_key", "created_at"),
+        [(n.member_id, n.kind, n.title[:200], n.body, n.link[:200], n.dedupe_key, now) for n in notices],
         ignore_conflicts=True,
     )
     keys = [n.dedupe_key for n in notices if n.dedupe_key]

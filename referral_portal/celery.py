@@ -31,6 +31,7 @@ def _retire_unusable_connections(task=None, **_kwargs) -> None:
 
     close_old_connections()
 
+
 # One entry per periodic job.
 app.conf.beat_schedule = {
     # Raw IPs are kept only for the retention period (RAW_IP_RETENTION_DAYS).

@@ -5,16 +5,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0003_store_auto_discount'),
-        ('referrals', '0005_reason_code_shared_fingerprint'),
+        ("orders", "0003_store_auto_discount"),
+        ("referrals", "0005_reason_code_shared_fingerprint"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='referral',
-            index=models.Index(condition=models.Q(('state', 'qualified')), fields=['credit_due_at', 'id'], name='referral_qualified_due_idx'),
+            model_name="referral",
+            index=models.Index(
+                condition=models.Q(("state", "qualified")),
+                fields=["credit_due_at", "id"],
+                name="referral_qualified_due_idx",
+            ),
         ),
     ]

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ from accounts.models import User
 from accounts.notify import Notice, notify_many
 from coupons.models import CouponSource
 from coupons.services import NewCoupon, issue_coupons
+from lib.bulk import insert_rows
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import program_month
 from referrals.reasons import ReasonCode, ReferralState
@@ -153,12 +154,13 @@ def _take_slots(claimed: Sequence[_Due]) -> tuple[list[_Due], list[_Due], list[t
             credited.append(due)
         else:
             capped.append(due)
-    changed = []
+    # One UPDATE per distinct increment (a few), each over the counters this transaction holds locked.
+    by_increment: defaultdict[int, list[int]] = defaultdict(list)
     for key, counter in counters.items():
         if counts[key] != counter.count:
-            counter.count = counts[key]
-            changed.append(counter)
-    MonthlyRewardCounter.objects.bulk_update(changed, ["count"])
+            by_increment[counts[key] - counter.count].append(counter.pk)
+    for increment, ids in by_increment.items():
+        MonthlyRewardCounter.objects.filter(pk__in=ids).update(count=F("count") + increment)
     limits: dict[tuple[int, date], int] = {}
     for due in claimed:
         key = (due.referrer_id, due.month)
@@ -189,35 +191,42 @@ def _credit_batch(claimed: Sequence[_Due], *, now: datetime) -> Counter[str]:
     )
     _move(credited, ReferralState.CREDITED, reason_code="", now=now, credited_at=now)
     _move(capped, ReferralState.CAPPED, reason_code=ReasonCode.MONTHLY_LIMIT, now=now)
-    events = [
-        ReferralEvent(
-            referral_id=due.pk,
-            from_state=ReferralState.QUALIFIED,
-            to_state=ReferralState.CREDITED,
-            note=(
-                f"Coupon #{coupon.pk}: {coupon.currency} {coupon.value} off {coupon.min_spend}, "
-                f"valid until {coupon.expires_at:%Y-%m-%d %H:%M} UTC."
-            )[:500],
-            occurred_at=now,
-            recorded_at=now,
-        )
-        for due, coupon in zip(credited, coupons, strict=True)
-    ] + [
-        ReferralEvent(
-            referral_id=due.pk,
-            from_state=ReferralState.QUALIFIED,
-            to_state=ReferralState.CAPPED,
-            reason_code=ReasonCode.MONTHLY_LIMIT,
-            note=(
-                f"{due.terms.monthly_limit} of {due.terms.monthly_limit} referral coupons already credited "
-                f"for {due.month:%B %Y}."
-            ),
-            occurred_at=now,
-            recorded_at=now,
-        )
-        for due in capped
-    ]
-    ReferralEvent.objects.bulk_create(events)
+    insert_rows(
+        ReferralEvent,
+        ("referral", "from_state", "to_state", "reason_code", "actor_kind", "note", "occurred_at", "recorded_at"),
+        [
+            (
+                due.pk,
+                ReferralState.QUALIFIED,
+                ReferralState.CREDITED,
+                "",
+                ReferralEvent.Actor.SYSTEM,
+                (
+                    f"Coupon #{coupon.pk}: {coupon.currency} {coupon.value} off {coupon.min_spend}, "
+                    f"valid until {coupon.expires_at:%Y-%m-%d %H:%M} UTC."
+                )[:500],
+                now,
+                now,
+            )
+            for due, coupon in zip(credited, coupons, strict=True)
+        ]
+        + [
+            (
+                due.pk,
+                ReferralState.QUALIFIED,
+                ReferralState.CAPPED,
+                ReasonCode.MONTHLY_LIMIT,
+                ReferralEvent.Actor.SYSTEM,
+                (
+                    f"{due.terms.monthly_limit} of {due.terms.monthly_limit} referral coupons already credited "
+                    f"for {due.month:%B %Y}."
+                )[:500],
+                now,
+                now,
+            )
+            for due in capped
+        ],
+    )
     wallet, invite = reverse("coupons:wallet"), reverse("referrals:invite")
     locales: dict[tuple[str, str], str] = {}
     notices: list[Notice] = []
