@@ -56,8 +56,10 @@ class _Due:
     pk: int
     referrer_id: int
     credit_due_at: datetime
-    referrer: User
-    friend: User
+    referrer_language: str
+    referrer_country: str
+    friend_email: str
+    friend_first_name: str
     terms: RewardTerms
     month: date
 
@@ -109,10 +111,13 @@ def _claim(*, now: datetime, cursor: tuple[datetime, int] | None, batch: int) ->
     )
     if not rows:
         return []
-    members = User.objects.only("pk", "email", "first_name", "language", "country").in_bulk(
-        {row[1] for row in rows} | {row[2] for row in rows}
-    )
-    terms = reward_terms((pk, str(members[referrer_id].country)) for pk, referrer_id, _f, _d in rows)
+    members = {
+        pk: (email, first_name, language, country)
+        for pk, email, first_name, language, country in User.objects.filter(
+            pk__in={row[1] for row in rows} | {row[2] for row in rows}
+        ).values_list("pk", "email", "first_name", "language", "country")
+    }
+    terms = reward_terms((pk, members[referrer_id][3]) for pk, referrer_id, _f, _d in rows)
     months: dict[str, date] = {}
     claimed = []
     for pk, referrer_id, friend_id, credit_due_at in rows:
@@ -124,8 +129,10 @@ def _claim(*, now: datetime, cursor: tuple[datetime, int] | None, batch: int) ->
                 pk=pk,
                 referrer_id=referrer_id,
                 credit_due_at=credit_due_at,
-                referrer=members[referrer_id],
-                friend=members[friend_id],
+                referrer_language=members[referrer_id][2],
+                referrer_country=members[referrer_id][3],
+                friend_email=members[friend_id][0],
+                friend_first_name=members[friend_id][1],
                 terms=terms[pk],
                 month=months[zone],
             )
@@ -182,7 +189,7 @@ def _credit_batch(claimed: Sequence[_Due], *, now: datetime) -> Counter[str]:
                 valid_days=due.terms.valid_days,
                 title="Referral reward",
                 idempotency_key=crediting.reward_key(due.pk),
-                reason=f"Referral reward: first order of {due.friend} completed",
+                reason=f"Referral reward: first order of {due.friend_email} completed",
                 referral_id=due.pk,
             )
             for due in credited
@@ -231,15 +238,14 @@ def _credit_batch(claimed: Sequence[_Due], *, now: datetime) -> Counter[str]:
     locales: dict[tuple[str, str], str] = {}
     notices: list[Notice] = []
     for due, coupon in zip(credited, coupons, strict=True):
-        member = due.referrer
-        key = (member.language, str(member.country))
+        key = (due.referrer_language, due.referrer_country)
         if key not in locales:
-            locales[key] = member_money_locale(member)
+            locales[key] = member_money_locale(User(language=key[0], country=key[1]))
         notices.append(
             credited_notice(
                 referral_id=due.pk,
                 referrer_id=due.referrer_id,
-                friend_name=due.friend.first_name,
+                friend_name=due.friend_first_name,
                 value=coupon.value,
                 min_spend=coupon.min_spend,
                 currency=coupon.currency,
