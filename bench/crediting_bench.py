@@ -177,11 +177,15 @@ def run_sweep() -> tuple[float, float, dict]:
     from referrals.services import credit_due_referrals
 
     connection.ensure_connection()
-    pids = [os.getpid(), connection.connection.info.backend_pid]
+    backend = [connection.connection.info.backend_pid]
+    pids = [os.getpid(), *backend]
     batch = int(os.environ.get("BENCH_BATCH", "0"))
-    cpu, started = cpu_seconds(pids), time.perf_counter()
+    cpu, db_cpu, started = cpu_seconds(pids), cpu_seconds(backend), time.perf_counter()
     outcomes = credit_due_referrals(batch=batch) if batch else credit_due_referrals()
-    return time.perf_counter() - started, cpu_seconds(pids) - cpu, outcomes
+    seconds, used = time.perf_counter() - started, cpu_seconds(pids) - cpu
+    db_used = cpu_seconds(backend) - db_cpu
+    print(f"sweep CPU: {used - db_used:.2f} s Python, {db_used:.2f} s PostgreSQL")
+    return seconds, used, outcomes
 
 
 def main() -> int:

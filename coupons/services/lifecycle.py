@@ -6,10 +6,10 @@ Each change of a coupon's status writes its coupon-ledger row, so the ledger exp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -83,6 +83,30 @@ def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str) -> bool:
 EXPIRY_BATCH = 5000
 
 
+# One batch of the expiry sweep on PostgreSQL: claim (keyset, SKIP LOCKED), UPDATE, 'expired' ledger rows
+# (INSERT only, once per coupon by its key); returns the batch's last (expires_at, id) and its size. Tables and
+# columns as of coupons/migrations/0005 (tests/coupons/test_expiry.py compares it with the ORM path).
+_EXPIRE_BATCH_SQL = """
+WITH batch AS (
+    SELECT id FROM coupons_coupon
+    WHERE status = 'active' AND expires_at <= %(now)s AND (expires_at, id) > (%(after_at)s, %(after_id)s)
+    ORDER BY expires_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE coupons_coupon c SET status = 'expired', expired_at = %(now)s FROM batch
+    WHERE c.id = batch.id AND c.status = 'active'
+    RETURNING c.id, c.owner_id, c.value, c.currency, c.referral_id, c.expires_at
+), ledger AS (
+    INSERT INTO coupons_ledgerentry (event, amount, currency, reason, idempotency_key, created_at, coupon_id,
+        member_id, referral_id)
+    SELECT 'expired', -m.value, m.currency, 'Expired unused', 'expired:' || m.id, %(now)s, m.id, m.owner_id,
+        m.referral_id
+    FROM moved m
+    ON CONFLICT DO NOTHING
+)
+SELECT expires_at, id, (SELECT count(*) FROM moved) FROM moved ORDER BY expires_at DESC, id DESC LIMIT 1
+"""
+
+
 def expire_overdue_coupons(*, now: datetime | None = None, batch: int = EXPIRY_BATCH) -> int:
     """Mark every active coupon past its expiry as expired, one UPDATE per batch; ledger rows once per coupon.
 
@@ -93,10 +117,25 @@ def expire_overdue_coupons(*, now: datetime | None = None, batch: int = EXPIRY_B
     2. one conditional UPDATE for the batch (status still active, so a coupon used meanwhile is left alone);
     3. one bulk INSERT of 'expired' ledger rows keyed `expired:<coupon id>` (a repeat inserts nothing).
     A coupon past expires_at is unusable whether or not this ran (Coupon.is_usable); this makes it visible.
+    On PostgreSQL the three steps are one statement per batch (`_EXPIRE_BATCH_SQL`: the same rows, without a
+    Python object per coupon); elsewhere (SQLite) they are three ORM statements.
     """
     now = now or timezone.now()
     total = 0
     cursor: tuple[datetime, int] | None = None
+    if connection.vendor == "postgresql":
+        cursor = (datetime(1, 1, 1, tzinfo=UTC), 0)
+        while True:
+            with transaction.atomic(), connection.cursor() as db:
+                params = {"now": now, "after_at": cursor[0], "after_id": cursor[1], "batch": batch}
+                db.execute(_EXPIRE_BATCH_SQL, params)
+                row = db.fetchone()
+            if row is None:
+                return total
+            cursor, expired = (row[0], row[1]), row[2]
+            total += expired
+            if expired < batch:
+                return total
     while True:
         with transaction.atomic():
             overdue = Coupon.objects.select_for_update(skip_locked=True).filter(
