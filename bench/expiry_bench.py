@@ -59,13 +59,13 @@ SEED = [
     FROM generate_series(1, %(coupons)s / 10) g""",
 ]
 
-CLAIM = """
+
+RAW_WITH_LEDGER = """
+WITH batch AS (
     SELECT id FROM coupons_coupon
     WHERE status = 'active' AND expires_at <= %(now)s AND (expires_at, id) > (%(after_at)s, %(after_id)s)
     ORDER BY expires_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED
-"""
-RAW_WITH_LEDGER = f"""
-WITH batch AS ({CLAIM}),
+),
 moved AS (
     UPDATE coupons_coupon c SET status = 'expired', expired_at = %(now)s FROM batch
     WHERE c.id = batch.id AND c.status = 'active'
@@ -80,8 +80,12 @@ moved AS (
 )
 SELECT expires_at, id, (SELECT count(*) FROM moved) FROM moved ORDER BY expires_at DESC, id DESC LIMIT 1
 """
-RAW_UPDATE_ONLY = f"""
-WITH batch AS ({CLAIM}),
+RAW_UPDATE_ONLY = """
+WITH batch AS (
+    SELECT id FROM coupons_coupon
+    WHERE status = 'active' AND expires_at <= %(now)s AND (expires_at, id) > (%(after_at)s, %(after_id)s)
+    ORDER BY expires_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+),
 moved AS (
     UPDATE coupons_coupon c SET status = 'expired', expired_at = %(now)s FROM batch
     WHERE c.id = batch.id AND c.status = 'active'
