@@ -20,18 +20,20 @@ PY = sys.executable
 def bench_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE"}}
     env.update(
-        DJANGO_SETTINGS_MODULE="bench.bench_settings",
-        DEBUG="0",
-        SECRET_KEY="bench-only-" + "k" * 50,
-        ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=database_url,
-        CONN_MAX_AGE="600",
-        SECURE_COOKIES="0",
-        LOG_LEVEL="WARNING",
-        ORDER_EVENTS_SECRETS="bench",
-        VAR_DIR=os.environ.get("BENCH_VAR_DIR") or tempfile.mkdtemp(prefix="rp_bench_"),
-        **extra,
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-only-" + "k" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "DATABASE_URL": database_url,
+            "CONN_MAX_AGE": "600",
+            "SECURE_COOKIES": "0",
+            "LOG_LEVEL": "WARNING",
+            "ORDER_EVENTS_SECRETS": "bench",
+            "VAR_DIR": os.environ.get("BENCH_VAR_DIR") or tempfile.mkdtemp(prefix="rp_bench_"),
+        }
     )
+    env.update(extra)
     return env
 
 

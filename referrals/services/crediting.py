@@ -24,7 +24,8 @@ from lib.errors import DomainError
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
-from referrals.services.notices import notify_credited, notify_limit_reached
+from referrals.services.batch import credit_locked, load_due, reward_key
+from referrals.services.notices import notify_credited
 from referrals.services.terms import RewardTerms, terms_for
 from referrals.services.timeline import transition
 
@@ -55,10 +56,6 @@ class CreditError(DomainError):
     code = "CREDIT_REFUSED"
 
 
-def reward_key(referral_id: int) -> str:
-    return f"referral-reward:{referral_id}"
-
-
 def _issue_reward(
     *, referral: Referral, terms: RewardTerms, now: datetime, reason: str, actor: User | None = None
 ) -> Coupon:
@@ -85,9 +82,7 @@ def credit_referral(*, referral_id: int) -> str:
 
     Returns the referral's state afterwards ("" if it does not exist).
     """
-    referral = (
-        Referral.objects.select_for_update(of=("self",)).select_related("referrer", "friend").filter(pk=referral_id)
-    ).first()
+    referral = Referral.objects.select_for_update(of=("self",)).filter(pk=referral_id).first()
     if referral is None:
         return ""
     if referral.state != ReferralState.QUALIFIED:
@@ -98,55 +93,18 @@ def credit_referral(*, referral_id: int) -> str:
 
 
 def credit_locked_referral(referral: Referral) -> str:
-    """The crediting itself; the caller holds the referral's row lock inside a transaction."""
+    """The crediting itself (`batch.credit_locked` for a set of one); the caller holds the referral's row lock
+    inside a transaction, and the referral is qualified in the database."""
     if Coupon.objects.filter(referral_id=referral.pk).exists():
         # Cannot happen through this module; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral.pk)
         return referral.state
-    terms = terms_for(referral.pk, str(referral.referrer.country))
     now = timezone.now()
-    month = program_month(at=now, time_zone=terms.time_zone)
-    limit = terms.monthly_limit
-    MonthlyRewardCounter.objects.bulk_create(
-        [MonthlyRewardCounter(referrer_id=referral.referrer_id, month=month, count=0)], ignore_conflicts=True
-    )
-    counter = MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month)
-    took_slot = counter.filter(count__lt=limit).update(count=F("count") + 1)
-    if not took_slot:
-        moved = transition(
-            referral=referral,
-            to_state=ReferralState.CAPPED,
-            from_states=[ReferralState.QUALIFIED],
-            reason_code=ReasonCode.MONTHLY_LIMIT,
-            occurred_at=now,
-            note=f"{limit} of {limit} referral coupons already credited for {month:%B %Y}.",
-        )
-        if not moved:
-            raise RuntimeError(f"referral {referral.pk} changed state while locked")
-        notify_limit_reached(referral=referral, month=month, limit=limit)
-        logger.debug("referral %s capped: monthly limit %s reached for %s", referral.pk, limit, month)
-        return ReferralState.CAPPED
-    coupon = _issue_reward(
-        referral=referral, terms=terms, now=now, reason=f"Referral reward: first order of {referral.friend} completed"
-    )
-    moved = transition(
-        referral=referral,
-        to_state=ReferralState.CREDITED,
-        from_states=[ReferralState.QUALIFIED],
-        occurred_at=now,
-        note=(
-            f"Coupon #{coupon.pk}: {coupon.currency} {coupon.value} off {coupon.min_spend}, "
-            f"valid until {coupon.expires_at:%Y-%m-%d %H:%M} UTC."
-        ),
-        credited_at=now,
-    )
-    if not moved:
-        raise RuntimeError(f"referral {referral.pk} changed state while locked")
-    notify_credited(referral=referral, coupon=coupon)
-    if counter.values_list("count", flat=True).get() >= limit:
-        notify_limit_reached(referral=referral, month=month, limit=limit)
-    logger.debug("referral %s credited with coupon %s", referral.pk, coupon.pk)
-    return ReferralState.CREDITED
+    due = load_due([(referral.pk, referral.referrer_id, referral.friend_id, referral.credit_due_at or now)], now=now)
+    outcome = next(iter(credit_locked(due, now=now)))
+    referral.refresh_from_db(fields=["state", "reason_code", "credited_at", "decided_at", "updated_at"])
+    logger.debug("referral %s %s", referral.pk, outcome)
+    return outcome
 
 
 @transaction.atomic
