@@ -19,6 +19,13 @@ from django.db import connection, models
 _SQLITE_MAX_PARAMS = 32766
 
 
+def _field(model: type[models.Model], name: str) -> models.Field:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
 def insert_rows(
     model: type[models.Model],
     fields: Sequence[str],
@@ -32,11 +39,11 @@ def insert_rows(
     if not rows:
         return []
     meta = model._meta
-    columns = [meta.get_field(name) for name in fields]
+    columns = [_field(model, name) for name in fields]
     quote = connection.ops.quote_name
-    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(c.column) for c in columns)}) "
+    head = f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(str(c.column)) for c in columns)}) "
     tail = (" ON CONFLICT DO NOTHING" if ignore_conflicts else "") + (
-        f" RETURNING {', '.join(quote(meta.get_field(name).column) for name in returning)}" if returning else ""
+        f" RETURNING {', '.join(quote(str(_field(model, name).column)) for name in returning)}" if returning else ""
     )
     found: list[tuple] = []
     with connection.cursor() as cursor:

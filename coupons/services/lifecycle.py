@@ -127,7 +127,12 @@ def expire_overdue_coupons(*, now: datetime | None = None, batch: int = EXPIRY_B
         cursor = (datetime(1, 1, 1, tzinfo=UTC), 0)
         while True:
             with transaction.atomic(), connection.cursor() as db:
-                params = {"now": now, "after_at": cursor[0], "after_id": cursor[1], "batch": batch}
+                params: dict[str, datetime | int] = {
+                    "now": now,
+                    "after_at": cursor[0],
+                    "after_id": cursor[1],
+                    "batch": batch,
+                }
                 db.execute(_EXPIRE_BATCH_SQL, params)
                 row = db.fetchone()
             if row is None:

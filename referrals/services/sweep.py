@@ -79,9 +79,9 @@ def _claim(*, now: datetime, cursor: tuple[datetime, int] | None, batch: int) ->
     )
     if cursor is not None:
         due = due.filter(Q(credit_due_at__gt=cursor[0]) | Q(credit_due_at=cursor[0], pk__gt=cursor[1]))
-    rows = list(
-        due.order_by("credit_due_at", "pk").values_list("pk", "referrer_id", "friend_id", "credit_due_at")[:batch]
-    )
+    columns = ("pk", "referrer_id", "friend_id", "credit_due_at")
+    # credit_due_at is never null here (credit_due_at <= now); `or now` tells the type checker so.
+    rows = [(pk, r, f, at or now) for pk, r, f, at in due.order_by("credit_due_at", "pk").values_list(*columns)[:batch]]
     if not rows:
         return []
     return load_due(rows, now=now)
