@@ -30,6 +30,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from crediting_bench import SEED
+from cpu import children, cpu_seconds, postgres_backends
 from sweepdb import PY, ROOT, bench_env, fresh_database, setup_django, sql
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_celery")
@@ -43,8 +44,9 @@ def worker_env(**extra: str) -> dict[str, str]:
     return bench_env(DATABASE_URL, CELERY_BROKER_URL=BROKER_URL, LOG_LEVEL="INFO", **extra)
 
 
-def drain(publish, **extra: str) -> tuple[float, float]:
-    """Publish every message, start the worker, time the drain; returns (tasks/s, log lines per task)."""
+def drain(publish, **extra: str) -> tuple[float, float, float]:
+    """Publish every message, start the worker, time the drain; returns (tasks/s, log lines per task, CPU ms per
+    task of the worker's processes and their PostgreSQL backends: what the rate would be on an idle machine)."""
     broker = redis.Redis.from_url(BROKER_URL)
     broker.delete(QUEUE, "unacked", "unacked_index")
     publish()
@@ -83,19 +85,23 @@ def drain(publish, **extra: str) -> tuple[float, float]:
                 raise RuntimeError(f"the worker did not start: {Path(log.name).read_text()[-2000:]}")
             time.sleep(0.005)
         started = time.perf_counter()
+        pids = children(worker.pid) + postgres_backends(DATABASE_URL)
+        cpu = cpu_seconds(pids)
         lines_before = len(Path(log.name).read_text().splitlines())
         while broker.llen(QUEUE) or broker.hlen("unacked"):
             if time.monotonic() > deadline:
                 raise RuntimeError("the queue did not drain in 10 minutes")
             time.sleep(0.005)
         seconds = time.perf_counter() - started
+        # Backends opened after the start (a connection per task) are counted while they last.
+        cpu_ms = (cpu_seconds(pids) - cpu) * 1000 / TASKS
         time.sleep(0.5)
         lines = len(Path(log.name).read_text().splitlines()) - lines_before
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
         os.unlink(log.name)
-    return TASKS / seconds, lines / TASKS
+    return TASKS / seconds, lines / TASKS, cpu_ms
 
 
 def main() -> int:
@@ -138,19 +144,26 @@ def main() -> int:
     def decided() -> int:
         return Referral.objects.filter(state__in=["credited", "capped"]).count()
 
-    noop_rate, noop_lines = drain(publish_noop)
-    credit_rate, credit_lines = drain(publish_credit)
+    noop_rate, noop_lines, noop_cpu = drain(publish_noop)
+    credit_rate, credit_lines, credit_cpu = drain(publish_credit)
     credited = decided()
     ids = reset_referrals()
-    before_rate, before_lines = drain(publish_credit, CELERY_DB_REUSE_MAX="0", CELERY_TASK_LOG_LEVEL="INFO")
-    print(f"no-op task:                 {noop_rate:8,.0f} tasks/s  {noop_lines:5.1f} log lines/task")
-    print(f"credit task:                {credit_rate:8,.0f} tasks/s  {credit_lines:5.1f} log lines/task")
+    before_rate, before_lines, before_cpu = drain(publish_credit, CELERY_DB_REUSE_MAX="0", CELERY_TASK_LOG_LEVEL="INFO")
+    print(
+        f"no-op task:                 {noop_rate:8,.0f} tasks/s  {noop_lines:5.1f} log lines/task  {noop_cpu:6.2f} ms CPU"
+    )
+    print(
+        f"credit task:                {credit_rate:8,.0f} tasks/s  {credit_lines:5.1f} log lines/task  {credit_cpu:6.2f} ms CPU"
+    )
     print(
         f"credit task, as before:     {before_rate:8,.0f} tasks/s  {before_lines:5.1f} log lines/task "
         "(connection closed around every task, every task logged)"
     )
     ratio = credit_rate / noop_rate
-    print(f"ratio credit / no-op: {ratio:.2f} (target >= {TARGET_RATIO}); as before: {before_rate / noop_rate:.2f}")
+    print(
+        f"ratio credit / no-op: {ratio:.2f} wall, {noop_cpu / credit_cpu:.2f} by CPU (target >= {TARGET_RATIO}); "
+        f"as before: {before_rate / noop_rate:.2f} wall"
+    )
     ok = credited == TASKS == decided()
     print("every referral credited or capped by the tasks: " + ("yes" if ok else f"NO ({credited} of {TASKS})"))
     return 0 if ok and ratio >= TARGET_RATIO else 1
