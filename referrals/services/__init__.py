@@ -7,6 +7,9 @@ Other apps call these names only (never the models' internals):
                flows.signup.register_referral also writes a device ring's audit rows), issue_welcome_package
 - crediting:   credit_referral, credit_manually, flag_delayed_referrals, reconcile_rewards
 - sweep:       credit_due_referrals (every due referral, in set-based batches)
+- batch:       credit_locked (crediting or capping locked referrals: the code both crediting paths run)
+- terms:       reward_terms (the one place crediting reads a referral's terms)
+- reconciliation: run_reconciliation (nightly: rewards and ledgers, kept for the staff dashboard)
 - lifecycle:   record_first_order_event (a first order's placed / completed / canceled / refunded event)
 - review:      approve_review, reject_review (staff decisions)
 The program month and the crediting deadline are `referrals.program`'s.
