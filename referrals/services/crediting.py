@@ -2,10 +2,11 @@
 
 The limit holds under any concurrency because of one counter row per
 (referrer, program month): created with INSERT … ON CONFLICT DO NOTHING, then
-raised with a conditional UPDATE (count < limit) in the same transaction as
-the coupon and its ledger row (docs/program-rules.md G2). The referral row is
-locked first, and the coupon's OneToOne to the referral makes a second reward
-impossible even if everything else went wrong.
+locked and raised in the same transaction as the coupon and its ledger row
+(docs/program-rules.md G2; the code is `referrals.services.batch`, which the
+sweep runs for batches and `credit_referral` for a set of one). The referral
+row is locked first, and the coupon's OneToOne to the referral makes a second
+reward impossible even if everything else went wrong.
 """
 
 from __future__ import annotations
