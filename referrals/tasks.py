@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from referrals.services import crediting, reconciliation, sweep
+from referrals.services import crediting, reconciliation, retention, sweep
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +63,9 @@ def flag_delayed_referrals() -> int:
 def reconcile_rewards() -> dict[str, int]:
     report = reconciliation.run_reconciliation()
     return {"reward_gaps": report.reward_gap_count, "ledger_problems": report.ledger_problem_count}
+
+
+@shared_task(acks_late=True, soft_time_limit=1700, time_limit=1800)
+def prune_clicks() -> int:
+    """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
+    return retention.prune_clicks()

@@ -85,7 +85,7 @@ EXPIRY_BATCH = 5000
 
 # One batch of the expiry sweep on PostgreSQL: claim (keyset, SKIP LOCKED), UPDATE, 'expired' ledger rows
 # (INSERT only, once per coupon by its key); returns the batch's last (expires_at, id) and its size. Tables and
-# columns as of coupons/migrations/0005 (tests/coupons/test_expiry.py compares it with the ORM path).
+# columns as of coupons/migrations/0006 (tests/coupons/test_expiry.py compares it with the ORM path).
 _EXPIRE_BATCH_SQL = """
 WITH batch AS (
     SELECT id FROM coupons_coupon

@@ -6,6 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
+        ("coupons", "0005_scale_indexes"),
         ("orders", "0003_store_auto_discount"),
         ("referrals", "0005_reason_code_shared_fingerprint"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -13,11 +14,9 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddIndex(
-            model_name="referral",
+            model_name="coupon",
             index=models.Index(
-                condition=models.Q(("state", "qualified")),
-                fields=["credit_due_at", "id"],
-                name="referral_qualified_due_idx",
+                condition=models.Q(("status", "active")), fields=["expires_at", "id"], name="coupon_active_expiry_idx"
             ),
         ),
     ]
