@@ -2,7 +2,8 @@
 
 Both crediting paths run this: the per-referral task with a set of one (`crediting.credit_referral`), the
 sweep with batches (`sweep.credit_due_referrals`). The caller holds every referral's row lock in its transaction.
-1. the terms of every referral (`terms.reward_terms`, one query at most);
+1. the terms of every referral (`terms.reward_terms`: the frozen snapshots in one query; regions only for a
+   referral without one);
 2. the monthly counters: created with INSERT … ON CONFLICT DO NOTHING, then locked (FOR UPDATE, in id order, so
    two writers never deadlock) and raised by the slots taken: the limit stays exact because every writer of a
    counter holds its row lock while deciding;
@@ -31,7 +32,8 @@ from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.notices import credited_notice, limit_notice
-from referrals.services.terms import RewardTerms, reward_terms
+from referrals.services.terms import reward_terms
+from referrals.terms import RewardTerms
 
 
 def reward_key(referral_id: int) -> str:
@@ -60,7 +62,8 @@ def load_due(rows: Sequence[tuple[int, int, int, datetime]], *, now: datetime) -
             pk__in={row[1] for row in rows} | {row[2] for row in rows}
         ).values_list("pk", "email", "first_name", "language", "country")
     }
-    terms = reward_terms((pk, members[referrer_id][3]) for pk, referrer_id, _f, _d in rows)
+    snapshots = dict(Referral.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", "terms"))
+    terms = reward_terms((pk, members[referrer_id][3], snapshots.get(pk)) for pk, referrer_id, _f, _d in rows)
     months: dict[str, date] = {}
     claimed = []
     for pk, referrer_id, friend_id, credit_due_at in rows:
@@ -126,10 +129,10 @@ def credit_locked(claimed: Sequence[Due], *, now: datetime) -> Counter[str]:
             NewCoupon(
                 owner_id=due.referrer_id,
                 source=CouponSource.REFERRAL,
-                value=due.terms.value,
+                value=due.terms.reward_amount,
                 currency=due.terms.currency,
-                min_spend=due.terms.min_spend,
-                valid_days=due.terms.valid_days,
+                min_spend=due.terms.reward_min_spend,
+                valid_days=due.terms.coupon_valid_days,
                 title="Referral reward",
                 idempotency_key=reward_key(due.pk),
                 reason=f"Referral reward: first order of {due.friend_email} completed",

@@ -27,8 +27,9 @@ from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.batch import credit_locked, load_due, reward_key
 from referrals.services.notices import notify_credited
-from referrals.services.terms import RewardTerms, terms_for
+from referrals.services.terms import terms_for
 from referrals.services.timeline import transition
+from referrals.terms import RewardTerms
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +65,10 @@ def _issue_reward(
     return issue_coupon(
         member=referral.referrer,
         source=CouponSource.REFERRAL,
-        value=terms.value,
-        min_spend=terms.min_spend,
+        value=terms.reward_amount,
+        min_spend=terms.reward_min_spend,
         currency=terms.currency,
-        valid_days=terms.valid_days,
+        valid_days=terms.coupon_valid_days,
         issued_at=now,
         title="Referral reward",
         referral=referral,
@@ -134,7 +135,7 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
     now = timezone.now()
     coupon = _issue_reward(
         referral=locked,
-        terms=terms_for(locked.pk, str(locked.referrer.country)),
+        terms=terms_for(locked),
         now=now,
         reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}",
         actor=actor,
@@ -159,7 +160,7 @@ def release_monthly_slot(*, referral: Referral) -> bool:
     """Give back the monthly slot an automatic credit used (the month it was credited in)."""
     if referral.credited_at is None:
         return False
-    terms = terms_for(referral.pk, str(referral.referrer.country))
+    terms = terms_for(referral)
     month = program_month(at=referral.credited_at, time_zone=terms.time_zone)
     return bool(
         MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month, count__gt=0).update(

@@ -1,48 +1,26 @@
-"""The terms a referral is credited on: the ONE place crediting reads them (docs/program-rules.md section 3).
+"""The terms a referral is credited on: the ONE place crediting reads them (docs/program-rules.md sections 3, 7).
 
-Today every referral is credited on its referrer's region's current settings (the country's row, else
-the default region's). A change to per-referral terms (frozen when the referral was made) replaces the
-body of `reward_terms` only: both crediting paths, staff credits and the monthly-slot release call it.
+Every referral carries the terms frozen when the friend signed up (`Referral.terms`, `referrals.terms`); crediting
+(both paths: the per-referral task and the sweep's batches), staff credits and the monthly-slot release read them
+here, as `referrals.terms.RewardTerms`. A referral without a snapshot (none after migration 0008; a row written by
+hand could be) is credited on its referrer's region's current settings.
 
-Regions are a handful of rows: they are read once per call (the sweep: once per batch) and, when
-`REWARD_TERMS_CACHE_SECONDS` is set, kept that long per process, so the per-referral credit task does
-not re-read them for every referral. A staff edit of a region applies after at most that long.
+Regions are a handful of rows: for the fallback they are read once per call (the sweep: once per batch) and, when
+`REWARD_TERMS_CACHE_SECONDS` is set, kept that long per process.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 
 from accounts.models import Region
-
-
-@dataclass(frozen=True)
-class RewardTerms:
-    value: Decimal
-    min_spend: Decimal
-    currency: str
-    valid_days: int
-    monthly_limit: int
-    time_zone: str
-
+from referrals.models import Referral
+from referrals.terms import RewardTerms, frozen_reward, reward_from_region
 
 _cache: tuple[float, dict[str, RewardTerms], RewardTerms | None] | None = None
-
-
-def _terms(region: Region) -> RewardTerms:
-    return RewardTerms(
-        value=region.reward_amount,
-        min_spend=region.reward_min_spend,
-        currency=region.currency,
-        valid_days=region.coupon_valid_days,
-        monthly_limit=region.monthly_limit,
-        time_zone=region.time_zone,
-    )
 
 
 def _by_country() -> tuple[dict[str, RewardTerms], RewardTerms | None]:
@@ -52,7 +30,7 @@ def _by_country() -> tuple[dict[str, RewardTerms], RewardTerms | None]:
         return _cache[1], _cache[2]
     by_country, default = {}, None
     for region in Region.objects.all():
-        by_country[region.country.upper()] = _terms(region)
+        by_country[region.country.upper()] = reward_from_region(region)
         if region.is_default:
             default = by_country[region.country.upper()]
     _cache = (time.monotonic(), by_country, default)
@@ -60,16 +38,22 @@ def _by_country() -> tuple[dict[str, RewardTerms], RewardTerms | None]:
 
 
 def forget_cached_terms() -> None:
-    """Drop the per-process copy (tests; a process that must see a region edit at once)."""
+    """Drop the per-process copy of the regions (tests; a process that must see a region edit at once)."""
     global _cache
     _cache = None
 
 
-def reward_terms(referrals: Iterable[tuple[int, str]]) -> dict[int, RewardTerms]:
-    """{referral id: terms} for (referral id, referrer's country) pairs; one query at most for any number."""
-    by_country, default = _by_country()
-    result = {}
-    for referral_id, country in referrals:
+def reward_terms(referrals: Iterable[tuple[int, str, dict | None]]) -> dict[int, RewardTerms]:
+    """{referral id: terms} for (referral id, referrer's country, frozen snapshot or None) triples: the snapshot's
+    reward side when there is one, else the referrer's region today; one query at most for any number."""
+    result: dict[int, RewardTerms] = {}
+    fallback: tuple[dict[str, RewardTerms], RewardTerms | None] | None = None
+    for referral_id, country, snapshot in referrals:
+        if snapshot:
+            result[referral_id] = frozen_reward(snapshot)
+            continue
+        fallback = fallback or _by_country()
+        by_country, default = fallback
         terms = by_country.get((country or "").upper(), default)
         if terms is None:
             raise Region.DoesNotExist(f"no region for {country!r} and no default region")
@@ -77,6 +61,6 @@ def reward_terms(referrals: Iterable[tuple[int, str]]) -> dict[int, RewardTerms]
     return result
 
 
-def terms_for(referral_id: int, country: str) -> RewardTerms:
+def terms_for(referral: Referral) -> RewardTerms:
     """One referral's terms (the per-referral path and staff credits)."""
-    return reward_terms([(referral_id, country)])[referral_id]
+    return reward_terms([(referral.pk, str(referral.referrer.country), referral.terms)])[referral.pk]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("referrals", "0008_claim_indexes"),
+        ("referrals", "0010_claim_indexes"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("orders", "0003_store_auto_discount"),
-        ("referrals", "0007_scale_indexes"),
+        ("referrals", "0009_what_if_run"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
