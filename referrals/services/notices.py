@@ -7,16 +7,19 @@ reader's language, money locale and time zone (`accounts.locales.as_member`), wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from accounts.locales import as_member
+from accounts.locales import as_member, member_language, member_money_locale
 from accounts.models import User
-from accounts.notify import notify
+from accounts.notify import Notice, notify, notify_many
 from coupons.models import Coupon
 from lib.i18n import local_date, month_year
 from lib.money import format_money
@@ -25,33 +28,74 @@ from referrals.reasons import ReasonCode, email_words, held_words
 from referrals.selectors.friend import friend_signup_notice
 
 
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def _friend_name(referral: Referral) -> str:
     return referral.friend.first_name or _("your friend")
 
 
-def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
-    # The referrer's language and locale, not those of whoever's request (or task) completed the friend's order.
-    with as_member(referral.referrer):
-        amount = format_money(coupon.value, coupon.currency)
-        minimum = format_money(coupon.min_spend, coupon.currency)
+def credited_notice(
+    *,
+    referral_id: int,
+    referrer_id: int,
+    friend_name: str,
+    value: Decimal,
+    min_spend: Decimal,
+    currency: str,
+    expires_at: datetime,
+    locale: str,
+    link: str,
+    language: str = "",
+    time_zone: str = "UTC",
+) -> Notice:
+    """The 'you earned a coupon' notice in the referrer's `language` and `time_zone`; `locale` is their money locale
+    (`member_money_locale`), `link` My Coupons."""
+    with translation.override(language or settings.LANGUAGE_CODE), timezone.override(_zone(time_zone)):
+        amount = format_money(value, currency, locale)
+        minimum = format_money(min_spend, currency, locale)
         title = _("You earned a %(amount)s coupon") % {"amount": amount}
         body = _(
             "%(friend)s completed their first order, so we added a %(amount)s coupon (minimum spend %(minimum)s) "
             "to My Coupons. It is valid until %(date)s."
         ) % {
-            "friend": _friend_name(referral),
+            "friend": friend_name or _("your friend"),
             "amount": amount,
             "minimum": minimum,
-            "date": local_date(coupon.expires_at),
+            "date": local_date(expires_at),
         }
-    notify(
-        member=referral.referrer,
+    return Notice(
+        member_id=referrer_id,
         kind="referral_credited",
         title=title,
         body=body,
-        link=reverse("coupons:wallet"),
-        dedupe_key=f"referral-credited:{referral.pk}",
+        link=link,
+        dedupe_key=f"referral-credited:{referral_id}",
     )
+
+
+def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
+    """Written with the credit; its e-mail is sent by a worker after commit (accounts.notify.notify_many)."""
+    notice = credited_notice(
+        referral_id=referral.pk,
+        referrer_id=referral.referrer_id,
+        friend_name=referral.friend.first_name,
+        value=coupon.value,
+        min_spend=coupon.min_spend,
+        currency=coupon.currency,
+        expires_at=coupon.expires_at,
+        # The referrer's language, locale and time zone, not those of whoever's request (or task) completed the
+        # friend's order.
+        locale=member_money_locale(referral.referrer),
+        link=reverse("coupons:wallet"),
+        language=member_language(referral.referrer),
+        time_zone=referral.referrer.time_zone,
+    )
+    notify_many([notice])
 
 
 def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> None:
@@ -98,21 +142,36 @@ def notify_held_for_review(*, referral: Referral, reason_code: str) -> None:
     )
 
 
-def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
-    """Once per referrer and program month."""
-    with as_member(referral.referrer):
+def limit_notice(*, referrer_id: int, month: date, limit: int, link: str, language: str = "") -> Notice:
+    """Once per referrer and program month (its dedupe key), in the referrer's `language`; `link` is Invite Friends."""
+    with translation.override(language or settings.LANGUAGE_CODE):
         title = _("You reached this month's limit: %(limit)s of %(limit)s referral coupons") % {"limit": limit}
         body = _(
             "You have received %(limit)s of %(limit)s referral coupons for %(month)s. Friends who complete "
             "their first order later this month still count, but earn no coupon. The limit resets on the 1st."
         ) % {"limit": limit, "month": month_year(month)}
-    notify(
-        member=referral.referrer,
+    return Notice(
+        member_id=referrer_id,
         kind="referral_monthly_limit",
         title=title,
         body=body,
-        link=reverse("referrals:invite"),
-        dedupe_key=f"referral-monthly-limit:{referral.referrer_id}:{month:%Y-%m}",
+        link=link,
+        dedupe_key=f"referral-monthly-limit:{referrer_id}:{month:%Y-%m}",
+    )
+
+
+def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
+    """Once per referrer and program month; e-mailed by a worker after commit."""
+    notify_many(
+        [
+            limit_notice(
+                referrer_id=referral.referrer_id,
+                month=month,
+                limit=limit,
+                link=reverse("referrals:invite"),
+                language=member_language(referral.referrer),
+            )
+        ]
     )
 
 
