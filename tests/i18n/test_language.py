@@ -16,7 +16,7 @@ import time_machine
 from django.conf import settings
 from django.core import mail
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from accounts.models import Notification, Region, User
 from coupons.services.lifecycle import send_expiry_reminders
@@ -213,3 +213,25 @@ def test_the_error_page_speaks_the_language_of_the_request(rf):
     text = response.content.decode()
     assert response.status_code == 500
     assert '<html lang="de">' in text and "Bei uns ist etwas schiefgelaufen" in text
+
+
+def test_the_crediting_sweep_writes_each_referrers_notices_in_their_language():
+    """The batched sweep (referrals.services.batch) builds many notices at once: each in its referrer's words."""
+    from referrals.models import MonthlyRewardCounter
+    from referrals.program import program_month
+    from referrals.services import credit_due_referrals
+    from tests.referrals.test_crediting import qualified
+
+    german, english = UserFactory(language="de"), UserFactory(language="en")
+    MonthlyRewardCounter.objects.create(
+        referrer=german, month=program_month(at=timezone.now(), time_zone="UTC"), count=9
+    )
+    qualified(german)
+    qualified(english)
+    translation.activate("fr")  # the worker's own language must not leak into anyone's notice
+    assert credit_due_referrals() == {"credited": 2}
+    titles = dict(Notification.objects.filter(kind="referral_credited").values_list("user_id", "title"))
+    assert titles[german.pk] == "Du hast einen Gutschein über 5,00\xa0$ verdient"
+    assert titles[english.pk] == "You earned a $5.00 coupon"
+    limit = Notification.objects.get(user=german, kind="referral_monthly_limit")
+    assert limit.title == "Monatslimit erreicht: 10 von 10 Empfehlungsgutscheinen"
