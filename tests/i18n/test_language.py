@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from accounts.models import Notification, Region, User
+from accounts.notify import email_notices
 from coupons.services.lifecycle import send_expiry_reminders
 from referrals.services.notices import notify_credited, notify_limit_reached
 from tests.factories import CouponFactory, ReferralCodeFactory, ReferralFactory, UserFactory
@@ -140,6 +141,8 @@ def test_a_reward_notice_is_in_the_referrers_language_and_locale_though_an_engli
     notice = Notification.objects.get(user=referral.referrer, kind="referral_credited")
     assert notice.title == "Du hast einen Gutschein über 5,00\xa0€ verdient"
     assert "Mindestbestellwert 20,00\xa0€" in notice.body and "31. Dezember 2026" in notice.body
+    # The worker e-mails it later (accounts.notify.email_notices), in its own (here English) language.
+    email_notices(dedupe_keys=[notice.dedupe_key])
     (email,) = mail.outbox
     assert email.subject == notice.title
     assert email.body.startswith(f"Hallo {referral.referrer.first_name},")
