@@ -6,30 +6,26 @@ through a database deadline (`credit_due_at`) that the every-minute sweep honour
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
-from django.db import transaction
 
+from ops.services.outbox import enqueue_task
+from ops.tasks import PortalTask
 from referrals.services import crediting
 
 logger = logging.getLogger(__name__)
 
 
-class EnqueueAfterCommitTask(DjangoTask):
-    """delay_on_commit that can never raise: a failed publish is logged and the sweep heals it."""
+class EnqueueAfterCommitTask(PortalTask):
+    """delay_on_commit through the outbox: the message is a row written in the caller's transaction and
+    published after commit off the request thread (ops.services.outbox), so it never waits for Redis and
+    is never lost; the sweep still credits anything due."""
 
     def delay_on_commit(self, *args, **kwargs) -> None:
-        transaction.on_commit(functools.partial(self._delay_or_log, *args, **kwargs))
-
-    def _delay_or_log(self, *args, **kwargs) -> None:
-        try:
-            self.delay(*args, **kwargs)
-        except Exception:
-            # The write is committed; the due row is picked up by the sweep once the broker is back.
-            logger.warning("could not enqueue %s%s; the sweep will handle it", self.name, args, exc_info=True)
+        if kwargs:
+            raise TypeError("outbox tasks take positional arguments only")
+        enqueue_task(name=self.name, args=args)
 
 
 @shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=50, time_limit=60)

@@ -134,3 +134,13 @@ def staff_client(client: Client) -> Client:
     client.force_login(staff)
     client.staff = staff
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers():
+    """Circuit breakers are per process: a Redis one test froze must not be skipped in the next."""
+    from lib import breaker
+
+    breaker.reset_all()
+    yield
+    breaker.reset_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +13,8 @@ from kombu.exceptions import OperationalError
 
 from coupons import tasks as coupon_tasks
 from coupons.models import Coupon
+from ops.models import OutboxMessage
+from ops.tasks import relay_outbox
 from referral_portal.celery import app
 from referrals import tasks
 from referrals.reasons import ReferralState
@@ -93,18 +94,19 @@ def test_coupon_tasks_call_their_services():
     assert soon.reminder_sent_at is not None
 
 
-def test_a_failed_enqueue_after_commit_is_logged_and_harmless(django_capture_on_commit_callbacks, caplog):
+def test_a_failed_enqueue_after_commit_is_kept_in_the_outbox_and_harmless(django_capture_on_commit_callbacks):
     referral = ReferralFactory()
     order = OrderFactory(buyer=referral.friend)
-    failing = mock.patch.object(tasks.credit_referral_task, "delay", side_effect=OperationalError("broker down"))
-    with (
-        failing as delay,
-        caplog.at_level(logging.WARNING, logger="referrals.tasks"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    failing = mock.patch("ops.services.outbox.publish_task", side_effect=OperationalError("broker down"))
+    with failing as publish, django_capture_on_commit_callbacks(execute=True):
         event(referral, order, "completed")
-    delay.assert_called_once_with(referral.pk)
+    publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
     assert referral.state == ReferralState.QUALIFIED
-    assert "sweep will handle it" in caplog.text
-    # The sweep heals it.
+    # The message waits in the outbox (an outage counts no attempt) for the relay once the broker is back.
+    message = OutboxMessage.objects.get(target="referrals.tasks.credit_referral_task")
+    assert (message.args, message.dispatched_at, message.attempts) == ([referral.pk], None, 0)
+    with mock.patch("ops.services.outbox.publish_task") as publish:
+        assert relay_outbox() == {"dispatched": 1}
+    publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
+    # And the sweep credits it whatever happens to the message.
     assert tasks.credit_due_referrals() == {"credited": 1}
