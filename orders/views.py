@@ -20,6 +20,7 @@ from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
 from flows import orders as flows
 from flows.order_events import receive_order_event
 from lib.client import client_info, client_ip
+from lib.metrics import count_order_event_answers
 from orders import cart, ratelimit, selectors, webhooks
 from orders.errors import EventRefused, InvalidTransition, OrderError
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
@@ -261,6 +262,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 @csrf_exempt
+@count_order_event_answers
 @require_POST
 def order_events(request: HttpRequest) -> JsonResponse:
     """Thin adapter: rate limit → signature over the raw body → parse → one service call."""

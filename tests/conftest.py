@@ -144,3 +144,19 @@ def _fresh_breakers():
     breaker.reset_all()
     yield
     breaker.reset_all()
+
+
+@pytest.fixture
+def redis_process(tmp_path):
+    """A redis-server started for this test only (tests/redis_process.py): freeze, thaw or kill it at will."""
+    import shutil
+
+    from tests.redis_process import RedisProcess
+
+    if shutil.which("redis-server") is None:
+        _unavailable("needs redis-server on PATH")
+    server = RedisProcess(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -16,7 +16,6 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from lib.errors import DomainError
-
 from ops.models import TaskDelivery
 from ops.services.outbox import enqueue_task
 
