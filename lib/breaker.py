@@ -4,7 +4,9 @@ A Redis that stops answering costs one socket timeout, once: the call that times
 and for `REDIS_BREAKER_COOLDOWN_SECONDS` every later call fails at once with `CircuitOpen` (no network
 at all), so requests keep their normal speed. After the cool-down the breaker is half-open: exactly one
 caller tries Redis for real (the probe); its success closes the breaker, its failure opens it for another
-cool-down, and every other caller meanwhile is still refused at once. What a refusal means is the
+cool-down, and every other caller meanwhile is still refused at once. In a web process the probe is the
+outbox dispatcher thread's (`probe_all`), never a request's, so a request waits on a hung Redis at most
+once per process and outage. What a refusal means is the
 caller's choice (docs/deployment.md, "Redis outage"): rate limits answer their `when_unavailable`, the
 cache renders without it, publishing leaves the outbox row for the relay.
 
@@ -54,8 +56,11 @@ def is_outage(error: BaseException) -> bool:
 class Breaker:
     """closed → (a failure) → open → (cool-down over) → half-open: one probe → closed or open again."""
 
-    def __init__(self, server: str, *, cooldown: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, server: str, *, cooldown: float, clock: Callable[[], float] = time.monotonic, url: str = ""
+    ) -> None:
         self.server = server
+        self.url = url  # for the background probe
         self.cooldown = cooldown
         self._clock = clock
         self._lock = threading.Lock()
@@ -76,12 +81,13 @@ class Breaker:
         return HALF_OPEN
 
     def allow(self) -> bool:
-        """True when the caller may use the server now (in half-open: only the one probe)."""
+        """True when the caller may use the server now (in half-open: only the one probe, and only from the
+        background prober thread when this process has one, so a probe never costs a request its timeout)."""
         with self._lock:
             state = self._state()
             if state == CLOSED:
                 return True
-            if state == HALF_OPEN and not self._probing:
+            if state == HALF_OPEN and not self._probing and may_probe():
                 self._probing = True
                 return True
             return False
@@ -124,6 +130,33 @@ class Breaker:
 
 _breakers: dict[str, Breaker] = {}
 _registry_lock = threading.Lock()
+_prober: int | None = None  # the thread id of this process's background prober (ops.dispatcher), if any
+
+
+def set_prober_thread(ident: int | None) -> None:
+    """From now on only thread `ident` probes a half-open breaker (None: whoever calls first)."""
+    global _prober
+    _prober = ident
+
+
+def may_probe() -> bool:
+    return _prober is None or _prober == threading.get_ident()
+
+
+def probe_all() -> None:
+    """Ping every half-open server once (the prober thread's job): a success closes its breaker."""
+    for item in all_breakers():
+        if item.state != HALF_OPEN or not item.url:
+            continue
+        try:
+            with item.guard():
+                client = redis.Redis.from_url(item.url, socket_timeout=1, socket_connect_timeout=1)
+                try:
+                    client.ping()
+                finally:
+                    client.close()
+        except (*OUTAGE_ERRORS, redis.exceptions.RedisError):
+            logger.info("redis %s still does not answer", item.server)
 
 
 def server_of(url: str) -> str:
@@ -140,7 +173,7 @@ def breaker_for(url: str) -> Breaker:
     with _registry_lock:
         breaker = _breakers.get(server)
         if breaker is None:
-            breaker = _breakers[server] = Breaker(server, cooldown=settings.REDIS_BREAKER_COOLDOWN_SECONDS)
+            breaker = _breakers[server] = Breaker(server, cooldown=settings.REDIS_BREAKER_COOLDOWN_SECONDS, url=url)
         return breaker
 
 
@@ -150,6 +183,8 @@ def all_breakers() -> list[Breaker]:
 
 
 def reset_all() -> None:
-    """Forget every breaker (tests, and a process that just forked)."""
+    """Forget every breaker and the prober (tests, and a process that just forked)."""
+    global _prober
     with _registry_lock:
         _breakers.clear()
+        _prober = None

@@ -12,11 +12,19 @@ from typing import Any
 
 from celery import current_app
 
-from lib.breaker import breaker_for
+from lib.breaker import HALF_OPEN, OPEN, breaker_for, may_probe
 
 
 def broker_is_redis() -> bool:
     return str(current_app.conf.broker_url or "").startswith(("redis://", "rediss://", "unix://"))
+
+
+def broker_refuses_now() -> bool:
+    """True while the broker's breaker would refuse this thread at once (the relay then skips publishing)."""
+    if not broker_is_redis():
+        return False
+    item = breaker_for(current_app.conf.broker_url)
+    return item.state == OPEN or (item.state == HALF_OPEN and not may_probe())
 
 
 def publish_task(name: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None) -> None:

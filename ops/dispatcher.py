@@ -2,7 +2,8 @@
 request thread, so a request never waits on the broker (docs/deployment.md, "Redis outage").
 
 `OUTBOX_DISPATCH = "thread"` (web processes): one daemon thread per process takes row ids from a queue,
-dispatches them, and every `OUTBOX_POLL_SECONDS` relays whatever is still pending, so the backlog of a
+dispatches them, and every `OUTBOX_POLL_SECONDS` probes a Redis whose breaker is half-open (so no request
+ever pays for a probe) and relays whatever is still pending, so the backlog of a
 broker outage drains within seconds of the broker answering again (each process's breaker lets one probe
 through per cool-down). `"inline"` (tests, Celery workers, commands): the row is dispatched right after
 commit in the calling thread; the beat relay still covers anything left.
@@ -17,8 +18,9 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
+from lib import breaker
 from ops.services import outbox
 
 logger = logging.getLogger(__name__)
@@ -64,17 +66,35 @@ def _ensure_thread() -> None:
         _thread.start()
 
 
+_STOP = -1
+
+
+def stop(timeout: float = 10) -> None:
+    """Let this process's dispatcher thread finish its pass and end (a test, a graceful shutdown)."""
+    global _thread
+    with _lock:
+        thread, _thread = _thread, None
+    if thread is not None and thread.is_alive():
+        _queue.put(_STOP)
+        thread.join(timeout)
+
+
 def _take_all(first: int) -> list[int]:
     ids = [first]
     while len(ids) < outbox.BATCH:
         try:
-            ids.append(_queue.get_nowait())
+            pk = _queue.get_nowait()
         except queue.Empty:
             break
+        if pk == _STOP:
+            _queue.put(_STOP)  # seen by the loop after this pass
+            break
+        ids.append(pk)
     return ids
 
 
 def _loop() -> None:
+    breaker.set_prober_thread(threading.get_ident())
     last_relay = time.monotonic()
     while True:
         wait = max(0.0, settings.OUTBOX_POLL_SECONDS - (time.monotonic() - last_relay))
@@ -82,6 +102,10 @@ def _loop() -> None:
             pk: int | None = _queue.get(timeout=wait)
         except queue.Empty:
             pk = None
+        if pk == _STOP:
+            breaker.set_prober_thread(None)
+            connection.close()
+            return
         try:
             close_old_connections()
             if pk is not None:
@@ -89,6 +113,7 @@ def _loop() -> None:
             # Even under steady traffic: what an outage left behind drains as soon as the broker answers.
             if time.monotonic() - last_relay >= settings.OUTBOX_POLL_SECONDS:
                 last_relay = time.monotonic()
+                breaker.probe_all()
                 if outbox.has_due_rows():
                     outbox.relay()
         except Exception:

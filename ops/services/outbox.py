@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from lib.breaker import is_outage
-from lib.publish import publish_task
+from lib.publish import broker_refuses_now, publish_task
 from ops.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def _pending():
 def dispatch(ids: Iterable[int]) -> dict[str, int]:
     """Dispatch these rows now if still pending and not claimed elsewhere (the after-commit fast path)."""
     counts: dict[str, int] = {}
-    skip_tasks = False
+    skip_tasks = broker_refuses_now()
     for pk in ids:
         with transaction.atomic():
             message = _pending().filter(pk=pk).first()
@@ -116,7 +116,7 @@ def relay(*, batch: int = BATCH, time_budget: float = RELAY_TIME_BUDGET_SECONDS)
     publishing (calls still run). Returns the counts of each outcome."""
     counts: dict[str, int] = {}
     started = time.monotonic()
-    skip_tasks = False
+    skip_tasks = broker_refuses_now()  # a known outage: only the calls (e-mails) go
     while time.monotonic() - started < time_budget:
         with transaction.atomic():
             query = _pending().filter(next_attempt_at__lte=timezone.now())
