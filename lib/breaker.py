@@ -49,6 +49,9 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_PROBE_ERRORS: tuple[type[BaseException], ...] = (*OUTAGE_ERRORS, redis.exceptions.RedisError)
+
+
 def is_outage(error: BaseException) -> bool:
     return isinstance(error, OUTAGE_ERRORS) and not isinstance(error, redis.exceptions.ResponseError)
 
@@ -155,7 +158,7 @@ def probe_all() -> None:
                     client.ping()
                 finally:
                     client.close()
-        except (*OUTAGE_ERRORS, redis.exceptions.RedisError):
+        except _PROBE_ERRORS:
             logger.info("redis %s still does not answer", item.server)
 
 

@@ -48,3 +48,8 @@ class PortalTask(DjangoTask):
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def relay_outbox() -> dict[str, int]:
     return outbox.relay()
+
+
+@shared_task(acks_late=True, soft_time_limit=250, time_limit=300)
+def prune_outbox() -> int:
+    return outbox.prune()

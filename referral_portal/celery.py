@@ -39,6 +39,11 @@ app.conf.beat_schedule = {
         "schedule": 10.0,
         "options": {"expires": 9},
     },
+    # Dispatched outbox rows are kept a week (staff can see what was sent), then deleted.
+    "prune-outbox": {
+        "task": "ops.tasks.prune_outbox",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Raw IPs are kept only for the retention period (RAW_IP_RETENTION_DAYS).
     "purge-raw-ips": {
         "task": "accounts.tasks.purge_raw_ips",

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -132,6 +132,16 @@ def relay(*, batch: int = BATCH, time_budget: float = RELAY_TIME_BUDGET_SECONDS)
     if counts:
         logger.info("outbox relay: %s", counts)
     return counts
+
+
+KEEP_DISPATCHED = timedelta(days=7)
+
+
+def prune(*, now: datetime | None = None) -> int:
+    """Delete rows dispatched more than KEEP_DISPATCHED ago (pending and failed rows stay); returns how many."""
+    cutoff = (now or timezone.now()) - KEEP_DISPATCHED
+    deleted, _ = OutboxMessage.objects.filter(dispatched_at__lt=cutoff).delete()
+    return deleted
 
 
 def has_due_rows() -> bool:

@@ -154,3 +154,13 @@ def test_the_sign_up_e_mail_goes_out_while_the_cache_is_down(django_capture_on_c
 def test_a_wrong_target_fails_the_write_that_names_it():
     with pytest.raises(ImportError):
         outbox.enqueue_call(target="accounts.notify.no_such_function", args=[1])
+
+
+def test_dispatched_rows_are_pruned_after_a_week_pending_ones_never():
+    now = timezone.now()
+    old = OutboxMessageFactory(dispatched_at=now - timedelta(days=8))
+    recent = OutboxMessageFactory(dispatched_at=now - timedelta(days=6))
+    pending = OutboxMessageFactory(created_at=now - timedelta(days=30))
+    assert outbox.prune(now=now) == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
+    assert not OutboxMessage.objects.filter(pk=old.pk).exists()
