@@ -48,6 +48,10 @@ GUNICORN = ["-w", "2", "--threads", "4", "--log-level", "warning"]  # docs/deplo
 
 SETUP = """
 import json
+from django.conf import settings
+from django.contrib.auth.hashers import get_hashers
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # setup only: nobody logs in
+get_hashers.cache_clear()
 from tests.factories import ReferralFactory, StoreFactory
 StoreFactory(slug="bench-store")
 print(json.dumps([ReferralFactory().friend.email for _ in range({n})]))
