@@ -133,8 +133,8 @@ if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     # Same backend, one Redis client object per server instead of one per call (lib/cache.py).
     CACHES["default"]["BACKEND"] = "lib.cache.ReusedClientRedisCache"
     # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request: one
-    # command waits at most 1 s, then the server's circuit breaker (lib/breaker.py) skips it for a while.
-    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 1, "socket_timeout": 1})
+    # command waits at most 0.5 s, then the server's circuit breaker (lib/breaker.py) skips it for a while.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
 # Seconds a Redis that did not answer is skipped before one probe tries it again (lib/breaker.py).
 REDIS_BREAKER_COOLDOWN_SECONDS = env.float("REDIS_BREAKER_COOLDOWN_SECONDS", default=10.0)
 
