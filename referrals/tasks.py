@@ -6,15 +6,11 @@ through a database deadline (`credit_due_at`) that the every-minute sweep honour
 
 from __future__ import annotations
 
-import logging
-
 from celery import shared_task
 
 from ops.services.outbox import enqueue_task
 from ops.tasks import PortalTask
 from referrals.services import crediting
-
-logger = logging.getLogger(__name__)
 
 
 class EnqueueAfterCommitTask(PortalTask):
