@@ -6,6 +6,7 @@ waiting for a minute-long sweep."""
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import pytest
@@ -58,10 +59,13 @@ def production_like(redis_process, settings):
         "LOCATION": redis_process.url(0),
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},  # referral_portal/settings.py
     }
+    environ = dict(os.environ)  # the in-process worker sets CELERY_LOG_* variables later subprocesses would inherit
     with override_settings(CACHES={"default": cache}):
         try:
             yield redis_process
         finally:
+            os.environ.clear()
+            os.environ.update(environ)
             redis_process.thaw()
             dispatcher.stop()
             app.conf.update(saved)
