@@ -41,7 +41,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "200"))
 RATE = float(os.environ.get("BENCH_RATE", "50"))
 PORT = int(os.environ.get("BENCH_PORT", "8766"))
 HOST = "127.0.0.1"  # loopback only
-SECRET = "bench-outage"  # noqa: S105 - the bench server's own signing secret, loopback only
+SECRET = "bench-outage"  # the bench server's own signing secret, loopback only
 TARGET_P99 = 1.0
 FREEZE = os.environ.get("BENCH_FREEZE", "1") == "1"  # 0: the same run with Redis answering (the baseline)
 GUNICORN = ["-w", "2", "--threads", "4", "--log-level", "warning"]  # docs/deployment.md on 2 cores
