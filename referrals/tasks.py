@@ -10,7 +10,7 @@ from celery import shared_task
 
 from ops.services.outbox import enqueue_task
 from ops.tasks import PortalTask
-from referrals.services import crediting, retention
+from referrals.services import crediting, retention, what_if
 
 
 class EnqueueAfterCommitTask(PortalTask):
@@ -48,3 +48,9 @@ def reconcile_rewards() -> list[dict]:
 def prune_clicks() -> int:
     """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
     return retention.prune_clicks()
+
+
+@shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=1500, time_limit=1600)
+def run_what_if_task(run_id: int) -> str:
+    """A program manager's what-if (evidence only; safe to run again: a finished run stays as it is)."""
+    return what_if.run_what_if(run_id=run_id)
