@@ -1,14 +1,19 @@
 """Member notifications: one row in the portal inbox, and the same message by e-mail.
 
 `notify` is idempotent per `dedupe_key` (a unique column), so a repeated task
-or event never sends the same notice twice. The e-mail is an outbox row written
+or event never sends the same notice twice. Its e-mail is an outbox row written
 with the notice (ops.services.outbox): sent after commit off the request thread,
 retried by the relay if the mail server fails, and sent at most once (`emailed_at`).
+`notify_many` writes many notices in one INSERT (the credit sweep) and records, in the same
+transaction, an outbox row for the task that e-mails them, so the writer never renders, sends
+or waits on the broker, and a hung Redis never loses the e-mails.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,9 +22,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from accounts.models import Notification, User
-from ops.services.outbox import enqueue_call
+from lib.bulk import insert_rows
+from ops.services.outbox import enqueue_call, enqueue_task
 
 logger = logging.getLogger(__name__)
+
+# The outbox target that e-mails one notice (checked and marked under the row's lock).
+EMAIL_NOTICE_CALL = "accounts.notify.email_notice"
 
 
 def notify(
@@ -33,18 +42,19 @@ def notify(
             )
     except IntegrityError:
         return None
-    enqueue_call(target="accounts.notify.email_notice", args=[notice.pk])
+    enqueue_call(target=EMAIL_NOTICE_CALL, args=[notice.pk])
     return notice
 
 
 @transaction.atomic
-def email_notice(notification_id: int) -> None:
+def email_notice(notification_id: int) -> bool:
     """E-mail the notice once (`emailed_at`, checked and set under the row's lock); an outbox target.
 
-    A failed send raises: the notice stays in the inbox and the outbox retries the e-mail later."""
+    Returns False if it was e-mailed already. A failed send raises: the notice stays in the inbox and the
+    outbox retries the e-mail later."""
     notice = Notification.objects.select_for_update().select_related("user").get(pk=notification_id)
     if notice.emailed_at is not None:
-        return
+        return False
     context = {"notice": notice, "user": notice.user, "site_url": settings.SITE_URL}
     send_mail(
         subject=render_to_string("emails/notification.subject", context).strip(),
@@ -55,3 +65,57 @@ def email_notice(notification_id: int) -> None:
     )
     notice.emailed_at = timezone.now()
     notice.save(update_fields=["emailed_at"])
+    return True
+
+
+@dataclass(frozen=True)
+class Notice:
+    member_id: int
+    kind: str
+    title: str
+    body: str = ""
+    link: str = ""
+    dedupe_key: str | None = None
+
+
+# The task that e-mails notices written by `notify_many` (accounts.tasks.email_notices), by name: the domain never
+# imports tasks.
+EMAIL_NOTICES_TASK = "accounts.tasks.email_notices"
+
+
+def notify_many(notices: Sequence[Notice]) -> int:
+    """Write inbox notices in one INSERT (a used `dedupe_key` is skipped) and e-mail them from a task after commit.
+
+    Returns how many notices were given. Nothing is rendered or sent here: the task that e-mails the notices
+    that were new (`email_notices`) is an outbox row written in the caller's transaction, published after
+    commit, or by the relay once the broker answers again.
+    """
+    if not notices:
+        return 0
+    now = timezone.now()
+    insert_rows(
+        Notification,
+        ("user", "kind", "title", "body", "link", "dedupe_key", "created_at"),
+        [(n.member_id, n.kind, n.title[:200], n.body, n.link[:200], n.dedupe_key, now) for n in notices],
+        ignore_conflicts=True,
+    )
+    keys = [n.dedupe_key for n in notices if n.dedupe_key]
+    if keys:
+        enqueue_task(name=EMAIL_NOTICES_TASK, args=[keys])
+    return len(notices)
+
+
+def email_notices(*, dedupe_keys: Sequence[str]) -> int:
+    """E-mail the notices with these keys that were not e-mailed yet (a worker runs this); returns how many.
+
+    Each goes through `email_notice` (once only). One that fails is logged and left to the outbox, which
+    retries it with a growing delay; the others are still sent."""
+    sent = 0
+    pending = Notification.objects.filter(dedupe_key__in=list(dedupe_keys), emailed_at__isnull=True)
+    for notification_id in pending.values_list("pk", flat=True):
+        try:
+            sent += email_notice(notification_id)
+        except Exception:
+            logger.warning("notification %s: e-mail failed; the outbox retries it", notification_id, exc_info=True)
+            enqueue_call(target=EMAIL_NOTICE_CALL, args=[notification_id])
+    return sent

@@ -10,7 +10,7 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referral_portal.settings")
 
@@ -27,6 +27,19 @@ def _dispatch_outbox_inline(**kwargs) -> None:
     from ops import dispatcher
 
     dispatcher.use("inline")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _retire_unusable_connections(task=None, **_kwargs) -> None:
+    """What Django does around each request, around each task: a connection is kept across tasks
+    (CELERY_DB_REUSE_MAX stops Celery's fixup from closing it every time) until it errs or passes CONN_MAX_AGE;
+    CONN_HEALTH_CHECKS then tests it before its next use. Eager calls (tests) run inside the caller's transaction."""
+    if task is None or getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections  # imported once Django is set up
+
+    close_old_connections()
 
 
 # One entry per periodic job.

@@ -55,7 +55,7 @@ def test_other_messages_are_not_affected():
 
 
 def test_a_periodic_job_records_its_duration_and_rows():
-    with mock.patch("referrals.tasks.crediting.credit_due_referrals", return_value={"credited": 7, "capped": 2}):
+    with mock.patch("referrals.tasks.sweep.credit_due_referrals", return_value={"credited": 7, "capped": 2}):
         deliver(credit_due_referrals, redelivered=False)
         deliver(credit_due_referrals, task_id="second", redelivered=False)
     run = JobRun.objects.get(name="referrals.tasks.credit_due_referrals")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +84,29 @@ def test_sweep_task_credits_due_referrals():
     assert due.state == ReferralState.CREDITED
 
 
+def test_an_unfinished_sweep_sends_its_continuation_through_the_outbox(django_capture_on_commit_callbacks):
+    unfinished = {"credited": 500, "unfinished": 1}
+    broker_down = mock.patch("ops.services.outbox.publish_task", side_effect=OperationalError("broker down"))
+    with (
+        mock.patch("referrals.tasks.sweep.credit_due_referrals", return_value=unfinished) as run,
+        broker_down as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert tasks.credit_due_referrals(batch=50) == unfinished
+    assert run.call_args.kwargs == {"batch": 50, "budget_seconds": tasks.SWEEP_BUDGET_SECONDS}
+    publish.assert_called_once_with("referrals.tasks.credit_due_referrals", [50])
+    # A hung or missing broker does not lose it: the row waits for the relay.
+    message = OutboxMessage.objects.get(target="referrals.tasks.credit_due_referrals")
+    assert (message.args, message.dispatched_at, message.attempts) == ([50], None, 0)
+    with mock.patch("ops.services.outbox.publish_task") as publish:
+        assert relay_outbox() == {"dispatched": 1}
+    publish.assert_called_once_with("referrals.tasks.credit_due_referrals", [50])
+    # A finished sweep sends nothing more.
+    with mock.patch("referrals.tasks.sweep.credit_due_referrals", return_value={"credited": 3}):
+        assert tasks.credit_due_referrals() == {"credited": 3}
+    assert OutboxMessage.objects.filter(target="referrals.tasks.credit_due_referrals").count() == 1
+
+
 def test_coupon_tasks_call_their_services():
     old = CouponFactory(issued_at=timezone.now() - timedelta(days=31))
     soon = CouponFactory(issued_at=timezone.now() - timedelta(days=28))
@@ -110,3 +134,21 @@ def test_a_failed_enqueue_after_commit_is_kept_in_the_outbox_and_harmless(django
     publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
     # And the sweep credits it whatever happens to the message.
     assert tasks.credit_due_referrals() == {"credited": 1}
+
+
+def test_a_worker_keeps_its_database_connection_across_tasks_and_logs_no_line_per_successful_task(monkeypatch):
+    from types import SimpleNamespace
+
+    import django.db
+
+    from referral_portal import celery as celery_module
+
+    # Celery's Django fixup closes connections around every task unless told to reuse them.
+    assert app.conf.db_reuse_max >= 100
+    assert logging.getLogger("celery.app.trace").getEffectiveLevel() >= logging.WARNING
+    # Instead, what Django does around a request: retire a connection only when it erred or is too old.
+    calls = []
+    monkeypatch.setattr(django.db, "close_old_connections", lambda: calls.append(1))
+    celery_module._retire_unusable_connections(task=SimpleNamespace(request=SimpleNamespace(is_eager=False)))
+    celery_module._retire_unusable_connections(task=SimpleNamespace(request=SimpleNamespace(is_eager=True)))
+    assert calls == [1]  # an eager call (tests) runs inside its caller's transaction: left alone
