@@ -12,12 +12,12 @@ from typing import Any
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountDevice, Device, User
+from accounts.models import AccountDevice, Device, Region, User
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, StoreOffer, StoreOfferAudience
 from flows import orders as order_flows
 from orders.models import Order, PaymentCard, Product, Store, StoreFollow
 from referrals.codes import generate_code
-from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from referrals.models import Click, MilestoneTier, Referral, ReferralCode, ReferralEvent
 from support.models import SupportRequest
 
 # --- accounts -----------------------------------------------------------------------------------------------
@@ -207,6 +207,20 @@ class ReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
     from_state = ""
     to_state = factory.LazyAttribute(lambda o: o.referral.state)
     occurred_at = factory.LazyFunction(timezone.now)
+
+
+class MilestoneTierFactory(factory.django.DjangoModelFactory[MilestoneTier]):
+    """An active milestone of the default (US) region: a $10 bonus (min spend $30) for 3 friends in a quarter."""
+
+    class Meta:
+        model = MilestoneTier
+
+    region = factory.LazyFunction(lambda: Region.objects.get(is_default=True))
+    friends = 3
+    value = Decimal("10.00")
+    min_spend = Decimal("30.00")
+    valid_days = 30
+    is_active = True
 
 
 # --- coupons ------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
 - actions:  the audited staff actions on referrals (review, credit, void the reward, re-run eligibility);
 - signals:  the stored signals as tables for people;
 - panels:   read-only panels other admins embed (timeline, the referrer's behaviour).
+- milestones: the quarter milestone tiers (program managers), awards and counters (read-only).
 Django's admin autodiscovery imports this package; importing the modules registers their ModelAdmins.
 """
 
-from referrals.admin import codes, referral  # noqa: F401 - registers the ModelAdmins
+from referrals.admin import codes, milestones, referral  # noqa: F401 - registers the ModelAdmins

@@ -26,6 +26,7 @@ from lib.errors import DomainError
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
+from referrals.services.milestones import count_credit
 from referrals.services.notices import notify_credited, notify_limit_reached
 from referrals.services.timeline import transition
 
@@ -144,6 +145,7 @@ def credit_locked_referral(referral: Referral) -> str:
     if not moved:
         raise RuntimeError(f"referral {referral.pk} changed state while locked")
     notify_credited(referral=referral, coupon=coupon)
+    count_credit(referral=referral, region=region, at=now)  # the quarter's milestones (one call, kept in batches)
     if counter.values_list("count", flat=True).get() >= limit:
         notify_limit_reached(referral=referral, month=month, limit=limit)
     logger.info("referral %s credited with coupon %s", referral.pk, coupon.pk)
@@ -226,6 +228,7 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
         credited_at=now,
     )
     notify_credited(referral=locked, coupon=coupon)
+    count_credit(referral=locked, region=region, at=now)
     referral.refresh_from_db()
     return coupon
 
