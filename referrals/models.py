@@ -144,6 +144,8 @@ class ReferralEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "id"]
+        # Outbound events read new rows by when they were recorded (outbound.services.fan_out).
+        indexes = [models.Index(fields=["recorded_at"], name="referral_event_recorded_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_state or '∅'} → {self.to_state}"
