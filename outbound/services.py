@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from coupons.models import Coupon
@@ -200,7 +201,9 @@ def deliver_due(*, budget_seconds: float = 40.0, now: datetime | None = None) ->
 def resend(*, delivery: Delivery, actor: User) -> Delivery:
     """Staff re-send: the delivery is due again now, with a fresh run of attempts (the audit row is the caller's)."""
     if not delivery.endpoint.is_active:
-        raise DeliveryError("The endpoint is switched off; switch it on before re-sending.", code="ENDPOINT_INACTIVE")
+        raise DeliveryError(
+            _("The endpoint is switched off; switch it on before re-sending."), code="ENDPOINT_INACTIVE"
+        )
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(
         status=DeliveryStatus.PENDING, attempts=0, next_attempt_at=now, delivered_at=None
@@ -225,4 +228,4 @@ def check_endpoint_url(url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname in settings.OUTBOUND_EVENTS_HTTP_HOSTS:
         return
-    raise DeliveryError("Use an https:// address.", code="ENDPOINT_NOT_HTTPS")
+    raise DeliveryError(_("Use an https:// address."), code="ENDPOINT_NOT_HTTPS")
