@@ -56,3 +56,24 @@ def test_twelve_credits_at_once_issue_each_milestone_exactly_once(attempt):
     assert sorted(awards.values_list("friends", flat=True)) == [3, 8]
     assert Coupon.objects.filter(owner=referrer, source="milestone").count() == 2
     assert len({a.referral_id for a in awards}) == 2
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_twelve_staff_credits_at_once_issue_each_milestone_exactly_once(attempt):
+    # Nothing else orders staff credits (no monthly slot): only the quarter counter row does.
+    MilestoneTierFactory(friends=3, value=Decimal("10.00"))
+    MilestoneTierFactory(friends=8, value=Decimal("25.00"))
+    referrer, staff = UserFactory(), UserFactory(is_staff=True)
+    ids = [capped(referrer).pk for _ in range(12)]
+
+    def work(i: int) -> int:
+        credit_manually(
+            referral=Referral.objects.get(pk=ids[i]), actor=User.objects.get(pk=staff.pk), reason="Checked by hand"
+        )
+        return i
+
+    _, errors = run_together(12, work)
+    assert errors == []
+    assert sorted(MilestoneAward.objects.filter(referrer=referrer).values_list("friends", flat=True)) == [3, 8]
+    assert Coupon.objects.filter(owner=referrer, source="milestone").count() == 2
+    assert QuarterCreditCounter.objects.get(referrer=referrer).count == 12
