@@ -9,6 +9,7 @@ import json
 from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from lib.admin import ReadOnlyAdminMixin
@@ -130,7 +131,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("payload"))
     def payload(self, obj: Delivery) -> str:
-        return json.dumps(obj.event.payload, indent=2, sort_keys=True)
+        return format_html("<pre>{}</pre>", json.dumps(obj.event.payload, indent=2, sort_keys=True))
 
     def has_resend_permission(self, request) -> bool:
         return request.user.has_perm("outbound.resend_delivery")

@@ -10,6 +10,7 @@ GRANTS = [
     ("outbound", "change_endpoint"),
     ("outbound", "view_delivery"),
     ("outbound", "resend_delivery"),
+    ("outbound", "view_deliveryattempt"),
     ("outbound", "view_outboundevent"),
     ("coupons", "view_storeoffer"),
     ("coupons", "add_storeoffer"),

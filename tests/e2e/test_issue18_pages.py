@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.test import override_settings
 from django.utils import timezone
 
 from coupons.models import Coupon, StoreOfferAudience
@@ -77,3 +78,56 @@ def test_invite_friends_shows_the_next_milestone(page, login, shoot):
     assert "a $10.00 bonus coupon when 3 friends are credited this quarter" in block.inner_text()
     assert "1 more to go." in block.inner_text()
     shoot(page, "invite-next-milestone")
+
+
+def test_a_program_manager_reads_the_delivery_log_and_resends(page, login, screenshot, receiver_url):
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.contrib.auth.models import Group
+
+    from outbound import services
+    from outbound.models import Delivery, DeliveryStatus, Endpoint
+    from referrals.services import record_start
+    from support.models import AuditLog
+    from tests.factories import ReferralFactory
+
+    import_module("support.migrations.0002_staff_roles").create_staff_roles(apps)
+    import_module("outbound.migrations.0002_program_manager_permissions").grant(apps, None)
+    manager = UserFactory(email="pam.manager@example.com", is_staff=True)
+    manager.groups.add(Group.objects.get(name="Program manager"))
+    Endpoint.objects.create(name="Partner CRM", url=receiver_url, secret=services.new_secret())
+    record_start(referral=ReferralFactory())
+    services.fan_out()
+    with override_settings(OUTBOUND_EVENTS_MAX_ATTEMPTS=1):
+        services.deliver_due(budget_seconds=5)  # the receiver is down: given up after one attempt
+    delivery = Delivery.objects.get()
+    assert delivery.status == DeliveryStatus.FAILED
+    login(page, manager)
+    page.goto("/admin/outbound/delivery/")
+    assert "Failed (gave up)" in page.locator("#result_list").inner_text()
+    screenshot(page, "staff-outbound-delivery-log-1280")
+    page.goto(f"/admin/outbound/delivery/{delivery.pk}/change/")
+    assert "referral.joined" in page.locator("main, #content").first.inner_text()
+    assert "Connection refused" in page.locator("#content").inner_text()  # the attempt log
+    screenshot(page, "staff-outbound-delivery-1280")
+    page.goto("/admin/outbound/delivery/")
+    page.locator(f"input[name=_selected_action][value='{delivery.pk}']").check()
+    page.locator("select[name=action]").select_option("resend")
+    page.locator("button[name=index], input[name=index], .actions button").first.click()
+    page.get_by_label("Reason").fill("Partner fixed their certificate")
+    page.get_by_role("button", name="Re-send").click()
+    assert "scheduled to be sent again" in page.locator("body").inner_text()
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.PENDING
+    assert AuditLog.objects.get(action="outbound.resend").reason == "Partner fixed their certificate"
+
+
+@pytest.fixture
+def receiver_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/down"
