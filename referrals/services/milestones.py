@@ -26,6 +26,7 @@ from coupons.services import issue_coupon, reverse_reward_coupon
 from lib.money import format_money
 from referrals.models import MilestoneAward, MilestoneTier, QuarterCreditCounter, Referral
 from referrals.program import program_quarter
+from referrals.services.timeline import record_note
 
 
 def award_key(*, referrer_id: int, tier_id: int, quarter: str, referral_id: int) -> str:
@@ -74,6 +75,11 @@ def count_credit(*, referral: Referral, region: Region, at: datetime) -> list[Mi
             awarded_at=at,
         )
         awards.append(award)
+        record_note(
+            referral=referral,
+            occurred_at=at,
+            note=f"Milestone reached: friend {tier.friends} credited this quarter; bonus coupon #{coupon.pk} issued.",
+        )
         _notify_awarded(referral=referral, award=award)
     return awards
 
@@ -125,4 +131,9 @@ def reverse_milestones(*, referral: Referral, credited_at: datetime, reason: str
             withdrawn.append(coupon)
         elif coupon.status == CouponStatus.USED:
             spent.append(coupon)
+        record_note(
+            referral=referral,
+            occurred_at=now,
+            note=f"Milestone bonus coupon #{coupon.pk} ({award.friends} friends this quarter) reversed with the reward",
+        )
     return MilestoneReversal(withdrawn=tuple(withdrawn), spent=tuple(spent))

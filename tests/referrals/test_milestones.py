@@ -77,6 +77,7 @@ def test_the_third_credited_friend_of_the_quarter_earns_the_bonus_once():
     assert (award.referral, award.coupon, award.friends) == (third, coupon, 3)
     assert LedgerEntry.objects.filter(coupon=coupon, event="issued").count() == 1
     assert Notification.objects.filter(user=referrer, kind="referral_milestone").count() == 1
+    assert f"bonus coupon #{coupon.pk} issued" in third.events.last().note  # staff read it in the timeline
     credited(referrer)  # the fourth does not reach it again
     assert milestone_coupons(referrer).count() == 1
 
@@ -130,6 +131,7 @@ def test_reversing_the_reward_that_reached_it_withdraws_the_bonus():
     rows = list(LedgerEntry.objects.filter(coupon=bonus).order_by("id").values_list("event", "amount"))
     assert rows == [("issued", D("10.00")), ("reversed", D("-10.00"))]
     assert QuarterCreditCounter.objects.get(referrer=referrer).count == 1
+    assert second.events.filter(note__contains=f"Milestone bonus coupon #{bonus.pk}").exists()
     assert "milestone bonus" in Notification.objects.get(user=referrer, kind="referral_voided").body
     # The same late event again changes nothing; the next credited friend reaches the milestone anew.
     event(second, order, "canceled", second.completed_at - timedelta(minutes=30))
