@@ -131,7 +131,7 @@ def _claim_one(now: datetime) -> Delivery | None:
         delivery = (
             Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("endpoint", "event")
-            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now, endpoint__is_active=True)
             .order_by("next_attempt_at", "pk")
             .first()
         )

@@ -215,3 +215,14 @@ def test_events_are_made_once_even_when_fan_out_runs_again_over_the_same_rows(re
     # Move the cursor back as a late-committed change would need: the overlap finds nothing new.
     assert services.fan_out(now=timezone.now()) == 0
     assert OutboundEvent.objects.count() == first
+
+
+def test_a_switched_off_endpoint_is_not_called_until_it_is_switched_on_again(receiver):
+    hook = endpoint(receiver.url, event_types=["referral.credited"])
+    credited_referral()
+    services.fan_out()
+    Endpoint.objects.filter(pk=hook.pk).update(is_active=False)
+    assert services.deliver_due(budget_seconds=5).delivered == 0 and not receiver.received
+    assert Delivery.objects.get().status == DeliveryStatus.PENDING
+    Endpoint.objects.filter(pk=hook.pk).update(is_active=True)
+    assert services.deliver_due(budget_seconds=5).delivered == 1 and len(receiver.received) == 1
