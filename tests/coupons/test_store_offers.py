@@ -140,12 +140,15 @@ def test_the_store_page_offers_follow_then_collect(client):
     first = StoreOfferFactory(store=store, value=D("4.00"), audience=StoreOfferAudience.FIRST_BUYERS)
     url = reverse("orders:store", args=["northwind"])
     html = client.get(url).content.decode()
-    assert "Get coupons" in html and "Trail shoes" in html and "Log in to collect" in html
+    assert (
+        "Get coupons" in html and "Trail shoes" in html and "Log in to collect" in html and "Log in to follow" in html
+    )
     client.force_login(member)
     html = client.get(url).content.decode()
     assert "Follow the store to collect this coupon." in html and "Follow store" in html
     client.post(reverse("orders:store_follow", args=["northwind"]), {"follow": "1"})
     assert StoreFollow.objects.filter(member=member, store=store).exists()
+    assert "Unfollow" in client.get(url).content.decode()
     for each in (offer, first):
         response = client.post(reverse("orders:store_collect", args=["northwind", each.pk]), follow=True)
         assert "now in My Coupons" in response.content.decode()

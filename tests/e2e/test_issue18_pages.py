@@ -54,6 +54,7 @@ def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login,
         page.locator(".store-coupons").get_by_role("button", name="Collect").first.click()
         assert "now in My Coupons" in page.locator("body").inner_text()
     assert coupons.locator(".badge-success").count() == 2
+    assert page.get_by_role("button", name="Unfollow").is_visible()
     shoot(page, "store-coupons-collected")
     assert Coupon.objects.filter(owner=member, kind="store").count() == 2
     # The bigger store coupon applies at checkout (one per store), on the store's subtotal.
