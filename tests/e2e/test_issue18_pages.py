@@ -33,7 +33,7 @@ def shoot(screenshot):
     return take
 
 
-def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login, shoot):
+def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login, shoot, axe_check):
     member = UserFactory(first_name="Maya")
     store = StoreFactory(name="Northwind Outfitters", slug="northwind-e2e")
     ProductFactory(store=store, name="Trail running shoes", price=D("100.00"), sale_price=D("70.00"))
@@ -48,6 +48,7 @@ def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login,
     coupons = page.locator(".store-coupons")
     assert "Follow the store to collect this coupon." in coupons.inner_text()
     shoot(page, "store-get-coupons")
+    axe_check(page, "store-get-coupons")
     page.get_by_role("button", name="Follow store").click()
     assert "You now follow Northwind Outfitters." in page.locator("body").inner_text()
     for _ in range(2):
@@ -56,6 +57,7 @@ def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login,
     assert coupons.locator(".badge-success").count() == 2
     assert page.get_by_role("button", name="Unfollow").is_visible()
     shoot(page, "store-coupons-collected")
+    axe_check(page, "store-coupons-collected")
     assert Coupon.objects.filter(owner=member, kind="store").count() == 2
     # The bigger store coupon applies at checkout (one per store), on the store's subtotal.
     page.locator("article.product", has_text="Trail running shoes").get_by_role("button").click()
@@ -65,7 +67,7 @@ def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login,
     shoot(page, "store-coupon-at-checkout")
 
 
-def test_invite_friends_shows_the_next_milestone(page, login, shoot):
+def test_invite_friends_shows_the_next_milestone(page, login, shoot, axe_check):
     member = UserFactory(first_name="Rosa", phone_verified=True)
     MilestoneTierFactory(friends=3, value=D("10.00"), min_spend=D("30.00"))
     MilestoneTierFactory(friends=6, value=D("25.00"), min_spend=D("60.00"))
@@ -79,6 +81,7 @@ def test_invite_friends_shows_the_next_milestone(page, login, shoot):
     assert "a $10.00 bonus coupon when 3 friends are credited this quarter" in block.inner_text()
     assert "1 more to go." in block.inner_text()
     shoot(page, "invite-next-milestone")
+    axe_check(page, "invite-next-milestone")
 
 
 def test_a_program_manager_reads_the_delivery_log_and_resends(page, login, screenshot, receiver_url):
