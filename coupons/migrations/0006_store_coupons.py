@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("coupons", "0004_backfill_checkout_coins"),
+        ("coupons", "0005_scale_indexes"),
         ("orders", "0004_store_coupons"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0007_coins_move_to_coupons"),
-        ("coupons", "0005_store_coupons"),
-        ("referrals", "0005_reason_code_shared_fingerprint"),
+        ("coupons", "0006_store_coupons"),
+        ("referrals", "0007_scale_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
