@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('referrals', '0008_milestones'),
+        ('referrals', '0012_milestones'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -55,9 +55,9 @@ class Migration(migrations.Migration):
     dependencies = [
         ("outbound", "0001_initial"),
         ("support", "0002_staff_roles"),
-        ("coupons", "0006_store_coupons"),
+        ("coupons", "0007_store_coupons"),
         ("orders", "0004_store_coupons"),
-        ("referrals", "0008_milestones"),
+        ("referrals", "0012_milestones"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

@@ -12,13 +12,14 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
+from accounts.models import Region
 from orders.webhooks import verify_signature
 from outbound import services
 from outbound.events import event_types_for
 from outbound.models import Delivery, DeliveryAttempt, DeliveryStatus, Endpoint, OutboundEvent
 from outbound.transport import SIGNATURE_HEADER
 from referrals.reasons import ReferralState
-from referrals.services import credit_referral, record_start
+from referrals.services import credit_due_referrals, credit_referral, record_start
 from tests.factories import OrderFactory, ReferralFactory, UserFactory
 from tests.referrals.helpers import event
 
@@ -226,3 +227,26 @@ def test_a_switched_off_endpoint_is_not_called_until_it_is_switched_on_again(rec
     assert Delivery.objects.get().status == DeliveryStatus.PENDING
     Endpoint.objects.filter(pk=hook.pk).update(is_active=True)
     assert services.deliver_due(budget_seconds=5).delivered == 1 and len(receiver.received) == 1
+
+
+def test_the_sweeps_batch_inserts_become_credited_and_capped_events(receiver):
+    """The sweep credits and caps a batch with bulk timeline INSERTs: each row is an event (recorded_at is set)."""
+    endpoint(receiver.url, event_types=["referral.credited", "referral.capped"])
+    referrer = UserFactory()
+    due_at = timezone.now() - timedelta(hours=1)
+    Region.objects.filter(is_default=True).update(monthly_limit=2)
+    referrals = [
+        ReferralFactory(
+            referrer=referrer, state="qualified", completed_at=due_at, credit_due_at=due_at + timedelta(seconds=i)
+        )
+        for i in range(3)
+    ]
+    assert credit_due_referrals() == {"credited": 2, "capped": 1}
+    assert services.fan_out() == 3
+    made = dict(OutboundEvent.objects.values_list("referral_id", "type"))
+    assert made == {
+        referrals[0].pk: "referral.credited",
+        referrals[1].pk: "referral.credited",
+        referrals[2].pk: "referral.capped",
+    }
+    assert services.deliver_due(budget_seconds=10).delivered == 3

@@ -16,7 +16,7 @@ from coupons.models import Coupon, CouponStatus, LedgerEntry
 from referrals.models import MilestoneAward, QuarterCreditCounter
 from referrals.program import next_program_quarter, program_quarter
 from referrals.reasons import ReferralState
-from referrals.services import credit_manually, credit_referral
+from referrals.services import credit_due_referrals, credit_manually, credit_referral
 from support.models import SupportRequest
 from tests.factories import MilestoneTierFactory, OrderFactory, ReferralFactory, UserFactory
 from tests.referrals.helpers import event
@@ -181,3 +181,27 @@ def test_invite_friends_shows_the_next_milestone_only_when_one_is_active(client)
     credited(referrer)
     html = client.get(reverse("referrals:invite")).content.decode()
     assert "a $20.00 bonus coupon when 5 friends are credited this quarter" in html and "Reached this quarter:" in html
+
+
+def test_the_sweep_counts_every_friend_of_a_batch_and_issues_the_milestone_once():
+    """The sweep's batch path (batch.credit_locked) counts each credited friend, in due order, in its transaction."""
+    MilestoneTierFactory(friends=2, value=D("10.00"))
+    referrer, other = UserFactory(), UserFactory()
+    due_at = timezone.now() - timedelta(hours=1)
+
+    def due(member, seconds):
+        return ReferralFactory(
+            referrer=member, state=ReferralState.QUALIFIED, completed_at=due_at, credit_due_at=due_at + seconds
+        )
+
+    first, second, third = (due(referrer, timedelta(seconds=i)) for i in range(3))
+    due(other, timedelta(seconds=5))
+    assert credit_due_referrals() == {"credited": 4}
+    award = MilestoneAward.objects.get()
+    assert (award.referral, award.referrer, award.friends) == (second, referrer, 2)
+    assert milestone_coupons(referrer).get() == award.coupon and not milestone_coupons(other).exists()
+    assert Notification.objects.filter(user=referrer, kind="referral_milestone").count() == 1
+    counts = dict(QuarterCreditCounter.objects.values_list("referrer_id", "count"))
+    assert counts == {referrer.pk: 3, other.pk: 1}
+    assert "Milestone reached" in second.events.last().note
+    assert not any("Milestone" in e.note for e in [*first.events.all(), *third.events.all()])

@@ -9,8 +9,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0007_coins_move_to_coupons"),
-        ("coupons", "0006_store_coupons"),
-        ("referrals", "0007_scale_indexes"),
+        ("coupons", "0007_store_coupons"),
+        ("referrals", "0011_reconciliation_report"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

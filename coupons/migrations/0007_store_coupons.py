@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("coupons", "0005_scale_indexes"),
+        ("coupons", "0006_claim_indexes"),
         ("orders", "0004_store_coupons"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
