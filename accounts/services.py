@@ -23,6 +23,7 @@ from accounts.locales import as_member
 from accounts.models import AccountStatus, IPSighting, User
 from lib.errors import DomainError
 from lib.ratelimit import allow
+from ops.services.outbox import enqueue_call
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ def register_member(
     """Create a member account (e-mail unique, case-insensitive); the confirmation e-mail goes after commit.
 
     `language` is the one the visitor signed up in (their browser's or the switcher's): from then on their
-    profile language, which their pages, e-mails and notices follow."""
+    profile language, which their pages, e-mails and notices follow. The confirmation e-mail is an outbox
+    row written with the account, sent after commit and retried until it goes (never lost to a Redis or mail
+    outage)."""
     languages = {code for code, _name in settings.LANGUAGES}
     user = User.objects.create_user(
         email=email,
@@ -44,16 +47,16 @@ def register_member(
         country=country,
         language=language if language in languages else settings.LANGUAGE_CODE,
     )
-    transaction.on_commit(lambda: _send_first_verification_email(user.pk))
+    enqueue_call(target="accounts.services.send_first_verification_email", args=[user.pk])
     return user
 
 
-def _send_first_verification_email(user_id: int) -> None:
-    # A mail server hiccup must not fail the sign-up: the member can resend from the profile page.
-    try:
-        send_verification_email(member=User.objects.get(pk=user_id))
-    except Exception:
-        logger.exception("verification e-mail for user %s failed", user_id)
+def send_first_verification_email(user_id: int) -> None:
+    """The sign-up's confirmation e-mail (an outbox target, dispatched once per row): not counted against
+    the member's resend limit, so a cache outage (the limit's answer then is "refuse") cannot drop it."""
+    member = User.objects.get(pk=user_id)
+    if member.email_verified_at is None:
+        _send_verification_link(member)
 
 
 def set_language(*, member: User, language: str) -> None:
@@ -141,6 +144,10 @@ def send_verification_email(*, member: User) -> None:
         raise EmailVerificationError(
             "RATE_LIMITED", _("We have sent several links already. Check your inbox or try again in an hour.")
         )
+    _send_verification_link(member)
+
+
+def _send_verification_link(member: User) -> None:
     path = reverse("accounts:verify_email", args=[email_verification_token(member=member)])
     context = {"user": member, "link": f"{settings.SITE_URL}{path}", "days": EMAIL_TOKEN_MAX_AGE.days}
     with as_member(member):  # the member's language, whoever asks for the link

@@ -58,11 +58,13 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "ops",
     "accounts",
     "referrals",
     "coupons",
     "orders",
     "support",
+    "outbound",
 ]
 
 MIDDLEWARE = [
@@ -131,8 +133,11 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # Same backend, one Redis client object per server instead of one per call (lib/cache.py).
     CACHES["default"]["BACKEND"] = "lib.cache.ReusedClientRedisCache"
-    # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request.
-    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
+    # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request: one
+    # command waits at most 0.5 s, then the server's circuit breaker (lib/breaker.py) skips it for a while.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+# Seconds a Redis that did not answer is skipped before one probe tries it again (lib/breaker.py).
+REDIS_BREAKER_COOLDOWN_SECONDS = env.float("REDIS_BREAKER_COOLDOWN_SECONDS", default=10.0)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -243,6 +248,15 @@ RAW_IP_RETENTION_DAYS = env.int("RAW_IP_RETENTION_DAYS", default=30)
 ORDER_EVENTS_SECRETS = env.list("ORDER_EVENTS_SECRETS", default=["dev-order-events-secret"] if DEBUG or TESTING else [])
 ORDER_EVENTS_TOLERANCE_SECONDS = env.int("ORDER_EVENTS_TOLERANCE_SECONDS", default=300)
 ORDER_EVENTS_RATE_LIMIT = env.int("ORDER_EVENTS_RATE_LIMIT", default=600)
+# Outbound referral events (docs/outbound-events.md): each HTTP attempt gives up after this many seconds, a
+# delivery is tried at most this many times, retries wait base × 2^(n−1) seconds (at most 6 hours).
+OUTBOUND_EVENTS_TIMEOUT_SECONDS = env.float("OUTBOUND_EVENTS_TIMEOUT_SECONDS", default=3.0)
+OUTBOUND_EVENTS_MAX_ATTEMPTS = env.int("OUTBOUND_EVENTS_MAX_ATTEMPTS", default=8)
+OUTBOUND_EVENTS_RETRY_BASE_SECONDS = env.int("OUTBOUND_EVENTS_RETRY_BASE_SECONDS", default=60)
+# Endpoints must be HTTPS; plain HTTP only to these hosts (local receivers in development and tests).
+OUTBOUND_EVENTS_HTTP_HOSTS = env.list(
+    "OUTBOUND_EVENTS_HTTP_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG or TESTING else []
+)
 
 # --- Login throttling (django-axes; policy in accounts/throttle.py) ----------
 AXES_ENABLED = True
@@ -309,6 +323,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each task unless told to reuse them:
 # reuse each for this many tasks (counted before and after), and let CONN_MAX_AGE / CONN_HEALTH_CHECKS retire it.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# --- Outbox (ops/services/outbox.py): work that follows a commit is a row, dispatched after commit ------
+# "thread": a dispatcher thread per process (a request never waits on the broker); "inline": in the
+# committing thread (tests: deterministic; Celery worker processes switch to it themselves).
+OUTBOX_DISPATCH = env.str("OUTBOX_DISPATCH", default="inline" if TESTING else "thread")
+# Each web process relays rows left pending (a broker outage) this often; beat's relay runs every 10 s.
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=5.0)
+
+# --- Monitoring -------------------------------------------------------------------------------------------
+# /metrics (Prometheus) and /healthz/dependencies answer a staff session or `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Program ----------------------------------------------------------------
 REFERRAL_ATTRIBUTION_DAYS = 30

@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("language/", views.set_language, name="set_language"),
+    path("healthz/dependencies", views.healthz_dependencies, name="healthz_dependencies"),
+    path("metrics", views.metrics, name="metrics"),
     # Staff dashboard: before admin.site.urls, whose catch-all would answer 404.
     path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard), name="staff_dashboard"),
     path(
