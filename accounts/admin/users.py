@@ -6,7 +6,6 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -29,7 +28,7 @@ from coupons.models import Coupon
 from coupons.services import void_coupon
 from orders.models import PaymentCard
 from referrals.admin.panels import render_behaviour
-from support.admin.staff_actions import ActionRefused, ReasonForm, perform_and_audit, run_staff_action
+from support.admin.staff_actions import ActionRefused, ReasonForm, perform_and_audit, run_staff_action, staff_view
 
 
 class StatusReasonForm(ReasonForm):
@@ -149,10 +148,9 @@ class UserAdmin(BaseUserAdmin):
         ]
         return urls + super().get_urls()
 
+    @staff_view(permission="accounts.void_coupon", changes_state=True)
     def void_coupon_view(self, request, object_id, coupon_id):
         """Void one of the member's coupons with a reason (coupons.services.void_coupon), audited."""
-        if not request.user.has_perm("accounts.void_coupon"):
-            raise PermissionDenied
         coupon = get_object_or_404(Coupon.objects.select_related("owner"), pk=coupon_id, owner_id=object_id)
         back = reverse("admin:accounts_user_change", args=[coupon.owner_id])
         if request.method == "POST":

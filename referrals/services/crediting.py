@@ -205,6 +205,8 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
             f"A referral that is '{locked.get_state_display()}' cannot be credited by hand "
             "(only qualified, capped, under review or rejected ones)."
         )
+    if actor.pk in (locked.referrer_id, locked.friend_id):
+        raise CreditError("Nobody credits a referral they are part of: ask another staff member.")
     if locked.completed_at is None:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():

@@ -55,6 +55,12 @@ class PortalAdminSite(admin.AdminSite):
     site_header = "Referral Portal staff console"
     site_title = "Referral Portal staff"
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Every admin action is an audited staff action with its own permission (support.admin.staff_actions);
+        # Django's bulk "delete selected" is neither.
+        self.disable_action("delete_selected")
+
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not second_factor_required(request.user)
 
