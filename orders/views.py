@@ -213,31 +213,42 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "order": order,
             "lines": list(order.lines.all()),
             "actions": selectors.available_actions(order),
+            "shop_simulation": settings.SHOP_SIMULATION,
             "history": selectors.history(order),
             "breakdown": selectors.order_breakdown(order),
         },
     )
 
 
-# URL action -> (transition, success message)
+# URL action -> (transition, success message). What the buyer does on a real marketplace: cancel, confirm receipt of
+# a shipped order, ask for a refund. The seller's side (payment captured, shipped) exists only as the shop
+# simulation of `make run` (settings.SHOP_SIMULATION; off whenever DEBUG is off unless set explicitly).
 ACTIONS = {
     "cancel": ("canceled", "Order canceled."),
     "confirm-receipt": ("completed", "Thanks for confirming: the order is completed."),
     "refund": ("refunded", ""),  # a request: flows.orders.request_refund decides (see order_action)
+}
+SHOP_SIMULATION_ACTIONS = {
     "mark-paid": ("paid", "Demo shop: payment captured, the order is paid."),
     "mark-shipped": ("shipped", "Demo shop: the order has shipped."),
 }
 
 
+def shop_actions() -> dict[str, tuple[str, str]]:
+    """The order actions this deployment offers: the buyer's, plus the seller's when the shop is simulated."""
+    return {**ACTIONS, **SHOP_SIMULATION_ACTIONS} if settings.SHOP_SIMULATION else ACTIONS
+
+
 @login_required
 @require_POST
 def order_action(request: HttpRequest, external_id: str, action: str) -> HttpResponse:
-    if action not in ACTIONS:
+    actions = shop_actions()
+    if action not in actions:
         raise Http404("Unknown action")
     order = selectors.order_for(member=request.user, external_id=external_id)
     if order is None:
         raise Http404("No such order")
-    event, success = ACTIONS[action]
+    event, success = actions[action]
     try:
         if action == "refund":
             order = flows.request_refund(order=order)

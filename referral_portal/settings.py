@@ -221,6 +221,10 @@ CONTENT_SECURITY_POLICY = {
 SIGNAL_HASH_KEY = env.str("SIGNAL_HASH_KEY", default=SECRET_KEY)
 RAW_IP_RETENTION_DAYS = env.int("RAW_IP_RETENTION_DAYS", default=30)
 
+# --- Shop simulation ------------------------------------------------------------
+# The seller's side of the demo shop (mark paid, mark shipped) for `make run`: off whenever DEBUG is off unless set
+# explicitly, and `check --deploy` warns while it is on (orders/checks.py).
+SHOP_SIMULATION = env.bool("SHOP_SIMULATION", default=DEBUG)
 # --- Order events webhook ---------------------------------------------------
 # Two secrets during rotation: the current one first.
 ORDER_EVENTS_SECRETS = env.list("ORDER_EVENTS_SECRETS", default=["dev-order-events-secret"] if DEBUG or TESTING else [])
@@ -240,9 +244,17 @@ AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.throttle.lockout_response"
 
 # --- SMS ------------------------------------------------------------------
+# Development writes texts to var/sms-outbox.txt; with DEBUG off anything but a real provider fails
+# `check --deploy` (referral_portal/checks.py), and no backend logs a message body.
 SMS_BACKEND = env.str(
-    "SMS_BACKEND", default="accounts.sms.LocmemSMSBackend" if TESTING else "accounts.sms.ConsoleSMSBackend"
+    "SMS_BACKEND",
+    default="accounts.sms.LocmemSMSBackend"
+    if TESTING
+    else ("accounts.sms.FileSMSBackend" if DEBUG else "accounts.sms.ConsoleSMSBackend"),
 )
+SMS_API_URL = env.str("SMS_API_URL", default="")
+SMS_API_TOKEN = env.str("SMS_API_TOKEN", default="")
+SMS_API_TIMEOUT = env.int("SMS_API_TIMEOUT", default=10)
 
 # --- Celery ---------------------------------------------------------------
 # Tests publish to an in-process broker (never to the dev queue under var/); tests that need a
