@@ -143,8 +143,11 @@ class CouponAdmin(admin.ModelAdmin):
                     if isinstance(result, ManualCouponRequest):
                         messages.success(
                             request,
-                            _("Above the approval threshold: the coupon exists once a second staff member approves "
-                            "request #%(id)s.") % {"id": result.pk},
+                            _(
+                                "Above the approval threshold: the coupon exists once a second staff member approves "
+                                "request #%(id)s."
+                            )
+                            % {"id": result.pk},
                         )
                         return HttpResponseRedirect(reverse("admin:coupons_manualcouponrequest_changelist"))
                     messages.success(

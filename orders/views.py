@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import program_refusal
 from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
+from coupons.promo_attempts import PROMO_ATTEMPTS_MESSAGE, promo_attempt_allowed
 from flows import orders as flows
 from flows.order_events import receive_order_event
 from lib.client import client_info, client_ip
@@ -142,6 +143,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
             return refusal
         valid = form.is_valid()
         picks = form.picks()
+        if picks["promo_code"] and not promo_attempt_allowed(member_id=request.user.pk, ip=client_ip(request)):
+            # Over the limit the code is not even looked up (coupons.promo_attempts).
+            picks["promo_code"] = ""
+            form.add_error("promo_code", PROMO_ATTEMPTS_MESSAGE)
+            valid = False
         if valid and form.is_pay:
             try:
                 order = flows.checkout(
@@ -274,10 +280,15 @@ MAX_BODY_BYTES = 64 * 1024
 @csrf_exempt
 @require_POST
 def order_events(request: HttpRequest) -> JsonResponse:
-    """Thin adapter: rate limit → signature over the raw body → parse → one service call."""
+    """Thin adapter: rate limit → JSON only → signature over the raw body → parse → one service call."""
     limit = getattr(settings, "ORDER_EVENTS_RATE_LIMIT", 600)
     if not ratelimit.hit(key=f"order-events:{client_ip(request)}", limit=limit, window=60):
         return JsonResponse({"error": "rate_limited", "message": "Too many requests; retry shortly."}, status=429)
+    if request.content_type != "application/json":
+        return JsonResponse(
+            {"error": "unsupported_media_type", "message": "Send the event as Content-Type: application/json."},
+            status=415,
+        )
     try:
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             raise webhooks.WebhookError(413, "body_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
@@ -289,6 +300,7 @@ def order_events(request: HttpRequest) -> JsonResponse:
             tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS,
         )
         event = webhooks.parse_event(body)
+        webhooks.check_not_in_future(event, now=timezone.now(), tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS)
         outcome = receive_order_event(event=event)
     except webhooks.WebhookError as exc:
         logger.info("order event refused: %s %s", exc.status, exc.code)
