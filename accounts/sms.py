@@ -25,6 +25,8 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from lib.masking import mask_phone
+
 logger = logging.getLogger(__name__)
 
 
