@@ -53,11 +53,6 @@ class BaseSMSBackend:
         raise NotImplementedError
 
 
-def mask_phone(phone: str) -> str:
-    """ "+14155550123" → "+1415•••••23": enough for a person to recognise their number, not to dial it."""
-    return phone[:5] + "•" * max(len(phone) - 7, 0) + phone[-2:] if len(phone) > 7 else "•" * len(phone)
-
-
 class ConsoleSMSBackend(BaseSMSBackend):
     """A log line per text, with the number masked and never the body (it holds a code)."""
 

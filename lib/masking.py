@@ -14,7 +14,7 @@ PHONE_PATTERN = re.compile(r"\+\d(?:[ -]?\d){7,14}")
 
 
 def mask_email(email: str) -> str:
-    """"jordan.smith@example.com" → "j•••@e•••.com"."""
+    """ "jordan.smith@example.com" → "j•••@e•••.com"."""
     local, at, domain = (email or "").partition("@")
     if not at:
         return "•" * min(len(local), 3)
@@ -24,7 +24,7 @@ def mask_email(email: str) -> str:
 
 
 def mask_phone(phone: str) -> str:
-    """"+14155550123" → "+1415•••••23": enough for a person to recognise their number, not to dial it."""
+    """ "+14155550123" → "+1415•••••23": enough for a person to recognise their number, not to dial it."""
     phone = phone or ""
     return phone[:5] + "•" * max(len(phone) - 7, 0) + phone[-2:] if len(phone) > 7 else "•" * len(phone)
 
