@@ -155,6 +155,8 @@ if TESTING:
 # Staff reach the admin only after a code from an authenticator app (TOTP); on whenever DEBUG is off.
 STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Referral Portal")
+# The admin never shows an authenticator's key or QR code (only the set-up page does, once, before it is confirmed).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- I18N -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
