@@ -57,17 +57,17 @@ def _place(event: OrderEventData) -> str:
     buyer = User.objects.filter(email__iexact=event.member_email.strip()).first()
     if buyer is None:
         raise EventRefused("No member has this e-mail address.", code="unknown_member")
+    existing = Order.objects.filter(external_id=event.order_id).first()
+    if existing is not None:
+        if existing.buyer_id != buyer.pk:
+            raise EventRefused("This order id belongs to another member.", code="order_conflict", conflict=True)
+        return "already placed"
     if event.occurred_at < buyer.date_joined:
         raise EventRefused(
             f"The order is dated {event.occurred_at.isoformat()}, before the buyer's account existed "
             f"({buyer.date_joined.isoformat()}).",
             code="placed_before_account",
         )
-    existing = Order.objects.filter(external_id=event.order_id).first()
-    if existing is not None:
-        if existing.buyer_id != buyer.pk:
-            raise EventRefused("This order id belongs to another member.", code="order_conflict", conflict=True)
-        return "already placed"
     stores = {s.slug: s for s in Store.objects.filter(slug__in={line.store for line in event.lines})}
     missing = sorted({line.store for line in event.lines} - stores.keys())
     if missing:

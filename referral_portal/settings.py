@@ -254,6 +254,9 @@ ORDER_EVENTS_RATE_LIMIT = env.int("ORDER_EVENTS_RATE_LIMIT", default=600)
 
 # --- Login throttling (django-axes; policy in accounts/throttle.py) ----------
 AXES_ENABLED = True
+# No axes pages in the admin: their "delete expired attempts" action is neither permission-bound nor audited
+# (tests/support/test_staff_powers.py); lockouts are lifted with `manage.py axes_reset_username` (README).
+AXES_ENABLE_ADMIN = False
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 # No reset on success: logging in to one's own account must not wipe an IP's failures on others.

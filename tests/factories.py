@@ -12,8 +12,8 @@ from typing import Any
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountDevice, Device, User
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource
+from accounts.models import AccountDevice, Device, Notification, User
+from coupons.models import Campaign, Coupon, CouponKind, CouponSource, ManualCouponRequest
 from flows import orders as order_flows
 from orders.models import Order, PaymentCard, Product, Store
 from referrals.codes import generate_code
@@ -21,6 +21,19 @@ from referrals.models import Click, Referral, ReferralCode, ReferralEvent
 from support.models import SupportRequest
 
 # --- accounts -----------------------------------------------------------------------------------------------
+
+
+class NotificationFactory(factory.django.DjangoModelFactory[Notification]):
+    """A notice in the member's inbox (already e-mailed)."""
+
+    class Meta:
+        model = Notification
+
+    user = factory.SubFactory("tests.factories.UserFactory")
+    kind = "reward_credited"
+    title = "Your reward is ready"
+    body = "A $5 coupon is in your wallet."
+    emailed_at = factory.LazyFunction(timezone.now)
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -256,6 +269,23 @@ class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
     valid_days = 30
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
     per_member_limit = 1
+
+
+class ManualCouponRequestFactory(factory.django.DjangoModelFactory[ManualCouponRequest]):
+    """A $30 platform coupon a staff member issued by hand above the $20 threshold, waiting for a second one."""
+
+    class Meta:
+        model = ManualCouponRequest
+
+    requested_by = factory.SubFactory(UserFactory, is_staff=True)
+    member = factory.SubFactory(UserFactory)
+    kind = CouponKind.PLATFORM
+    value = Decimal("30.00")
+    min_spend = Decimal("0.00")
+    currency = "USD"
+    valid_days = 30
+    reason = "Goodwill after a lost parcel"
+    token = factory.Sequence(lambda n: f"manual-token-{n}")
 
 
 # --- support ------------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,7 +25,12 @@ from referrals.tasks import credit_referral_task
 from tests.concurrency import race
 from tests.factories import ReferralFactory, StoreFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.member(email="friend@example.com", signed_in=False)]
+# The buyer's account exists before the orders the events below date (2026-03): an order dated before the account
+# is refused (test_an_order_placed_before_the_buyers_account_existed_is_refused).
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.member(email="friend@example.com", signed_in=False, date_joined=datetime(2026, 1, 1, tzinfo=UTC)),
+]
 
 SECRET = "current-secret"
 URL = "/api/order-events/"
