@@ -80,7 +80,7 @@ def append_only_trigger(table: str):
     def run(sql: str):
         def apply(apps, schema_editor) -> None:
             if schema_editor.connection.vendor == "postgresql":
-                schema_editor.execute(sql)
+                schema_editor.execute(sql, params=None)
 
         return apply
 
