@@ -424,3 +424,48 @@ def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_a
         assert MonthlyRewardCounter.objects.get(referrer=referral.referrer).count == 1
     assert OrderEvent.objects.count() == 6
     assert Coupon.objects.filter(source=CouponSource.REFERRAL).count() == 2
+
+
+# --- Issue 16: JSON only, nothing dated in the future, nothing before the buyer's account ---------------------
+
+
+def test_a_signed_body_sent_as_anything_but_json_is_415_and_stores_nothing(client, member, store):
+    body = json.dumps(placed()).encode()
+    headers = {"Shop-Signature": webhooks.sign(body=body, secret=SECRET)}
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/jsonp"):
+        response = client.post(URL, data=body, content_type=content_type, headers=headers)
+        assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()
+    charset = client.post(URL, data=body, content_type="application/json; charset=utf-8", headers=headers)
+    assert charset.status_code == 200
+
+
+def test_an_event_dated_later_than_now_plus_the_tolerance_is_a_clear_422(client, member, store):
+    now = timezone.now()
+    ahead = (now + timedelta(seconds=300 + 60)).isoformat()
+    response = post(client, placed(occurred_at=ahead))
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["error"] == "occurred_in_future" and "later than now plus 300 s" in answer["message"]
+    assert answer["details"]["field"] == "occurred_at"
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()
+    # Within the clocks' accepted skew it is taken.
+    assert post(client, placed(occurred_at=(now + timedelta(seconds=200)).isoformat())).status_code == 200
+
+
+def test_a_lifecycle_event_days_ahead_is_refused_so_no_referral_waits_for_it(client, member, store):
+    assert post(client, placed()).status_code == 200
+    response = post(client, event("completed", occurred_at=(timezone.now() + timedelta(days=3)).isoformat()))
+    assert response.status_code == 422 and response.json()["error"] == "occurred_in_future"
+    assert Order.objects.get(external_id="SHOP-1").completed_at is None
+
+
+def test_an_order_placed_before_the_buyers_account_existed_is_refused(client, store):
+    UserFactory(email="late@example.com", date_joined=datetime(2026, 3, 5, tzinfo=UTC))
+    response = post(client, placed(email="late@example.com", occurred_at="2026-03-02T10:00:00Z"))
+    assert response.status_code == 422
+    assert (
+        response.json()["error"] == "placed_before_account"
+        and "before the buyer's account" in (response.json()["message"])
+    )
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()
