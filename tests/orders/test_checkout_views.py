@@ -367,3 +367,46 @@ def test_checkout_messages_use_the_members_locale_like_the_rest_of_the_page(clie
     assert "min. spend 80,00\xa0US$" in html  # the template's amounts
     assert "Saves 3,00\xa0US$" in html  # the stacking engine's own words (Northwind $3 applied)
     assert "Saves $" not in html and "min. spend $" not in html  # nothing left in en_US
+
+
+# --- Promo codes cannot be guessed (issue 16; coupons.promo_attempts) -------------------------------------------
+
+
+def test_a_wrong_code_reads_the_same_whether_it_never_existed_ended_or_ran_out(client, member, in_cart):
+    CampaignFactory(code="ENDED", ends_at=timezone.now() - timedelta(days=1))
+    CampaignFactory(code="USEDUP", usage_limit=3, used_count=3)
+    CampaignFactory(code="LATER", starts_at=timezone.now() + timedelta(days=1))
+    answers = {}
+    for code in ("NEVER", "ENDED", "USEDUP", "LATER"):
+        html = post(client, promo_code=code).content.decode()
+        answers[code] = html.replace(code, "CODE")
+        assert f"The promo code {code} is not valid or no longer offered." in html
+    assert len(set(answers.values())) == 1  # the whole page is identical but for the typed code
+
+
+def test_promo_code_attempts_are_limited_per_member(client, member, in_cart):
+    from coupons.promo_attempts import PROMO_ATTEMPTS_PER_MEMBER
+
+    CampaignFactory(code="REAL10")
+    for attempt in range(PROMO_ATTEMPTS_PER_MEMBER):
+        assert "is not valid" in post(client, promo_code=f"GUESS{attempt}").content.decode()
+    html = post(client, promo_code="REAL10").content.decode()
+    # Over the limit even a real code is not looked up: the limit's words, never "applied".
+    assert "Too many promo code attempts" in html and "Promo code REAL10" not in html
+    # Paying with it is refused too, and nothing is charged.
+    paid = post(client, action="pay", promo_code="REAL10", card_label="Visa 4242", expected_total="1")
+    assert "Too many promo code attempts" in paid.content.decode() and not Order.objects.exists()
+
+
+def test_promo_code_attempts_are_limited_per_ip_across_members(client, in_cart, settings):
+    from coupons.promo_attempts import PROMO_ATTEMPTS_PER_IP, PROMO_ATTEMPTS_PER_MEMBER
+
+    members = [UserFactory() for _ in range(PROMO_ATTEMPTS_PER_IP // PROMO_ATTEMPTS_PER_MEMBER)]
+    for guesser in members:
+        client.force_login(guesser)
+        client.post(reverse("orders:cart_add"), {"product": in_cart.pk, "quantity": 1})
+        for attempt in range(PROMO_ATTEMPTS_PER_MEMBER):
+            post(client, promo_code=f"G{guesser.pk}X{attempt}")
+    client.force_login(UserFactory())
+    client.post(reverse("orders:cart_add"), {"product": in_cart.pk, "quantity": 1})
+    assert "Too many promo code attempts" in post(client, promo_code="ANOTHER").content.decode()
