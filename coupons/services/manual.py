@@ -16,6 +16,7 @@ from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, ManualCouponRequest
 from coupons.services.issuing import issue_coupon
 from lib.errors import DomainError
+from orders.models import Store
 
 
 class ManualCouponRefused(DomainError):
@@ -35,7 +36,7 @@ class ManualCouponDraft:
     reason: str
     token: str
     title: str = ""
-    store: object = None
+    store: Store | None = None
 
 
 def _check_bounds(*, actor: User, draft: ManualCouponDraft) -> Decimal:
