@@ -25,11 +25,12 @@ from referrals.tasks import credit_referral_task
 from tests.concurrency import race
 from tests.factories import ReferralFactory, StoreFactory, UserFactory
 
-# The buyer's account exists before the orders the events below date (2026-03): an order dated before the account
+# The buyers' accounts exist before the orders the events below date (2026-03): an order dated before the account
 # is refused (test_an_order_placed_before_the_buyers_account_existed_is_refused).
+JOINED = datetime(2026, 1, 1, tzinfo=UTC)
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.member(email="friend@example.com", signed_in=False, date_joined=datetime(2026, 1, 1, tzinfo=UTC)),
+    pytest.mark.member(email="friend@example.com", signed_in=False, date_joined=JOINED),
 ]
 
 SECRET = "current-secret"
@@ -317,7 +318,7 @@ def _post_together(payloads: list[dict]) -> list[int]:
 def test_same_event_five_times_concurrently_is_one_inbox_row(settings, repeat):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
-    UserFactory(email="friend@example.com")
+    UserFactory(email="friend@example.com", date_joined=JOINED)
     StoreFactory(slug="pixel-gadgets")
     assert _post_together([placed()] * 5) == [200] * 5
     assert Order.objects.count() == 1 and OrderEvent.objects.count() == 1
@@ -331,7 +332,7 @@ def test_same_event_five_times_concurrently_is_one_inbox_row(settings, repeat):
 def test_concurrent_first_orders_of_one_member_give_exactly_one_first(settings):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
-    UserFactory(email="friend@example.com")
+    UserFactory(email="friend@example.com", date_joined=JOINED)
     StoreFactory(slug="pixel-gadgets")
     payloads = [placed(order_id=f"SHOP-{i}", event_id=f"evt-{i}") for i in range(5)]
     assert _post_together(payloads) == [200] * 5
@@ -373,8 +374,8 @@ def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_a
     now = timezone.now()
     # Friend A's completion arrives 5× at once, then 5× in a row; friend B's the other way round.
     friends = {
-        "a": ReferralFactory(friend__email="friend-a@example.com"),
-        "b": ReferralFactory(friend__email="friend-b@example.com"),
+        "a": ReferralFactory(friend__email="friend-a@example.com", friend__date_joined=JOINED),
+        "b": ReferralFactory(friend__email="friend-b@example.com", friend__date_joined=JOINED),
     }
     completions = {}
     for tag, referral in friends.items():
