@@ -19,7 +19,7 @@ from django.contrib import messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from lib.errors import DomainError
@@ -64,6 +64,11 @@ class OptionalNoteForm(forms.Form):
 Perform = Callable[[models.Model, dict], dict | None]
 
 
+# For a page that runs one of the admin's actions on one object (`run_object_action`): the permission is the one that
+# action declares, checked by `run_object_action` through `get_actions`.
+ACTION_PERMISSION = "the admin action's own permission"
+
+
 def staff_view(*, permission: str | None, changes_state: bool):
     """Declare what a custom admin page needs: `permission` ("app.codename", checked here before the view runs;
     None only for a page every staff member may read) and whether it changes state (then it must go through
@@ -74,7 +79,7 @@ def staff_view(*, permission: str | None, changes_state: bool):
         def guarded(*args, **kwargs):
             # A plain view gets (request, ...); a ModelAdmin method (self, request, ...).
             request = next(arg for arg in args if isinstance(arg, HttpRequest))
-            if permission is not None and not request.user.has_perm(permission):
+            if permission not in (None, ACTION_PERMISSION) and not request.user.has_perm(permission):
                 raise PermissionDenied
             return view(*args, **kwargs)
 
@@ -120,6 +125,11 @@ def run_staff_action(
         for text in refused:
             modeladmin.message_user(request, text, messages.WARNING)
         return None
+    if form.is_bound and form.errors:
+        # Focus goes to the first field to correct; the summary above the form says what is wrong.
+        first = next((name for name in form.fields if name in form.errors), None)
+        if first:
+            form.fields[first].widget.attrs["autofocus"] = True
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -133,6 +143,32 @@ def run_staff_action(
         "form_action": "",
     }
     return TemplateResponse(request, "admin/staff_action_form.html", context)
+
+
+def run_object_action(
+    modeladmin, request: HttpRequest, *, object_id: str, action: str, back_url: str, done_url: str | None = None
+) -> HttpResponse:
+    """One of the admin's audited actions, on one object, from that object's own page.
+
+    The action is looked up among `modeladmin.get_actions(request)`, so the permission its `@admin.action`
+    declares is checked exactly as on the list; it then runs through `run_staff_action` (reason form,
+    service call, audit row in the same transaction). Confirmed: back to `done_url` (default `back_url`)
+    with the result as a message; not yet confirmed or invalid: the reason form, whose Cancel returns to
+    `back_url`.
+    """
+    actions = modeladmin.get_actions(request)
+    if action not in getattr(modeladmin, "object_actions", ()) or action not in actions:
+        raise PermissionDenied
+    queryset = modeladmin.get_queryset(request).filter(pk=object_id)
+    if not queryset.exists():
+        raise Http404
+    func = actions[action][0]
+    response = func(modeladmin, request, queryset)
+    if response is None:
+        return HttpResponseRedirect(done_url or back_url)
+    response.context_data["back_url"] = back_url
+    response.context_data["form_action"] = request.path
+    return response
 
 
 def perform_and_audit(
