@@ -10,6 +10,7 @@ The walk tests below read the admin site as it is registered, so an action or pa
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 
@@ -40,11 +41,23 @@ EXEMPT_PAGES = {
     "otp_totp_totpdevice_config": "django-otp; OTP_ADMIN_HIDE_SENSITIVE_DATA makes it 403 (test_second_factor.py)",
     "otp_totp_totpdevice_qrcode": "django-otp; OTP_ADMIN_HIDE_SENSITIVE_DATA makes it 403 (test_second_factor.py)",
 }
-# Custom pages that change state → the test (in this module) that proves their audit row.
+# Custom pages that change state → the test that proves their audit row ("module::test", or a test of this module).
 AUDITED_PAGE_TESTS = {
     "accounts_user_void_coupon": "test_the_void_coupon_page_is_audited",
     "coupons_coupon_issue": "test_a_manual_coupon_within_the_bounds_is_issued_and_audited",
+    "accounts_user_act": "tests.support.test_member_page::test_flagging_from_the_member_page_is_audited",
+    "referrals_referralreview_decide": (
+        "tests.support.test_review_page::test_approve_from_the_page_is_audited_and_returns_to_the_queue"
+    ),
+    "referrals_referral_decide": "test_deciding_from_a_referrals_own_page_is_audited",
 }
+
+
+def named_test(reference: str):
+    module, _sep, name = reference.rpartition("::")
+    return getattr(importlib.import_module(module), name, None) if module else globals().get(name)
+
+
 # Rows a proxy admin lists only in some state (the review queue: referrals under review).
 WALK_ROWS = {"referrals.referralreview": {"state": "under_review", "reason_code": "SHARED_IP_AND_AGENT"}}
 STANDARD_ADMIN_URLS = ("_changelist", "_add", "_history", "_delete", "_change", "_autocomplete")
@@ -137,7 +150,7 @@ def test_every_custom_staff_page_declares_its_permission_and_staff_without_it_ge
     assert hasattr(callback, "staff_permission"), f"{url_name}: decorate the view with @staff_view(...)"
     if callback.staff_changes_state:
         test_name = AUDITED_PAGE_TESTS.get(url_name)
-        assert test_name and callable(globals().get(test_name)), f"{url_name}: name a test proving its audit row"
+        assert test_name and callable(named_test(test_name)), f"{url_name}: name a test proving its audit row"
     if callback.staff_permission is None:
         return
     client.force_login(UserFactory(is_staff=True))  # staff with no role
@@ -180,6 +193,16 @@ def test_a_manual_coupon_within_the_bounds_is_issued_and_audited(staff_client):
     assert coupon.value == 15 and coupon.ledger.get().actor == staff_client.staff
     audit = AuditLog.objects.get(action="coupon.issue_manual")
     assert (audit.actor, audit.target_id, audit.details["coupon_id"]) == (staff_client.staff, str(member.pk), coupon.pk)
+
+
+def test_deciding_from_a_referrals_own_page_is_audited(staff_client):
+    referral = ReferralFactory(state="under_review", reason_code="SHARED_IP_AND_AGENT")
+    url = reverse("admin:referrals_referral_decide", args=[referral.pk, "approve_reviews"])
+    asked = staff_client.post(url, {})
+    assert asked.status_code == 200 and not AuditLog.objects.exists()
+    staff_client.post(url, {"confirm": "yes", "reason": "Flatmates, checked"})
+    row = AuditLog.objects.get(action="referral.approve_review")
+    assert (row.actor, row.target_id, row.reason) == (staff_client.staff, str(referral.pk), "Flatmates, checked")
 
 
 def issue_form(member, value: str, **extra) -> dict:
