@@ -2,7 +2,8 @@
 (the coin ledger and check-ins; all read-only).
 
 Coupons are never edited by hand: they are issued through the "Issue a coupon" form,
-which calls services.issue_coupon with the staff member as actor and a required reason.
+which calls coupons.services.manual (region ceiling, never to oneself, four eyes above the threshold) with the
+staff member as actor and a required reason, audited.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 
+from accounts.models import Region
 from coupons.forms import CampaignAdminForm, IssueCouponForm
 from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, LedgerEntry, ManualCouponRequest, PromoRedemption
 from coupons.services.manual import (
@@ -24,7 +26,7 @@ from coupons.services.manual import (
     issue_manual_coupon,
     reject_manual_coupon,
 )
-from lib.admin import ReadOnlyAdminMixin
+from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 from support.admin.staff_actions import OptionalNoteForm, perform_and_audit, run_staff_action, staff_view
 
 
@@ -54,14 +56,27 @@ class LedgerInline(admin.TabularInline):
         return False
 
 
+class CurrencyFilter(admin.SimpleListFilter):
+    """The program's currencies (one per region), not a DISTINCT over every coupon."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        currencies = Region.objects.values_list("currency", flat=True).distinct().order_by("currency")
+        return [(currency, currency) for currency in currencies]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "owner", "kind", "source", "title", "value", "min_spend", "currency", "status"]
     list_display += ["issued_at", "expires_at", "store"]
-    list_filter = ["status", "kind", "source", "currency"]
+    list_filter = ["status", "kind", "source", CurrencyFilter, "issued_at"]
     search_fields = ["owner__email", "title", "id"]
     list_select_related = ["owner", "store"]
-    date_hierarchy = "issued_at"
     inlines = [LedgerInline]
     # Money and status change only through services (issue, use, return, expire, void), never by editing.
     readonly_fields = [
@@ -220,14 +235,13 @@ class ManualCouponRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: staff can read and search, never add, change or delete."""
 
     list_display = ["created_at", "event", "member", "coupon", "amount", "currency", "actor", "reason", "order"]
-    list_filter = ["event", "currency"]
+    list_filter = ["event", CurrencyFilter, "created_at"]
     search_fields = ["member__email", "idempotency_key", "reason", "coupon__id"]
     list_select_related = ["member", "coupon", "actor", "order"]
-    date_hierarchy = "created_at"
 
 
 @admin.register(PromoRedemption)
@@ -239,14 +253,13 @@ class PromoRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CoinLedger)
-class CoinLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CoinLedgerAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: every coin movement (checkout spends and returns included) with its balance after it."""
 
     list_display = ["created_at", "member", "delta", "balance_after", "kind", "reason", "order"]
-    list_filter = ["kind"]
+    list_filter = ["kind", "created_at"]
     list_select_related = ["member", "order"]
     search_fields = ["member__email", "idempotency_key"]
-    date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

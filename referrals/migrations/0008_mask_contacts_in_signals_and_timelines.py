@@ -59,6 +59,6 @@ def forward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("referrals", "0005_reason_code_shared_fingerprint")]
+    dependencies = [("referrals", "0007_scale_indexes")]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0007_coins_move_to_coupons"),
+        ("accounts", "0008_scale_indexes"),
     ]
 
     operations = [
