@@ -351,6 +351,9 @@ ATTRIBUTION_COOKIE_NAME = "rp_ref"
 
 # --- Logging: one line per event, with the request or task id ---------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Celery itself exports CELERY_LOG_LEVEL to its processes as a number ("40"); a name ("WARNING") works too.
+_celery_log_level = env.str("CELERY_LOG_LEVEL", default="INFO")
+CELERY_LOG_LEVEL: int | str = int(_celery_log_level) if _celery_log_level.isdigit() else _celery_log_level
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -367,7 +370,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # `make run` (Procfile.dev) turns the worker's and beat's own chatter down to warnings.
-        "celery": {"level": env.str("CELERY_LOG_LEVEL", default="INFO")},
+        "celery": {"level": CELERY_LOG_LEVEL},
         "axes.apps": {"level": "WARNING"},
     },
 }

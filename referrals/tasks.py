@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from referrals.services import crediting, retention
+from referrals.services import crediting, retention, what_if
 
 logger = logging.getLogger(__name__)
 
@@ -56,3 +56,9 @@ def reconcile_rewards() -> list[dict]:
 def prune_clicks() -> int:
     """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
     return retention.prune_clicks()
+
+
+@shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=1500, time_limit=1600)
+def run_what_if_task(run_id: int) -> str:
+    """A program manager's what-if (evidence only; safe to run again: a finished run stays as it is)."""
+    return what_if.run_what_if(run_id=run_id)

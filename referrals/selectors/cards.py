@@ -17,14 +17,16 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext, ngettext
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
+from lib.money import format_money
 from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Referral, ReferralEvent
 from referrals.program import program_zone
 from referrals.reasons import ReasonCode, ReferralState, staff_label
+from referrals.terms import referral_terms
 
 TABS = {
     "all": ("All", None),
@@ -89,6 +91,7 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
             "credited_at",
             "decided_at",
             "referrer_id",
+            "terms",
             "friend__first_name",
             "friend__last_name",
             "first_order__id",
@@ -99,6 +102,8 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
         .annotate(month_ordinal=_month_ordinal())
         # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
         .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
+        # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
+        .annotate(second_chance_at=KT("signals__second_chance__at"))
         .prefetch_related(
             Prefetch(
                 "events",
@@ -207,6 +212,20 @@ def referral_cards(
                 "state_label": _label(_STATE_LABELS, r.state),
                 "signed_up": f"Signed up {_local_day(r.registered_at)} via {_label(_CHANNEL_LABELS, r.channel)}"
                 + order_text,
+                "terms_text": terms_text(r),
+                "second_chance_text": (
+                    gettext("Check passed: your friend verified a phone number, so the review closed by itself.")
+                    if getattr(r, "second_chance_at", None)
+                    else ""
+                ),
+                "pending_impact_text": (
+                    gettext(
+                        "If your friend cancels this order or gets it refunded before it is completed, "
+                        "your reward will not be given."
+                    )
+                    if r.state == ReferralState.ORDER_PLACED
+                    else ""
+                ),
                 "is_credited": r.state == ReferralState.CREDITED,
                 "explanation": x,
                 "timeline": timeline,
@@ -215,6 +234,26 @@ def referral_cards(
             }
         )
     return cards
+
+
+def terms_text(referral: Referral) -> str:
+    """The card's "your terms" line: the reward this invitation promised at sign-up ("" without a snapshot)."""
+    if not referral.terms:
+        return ""
+    reward = referral_terms(referral).reward
+    days = reward.coupon_valid_days
+    return ngettext(
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s day), "
+        "up to %(limit)s a month, as when your friend joined.",
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s days), "
+        "up to %(limit)s a month, as when your friend joined.",
+        days,
+    ) % {
+        "reward": format_money(reward.reward_amount, reward.currency),
+        "min_spend": format_money(reward.reward_min_spend, reward.currency),
+        "days": days,
+        "limit": reward.monthly_limit,
+    }
 
 
 def mask_name(first_name: str, last_name: str = "") -> str:

@@ -7,8 +7,12 @@ Other apps call these names only (never the models' internals):
                flows.signup.register_referral also writes a device ring's audit rows), issue_welcome_package
 - crediting:   credit_referral, credit_due_referrals, credit_manually, flag_delayed_referrals, reconcile_rewards
 - lifecycle:   record_first_order_event (a first order's placed / completed / canceled / refunded event)
-- review:      approve_review, reject_review (staff decisions)
-The program month and the crediting deadline are `referrals.program`'s.
+- review:      approve_review, reject_review (staff decisions), continue_after_review (shared with second_chance)
+- second_chance: close_review_by_phone (a medium-signal sign-up review closed by a fresh phone; flows.phone
+               writes its audit row)
+- what_if:     run_what_if (past referrals replayed under other thresholds; evidence only)
+The program month and the crediting deadline are `referrals.program`'s; the terms a referral was promised,
+`referrals.terms`'s.
 """
 
 from referrals.services.codes import ensure_referral_code

@@ -19,8 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.models import Region, User
-from accounts.selectors import region_for_country
+from accounts.models import User
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
 from lib.errors import DomainError
@@ -29,6 +28,7 @@ from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.notices import notify_credited, notify_limit_reached
 from referrals.services.timeline import transition
+from referrals.terms import RewardTerms, reward_terms
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,9 @@ def reward_key(referral_id: int) -> str:
 
 
 def _issue_reward(
-    *, referral: Referral, region: Region, now: datetime, reason: str, actor: User | None = None
+    *, referral: Referral, region: RewardTerms, now: datetime, reason: str, actor: User | None = None
 ) -> Coupon:
-    """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
+    """The referrer's reward coupon on the referral's frozen terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
         member=referral.referrer,
         source=CouponSource.REFERRAL,
@@ -105,7 +105,7 @@ def credit_locked_referral(referral: Referral) -> str:
         # Cannot happen through this module; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral.pk)
         return referral.state
-    region = region_for_country(str(referral.referrer.country))
+    region = reward_terms(referral)
     now = timezone.now()
     month = program_month(at=now, time_zone=region.time_zone)
     limit = region.monthly_limit
@@ -212,7 +212,7 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():
         raise CreditError("This referral already has its reward coupon.")
-    region = region_for_country(str(locked.referrer.country))
+    region = reward_terms(locked)
     now = timezone.now()
     coupon = _issue_reward(
         referral=locked, region=region, now=now, reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}", actor=actor
@@ -237,7 +237,7 @@ def release_monthly_slot(*, referral: Referral) -> bool:
     """Give back the monthly slot an automatic credit used (the month it was credited in)."""
     if referral.credited_at is None:
         return False
-    region = region_for_country(str(referral.referrer.country))
+    region = reward_terms(referral)
     month = program_month(at=referral.credited_at, time_zone=region.time_zone)
     return bool(
         MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month, count__gt=0).update(

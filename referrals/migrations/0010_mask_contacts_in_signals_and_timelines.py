@@ -59,6 +59,6 @@ def forward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("referrals", "0007_scale_indexes")]
+    dependencies = [("referrals", "0009_what_if_run")]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

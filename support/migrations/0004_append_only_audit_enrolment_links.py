@@ -10,7 +10,7 @@ from lib.appendonly import append_only_trigger
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0002_staff_roles"),
+        ("support", "0003_what_if_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

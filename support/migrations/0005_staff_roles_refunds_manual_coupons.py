@@ -44,7 +44,7 @@ def remove_powers(apps, schema_editor) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0003_append_only_audit_enrolment_links"),
+        ("support", "0004_append_only_audit_enrolment_links"),
         ("orders", "0004_refund_decision_permission"),
         ("coupons", "0006_append_only_ledgers_manual_coupon_requests"),
     ]
