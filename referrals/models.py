@@ -117,6 +117,11 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["referrer", "-registered_at"], name="referral_referrer_idx"),
             models.Index(fields=["state", "credit_due_at"], name="referral_state_due_idx"),
+            # The credit sweep's claim (referrals.services.sweep): only qualified rows, in claim order, so a claim
+            # never walks past referrals already credited or capped.
+            models.Index(
+                fields=["credit_due_at", "id"], name="referral_qualified_due_idx", condition=Q(state="qualified")
+            ),
             # The referral changelist's order, the dashboard's last 14 days and the CSV export's range.
             models.Index(fields=["registered_at"], name="referral_registered_idx"),
             # The dashboard's outcomes since a date.
@@ -200,6 +205,29 @@ class MonthlyRewardCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer} {self.month:%Y-%m}: {self.count}"
+
+
+class ReconciliationReport(models.Model):
+    """One nightly reconciliation run (referrals.services.reconciliation): what it found, for the staff dashboard."""
+
+    ran_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Completed first orders older than the crediting deadline without a reward or a reason.
+    reward_gaps = models.JSONField(default=list, blank=True)
+    # Ledger discrepancies (coupons.reconciliation): issuing rows, coupon and coin balances.
+    ledger_problems = models.JSONField(default=list, blank=True)
+    # How many of each were found (the lists keep the first REPORT_LIMIT rows).
+    reward_gap_count = models.PositiveIntegerField(default=0)
+    ledger_problem_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.ran_at:%Y-%m-%d %H:%M}: {self.problem_count} problem(s)"
+
+    @property
+    def problem_count(self) -> int:
+        return self.reward_gap_count + self.ledger_problem_count
 
 
 class WhatIfRun(models.Model):

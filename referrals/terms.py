@@ -54,7 +54,7 @@ class ReferralTerms:
     frozen: bool  # False: no snapshot stored, read from today's regions
 
 
-def _reward_from_region(region: Region) -> RewardTerms:
+def reward_from_region(region: Region) -> RewardTerms:
     return RewardTerms(
         currency=region.currency,
         reward_amount=region.reward_amount,
@@ -136,13 +136,19 @@ def referral_terms(referral: Referral) -> ReferralTerms:
     if referral.terms:
         return _parse(referral.terms)
     return ReferralTerms(
-        reward=_reward_from_region(region_for_country(str(referral.referrer.country))),
+        reward=reward_from_region(region_for_country(str(referral.referrer.country))),
         welcome=_welcome_from_region(region_for_country(str(referral.friend.country))),
         captured_at=None,
         frozen=False,
     )
 
 
+def frozen_reward(data: dict) -> RewardTerms:
+    """The referrer's side of a stored snapshot: what crediting pays (read by `referrals.services.terms`)."""
+    return _parse(data).reward
+
+
 def reward_terms(referral: Referral) -> RewardTerms:
-    """The one read crediting makes of the terms: the referrer's reward, validity, monthly limit and time zone."""
+    """The referrer's reward, validity, monthly limit and time zone this referral promised (crediting reads them
+    through `referrals.services.terms`, which takes a batch at once)."""
     return referral_terms(referral).reward

@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("support", "0004_append_only_audit_enrolment_links"),
         ("orders", "0004_refund_decision_permission"),
-        ("coupons", "0006_append_only_ledgers_manual_coupon_requests"),
+        ("coupons", "0007_append_only_ledgers_manual_coupon_requests"),
     ]
 
     operations = [migrations.RunPython(add_powers, remove_powers)]

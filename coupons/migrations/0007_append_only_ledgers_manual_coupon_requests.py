@@ -10,7 +10,7 @@ from lib.appendonly import append_only_trigger
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("coupons", "0005_scale_indexes"),
+        ("coupons", "0006_claim_indexes"),
         ("orders", "0004_refund_decision_permission"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
