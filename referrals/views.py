@@ -30,7 +30,7 @@ from referrals import services
 from referrals.cookies import read_attribution, set_attribution_cookie
 from referrals.models import ReferralCode
 from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours
-from referrals.selectors import cards, funnel, meter, page_version
+from referrals.selectors import cards, funnel, meter, milestones, page_version
 from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
@@ -99,6 +99,7 @@ def _invite_content(
         "reward_text": reward_text,
         "welcome_text": welcome_text,
         "progress": progress,
+        "milestone": milestones.milestone_progress(member=user, region=region, now=now),
         "earnings": meter.referral_earnings(member=user),
         # The tiles beside the meter are exact (tab counts); only the funnel may lag by its cache TTL.
         "signups_total": counts["all"],

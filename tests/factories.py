@@ -12,12 +12,22 @@ from typing import Any
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountDevice, Device, Notification, User
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource, ManualCouponRequest
+from accounts.models import AccountDevice, Device, Notification, Region, User
+from coupons.models import (
+    Campaign,
+    Coupon,
+    CouponKind,
+    CouponSource,
+    ManualCouponRequest,
+    StoreOffer,
+    StoreOfferAudience,
+)
 from flows import orders as order_flows
-from orders.models import Order, PaymentCard, Product, Store
+from orders.models import Order, PaymentCard, Product, Store, StoreFollow
+from outbound import services as outbound_services
+from outbound.models import Delivery, DeliveryStatus, Endpoint, EventType, OutboundEvent
 from referrals.codes import generate_code
-from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from referrals.models import Click, MilestoneTier, Referral, ReferralCode, ReferralEvent
 from referrals.terms import snapshot_for
 from support.models import SupportRequest
 
@@ -96,6 +106,14 @@ class ProductFactory(factory.django.DjangoModelFactory[Product]):
     name = factory.Sequence(lambda n: f"Product {n}")
     price = Decimal("20.00")
     sale_price = None
+
+
+class StoreFollowFactory(factory.django.DjangoModelFactory[StoreFollow]):
+    class Meta:
+        model = StoreFollow
+
+    store = factory.SubFactory(StoreFactory)
+    member = factory.SubFactory(UserFactory)
 
 
 class PaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]):
@@ -222,6 +240,20 @@ class ReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
     occurred_at = factory.LazyFunction(timezone.now)
 
 
+class MilestoneTierFactory(factory.django.DjangoModelFactory[MilestoneTier]):
+    """An active milestone of the default (US) region: a $10 bonus (min spend $30) for 3 friends in a quarter."""
+
+    class Meta:
+        model = MilestoneTier
+
+    region = factory.LazyFunction(lambda: Region.objects.get(is_default=True))
+    friends = 3
+    value = Decimal("10.00")
+    min_spend = Decimal("30.00")
+    valid_days = 30
+    is_active = True
+
+
 # --- coupons ------------------------------------------------------------------------------------------------
 
 
@@ -294,6 +326,61 @@ class ManualCouponRequestFactory(factory.django.DjangoModelFactory[ManualCouponR
     valid_days = 30
     reason = "Goodwill after a lost parcel"
     token = factory.Sequence(lambda n: f"manual-token-{n}")
+
+
+class StoreOfferFactory(factory.django.DjangoModelFactory[StoreOffer]):
+    """A store's $3-off-$20 coupon for its followers, started yesterday, no end, no total limit."""
+
+    class Meta:
+        model = StoreOffer
+
+    store = factory.SubFactory(StoreFactory)
+    audience = StoreOfferAudience.FOLLOWERS
+    value = Decimal("3.00")
+    min_spend = Decimal("20.00")
+    currency = "USD"
+    valid_days = 30
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+
+# --- outbound -----------------------------------------------------------------------------------------------
+
+
+class EndpointFactory(factory.django.DjangoModelFactory[Endpoint]):
+    """A partner's HTTPS endpoint receiving every event type, with a fresh signing secret."""
+
+    class Meta:
+        model = Endpoint
+
+    name = "CRM"
+    url = "https://crm.example.com/hooks"
+    secret = factory.LazyFunction(outbound_services.new_secret)
+
+
+class OutboundEventFactory(factory.django.DjangoModelFactory[OutboundEvent]):
+    """The outbound 'joined' event of one referral timeline row."""
+
+    class Meta:
+        model = OutboundEvent
+
+    source = factory.SubFactory(ReferralEventFactory)
+    referral = factory.SelfAttribute("source.referral")
+    type = EventType.JOINED
+    occurred_at = factory.LazyFunction(timezone.now)
+    payload = factory.LazyAttribute(lambda o: {"id": f"evt_{o.source.pk}"})
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
+    """A delivery that failed after its last attempt (what staff re-send)."""
+
+    class Meta:
+        model = Delivery
+
+    endpoint = factory.SubFactory(EndpointFactory)
+    event = factory.SubFactory(OutboundEventFactory)
+    status = DeliveryStatus.FAILED
+    attempts = 8
+    next_attempt_at = None
 
 
 # --- support ------------------------------------------------------------------------------------------------

@@ -45,8 +45,8 @@ def remove_powers(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     dependencies = [
         ("support", "0004_append_only_audit_enrolment_links"),
-        ("orders", "0004_refund_decision_permission"),
-        ("coupons", "0007_append_only_ledgers_manual_coupon_requests"),
+        ("orders", "0005_refund_decision_permission"),
+        ("coupons", "0008_append_only_ledgers_manual_coupon_requests"),
     ]
 
     operations = [migrations.RunPython(add_powers, remove_powers)]

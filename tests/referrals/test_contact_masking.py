@@ -19,7 +19,7 @@ from tests.referrals.test_signup import signup
 
 pytestmark = pytest.mark.django_db
 
-MIGRATION = "referrals.migrations.0012_mask_contacts_in_signals_and_timelines"
+MIGRATION = "referrals.migrations.0013_mask_contacts_in_signals_and_timelines"
 
 
 def test_masked_forms_let_a_person_recognise_the_value_but_not_read_it():

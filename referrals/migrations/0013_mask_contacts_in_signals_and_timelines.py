@@ -59,6 +59,6 @@ def forward(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("referrals", "0011_reconciliation_report")]
+    dependencies = [("referrals", "0012_milestones")]
 
     operations = [migrations.RunPython(forward, migrations.RunPython.noop)]

@@ -5,7 +5,7 @@ from django.db import migrations
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0003_store_auto_discount"),
+        ("orders", "0004_store_coupons"),
     ]
 
     operations = [

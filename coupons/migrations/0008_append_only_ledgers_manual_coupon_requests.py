@@ -10,8 +10,8 @@ from lib.appendonly import append_only_trigger
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("coupons", "0006_claim_indexes"),
-        ("orders", "0004_refund_decision_permission"),
+        ("coupons", "0007_store_coupons"),
+        ("orders", "0005_refund_decision_permission"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
