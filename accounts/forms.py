@@ -231,6 +231,8 @@ class RegionAdminForm(forms.ModelForm):
             "welcome_package",
             "time_zone",
             "locale",
+            "manual_coupon_ceiling",
+            "manual_coupon_approval_above",
         ]
         help_texts = {
             "welcome_package": _(

@@ -7,7 +7,6 @@ written by `coupons.coins.move_coins` (docs/program-rules.md section 8).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -15,8 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-if TYPE_CHECKING:
-    from django_stubs_ext import StrOrPromise
+from coupons.titles import system_title
+from lib.appendonly import AppendOnlyManager, AppendOnlyMixin
 
 # A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
 # (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
@@ -95,19 +94,6 @@ class CouponQuerySet(models.QuerySet["Coupon"]):
         return self.filter(status=CouponStatus.ACTIVE)
 
 
-# The titles the portal gives its own coupons are stored in English and shown in the reader's language: the
-# fixed ones by their text, the generated ones (anniversary, coins exchange: "Coins exchange: 5 off 25") by
-# their source. Titles staff or a seller typed are shown as typed.
-SYSTEM_TITLES: dict[str, StrOrPromise] = {
-    "Referral reward": _("Referral reward"),
-    "Welcome coupon": _("Welcome coupon"),
-}
-GENERATED_TITLES: dict[str, StrOrPromise] = {
-    CouponSource.ANNIVERSARY: _("Anniversary gift"),
-    CouponSource.COINS: _("Coins exchange"),
-}
-
-
 class Coupon(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="coupons")
     kind = models.CharField(max_length=10, choices=CouponKind.choices, default=CouponKind.PLATFORM)
@@ -166,8 +152,7 @@ class Coupon(models.Model):
     @property
     def display_title(self) -> str:
         """The title a member reads: the portal's own titles in the reader's language, others as stored."""
-        system = SYSTEM_TITLES.get(self.title) or GENERATED_TITLES.get(self.source)
-        return str(system) if system else (self.title or self.get_source_display())
+        return system_title(title=self.title, source=self.source) or self.title or self.get_source_display()
 
     def is_usable(self, at: datetime) -> bool:
         """Usable now: active and not past its expiry, whatever the expiry job did."""
@@ -180,7 +165,7 @@ class Coupon(models.Model):
         return self.status == CouponStatus.ACTIVE
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyMixin, models.Model):
     """Append-only record of every coupon event, with actor, reason and idempotency key."""
 
     class Event(models.TextChoices):
@@ -197,8 +182,9 @@ class LedgerEntry(models.Model):
     event = models.CharField(max_length=10, choices=Event.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2, help_text=_("+ value issued, − value removed."))
     currency = models.CharField(max_length=3, default="USD")
+    # PROTECT: an append-only row is never rewritten, so a staff member who acted is deactivated, not deleted.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reason = models.CharField(max_length=300, blank=True)
     idempotency_key = models.CharField(max_length=120, unique=True)
@@ -207,6 +193,8 @@ class LedgerEntry(models.Model):
     )
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -325,7 +313,7 @@ class CheckIn(models.Model):
         return f"{self.user} checked in {self.day} (day {self.streak})"
 
 
-class CoinLedger(models.Model):
+class CoinLedger(AppendOnlyMixin, models.Model):
     """Append-only record of every coin movement, checkout included; balance_after is the balance once it applied.
 
     The member's rows sum to `User.coins` (tests/coupons/test_coin_ledger.py).
@@ -348,9 +336,11 @@ class CoinLedger(models.Model):
     # Set on checkout spends and returns: the order the coins paid for.
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -361,3 +351,44 @@ class CoinLedger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+d} coins ({self.idempotency_key})"
+
+
+class ManualCouponRequest(models.Model):
+    """A coupon a staff member issued by hand above the region's approval threshold: it waits for a second staff
+    member (four eyes) and exists only once approved (coupons.services.manual)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second staff member"
+        APPROVED = "approved", "Approved: coupon issued"
+        REJECTED = "rejected", "Rejected"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=CouponKind.choices)
+    title = models.CharField(max_length=120, blank=True)
+    store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    value = models.DecimalField(max_digits=10, decimal_places=2)
+    min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3)
+    valid_days = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=300)
+    # The issue form's token: submitting the same form twice makes one request (and later one coupon).
+    token = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+    coupon = models.OneToOneField(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_manual_coupon", "Can approve a manual coupon another staff member issued")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(decided_by=models.F("requested_by")), name="manual_coupon_four_eyes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.value} for {self.member} ({self.get_status_display()})"

@@ -22,8 +22,14 @@ from accounts.models import User
 from coupons.coins import InsufficientCoins, return_from_order, spend_at_checkout
 from coupons.models import Campaign, Coupon, CouponKind, CouponStatus, LedgerEntry, PromoRedemption
 from coupons.services.ledger import write_ledger
+from coupons.stacking import promo_not_valid_message
 from lib.errors import DomainError
 from orders.models import Order, OrderState
+
+
+def _promo_refusal(code: str) -> str:
+    text = promo_not_valid_message(code)
+    return text[0].upper() + text[1:] + "."
 
 
 class RedemptionError(DomainError):
@@ -112,7 +118,7 @@ def redeem_for_order(
     if code:
         campaign = Campaign.objects.filter(code=code, kind=CouponKind.PROMO).first()
         if campaign is None:
-            raise RedemptionError(_("The promo code %(code)s does not exist.") % {"code": code}, "PROMO_UNKNOWN")
+            raise RedemptionError(_promo_refusal(code), "PROMO_UNKNOWN")
         campaign_id = campaign.pk
         if not PromoRedemption.objects.filter(campaign=campaign, order=order).exists():
             if campaign.per_member_limit:
@@ -132,9 +138,7 @@ def redeem_for_order(
                 .update(used_count=F("used_count") + 1)
             )
             if not counted:
-                raise RedemptionError(
-                    _("The promo code %(code)s has been fully used or has ended.") % {"code": code}, "PROMO_USED_UP"
-                )
+                raise RedemptionError(_promo_refusal(code), "PROMO_USED_UP")
             PromoRedemption.objects.create(
                 campaign=campaign, member_id=member_id, order=order, amount=campaign.value, created_at=at
             )

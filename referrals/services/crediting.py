@@ -134,6 +134,8 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
             )
             % {"state": locked.get_state_display()}
         )
+    if actor.pk in (locked.referrer_id, locked.friend_id):
+        raise CreditError(_("Nobody credits a referral they are part of: ask another staff member."))
     if locked.completed_at is None:
         raise CreditError(_("The friend's first order has not completed yet; there is nothing to credit."))
     if Coupon.objects.filter(referral_id=locked.pk).exists():

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0008_scale_indexes"),
+        ("accounts", "0009_region_manual_coupon_bounds"),
     ]
 
     operations = [
