@@ -82,8 +82,9 @@ CASES = {
 
 @pytest.mark.parametrize("language", ["de", "pt-br"])
 def test_the_friend_journey_and_the_referrers_pages_speak_the_readers_language(
-    browser, live_server, new_page, shoot, login, broker_queue, language
+    browser, live_server, new_page, shoot, login, broker_queue, language, settings
 ):
+    settings.SHOP_SIMULATION = True  # as `make run`: the friend walks the order with the demo shop's controls
     case = CASES[language]
     sentences = english_sentences(language)
     referrer = UserFactory(phone_verified=True, first_name="Rosa", language=language, country="US")
