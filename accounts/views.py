@@ -24,6 +24,7 @@ from coupons.rewards import rewards_wallet
 from flows.signup import register_referral
 from lib.client import client_info, client_ip
 from referrals.cookies import read_attribution
+from referrals.eligibility import welcome_package_due
 from referrals.selectors.friend import friend_signup_notice
 from referrals.selectors.links import inviter_name
 
@@ -70,7 +71,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             # not a program action (Invite Friends would answer the same sentence as a refusal).
             messages.warning(request, notice)
             return redirect("home")
-        if referral.state in ("registered", "under_review"):
+        if referral.state in ("registered", "under_review") or welcome_package_due(
+            state=referral.state, signals=referral.signals
+        ):
             messages.info(request, notice)
             return redirect("coupons:wallet")
         if notice:

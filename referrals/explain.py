@@ -201,18 +201,25 @@ FRIEND_REVIEW_TEXT = (
 
 
 def friend_signup_notice(
-    *, state: str, reason_code: str = "", friend_region_in_program: bool = True, friend_flagged: bool = False
+    *,
+    state: str,
+    reason_code: str = "",
+    friend_region_in_program: bool = True,
+    friend_flagged: bool = False,
+    welcome_issued: bool = False,
 ) -> str:
     """The sentence shown to a friend just after signing up through a link; "" when there is nothing to say.
 
     A flagged account (friend's or referrer's, including a friend flagged by this very sign-up as part of
     a device ring) reads exactly FLAGGED_MESSAGE, nothing more (docs/program-rules.md G5). Any other
     rejection says the invitation could not be applied (the welcome message already says the account is
-    ready), with a reason that names neither the referrer nor the fraud signal.
+    ready), with a reason that names neither the referrer nor the fraud signal. A referral rejected only on
+    the referrer's side still gave the friend the welcome package (`welcome_issued`): the friend reads the
+    welcome sentence, and nothing about the referrer.
     """
     if friend_flagged:
         return FLAGGED_MESSAGE
-    if state == ReferralState.REGISTERED:
+    if state == ReferralState.REGISTERED or (state == ReferralState.REJECTED and welcome_issued):
         return FRIEND_WELCOME_TEXT
     if state == ReferralState.UNDER_REVIEW:
         return FRIEND_REVIEW_TEXT

@@ -15,7 +15,7 @@ from accounts.selectors import region_for_country
 from coupons.services import issue_coupon
 from lib.client import ClientInfo
 from lib.errors import DomainError
-from referrals.eligibility import decide
+from referrals.eligibility import decide, welcome_package_due
 from referrals.models import Channel, Click, Referral, ReferralCode
 from referrals.reasons import ReferralState
 from referrals.selectors.facts import signup_facts
@@ -34,7 +34,7 @@ _STATE_FOR_OUTCOME = {
 
 
 class WelcomePackageNotDue(DomainError):
-    """The referral is rejected or still under review: no welcome package (approve it first)."""
+    """The referral is under review, or rejected on the friend's side: no welcome package (approve it first)."""
 
     code = "WELCOME_PACKAGE_NOT_DUE"
 
@@ -77,7 +77,8 @@ def register_referral(
     2. under a row lock on the friend's Device (so two sign-ups cannot both take a device's last slot),
        gather the facts, apply `referrals.eligibility.decide`, create the Referral and its first timeline row;
        a friend on the referrer's own device flags the device's ring (`services.device_ring`) in the same transaction;
-    3. not rejected → notify the referrer; allowed → issue the welcome package.
+    3. not rejected → notify the referrer; allowed, or rejected on the referrer's side only → issue the
+       welcome package (`referrals.eligibility.welcome_package_due`).
     Calling it again for the same friend returns the existing referral and changes nothing.
     """
     existing = Referral.objects.filter(friend=friend).first()
@@ -157,7 +158,7 @@ def register_referral(
                 link="/invite/",
                 dedupe_key=f"friend-joined:{referral.pk}",
             )
-        if state == ReferralState.REGISTERED:
+        if welcome_package_due(state=state, signals=referral.signals):
             issue_welcome_package(referral=referral)
     logger.info(
         "referral %s: friend=%s referrer=%s state=%s reason=%s",
@@ -173,7 +174,7 @@ def register_referral(
 @transaction.atomic
 def issue_welcome_package(*, referral: Referral) -> list:
     """Issue the region's welcome coupons to the friend once per referral; safe to call again."""
-    if referral.state in (ReferralState.REJECTED, ReferralState.UNDER_REVIEW):
+    if not welcome_package_due(state=referral.state, signals=referral.signals):
         raise WelcomePackageNotDue(f"referral {referral.pk} is {referral.state}")
     friend = referral.friend
     region = region_for_country(str(friend.country))
