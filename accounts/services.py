@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.identity import keyed_hash
-from accounts.models import AccountStatus, IPSighting, User
+from accounts.models import AccountStatus, IPSighting, Notification, User
 from lib.errors import DomainError
 from lib.ratelimit import allow
 
@@ -230,3 +230,14 @@ def purge_raw_ips(*, older_than_days: int | None = None) -> int:
     AccessLog.objects.filter(attempt_time__lt=cutoff).delete()
     AccessFailureLog.objects.filter(attempt_time__lt=cutoff).delete()
     return purged
+
+
+def mark_notices_read(*, member: User, notice_id: int | None = None) -> int:
+    """Mark one of the member's notices (or, without `notice_id`, all of them) read; returns how many changed.
+
+    Only the member's own unread notices change: a notice already read keeps the time it was first read.
+    """
+    notices = Notification.objects.filter(user=member, read_at__isnull=True)
+    if notice_id is not None:
+        notices = notices.filter(pk=notice_id)
+    return notices.update(read_at=timezone.now())

@@ -6,10 +6,13 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import phone as phone_codes
@@ -127,6 +130,14 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/profile.html", context)
 
 
+def _next_page(request: HttpRequest) -> str:
+    """Where a form posted from another page (Invite Friends' phone form) returns: a local path, else ""."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=request.is_secure()):
+        return target
+    return ""
+
+
 def _phone_page(request: HttpRequest, *, phone_form: PhoneForm, code_form: PhoneCodeForm, status: int = 200):
     context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(member=request.user)}
     return render(request, "accounts/phone.html", context, status=status)
@@ -145,7 +156,7 @@ def phone(request: HttpRequest) -> HttpResponse:
             messages.success(
                 request, f"We sent a 6-digit code to {form.cleaned_data['phone']}. It works for 10 minutes."
             )
-            return redirect("accounts:phone")
+            return redirect(_next_page(request) or "accounts:phone")
     status = 400 if form.errors else 200
     return _phone_page(request, phone_form=form, code_form=PhoneCodeForm(), status=status)
 
@@ -162,7 +173,7 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
             form.add_error("code", error.message)
         else:
             messages.success(request, f"Your phone number {user.phone} is verified.")
-            return redirect("accounts:profile")
+            return redirect(_next_page(request) or "accounts:profile")
     phone_form = PhoneForm(default_region=str(request.user.country))
     return _phone_page(request, phone_form=phone_form, code_form=form, status=400)
 
@@ -259,3 +270,29 @@ def rewards_collect(request: HttpRequest, campaign_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Collected: your {campaign.name} coupon is in My Coupons.")
     return redirect("accounts:rewards")
+
+
+# --- Notification centre (docs/program-rules.md section 9) -------------------------------------------------
+
+NOTICES_PER_PAGE = 30
+
+
+@login_required
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """Every notice the member received (the same ones e-mail carries), newest first, with its link."""
+    page = Paginator(selectors.notices_for_member(member=request.user), NOTICES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "accounts/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest, notice_id: int | None = None) -> HttpResponse:
+    """Mark one notice (or all) read; then back to the notification centre, or to the notice's own page."""
+    services.mark_notices_read(member=request.user, notice_id=notice_id)
+    selectors.forget_unread_notice_count(member=request.user)
+    if notice_id is None:
+        messages.success(request, _("All notifications are marked as read."))
+    return redirect(_next_page(request) or "accounts:notifications")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from accounts.selectors import cached_unread_notice_count
+
 # Which navigation item a page belongs to (pages not listed use their own view name).
 _SECTIONS = {
     "orders:catalog": "shop",
@@ -13,6 +15,8 @@ _SECTIONS = {
     "orders:detail": "orders",
     "referrals:invite": "invite",
     "coupons:wallet": "coupons",
+    "accounts:rewards": "rewards",
+    "accounts:notifications": "notifications",
 }
 
 
@@ -23,3 +27,11 @@ def navigation(request: HttpRequest) -> dict[str, str]:
     if view_name.startswith("support:"):
         section = "support"
     return {"nav_section": section}
+
+
+def notifications(request: HttpRequest) -> dict[str, int]:
+    """The bell's unread count in the header, for signed-in members (read through the cache)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"unread_notices": cached_unread_notice_count(member=user)}

@@ -1,7 +1,7 @@
 """What a referral's state means to the member, in plain words, and what to do next.
 
 `explain` is a pure function: it reads the referral's fields (and, for a capped
-one, the `month_ordinal` the selector annotates) and the clock, and decides the
+one, the `month_ordinal` and `counted_month` the selector annotates) and the clock, and decides the
 words, the tone and whether the member may open a support request. The same
 decision is used by the page and by the support service, so the button and the
 server-side check can never disagree. The words of each reason code are those
@@ -13,6 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours_text
 from referrals.reasons import (
@@ -152,7 +155,15 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
         )
     if state == ReferralState.CAPPED:
         month_ordinal = getattr(referral, "month_ordinal", None)
-        counted = f"Counted, not credited: your {ordinal(month_ordinal)} this month." if month_ordinal else ""
+        month = getattr(referral, "counted_month", None)
+        counted = ""
+        if month_ordinal and month is not None:
+            # The card names its month, never "this month" (docs/program-rules.md section 3). `counted_month` is
+            # the month's first instant in the zone the database returned it in: the 16th names the month in any.
+            counted = _("Counted, not credited: your %(nth)s in %(month)s.") % {
+                "nth": ordinal(month_ordinal),
+                "month": date_format(month + timedelta(days=15), "F Y"),
+            }
         return Explanation(
             state,
             code or ReasonCode.MONTHLY_LIMIT,

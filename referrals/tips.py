@@ -20,6 +20,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 if TYPE_CHECKING:  # types only: the tips stay a pure function over plain values
     from referrals.selectors.funnel import Funnel
@@ -156,9 +158,15 @@ def pick_tips(
             tips.append(
                 Tip(
                     "follow-up",
-                    "Follow up on clicks",
-                    f"{total.clicks_without_signup} link opens did not become a sign-up yet "
-                    f"(most via {top.label}). A short reminder to the people you sent it to often helps.",
+                    _("Follow up on clicks"),
+                    ngettext(
+                        "%(count)d link open did not become a sign-up yet (most via %(channel)s). "
+                        "A short reminder to the people you sent it to often helps.",
+                        "%(count)d link opens did not become a sign-up yet (most via %(channel)s). "
+                        "A short reminder to the people you sent it to often helps.",
+                        total.clicks_without_signup,
+                    )
+                    % {"count": total.clicks_without_signup, "channel": top.label},
                 )
             )
 

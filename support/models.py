@@ -13,6 +13,8 @@ class SupportRequest(models.Model):
         DISPUTE_REJECTION = "dispute", "I think this is wrong"
         REWARD_REVERSAL = "reversal", "Reward reversal after use"
         OTHER = "other", "Other"
+        # A flagged or suspended member asks for their account to be looked at (docs/program-rules.md section 10).
+        APPEAL = "appeal", "Account appeal"
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

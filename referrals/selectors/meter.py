@@ -15,8 +15,12 @@ from django.db.models import Count, Sum
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, CouponStatus
-from referrals.models import MonthlyRewardCounter
+from referrals.models import MonthlyRewardCounter, Referral
 from referrals.program import next_program_month, program_month
+from referrals.reasons import ReferralState
+
+# A friend's first order placed or completed, the coupon not issued yet: money "on the way".
+ON_THE_WAY_STATES = (ReferralState.ORDER_PLACED, ReferralState.QUALIFIED)
 
 # The warning zone starts this many coupons before the limit (8 of 10).
 NEAR_LIMIT = 2
@@ -70,3 +74,26 @@ def referral_earnings(*, member: User) -> list[tuple[str, Decimal, int]]:
         .order_by("currency")
     )
     return [(r["currency"], r["total"], r["n"]) for r in rows]
+
+
+def coupons_earned(earnings: list[tuple[str, Decimal, int]]) -> int:
+    """ "Coupons earned": the number of coupons `referral_earnings` sums, so the two always agree."""
+    return sum(n for _currency, _total, n in earnings)
+
+
+@dataclass(frozen=True)
+class OnTheWay:
+    """Friends whose first order is placed or completed, and what their coupons are worth within this month's
+    remaining slots (a coupon beyond the limit is never issued: it is not on the way)."""
+
+    friends: int
+    coupons: int
+    amount: Decimal
+    currency: str
+
+
+def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> OnTheWay:
+    """Money on the way: one COUNT over the member's referrals in ON_THE_WAY_STATES."""
+    friends = Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES).count()
+    coupons = min(friends, progress.remaining)
+    return OnTheWay(friends=friends, coupons=coupons, amount=region.reward_amount * coupons, currency=region.currency)

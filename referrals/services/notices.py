@@ -1,5 +1,8 @@
 """What the referral program tells the referrer, in plain words (inbox + e-mail via accounts.notify).
 
+A friend is named the way Invite Friends names them (`referrals.selectors.cards.mask_name`), in the title and the
+body alike, so the e-mail and the notification centre say the same.
+
 The words of each reason code are those of `referrals.reasons.REASON_WORDS`.
 """
 
@@ -17,11 +20,16 @@ from coupons.models import Coupon
 from lib.money import format_money
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, email_words, held_words
+from referrals.selectors.cards import mask_name
 from referrals.selectors.friend import friend_signup_notice
 
 
 def _friend_name(referral: Referral) -> str:
-    return referral.friend.first_name or "your friend"
+    """The friend as Invite Friends names them ("Jo** S."): notices and e-mails never carry more (section 9)."""
+    friend = referral.friend
+    if not (friend.first_name or friend.last_name):
+        return "your friend"
+    return mask_name(friend.first_name, friend.last_name)
 
 
 def notify_credited(*, referral: Referral, coupon: Coupon) -> None:

@@ -18,6 +18,7 @@ from lib.errors import DomainError
 from referrals.eligibility import decide, welcome_package_due
 from referrals.models import Channel, Click, Referral, ReferralCode
 from referrals.reasons import ReferralState
+from referrals.selectors.cards import mask_name
 from referrals.selectors.facts import signup_facts
 from referrals.selectors.links import usable_code
 from referrals.services.attribution import Attribution
@@ -152,7 +153,7 @@ def register_referral(
                 kind="friend_joined",
                 title="A friend joined with your link",
                 body=(
-                    f"{friend.first_name} signed up with your invitation. "
+                    f"{mask_name(friend.first_name, friend.last_name)} signed up with your invitation. "
                     "You get a coupon when their first order completes."
                 ),
                 link="/invite/",

@@ -284,7 +284,7 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert rosa.locator(".coupon-list .coupon-title").all_inner_texts() == ["Referral reward"]
     reward_card = rosa.locator(".coupon-list .coupon").first
     assert "$5.00" in reward_card.locator(".coupon-value").inner_text()
-    assert "Min. spend $20.00 · 25% off" in reward_card.inner_text()
+    assert "Min. spend $20.00 · effective discount 25%" in reward_card.inner_text()
     assert "Expires in 30 days" in reward_card.inner_text()
     assert "1 of 10" in rosa.locator(".meter").inner_text()
     shoot(rosa, "journey-10-referrer-my-coupons", phone=True)

@@ -25,7 +25,8 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.django_db
+# A member whose link can earn (verified phone): readiness has nothing to say (tests/referrals/test_readiness.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.member(phone_verified=True)]
 
 URL = "/invite/"
 
@@ -46,20 +47,26 @@ def test_anonymous_is_sent_to_login(client):
     assert "/accounts/login" in response["Location"]
 
 
-def test_flagged_member_gets_the_security_refusal(client):
+def test_flagged_member_reads_the_security_sentence_and_the_way_to_support(client):
     user = UserFactory(status="flagged")
     client.force_login(user)
     response = client.get(URL)
-    assert response.status_code == 403
-    assert "For security reasons, your request cannot be processed." in response.content.decode()
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "For security reasons, your request cannot be processed." in html
+    assert reverse("support:appeal") in html
+    assert "invite-link" not in html and "share-buttons" not in html
+    assert not ReferralCode.objects.filter(user=user).exists()
 
 
 def test_link_code_and_copy_buttons(client, member):
     html = page(client)
     code = ReferralCode.objects.get(user=member).code
-    assert f'value="http://testserver/r/{code}?ch=copy"' in html
+    # The visible link is clean; the copy button copies the link with its channel (the funnel's "Copied link").
+    assert f'id="invite-link" type="text" readonly value="http://testserver/r/{code}"' in html
+    assert f'<span id="invite-link-copy" hidden>http://testserver/r/{code}?ch=copy</span>' in html
     assert f'value="{code}"' in html
-    assert 'data-copy-target="invite-link"' in html
+    assert 'data-copy-target="invite-link-copy"' in html
     assert 'data-copy-target="invite-code"' in html
 
 
@@ -91,16 +98,13 @@ def test_instagram_is_a_copy_button_with_its_own_channel(client, member):
     html = page(client)
     code = ReferralCode.objects.get(user=member).code
     assert 'data-copy-target="instagram-link"' in html
-    assert (
-        f'id="instagram-link" class="visually-hidden" type="text" readonly tabindex="-1" value="http://testserver/r/{code}?ch=instagram"'
-        in html
-    )
+    assert f'<span id="instagram-link" hidden>http://testserver/r/{code}?ch=instagram</span>' in html
 
 
 def test_qr_code_is_inline_svg_without_any_style_attribute(client, member):
     html = page(client)
     assert '<figure class="qr' in html
-    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    svg = re.search(r'<figure class="qr.*?(<svg.*?</svg>)', html, re.S).group(1)
     assert 'class="segno"' in svg
     assert "style=" not in html  # CSP: style-src has no 'unsafe-inline'
 
@@ -204,15 +208,17 @@ def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member)
         rows["whatsapp"].coupons,
     ) == (4, 2, 1, 1)
     assert rows["whatsapp"].clicks_without_signup == 2
-    assert (rows["facebook"].clicks, rows["facebook"].signups, rows["facebook"].clicks_without_signup) == (3, 1, 3)
+    # Each row adds up: opens = sign-ups + opens without a sign-up.
+    assert (rows["facebook"].clicks, rows["facebook"].signups, rows["facebook"].clicks_without_signup) == (3, 1, 2)
     assert (funnel.total.clicks, funnel.total.signups, funnel.total.coupons) == (7, 3, 1)
 
     html = page(client)
+    # Opens, no sign-up, sign-ups, orders, coupons: opens = no sign-up + sign-ups on every row.
     assert (
         '<tr data-channel="whatsapp"><th scope="row">WhatsApp</th><td class="num">4</td><td class="num">2</td>'
-        '<td class="num">1</td><td class="num">1</td><td class="num">2</td></tr>' in html
+        '<td class="num">2</td><td class="num">1</td><td class="num">1</td></tr>' in html
     )
-    assert "5 link opens did not lead to a sign-up" in html
+    assert "4 link opens did not lead to a sign-up" in html
 
 
 def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queries):
@@ -363,7 +369,7 @@ def test_flagged_friend_reason_never_named_in_the_timeline(client, member):
     assert "Account flagged" not in html
 
 
-def test_capped_card_names_its_ordinal_this_month(client, member):
+def test_capped_card_names_its_ordinal_and_its_month(client, member):
     base = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     # A credited one of last month does not count.
     ReferralFactory(
@@ -398,8 +404,20 @@ def test_capped_card_names_its_ordinal_this_month(client, member):
     assert ordinals[capped.pk] == 11
     assert sorted(o for o in ordinals.values() if o) == [11, 12]
     html = page(client)
-    assert "Counted, not credited: your 11th this month." in html
-    assert "Counted, not credited: your 12th this month." in html
+    assert "Counted, not credited: your 11th in November 2026." in html
+    assert "Counted, not credited: your 12th in November 2026." in html
+    assert "this month" not in html.split('id="referrals"')[1].split("</section>")[0]
+
+
+def test_a_capped_card_counts_after_the_limit_even_when_credited_rows_are_missing(client, member):
+    """One definition: the n-th capped referral of a month is the (limit + n)-th, whatever other rows say, and a
+    capped card of an earlier month names that month."""
+    t = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+    ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t
+    )
+    html = page(client)
+    assert "Counted, not credited: your 11th in October 2026." in html
 
 
 def test_delayed_referral_apologises_and_after_48h_offers_support(client, member):
