@@ -61,7 +61,8 @@ def channel_funnel(*, member: User) -> Funnel:
         .values("channel")
         .annotate(
             n=Count("id"),
-            ordered=Count("id", filter=Q(order_placed_at__isnull=False)),
+            # A first order: placed, or known only by its completion (the tracker's definition too).
+            ordered=Count("id", filter=Q(order_placed_at__isnull=False) | Q(completed_at__isnull=False)),
             credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
             awaiting=Count("id", filter=Q(state=ReferralState.REGISTERED)),
             already=Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),

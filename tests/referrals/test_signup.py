@@ -311,8 +311,9 @@ def test_the_referrer_on_their_own_device_is_flagged_and_the_friend_reads_only_t
     assert shown == [FLAGGED_MESSAGE]
     assert_on_page(FLAGGED_MESSAGE, page)
     invite = client.get(reverse("referrals:invite"))
-    assert invite.status_code == 403
+    assert invite.status_code == 200  # readiness first: the sentence and the way to an appeal, nothing to share
     assert_on_page(FLAGGED_MESSAGE, invite.content.decode())
+    assert reverse("support:appeal") in invite.content.decode()
 
 
 def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(client):
