@@ -37,7 +37,8 @@ TABS = {
     "credited": (gettext_lazy("Credited"), (ReferralState.CREDITED,)),
     "not_credited": (gettext_lazy("Not credited"), NOT_CREDITED_STATES),
 }
-PER_PAGE = 20
+# Twelve compact trackers a page: the friends list fits a phone screen or two (issue 15), pages for the rest.
+PER_PAGE = 12
 
 
 def tab_counts(*, member: User) -> dict[str, int]:

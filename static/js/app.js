@@ -11,6 +11,8 @@
  *  select[data-autosubmit]  submit its form on change
  *  .site-nav [aria-current] scrolled into view when the nav row scrolls sideways (phones)
  *  [data-error-summary]     a form's error summary: focused on load, so a screen reader reads it first
+ *  .table-wrap              when its table is wider than the screen: focusable (keyboard scrolling), named
+ *                           by the table's caption
  */
 (function () {
   "use strict";
@@ -157,6 +159,23 @@
     }
   }
 
+  /* ---- 6. Wide tables on phones: a scrolling region keyboard users can reach ---- */
+  function markScrollableTables() {
+    each(".table-wrap", function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        var caption = wrap.querySelector("caption");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (caption && caption.textContent.trim()) || document.title);
+      } else if (!scrolls && wrap.getAttribute("tabindex") === "0") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
   function each(selector, fn) {
     var nodes = document.querySelectorAll(selector);
     for (var i = 0; i < nodes.length; i++) { fn(nodes[i]); }
@@ -178,6 +197,8 @@
       }
     });
     revealCurrentNavLink();
+    markScrollableTables();
+    window.addEventListener("resize", markScrollableTables);
     var summary = document.querySelector("[data-error-summary]");
     if (summary) { summary.focus(); }
     document.documentElement.classList.add("js");

@@ -17,6 +17,7 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from coupons.models import Coupon
@@ -173,10 +174,12 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert "No friends have signed up yet" in rosa.locator("#referrals").inner_text()
     copy = rosa.get_by_role("button", name="Copy link", exact=True)
     copy.click()
-    rosa.wait_for_function("document.querySelector('[data-copy-target=invite-link]').textContent === 'Copied!'")
+    rosa.wait_for_function("document.querySelector('[data-copy-target=invite-link-copy]').textContent === 'Copied!'")
     copied = rosa.evaluate("navigator.clipboard.readText()")
     code = referrer.referral_code.code
-    assert copied == rosa.locator("#invite-link").input_value() == f"{live_server.url}/r/{code}?ch=copy"
+    # The link box shows the clean link; what is copied carries its channel for the funnel.
+    assert rosa.locator("#invite-link").input_value() == f"{live_server.url}/r/{code}"
+    assert copied == f"{live_server.url}/r/{code}?ch=copy"
     shoot(rosa, "journey-01-referrer-invite", phone=True)
     shared = whatsapp_link(rosa)
     assert shared == f"{live_server.url}/r/{code}?ch=whatsapp"
@@ -274,6 +277,9 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     card = rosa.locator(".referral-card")
     assert card.locator(".badge").inner_text() == "Credited"
     assert "first order completed" in card.inner_text()
+    # The credited card names the coupon's value and expiry, and links to it in My Coupons.
+    assert "Your $5.00 coupon" in card.inner_text() and "valid until" in card.inner_text()
+    assert card.get_by_role("link", name="See it in My Coupons").get_attribute("href").endswith(f"#coupon-{reward.pk}")
     month = rosa.locator("section", has=rosa.get_by_role("heading", name="This month"))
     assert "$5.00" in month.locator(".stat-accent").inner_text()
     assert "1 of 10" in month.locator(".meter-label").inner_text()
@@ -341,6 +347,7 @@ MEMBER_PAGES = [
     ("/accounts/phone/", None),
     ("/accounts/rewards/", None),
     ("/support/", None),
+    ("/accounts/notifications/", "Notifications"),
 ]
 
 
@@ -360,6 +367,29 @@ CURRENT_NAV_LINK_HIDDEN = """() => {
 }"""
 
 
+# Heading levels in document order that skip one (an h2 followed by an h4), and a first heading that is not h1.
+HEADING_SKIPS = """() => {
+  const levels = [...document.querySelectorAll('main h1, main h2, main h3, main h4, main h5, main h6')]
+    .filter(h => h.offsetParent !== null || h.closest('details'))
+    .map(h => Number(h.tagName[1]));
+  const skips = levels.filter((level, i) => i > 0 && level > levels[i - 1] + 1);
+  return levels.length && levels[0] !== 1 ? ['first heading h' + levels[0], ...skips] : skips;
+}"""
+_axe = Axe()
+
+
+def assert_accessible(page, where: str) -> None:
+    """axe-core over the whole page: no serious or critical violation; headings in order (none skipped)."""
+    violations = _axe.run(page).response["violations"]
+    bad = [
+        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
+        for v in violations
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert bad == [], f"{where}: axe finds {bad}"
+    assert page.evaluate(HEADING_SKIPS) == [], f"{where}: headings skip a level"
+
+
 def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -> None:
     """Open `path` as a person would at 1280px and, freshly loaded, at 390px; screenshot both."""
     response = page.goto(path)
@@ -368,6 +398,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
     if heading:
         assert h1.inner_text() == heading
+    assert_accessible(page, path)
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
     screenshot(page, f"{name}-1280")
     # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
@@ -377,6 +408,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
     assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
+    assert_accessible(page, f"{path} at 390px")
     screenshot(page, f"{name}-390")
     page.set_viewport_size(DESKTOP)
 

@@ -480,11 +480,11 @@ def test_another_members_referrals_are_not_shown(client, member):
     assert "No friends have signed up yet" in html
 
 
-def test_pagination_20_per_page(client, member):
-    ReferralFactory.create_batch(45, whatsapp_3_days_ago=True, referrer=member)
-    assert page(client).count('class="card referral-card"') == 20
+def test_pagination_12_per_page(client, member):
+    ReferralFactory.create_batch(27, whatsapp_3_days_ago=True, referrer=member)
+    assert page(client).count('class="card referral-card"') == cards.PER_PAGE == 12
     html = page(client, page=3)
-    assert html.count('class="card referral-card"') == 5
+    assert html.count('class="card referral-card"') == 3
     assert "Page 3 of 3" in html
 
 
@@ -552,7 +552,7 @@ def test_query_count_is_the_same_for_50_and_5000_referrals(client, django_assert
         with CaptureQueriesContext(connection) as ctx:
             response = client.get(URL, {"page": 2})
         assert response.status_code == 200
-        assert response.content.decode().count('class="card referral-card"') == 20
+        assert response.content.decode().count('class="card referral-card"') == cards.PER_PAGE
         counts[user.pk] = len(ctx.captured_queries)
     assert counts[small.pk] == counts[large.pk]
     client.force_login(large)
