@@ -232,7 +232,7 @@ def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queri
 # --- Tips -----------------------------------------------------------------------------
 def tips_shown(html: str) -> list[tuple[str, str]]:
     """(key, title) of each tip on the page, in order."""
-    return re.findall(r'<article class="card card-flat tip tip-([\w-]+)"><h3>([^<]*)</h3>', html)
+    return re.findall(r'<li class="tip tip-([\w-]+)"><h3 class="tip-title">([^<]*)</h3>', html)
 
 
 def test_tips_for_a_new_member_start_with_personal_messages(client, member):
