@@ -106,3 +106,11 @@ def test_sign_up_without_a_link_leads_to_phone_verification(client):
     )
     assert response.redirect_chain[-1][0] == URL
     assert PHONE_SENTENCE in response.content.decode()
+
+
+def test_a_friend_who_lands_on_my_coupons_after_sign_up_is_led_to_phone_verification(client):
+    client.force_login(UserFactory())
+    html = client.get("/coupons/").content.decode()
+    assert "Verify my phone" in html and f'{URL}#readiness"' in html
+    client.force_login(UserFactory(phone_verified=True))
+    assert "Verify my phone" not in client.get("/coupons/").content.decode()
