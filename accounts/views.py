@@ -139,7 +139,13 @@ def _next_page(request: HttpRequest) -> str:
 
 
 def _phone_page(request: HttpRequest, *, phone_form: PhoneForm, code_form: PhoneCodeForm, status: int = 200):
-    context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(member=request.user)}
+    context = {
+        "phone_form": phone_form,
+        "code_form": code_form,
+        # A form sent from Invite Friends with an error: the corrected one still goes back there.
+        "next": _next_page(request),
+        **selectors.profile_summary(member=request.user),
+    }
     return render(request, "accounts/phone.html", context, status=status)
 
 

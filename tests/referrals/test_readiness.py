@@ -114,3 +114,13 @@ def test_a_friend_who_lands_on_my_coupons_after_sign_up_is_led_to_phone_verifica
     assert "Verify my phone" in html and f'{URL}#readiness"' in html
     client.force_login(UserFactory(phone_verified=True))
     assert "Verify my phone" not in client.get("/coupons/").content.decode()
+
+
+def test_a_wrong_number_sent_from_invite_friends_is_corrected_on_the_phone_page_and_still_goes_back(client):
+    client.force_login(UserFactory())
+    wrong = client.post(reverse("accounts:phone"), {"phone": "12", "next": URL})
+    assert wrong.status_code == 400
+    assert f'name="next" value="{URL}"' in wrong.content.decode()
+    assert "data-error-summary" in wrong.content.decode()
+    right = client.post(reverse("accounts:phone"), {"phone": "+14155550155", "next": URL})
+    assert right["Location"] == URL
