@@ -39,9 +39,9 @@ run: $(VENV)/.installed
 	@echo ""
 	@echo "  Referral Portal: http://127.0.0.1:$(WEB_PORT)/   (staff admin: http://127.0.0.1:$(WEB_PORT)/admin/)"
 	@echo "  Database: $${DATABASE_URL:-SQLite (var/db.sqlite3)}   Broker: $${CELERY_BROKER_URL:-filesystem (var/celery)}"
-	@echo "  Ctrl-C stops web, worker and beat."
+	@echo "  Ctrl-C stops web, worker and beat. The URL and logins are printed again once all three are up."
 	@echo ""
-	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile
+	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile.dev
 
 demo: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo_data

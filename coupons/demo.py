@@ -12,6 +12,7 @@ from accounts.models import User
 from coupons import coins
 from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponKind, CouponSource, CouponStatus, LedgerEntry
 from coupons.services import issue_coupon, write_ledger
+from orders.demo import ensure_shop
 from orders.models import Store
 
 D = Decimal
@@ -34,10 +35,19 @@ def ensure_promo_campaign() -> Campaign:
     return campaign
 
 
+# The store coupon's store: one of the shop's own stores (orders.demo.STORES), so the coupon can be spent.
+DEMO_COUPON_STORE = "pixel-gadgets"
+
+
 def ensure_demo_coupons(member) -> list[Coupon]:
-    """Coupons of each kind for the demo member (welcome, referral, event, select, store, used, expired)."""
+    """Coupons of each kind for the demo member (welcome, event, select, store, used, expired).
+
+    Referral coupons come only from crediting the demo friends (referrals.demo), so the member's meter, earnings
+    and coupons tell one story; the store coupon is for a store of the demo shop (created by orders.demo).
+    """
     now = timezone.now()
-    store, _ = Store.objects.get_or_create(slug="bolt-bikes", defaults={"name": "Bolt Bikes"})
+    ensure_shop()
+    store = Store.objects.get(slug=DEMO_COUPON_STORE)
     event = Campaign.objects.filter(name="Spring Sale").first() or Campaign.objects.create(
         name="Spring Sale", kind=CouponKind.PLATFORM, value=D("10.00"), min_spend=D("60.00")
     )
@@ -45,15 +55,13 @@ def ensure_demo_coupons(member) -> list[Coupon]:
     specs = [
         ("welcome-1", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $4 off $5", "4.00", "5.00", 1, {}),
         ("welcome-2", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $5 off $25", "5.00", "25.00", 1, {}),
-        ("referral-1", CouponKind.PLATFORM, CouponSource.REFERRAL, "Referral reward", "5.00", "20.00", 0, {}),
-        ("referral-2", CouponKind.PLATFORM, CouponSource.REFERRAL, "Referral reward", "5.00", "20.00", 28, {}),
         ("event-1", CouponKind.PLATFORM, CouponSource.EVENT, "Spring Sale", "10.00", "60.00", 3, {"campaign": event}),
         ("select-1", CouponKind.SELECT, CouponSource.EVENT, "Select: Home & Garden", "3.00", "15.00", 5, {}),
         (
-            "store-1",
+            f"store-{DEMO_COUPON_STORE}",
             CouponKind.STORE,
             CouponSource.STORE,
-            "Bolt Bikes: $3 off $20",
+            "Pixel Gadgets: $3 off $20",
             "3.00",
             "20.00",
             2,

@@ -181,7 +181,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 
 # --- E-mail ---------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+# On the console (`make run`), one line per e-mail (who, subject, links); EMAIL_CONSOLE=full prints them whole.
+if _email["EMAIL_BACKEND"].endswith("console.EmailBackend") and env.str("EMAIL_CONSOLE", default="") != "full":
+    _email["EMAIL_BACKEND"] = "referral_portal.mail.SummaryConsoleBackend"
+vars().update(_email)
 # Seconds an SMTP connect or reply may take: a frozen mail server fails the send instead of hanging a request.
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Referral Portal <no-reply@referral.example>")
@@ -248,7 +252,7 @@ SMS_BACKEND = env.str(
 # --- Celery ---------------------------------------------------------------
 # Tests publish to an in-process broker (never to the dev queue under var/); tests that need a
 # real broker point the app at Redis themselves.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if TESTING else "filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or ("memory://" if TESTING else "filesystem://localhost//")
 _celery_dir = VAR_DIR / "celery"
 # A frozen Redis must not hang a request: fail fast, the sweep heals it
 # (tests/integration/test_crediting_reliability.py points a broker at a server that never answers).
@@ -324,6 +328,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
-        "celery": {"level": "INFO"},
+        # `make run` (Procfile.dev) turns the worker's and beat's own chatter down to warnings.
+        "celery": {"level": env.str("CELERY_LOG_LEVEL", default="INFO")},
+        "axes.apps": {"level": "WARNING"},
     },
 }

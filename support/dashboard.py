@@ -19,6 +19,7 @@ from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.models import Referral
 from referrals.program import CREDIT_DEADLINE, REVIEW_ALERT_AFTER, hours, program_month_start
 from referrals.reasons import ReferralState
+from referrals.selectors import meter
 
 DAYS = 14
 # A qualified referral waiting this long already shows in amber (the promise is `CREDIT_DEADLINE`).
@@ -155,6 +156,8 @@ def dashboard_data(*, now: datetime | None = None) -> dict:
         "outcomes": outcomes_since(since=since),
         **delays(now=now),
         **coupon_figures(now=now),
+        # The month's count as every member's meter has it (one definition: referrals.selectors.meter).
+        "month_counted": meter.counted_this_month(now=now),
     }
 
 

@@ -56,12 +56,22 @@ def test_every_page_reads_the_same_figures_for_the_same_member():
     assert "Coupons this month 2 of 10" in invite
     assert "Referral coupons this month 2 of 10" in wallet
     assert dashboard.status_code == 200
-    assert "2 referral coupons in December 2026" in text(dashboard.content.decode())
+    counted = dashboard.content.decode().split('id="staff-month-counted"', 1)[1].split("</div>", 1)[0]
+    assert '<p class="staff-figure">2</p>' in counted and "December 2026" in counted
+    assert "2 reward coupons issued in December 2026" in text(dashboard.content.decode())
     # Earnings and coupons earned: one query, two tiles that always agree ($5 each, 3 coupons).
     assert "$15.00 Earned so far" in invite
     assert "3 Coupons earned" in invite
     assert "Credited 3" in invite  # the friends' tab
     # The funnel's coupons column adds up to the same three, and its rows add up (opens = no sign-up + sign-ups).
     assert "All channels 4 0 4 3 3" in invite
-    # The member's admin page opens for staff (its figures are the support page's: see docs/program-rules.md 9).
+    # The member's admin page: the same meter, earnings with coupons earned, and funnel.
     assert admin_page.status_code == 200
+    page = admin_page.content.decode()
+
+    def field(name: str) -> str:
+        return text(page.split(f'id="{name}">', 1)[1].split("</dd>", 1)[0]).strip()
+
+    assert field("member-meter").startswith("2 of 10 referral coupons")
+    assert field("member-earnings") == "$15.00 · 3 coupons"
+    assert field("member-funnel") == "4 → 4 → 3 → 3"

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, Q
-from django.http import HttpResponseRedirect
+from django.db.models import Q
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from accounts import services
@@ -24,12 +26,19 @@ from accounts.admin.inlines import (
     ReferralMadeInline,
     ReferralReceivedInline,
 )
-from accounts.models import AccountDevice, AccountStatus, StatusReason, User
+from accounts.admin.member_page import linked_accounts, member_page_context
+from accounts.models import AccountStatus, StatusReason, User
 from coupons.models import Coupon
 from coupons.services import void_coupon
-from orders.models import PaymentCard
+from lib.admin import NonBlankValuesListFilter
 from referrals.admin.panels import render_behaviour
-from support.admin.staff_actions import ActionRefused, ReasonForm, perform_and_audit, run_staff_action
+from support.admin.staff_actions import (
+    ActionRefused,
+    ReasonForm,
+    perform_and_audit,
+    run_object_action,
+    run_staff_action,
+)
 
 
 class StatusReasonForm(ReasonForm):
@@ -49,28 +58,11 @@ def _void(coupon, data: dict, *, actor) -> dict:
     return {"owner_id": coupon.owner_id, "value": str(coupon.value), "currency": coupon.currency}
 
 
-def linked_accounts(*, member: User) -> list[User]:
-    """Other accounts sharing a device or a payment card with `member` (one query, at most 100), by signal.
-
-    Here rather than in accounts.selectors: the card half reads the orders app, above accounts."""
-    devices = AccountDevice.objects.filter(user=member).values("device_id")
-    cards = PaymentCard.objects.filter(user=member).values("fingerprint")
-    return list(
-        User.objects.exclude(pk=member.pk)
-        .annotate(
-            shares_device=Exists(AccountDevice.objects.filter(user=OuterRef("pk"), device_id__in=devices)),
-            shares_card=Exists(PaymentCard.objects.filter(user=OuterRef("pk"), fingerprint__in=cards)),
-        )
-        .filter(Q(shares_device=True) | Q(shares_card=True))
-        .order_by("-date_joined")[:100]
-    )
-
-
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["email", "first_name", "last_name", "country", "status", "status_reason", "phone_verified_at"]
-    list_filter = ["status", "status_reason", "level", "country", "is_staff"]
+    list_filter = ["status", ("status_reason", NonBlankValuesListFilter), "level", "country", "is_staff"]
     search_fields = ["email", "email_normalized", "first_name", "last_name", "phone"]
     # Status changes go through the actions below (services), never by editing the fields.
     readonly_fields = [
@@ -139,15 +131,53 @@ class UserAdmin(BaseUserAdmin):
             render_to_string("admin/accounts/linked_accounts.html", {"accounts": linked_accounts(member=obj)})
         )
 
+    # The status actions the member page offers (each still checks its own declared permission).
+    object_actions = ("flag_for_review", "clear_flags", "suspend", "reactivate_accounts")
+
     def get_urls(self):
         urls = [
             path(
                 "<path:object_id>/void-coupon/<int:coupon_id>/",
                 self.admin_site.admin_view(self.void_coupon_view),
                 name="accounts_user_void_coupon",
-            )
+            ),
+            path(
+                "<path:object_id>/act/<str:action>/",
+                self.admin_site.admin_view(self.member_action_view),
+                name="accounts_user_act",
+            ),
         ]
         return urls + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The member page made for support work; superusers open Django's account form with `?edit=1`."""
+        if request.user.is_superuser and (request.method == "POST" or "edit" in request.GET):
+            return super().change_view(request, object_id, form_url, extra_context)
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied
+        member = self.get_object(request, unquote(object_id))
+        if member is None:
+            raise Http404
+        if not self.has_view_permission(request, member):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **member_page_context(request=request, member=member, now=timezone.now()),
+            "title": member.email,
+            "subtitle": None,
+            "opts": self.opts,
+            "original": member,
+            "has_view_permission": True,
+            # The page needs its width for the referral timelines: no app menu beside it.
+            "is_nav_sidebar_enabled": False,
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/accounts/member_page.html", context)
+
+    def member_action_view(self, request, object_id, action):
+        """A status action (flag, clear, suspend, reactivate) on this member from their page: reason, audit row."""
+        back = reverse("admin:accounts_user_change", args=[object_id])
+        return run_object_action(self, request, object_id=object_id, action=action, back_url=back)
 
     def void_coupon_view(self, request, object_id, coupon_id):
         """Void one of the member's coupons with a reason (coupons.services.void_coupon), audited."""

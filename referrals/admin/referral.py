@@ -3,47 +3,28 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
 from lib.admin import ReadOnlyAdminMixin
-from referrals.admin.actions import ReferralActionsMixin
-from referrals.admin.panels import render_behaviour
+from referrals.admin.actions import ApproveReviewForm, ReferralActionsMixin, RejectReviewForm
+from referrals.admin.panels import render_behaviour, render_timeline, timeline_prefetch
 from referrals.admin.signals import render_signals
-from referrals.models import Referral, ReferralEvent, ReferralReview
+from referrals.models import Referral, ReferralReview
 from referrals.program import REVIEW_ALERT_AFTER, hours
 from referrals.reasons import ReferralState
+from support.admin.staff_actions import run_object_action
 from support.templatetags.staff import duration
-
-
-class ReferralEventInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ReferralEvent
-    extra = 0
-    can_delete = False
-    verbose_name_plural = "timeline"
-    fields = ["occurred_at", "from_state", "to_state", "reason_code", "actor_kind", "actor", "note", "recorded_at"]
-    readonly_fields = fields
-    ordering = ["occurred_at", "id"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        # The timeline is part of the referral: whoever may see the referral (or the queue) sees it.
-        user = request.user
-        return any(
-            user.has_perm(p)
-            for p in ("referrals.view_referral", "referrals.view_referralreview", "referrals.review_referral")
-        )
 
 
 class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
     search_help_text = "Referrer's or friend's e-mail, or the referral code."
-    inlines = [ReferralEventInline]
     fieldsets = [
         (None, {"fields": ["referrer", "friend", "code", "channel", "click", "state", "reason_code"]}),
         (
@@ -62,16 +43,71 @@ class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 ]
             },
         ),
+        (_("Timeline"), {"fields": ["timeline"]}),
         ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
         ("Coupons", {"fields": ["reward_coupon_display"]}),
     ]
+    # The referral's page offers the review decision itself (approve, or reject with a reason) when the
+    # referral is under review; both run the audited actions of `ReferralActionsMixin`.
+    change_form_template = "admin/referrals/referral_change_form.html"
+    object_actions = ("approve_reviews", "reject_reviews")
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        urls = [
+            path(
+                "<path:object_id>/decide/<str:action>/",
+                self.admin_site.admin_view(self.decide_view),
+                name=f"{info[0]}_{info[1]}_decide",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def decide_view(self, request, object_id: str, action: str):
+        """Approve or reject this one referral from its page (the list's audited actions, permission checked)."""
+        info = self.opts.app_label, self.opts.model_name
+        back = reverse(f"admin:{info[0]}_{info[1]}_change", args=[object_id])
+        done = reverse("admin:referrals_referralreview_changelist")
+        return run_object_action(self, request, object_id=object_id, action=action, back_url=back, done_url=done)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        obj = self.get_object(request, object_id)
+        if obj is not None and obj.state == ReferralState.UNDER_REVIEW and self.has_review_permission(request):
+            info = self.opts.app_label, self.opts.model_name
+            extra_context["decision"] = {
+                "approve_url": reverse(f"admin:{info[0]}_{info[1]}_decide", args=[obj.pk, "approve_reviews"]),
+                "reject_url": reverse(f"admin:{info[0]}_{info[1]}_decide", args=[obj.pk, "reject_reviews"]),
+                "approve_form": ApproveReviewForm(auto_id="approve_%s"),
+                "reject_form": RejectReviewForm(auto_id="reject_%s"),
+                "signals": self.medium_signals(obj),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Referral._meta.fields] + ["signals_table", "reward_coupon_display"]
+        return [f.name for f in Referral._meta.fields] + ["timeline", "signals_table", "reward_coupon_display"]
+
+    @admin.display(description=_("timeline"))
+    def timeline(self, obj: Referral) -> SafeString:
+        """Every state change with when it happened, who or what did it, and when the portal heard of it."""
+        return render_timeline(Referral.objects.prefetch_related(timeline_prefetch()).get(pk=obj.pk))
 
     @admin.display(description="signals")
     def signals_table(self, obj: Referral) -> SafeString:
         return render_signals(obj.signals)
+
+    @admin.display(description=_("signals"))
+    def medium_signals(self, obj: Referral) -> str:
+        """The strong and medium signals the automatic decisions stored (sign-up, then first order)."""
+        signals = obj.signals or {}
+        first_order = signals.get("first_order") or {}
+        codes = [
+            *signals.get("strong", []),
+            *signals.get("medium", []),
+            *first_order.get("strong", []),
+            *first_order.get("medium", []),
+        ]
+        return ", ".join(dict.fromkeys(codes)) or "—"
 
     @admin.display(description="reward coupon")
     def reward_coupon_display(self, obj: Referral) -> str:
@@ -121,6 +157,10 @@ class ReferralReviewAdmin(BaseReferralAdmin):
     def has_view_permission(self, request, obj=None) -> bool:
         return super().has_view_permission(request, obj) or self.has_review_permission(request)
 
+    def changelist_view(self, request, extra_context=None):
+        # The queue needs its width (Waiting and Signals at 1280 px): no app menu beside it.
+        return super().changelist_view(request, {**(extra_context or {}), "is_nav_sidebar_enabled": False})
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None:
@@ -142,15 +182,3 @@ class ReferralReviewAdmin(BaseReferralAdmin):
                 '<strong class="staff-overdue">{}</strong><br>over {} h', duration(age), hours(REVIEW_ALERT_AFTER)
             )
         return duration(age)
-
-    @admin.display(description="signals")
-    def medium_signals(self, obj: Referral) -> str:
-        signals = obj.signals or {}
-        first_order = signals.get("first_order") or {}
-        codes = [
-            *signals.get("strong", []),
-            *signals.get("medium", []),
-            *first_order.get("strong", []),
-            *first_order.get("medium", []),
-        ]
-        return ", ".join(dict.fromkeys(codes)) or "—"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
@@ -97,3 +97,19 @@ def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> On
     friends = Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES).count()
     coupons = min(friends, progress.remaining)
     return OnTheWay(friends=friends, coupons=coupons, amount=region.reward_amount * coupons, currency=region.currency)
+
+
+def counted_this_month(*, now: datetime) -> int:
+    """Referral coupons counted against the monthly limit this program month, over all members.
+
+    The sum of what every member's meter shows (`monthly_progress`): each member's counter row for the current
+    program month of their region (unlisted countries: the default region), in that region's time zone. One
+    query for the regions, one for the sum. Manual credits by staff use no slot (section 3) and are not in it.
+    """
+    regions = list(Region.objects.only("country", "time_zone", "is_default"))
+    listed = [region.country for region in regions if not region.is_default]
+    in_month = Q(pk__in=[])
+    for region in regions:
+        members = ~Q(referrer__country__in=listed) if region.is_default else Q(referrer__country=region.country)
+        in_month |= members & Q(month=program_month(at=now, time_zone=region.time_zone))
+    return MonthlyRewardCounter.objects.filter(in_month).aggregate(n=Sum("count"))["n"] or 0

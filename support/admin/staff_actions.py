@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from lib.errors import DomainError
@@ -94,6 +95,11 @@ def run_staff_action(
         for text in refused:
             modeladmin.message_user(request, text, messages.WARNING)
         return None
+    if form.is_bound and form.errors:
+        # Focus goes to the first field to correct; the summary above the form says what is wrong.
+        first = next((name for name in form.fields if name in form.errors), None)
+        if first:
+            form.fields[first].widget.attrs["autofocus"] = True
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -107,6 +113,32 @@ def run_staff_action(
         "form_action": "",
     }
     return TemplateResponse(request, "admin/staff_action_form.html", context)
+
+
+def run_object_action(
+    modeladmin, request: HttpRequest, *, object_id: str, action: str, back_url: str, done_url: str | None = None
+) -> HttpResponse:
+    """One of the admin's audited actions, on one object, from that object's own page.
+
+    The action is looked up among `modeladmin.get_actions(request)`, so the permission its `@admin.action`
+    declares is checked exactly as on the list; it then runs through `run_staff_action` (reason form,
+    service call, audit row in the same transaction). Confirmed: back to `done_url` (default `back_url`)
+    with the result as a message; not yet confirmed or invalid: the reason form, whose Cancel returns to
+    `back_url`.
+    """
+    actions = modeladmin.get_actions(request)
+    if action not in getattr(modeladmin, "object_actions", ()) or action not in actions:
+        raise PermissionDenied
+    queryset = modeladmin.get_queryset(request).filter(pk=object_id)
+    if not queryset.exists():
+        raise Http404
+    func = actions[action][0]
+    response = func(modeladmin, request, queryset)
+    if response is None:
+        return HttpResponseRedirect(done_url or back_url)
+    response.context_data["back_url"] = back_url
+    response.context_data["form_action"] = request.path
+    return response
 
 
 def perform_and_audit(

@@ -7,10 +7,12 @@ tests/e2e/screenshots/ (git-ignored).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
@@ -72,3 +74,43 @@ def screenshot():
         return path
 
     return take
+
+
+# axe-core impacts that fail a page (docs/frontend.md): "minor" and "moderate" are reported, not failed.
+AXE_FAILING_IMPACTS = ("serious", "critical")
+
+
+@pytest.fixture(scope="session")
+def _axe():
+    return Axe()
+
+
+@pytest.fixture
+def axe_check(_axe):
+    """axe_check(page, name=None): run axe-core (axe-playwright-python) on the page as it is now.
+
+    Fails on any serious or critical violation, listing rule, impact, help and the first offending elements.
+    With a `name`, the full result (every violation, any impact) is written to
+    tests/e2e/screenshots/axe-<name>.json. Returns the violations (all impacts).
+    """
+
+    def check(page, name: str | None = None) -> list[dict]:
+        results = _axe.run(page, options={"resultTypes": ["violations"]})
+        violations = results.response["violations"]
+        if name:
+            SCREENSHOTS.mkdir(exist_ok=True)
+            summary = [
+                {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
+                for v in violations
+            ]
+            (SCREENSHOTS / f"axe-{name}.json").write_text(
+                json.dumps({"url": page.url, "violations": summary}, indent=1)
+            )
+        failing = [v for v in violations if v["impact"] in AXE_FAILING_IMPACTS]
+        report = "\n".join(
+            f"- {v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes'][:3]]}" for v in failing
+        )
+        assert not failing, f"axe: {len(failing)} serious/critical violation(s) on {page.url}:\n{report}"
+        return violations
+
+    return check

@@ -35,7 +35,7 @@ def demo():
     return User.objects.get(email=MEMBER_EMAIL)
 
 
-def test_every_member_page_with_the_demo_data_is_accessible_and_fits_a_phone(page, login, demo, screenshot):
+def test_every_member_page_with_the_demo_data_is_accessible_and_fits_a_phone(page, login, demo, screenshot, axe_check):
     problems = collect_browser_errors(page)
     login(page, demo)
     registered = Referral.objects.filter(referrer=demo, state="registered").first()
@@ -65,7 +65,7 @@ def test_every_member_page_with_the_demo_data_is_accessible_and_fits_a_phone(pag
         (f"/support/referrals/{rejected.pk}/open/", "support-compose"),
     ]
     for path, name in pages:
-        check_page(page, screenshot, path=path, heading=None, name=f"i15-member-{name}")
+        check_page(page, screenshot, axe_check, path=path, heading=None, name=f"i15-member-{name}")
     assert problems == []
 
 
@@ -99,7 +99,7 @@ def test_invite_friends_height_and_order_top_to_bottom(page, login, demo, screen
     expect(page.locator(f"#{coupon_id}")).to_be_visible()
 
 
-def test_a_new_member_signs_up_verifies_the_phone_on_invite_friends_and_only_then_shares(page, screenshot):
+def test_a_new_member_signs_up_verifies_the_phone_on_invite_friends_and_only_then_shares(page, screenshot, axe_check):
     problems = collect_browser_errors(page)
     page.goto("/accounts/signup/")
     page.get_by_label("First name").fill("Nina")
@@ -112,7 +112,7 @@ def test_a_new_member_signs_up_verifies_the_phone_on_invite_friends_and_only_the
     readiness = page.locator("#readiness")
     expect(readiness).to_contain_text("Verify your phone number first")
     assert page.locator(".share-buttons").count() == 0 and page.locator("#invite-link").count() == 0
-    assert_accessible(page, "invite, no phone")
+    assert_accessible(page, axe_check, "invite, no phone")
     screenshot(page, "i15-readiness-phone-1280")
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
@@ -135,25 +135,27 @@ def test_a_new_member_signs_up_verifies_the_phone_on_invite_friends_and_only_the
     assert problems == []
 
 
-def test_a_member_outside_the_program_reads_it_first_and_nothing_spills(page, login, screenshot):
+def test_a_member_outside_the_program_reads_it_first_and_nothing_spills(page, login, screenshot, axe_check):
     login(page, UserFactory(country="RU", phone_verified=True))
     page.goto("/invite/")
     expect(page.locator("#readiness")).to_contain_text("The program does not run in your country.")
     assert page.locator(".share-buttons").count() == 0
     assert "RUB" not in page.locator("main").inner_text()
-    assert_accessible(page, "invite, RU")
+    assert_accessible(page, axe_check, "invite, RU")
     screenshot(page, "i15-readiness-region-1280")
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(page, "i15-readiness-region-390")
 
 
-def test_a_flagged_member_appeals_with_a_confirmed_message_and_reads_the_answer(page, login, demo, screenshot):
+def test_a_flagged_member_appeals_with_a_confirmed_message_and_reads_the_answer(
+    page, login, demo, screenshot, axe_check
+):
     flagged = User.objects.get(email=FLAGGED_EMAIL)
     login(page, flagged)
     page.goto("/invite/")
     expect(page.locator("#readiness")).to_contain_text("For security reasons, your request cannot be processed.")
-    assert_accessible(page, "invite, flagged")
+    assert_accessible(page, axe_check, "invite, flagged")
     screenshot(page, "i15-flagged-invite-1280")
     page.get_by_role("link", name="Contact support").click()
     page.wait_for_url("**/support/appeal/")
@@ -161,7 +163,7 @@ def test_a_flagged_member_appeals_with_a_confirmed_message_and_reads_the_answer(
     page.get_by_role("button", name="Continue").click()
     summary = page.locator("[data-error-summary]")
     expect(summary).to_be_focused()
-    assert_accessible(page, "appeal with an error")
+    assert_accessible(page, axe_check, "appeal with an error")
     screenshot(page, "i15-appeal-error-1280")
     page.get_by_label("Your message").fill("I share this laptop with my flatmate; please look again.")
     page.get_by_role("button", name="Continue").click()
@@ -175,7 +177,7 @@ def test_a_flagged_member_appeals_with_a_confirmed_message_and_reads_the_answer(
     appeal.save()
     page.reload()
     expect(page.locator("main")).to_contain_text("We checked the device and cleared the flag.")
-    assert_accessible(page, "appeal answered")
+    assert_accessible(page, axe_check, "appeal answered")
     screenshot(page, "i15-appeal-answer-1280")
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]

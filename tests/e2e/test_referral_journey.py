@@ -17,7 +17,6 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from coupons.models import Coupon
@@ -375,22 +374,16 @@ HEADING_SKIPS = """() => {
   const skips = levels.filter((level, i) => i > 0 && level > levels[i - 1] + 1);
   return levels.length && levels[0] !== 1 ? ['first heading h' + levels[0], ...skips] : skips;
 }"""
-_axe = Axe()
 
 
-def assert_accessible(page, where: str) -> None:
-    """axe-core over the whole page: no serious or critical violation; headings in order (none skipped)."""
-    violations = _axe.run(page).response["violations"]
-    bad = [
-        f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}"
-        for v in violations
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert bad == [], f"{where}: axe finds {bad}"
+def assert_accessible(page, axe_check, where: str) -> None:
+    """axe-core over the whole page (the `axe_check` fixture: no serious or critical violation) and headings in
+    order (none skipped, the first an h1)."""
+    axe_check(page)
     assert page.evaluate(HEADING_SKIPS) == [], f"{where}: headings skip a level"
 
 
-def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -> None:
+def check_page(page, screenshot, axe_check, *, path: str, heading: str | None, name: str) -> None:
     """Open `path` as a person would at 1280px and, freshly loaded, at 390px; screenshot both."""
     response = page.goto(path)
     assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
@@ -398,7 +391,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
     if heading:
         assert h1.inner_text() == heading
-    assert_accessible(page, path)
+    assert_accessible(page, axe_check, path)
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
     screenshot(page, f"{name}-1280")
     # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
@@ -408,7 +401,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
     assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
-    assert_accessible(page, f"{path} at 390px")
+    assert_accessible(page, axe_check, f"{path} at 390px")
     screenshot(page, f"{name}-390")
     page.set_viewport_size(DESKTOP)
 
@@ -421,25 +414,29 @@ def collect_browser_errors(page) -> list[str]:
     return problems
 
 
-def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot):
+def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot, axe_check):
     """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
     page = new_page(REFERRER_UA)
     problems = collect_browser_errors(page)
     log_in(page, email="rosa@example.com")
     for path, heading in MEMBER_PAGES:
         name = "member-" + (path.strip("/").replace("/?tab=", "-").replace("/", "-") or "home")
-        check_page(page, screenshot, path=path, heading=heading, name=name)
+        check_page(page, screenshot, axe_check, path=path, heading=heading, name=name)
     assert problems == []
 
 
-def test_visitor_pages_and_an_unknown_link(new_page, live_server, screenshot):
+def test_visitor_pages_and_an_unknown_link(new_page, live_server, screenshot, axe_check):
     """Logged out: home, log in, sign up, the rules; an unknown invitation code lands on the normal sign-up page."""
     page = new_page(FRIEND_UA)
     problems = collect_browser_errors(page)
-    check_page(page, screenshot, path="/", heading=None, name="visitor-home")
-    check_page(page, screenshot, path="/accounts/login/", heading="Log in", name="visitor-login")
-    check_page(page, screenshot, path="/accounts/signup/", heading="Create your account", name="visitor-signup")
-    check_page(page, screenshot, path="/invite/rules/", heading="How Invite Friends works", name="visitor-rules")
+    check_page(page, screenshot, axe_check, path="/", heading=None, name="visitor-home")
+    check_page(page, screenshot, axe_check, path="/accounts/login/", heading="Log in", name="visitor-login")
+    check_page(
+        page, screenshot, axe_check, path="/accounts/signup/", heading="Create your account", name="visitor-signup"
+    )
+    check_page(
+        page, screenshot, axe_check, path="/invite/rules/", heading="How Invite Friends works", name="visitor-rules"
+    )
     page.goto("/r/NOSUCHCODE?ch=whatsapp")
     assert page.locator("main h1").inner_text() == "Create your account"  # no error page, nothing to enumerate
     assert page.locator(".alert-info", has_text="invitation").count() == 0

@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from coupons.models import Coupon
 from coupons.services import issue_coupon
 from referrals.models import Referral
+from referrals.selectors import meter
 from referrals.services import record_start
 from support.models import AuditLog
 from tests.factories import ReferralCodeFactory, ReferralFactory, UserFactory
@@ -103,12 +104,15 @@ def shoot(page, screenshot, name: str, *, phone: bool = False) -> None:
         assert width <= PHONE["width"], f"{name}: the page scrolls sideways at 390px ({width}px)"
 
 
-def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_server, analyst, world, screenshot):
+def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(
+    page, live_server, analyst, world, screenshot, axe_check
+):
     review = world["review"]
 
     # The admin login form (not a forced session).
     page.goto("/admin/")
     page.wait_for_url("**/admin/login/**")
+    axe_check(page, "staff-login")
     page.get_by_label("E-mail address").fill("ana.fraud@example.com")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -126,6 +130,9 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     cost = page.locator(".staff-card", has_text="Reward cost this month")
     assert cost.locator(".staff-figure").inner_text() == "$5.00"
     assert "0 used of 1 issued" in page.locator(".staff-card", has_text="redemption").inner_text()
+    # The month's count is the member's meter (the world's reward was issued outside crediting: no slot used).
+    counted = meter.monthly_progress(member=world["referrer"], now=timezone.now()).count
+    assert page.locator("#staff-month-counted .staff-figure").inner_text() == str(counted)
     outcomes = page.locator(".module", has_text="Outcomes, last 14 days").locator("tbody td")
     assert outcomes.all_inner_texts() == ["1", "0", "0", "0"]  # credited, capped, voided, rejected
     shoot(page, screenshot, "staff-02-dashboard", phone=True)
@@ -140,6 +147,13 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     # The staff stylesheet is on admin change lists too: the overdue wait stands out in red.
     color = "el => getComputedStyle(el).color"
     assert row.locator(".staff-overdue").evaluate(color) != row.locator("td.field-referrer").evaluate(color)
+    # The queue fits 1280 px: every column, Waiting and Signals included, is inside the window and nothing in the
+    # table is cut off.
+    for column in ("waiting", "medium_signals"):
+        box = page.locator(f"#result_list th.column-{column}").bounding_box()
+        assert box and box["x"] + box["width"] <= DESKTOP["width"], (column, box)
+    assert "SHARED_IP_AND_AGENT" in row.locator("td.field-medium_signals").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
     shoot(page, screenshot, "staff-03-review-queue", phone=True)
 
     # The referral's trace: signals and timeline.
@@ -164,17 +178,25 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     assert "rosa@example.com" in member and "Rosa" in member
     assert "theo.lind@example.org" in member and "sam.okafor@example.net" in member  # friends invited
     assert "Referral reward" in member  # the reward coupon and its ledger row
+    # A page for support work: what the member sees, their own figures, no password hash or permission pickers.
+    assert "What the member sees on Invite Friends" in member
+    progress = meter.monthly_progress(member=world["referrer"], now=timezone.now())
+    assert page.locator("#member-meter").inner_text().startswith(f"{progress.count} of 10 referral coupons")
+    assert page.locator("#member-earnings").inner_text() == "$5.00 · 1 coupon"
+    assert page.locator("#id_user_permissions, #id_groups, .field-password").count() == 0
+    assert "pbkdf2" not in page.content()
     shoot(page, screenshot, "staff-05-member-page", phone=True)
 
-    # Decide: approve the review with a reason (an audited action).
+    # Decide on the review page itself: approve with a note (an audited action), back to the queue.
     page.goto("/admin/referrals/referralreview/")
-    page.locator("#result_list tbody tr").first.locator("input.action-select").check()
-    page.locator("select[name=action]").select_option("approve_reviews")
-    page.get_by_role("button", name="Go").click()
-    shoot(page, screenshot, "staff-06-approve-form")
-    page.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
-    page.get_by_role("button", name="Approve").click()
-    page.wait_for_url("**/admin/referrals/referralreview/**")
+    page.locator("#result_list").get_by_role("link", name=str(review.pk), exact=True).click()
+    decision = page.locator(".staff-decision")
+    expect(decision.get_by_role("heading", name="Decide this review")).to_be_visible()
+    assert "SHARED_IP_AND_AGENT" in decision.inner_text()
+    shoot(page, screenshot, "staff-06-review-page-decision", phone=True)
+    decision.get_by_label("Note").fill("Flatmates on one Wi-Fi; different devices and cards.")
+    decision.get_by_role("button", name="Approve").click()
+    page.wait_for_url("**/admin/referrals/referralreview/")
     expect(page.locator(".messagelist")).to_contain_text("1 referral(s) approved.")
     assert page.locator("#result_list").count() == 0  # the queue is empty now
     shoot(page, screenshot, "staff-07-after-approval")
@@ -187,7 +209,7 @@ def test_fraud_analyst_reads_the_dashboard_and_decides_a_review(page, live_serve
     assert Referral.objects.get(pk=world["credited"].pk).state == "credited"
 
 
-def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst, settings, screenshot):
+def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst, settings, screenshot, axe_check):
     """With STAFF_REQUIRE_2FA (production): enrol an app on the first sign-in, then a code every sign-in."""
     from base64 import b32decode
 
@@ -213,6 +235,7 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     assert qr.evaluate("img => img.complete && img.naturalWidth > 0")  # the inline SVG renders under the CSP
     typed = page.locator(".staff-secret").inner_text().replace(" ", "")
     key = b32decode(typed + "=" * (-len(typed) % 8))
+    axe_check(page, "staff-second-factor-enrol")
     shoot(page, screenshot, "staff-08-second-factor-enrol", phone=True)
     page.get_by_label("6-digit code").fill(current_code(key))
     page.get_by_role("button", name="Confirm and open the console").click()
@@ -228,6 +251,7 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     page.get_by_label("6-digit code").fill(wrong)
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    axe_check(page, "staff-second-factor-wrong-code")
     shoot(page, screenshot, "staff-09-second-factor-wrong-code", phone=True)
     page.wait_for_timeout(1100)  # one wrong code: the next try waits a second
     # Codes are single use and enrolment used this 30-second step's code: the app's next one is accepted
@@ -236,3 +260,32 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     page.get_by_role("button", name="Verify").click()
     page.wait_for_url(console_url)
     assert AuditLog.objects.filter(actor=analyst, action__startswith="second factor").count() == 2
+
+
+def test_a_reject_on_the_review_page_needs_a_written_reason(
+    page, live_server, analyst, world, screenshot, login, axe_check
+):
+    review = world["review"]
+    login(page, analyst)
+    page.goto(f"/admin/referrals/referralreview/{review.pk}/change/")
+    reject = page.locator(".staff-decision-reject")
+    reject.get_by_label("Reason code").select_option("SELF_REFERRAL")
+    reject.get_by_role("button", name="Reject").click()
+    # No reason: the same decision again with the error announced; nothing changed.
+    expect(page.locator(".errornote")).to_contain_text("Please correct the error below.")
+    expect(page.locator(".errors [role=alert]")).to_contain_text("This field is required")
+    expect(page.locator("textarea[name=reason]")).to_be_focused()
+    axe_check(page, "staff-reject-form-error")
+    shoot(page, screenshot, "staff-10-reject-needs-a-reason", phone=True)
+    review.refresh_from_db()
+    assert review.state == "under_review"
+    page.get_by_label("Reason code").select_option("SELF_REFERRAL")
+    page.locator("textarea[name=reason]").fill("The friend's card is the referrer's (support case 1182).")
+    page.get_by_role("button", name="Reject").click()
+    page.wait_for_url("**/admin/referrals/referralreview/")
+    expect(page.locator(".messagelist")).to_contain_text("1 referral(s) rejected.")
+    review.refresh_from_db()
+    assert (review.state, review.reason_code) == ("rejected", "SELF_REFERRAL")
+    entry = AuditLog.objects.get(action="referral.reject_review")
+    assert entry.actor_id == analyst.pk and "1182" in entry.reason
+    shoot(page, screenshot, "staff-11-after-rejection")

@@ -173,3 +173,31 @@ def test_this_months_reward_cost_follows_each_regions_program_month():
         ("USD", Decimal("16.00"), 1),
     ]
     assert data["month"].isoformat() == "2026-12-01"
+
+
+def test_the_months_count_is_the_sum_of_the_members_meters(staff_client):
+    """One definition (docs/program-rules.md section 9): a manual credit or a coupon issued outside crediting does
+    not use a monthly slot, so neither the member's meter nor the dashboard's month count shows it."""
+    from referrals.selectors import meter
+    from referrals.services import credit_referral
+    from referrals.services.crediting import credit_manually
+    from tests.factories import ReferralCodeFactory
+
+    code = ReferralCodeFactory(user__phone_verified=True)
+    for _ in range(2):
+        referral = referral_with_timeline(state="qualified", code=code)
+        credit_referral(referral_id=referral.pk)
+    by_hand = referral_with_timeline(state="qualified", code=code, completed_at=timezone.now())
+    credit_manually(referral=by_hand, actor=staff_client.staff, reason="Goodwill credit")
+    other = ReferralCodeFactory(user__phone_verified=True, user__country="DE")
+    credit_referral(referral_id=referral_with_timeline(state="qualified", code=other).pk)
+
+    now = timezone.now()
+    seen = [meter.monthly_progress(member=m, now=now).count for m in (code.user, other.user)]
+    assert seen == [2, 1]
+    data = dashboard_data()
+    assert data["month_counted"] == sum(seen) == 3
+    assert sum(row["n"] for row in data["month_cost"]) == 4  # the cost includes the manual credit
+    html = staff_client.get(reverse("staff_dashboard")).content.decode()
+    card = html.split('id="staff-month-counted"', 1)[1].split("</div>", 1)[0]
+    assert '<p class="staff-figure">3</p>' in card

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.demo import ensure_rewards_demo
+from accounts.demo import ensure_level_orders, ensure_rewards_demo
 from accounts.models import AccountStatus, StatusReason, User
 from accounts.services import flag_account
 from coupons.demo import ensure_demo_coupons
@@ -22,6 +22,8 @@ STAFF_EMAIL = "staff@example.com"
 MEMBER_EMAIL = "member@example.com"
 FLAGGED_EMAIL = "flagged@example.com"
 MEMBER_PHONE = "+14155550123"  # a valid US number reserved for fiction (555-01xx)
+# (role, e-mail) of the demo logins `make run` prints (here and again by `announce_ready` once all is up).
+DEMO_LOGINS = [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
 
 
 def ensure_user(*, email: str, first_name: str, last_name: str = "", is_staff: bool = False, **extra) -> User:
@@ -69,13 +71,15 @@ def build_demo() -> list[tuple[str, str]]:
     ensure_member_identity(user=member, phone=MEMBER_PHONE, country="US")
     flagged = ensure_user(email=FLAGGED_EMAIL, first_name="Fred", last_name="Flagged", country="US")
     ensure_flagged(user=flagged)
+    # The member's biggest orders first: the level then changes once (silver → gold), never back and forth.
+    ensure_level_orders(member=member)
     ensure_demo_orders(buyer=member)
     ensure_demo_referrals(member=member, make_user=ensure_user)
     ensure_demo_coupons(member)
     ensure_demo_clicks(member=member)
     ensure_demo_referral_states(member=member, make_user=ensure_user)
     ensure_rewards_demo(member=member)
-    return [("staff (admin)", STAFF_EMAIL), ("member", MEMBER_EMAIL), ("flagged member", FLAGGED_EMAIL)]
+    return DEMO_LOGINS
 
 
 class Command(BaseCommand):
