@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
+
 from django.http import HttpRequest
 
 from accounts.selectors import cached_unread_notice_count
@@ -29,9 +32,18 @@ def navigation(request: HttpRequest) -> dict[str, str]:
     return {"nav_section": section}
 
 
-def notifications(request: HttpRequest) -> dict[str, int]:
-    """The bell's unread count in the header, for signed-in members (read through the cache)."""
+def notifications(request: HttpRequest) -> dict[str, Callable[[], int]]:
+    """The bell's unread count in the header, for signed-in members (read through the cache).
+
+    A callable the template engine calls when the header uses it, once per request: pages that never show the
+    bell (the admin, e-mails) pay nothing.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"unread_notices": cached_unread_notice_count(member=user)}
+
+    @cache
+    def unread_notices() -> int:
+        return cached_unread_notice_count(member=user)
+
+    return {"unread_notices": unread_notices}
