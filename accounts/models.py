@@ -123,7 +123,13 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="unique_verified_phone",
             ),
         ]
-        indexes = [models.Index(fields=["phone"], name="user_phone_idx")]
+        indexes = [
+            models.Index(fields=["phone"], name="user_phone_idx"),
+            # The member changelist's order (newest first).
+            models.Index(fields=["date_joined"], name="user_joined_idx"),
+            # Flagged and suspended members (few) by reason: the changelist's filter and the dashboards.
+            models.Index(fields=["status", "status_reason"], name="user_status_idx"),
+        ]
         # Staff actions the model permissions cannot express (support/migrations/0002_staff_roles.py).
         permissions = [
             ("flag_member", "Can flag, suspend or reactivate a member"),

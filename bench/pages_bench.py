@@ -1,11 +1,15 @@
-"""Invite Friends and My Coupons under load, against a bare Django page, in the same run.
+"""Invite Friends and My Coupons on a FIRST VISIT, under load, against a bare Django page, in the same run.
 
 What it does (all on 127.0.0.1, bounded in time):
 1. creates (once) a PostgreSQL database, migrates it, collects static files;
 2. seeds (idempotently) a member with BENCH_REFERRALS referrals (mixed states, two timeline
-   rows each), clicks on every channel and 60 coupons, and a logged-in session for it;
+   rows each), clicks on every channel and 60 coupons, a second member with 20 referrals, and a
+   logged-in session for each;
 3. starts gunicorn (DEBUG off, cached template loader, persistent DB connections) with the
    bench-only settings (bench.bench_settings: the portal's URLs + /bench/bare/);
+   Page caches are OFF (INVITE_PAGE_CACHE_SECONDS=0 and friends): every request is a first visit, the
+   visit a member really makes (a new day, a new referral, another language). BENCH_CACHE_HIT=1 adds the
+   cached figures beside them (one member's page repeated within the cache's lifetime);
 4. loads each page with wrk (Debian package `wrk`; a bounded Python loop when it is missing)
    and prints requests per second and latency, then stops gunicorn.
 
@@ -53,12 +57,17 @@ REFERRALS = int(os.environ.get("BENCH_REFERRALS", "5000"))
 PORT = int(os.environ.get("BENCH_PORT", "8190"))
 CACHE_URL = os.environ.get("BENCH_CACHE_URL", "")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+CACHE_HIT = os.environ.get("BENCH_CACHE_HIT") == "1"
 MEMBER_EMAIL = "bench-member@example.com"
+SMALL_EMAIL = "bench-small@example.com"
+SMALL_REFERRALS = 20
 
+# (label, path, whose session: "" none, "big" the member with REFERRALS referrals, "small" the one with 20)
 PAGES = [
-    ("bare page (50 rows, 1 query)", "/bench/bare/"),
-    ("Invite Friends (5,000 referrals, page 1)", "/invite/"),
-    ("My Coupons (60 coupons + calculator)", "/coupons/"),
+    ("bare page (50 rows, 1 query)", "/bench/bare/", ""),
+    (f"Invite Friends ({SMALL_REFERRALS} referrals)", "/invite/", "small"),
+    (f"Invite Friends ({REFERRALS:,} referrals, page 1)", "/invite/", "big"),
+    ("My Coupons (60 coupons + calculator)", "/coupons/", "big"),
 ]
 
 
@@ -109,14 +118,16 @@ from referrals.models import Click, Referral, ReferralEvent
 from referrals.services import ensure_referral_code
 
 n = int(os.environ["BENCH_REFERRALS"])
-member = User.objects.filter(email="%(email)s").first() or User.objects.create_user(
-    email="%(email)s", password=None, first_name="Bench", last_name="Member")
-code = ensure_referral_code(user=member)
+email = os.environ["BENCH_EMAIL"]
+tag = email.split("@")[0]
+member = User.objects.filter(email=email).first() or User.objects.create_user(
+    email=email, password=None, first_name="Bench", last_name="Member")
+code = ensure_referral_code(member=member)
 now = timezone.now()
 have = Referral.objects.filter(referrer=member).count()
 if have < n:
     friends = User.objects.bulk_create([
-        User(email=f"bench-friend-{i}@example.com", email_normalized=normalize_email(f"bench-friend-{i}@example.com"),
+        User(email=f"{tag}-friend-{i}@example.com", email_normalized=normalize_email(f"{tag}-friend-{i}@example.com"),
              first_name=f"Friend{i}", last_name="Bench", password="!")
         for i in range(have, n)])
     states = [("registered", ""), ("order_placed", ""), ("credited", ""), ("capped", "MONTHLY_LIMIT"),
@@ -148,7 +159,7 @@ session[HASH_SESSION_KEY] = member.get_session_auth_hash()
 session.set_expiry(3600)
 session.create()
 print(json.dumps({"session": session.session_key, "referrals": Referral.objects.filter(referrer=member).count()}))
-""".replace("%(email)s", MEMBER_EMAIL).replace("%%", "%")
+""".replace("%%", "%")
 
 
 def _wait_up(url: str, timeout: float = 30) -> None:
@@ -237,18 +248,8 @@ def _python_load(url: str, cookie: str) -> dict:
     }
 
 
-def main() -> int:
-    _ensure_database()
-    var_dir = tempfile.mkdtemp(prefix="rp_bench_pages_")
-    env = _env(var_dir)
-    env["BENCH_REFERRALS"] = str(REFERRALS)
-    manage = [PY, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
-    seeded = json.loads(
-        subprocess.run([PY, "-c", SEED], env=env, check=True, cwd=ROOT, capture_output=True, text=True).stdout
-    )
-    cookie = f"sessionid={seeded['session']}"
+def _measure(env: dict[str, str], cookies: dict[str, str], *, pages: list[tuple[str, str, str]]) -> list[dict]:
+    """Start gunicorn with `env`, load every page ROUNDS times (pages alternating), keep each page's best round."""
     gunicorn = shutil.which("gunicorn", path=str(Path(PY).parent)) or "gunicorn"
     server = subprocess.Popen(
         [gunicorn, "referral_portal.wsgi", "-b", f"127.0.0.1:{PORT}", "-w", str(WORKERS), "--log-level", "warning"],
@@ -260,30 +261,30 @@ def main() -> int:
         base = f"http://127.0.0.1:{PORT}"
         _wait_up(base + "/bench/bare/")
         load = _wrk if shutil.which("wrk") else _python_load
-        pages = []
-        for label, path in PAGES:
-            page_cookie = "" if path == "/bench/bare/" else cookie  # the bare page: no session at all
-            status, size, body = _fetch(base + path, page_cookie)
-            if status != 200 or (path != "/bench/bare/" and "Log in" in body and "Log out" not in body):
+        prepared = []
+        for label, path, who in pages:
+            cookie = cookies.get(who, "")  # the bare page: no session at all
+            status, size, body = _fetch(base + path, cookie)
+            if status != 200 or (who and "Log in" in body and "Log out" not in body):
                 raise RuntimeError(f"{path} did not render for the logged-in member ({status})")
             for _ in range(20):  # warm: templates compiled, connections open
-                _fetch(base + path, page_cookie)
+                _fetch(base + path, cookie)
             rows = (
                 body.count("<tr><td>")
-                if path == "/bench/bare/"
+                if not who
                 else body.count('class="card referral-card"') + body.count('<article class="coupon')
             )
-            pages.append((label, path, page_cookie, size, rows))
-        runs: dict[str, list[dict]] = {path: [] for _, path, *_ in pages}
+            prepared.append((label, path, cookie, size, rows))
+        runs: dict[str, list[dict]] = {label: [] for label, *_ in prepared}
         pids = children(server.pid) + postgres_backends(DATABASE_URL)
         for _ in range(ROUNDS):  # pages alternate, so a burst of load elsewhere hits all of them
-            for _label, path, page_cookie, _size, _rows in pages:
+            for label, path, cookie, _size, _rows in prepared:
                 start = cpu_seconds(pids)
-                result = load(base + path, page_cookie)
+                result = load(base + path, cookie)
                 result["cpu_ms"] = (cpu_seconds(pids) - start) * 1000 / max(result["requests"], 1)
-                runs[path].append(result)
-        for label, path, _cookie, size, rows in pages:
-            best = max(runs[path], key=lambda r: r["rps"])
+                runs[label].append(result)
+        for label, path, _cookie, size, rows in prepared:
+            best = max(runs[label], key=lambda r: r["rps"])
             results.append(
                 {
                     "page": label,
@@ -291,20 +292,18 @@ def main() -> int:
                     "bytes": size,
                     "items": rows,
                     **best,
-                    "all_rps": [r["rps"] for r in runs[path]],
+                    "all_rps": [r["rps"] for r in runs[label]],
                 }
             )
     finally:
         server.terminate()
         server.wait(timeout=10)
-        shutil.rmtree(var_dir, ignore_errors=True)
+    return results
 
-    bare_rps = results[0]["rps"]
-    print(
-        f"{REFERRALS} referrals; {WORKERS} gunicorn sync workers; {CONNECTIONS} connections; {SECONDS}s per page; "
-        f"best of {ROUNDS} rounds; cache {CACHE_URL or 'in-process'}; load average {os.getloadavg()[0]:.1f}"
-    )
-    bare_cpu = results[0]["cpu_ms"]
+
+def _print(results: list[dict], title: str) -> None:
+    bare_rps, bare_cpu = results[0]["rps"], results[0]["cpu_ms"]
+    print(title)
     print(
         f"{'page':44} {'req/s':>8} {'vs bare':>8} {'p50':>9} {'p99':>9} {'KiB':>6} {'items':>6} {'non-2xx':>8}"
         f" {'CPU ms/req':>10} {'CPU vs bare':>11}"
@@ -315,12 +314,52 @@ def main() -> int:
             f"{r['bytes'] / 1024:6.1f} {r['items']:6d} {r['errors']:8d} "
             f"{r['cpu_ms']:10.2f} {bare_cpu / r['cpu_ms']:11.2f}"
         )
+
+
+def main() -> int:
+    _ensure_database()
+    var_dir = tempfile.mkdtemp(prefix="rp_bench_pages_")
+    env = _env(var_dir)
+    manage = [PY, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    subprocess.run([*manage, "collectstatic", "--noinput", "-v0"], env=env, check=True, cwd=ROOT)
+    cookies = {}
+    for who, email, referrals in (("big", MEMBER_EMAIL, REFERRALS), ("small", SMALL_EMAIL, SMALL_REFERRALS)):
+        seed_env = {**env, "BENCH_EMAIL": email, "BENCH_REFERRALS": str(referrals)}
+        out = subprocess.run([PY, "-c", SEED], env=seed_env, check=True, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        cookies[who] = f"sessionid={json.loads(out.stdout)['session']}"
+    # First visits: no rendered-page cache and no funnel cache.
+    miss_env = {
+        **env,
+        "INVITE_PAGE_CACHE_SECONDS": "0",
+        "WALLET_PAGE_CACHE_SECONDS": "0",
+        "INVITE_FUNNEL_CACHE_SECONDS": "0",
+    }
+    try:
+        results = _measure(miss_env, cookies, pages=PAGES)
+        hits = _measure(env, cookies, pages=PAGES) if CACHE_HIT else []
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+    load_average = os.getloadavg()
+    print(
+        f"{REFERRALS} referrals; {WORKERS} gunicorn sync workers; {CONNECTIONS} connections; {SECONDS}s per page; "
+        f"best of {ROUNDS} rounds; load average {load_average[0]:.1f} {load_average[1]:.1f} {load_average[2]:.1f}"
+    )
+    _print(results, "FIRST VISIT (page caches off: what a member meets on a new day, referral or coupon)")
+    bare = results[0]["rps"]
+    print("ratios to the bare page: " + "; ".join(f"{r['page']}: {r['rps'] / bare:.2f}x" for r in results[1:]))
+    if hits:
+        _print(
+            hits,
+            f"CACHE HIT (shown beside, never instead: one member's page repeated; cache {CACHE_URL or 'in-process'})",
+        )
     print(
         "CPU ms/req: gunicorn workers + their PostgreSQL backends (bench/cpu.py); 'CPU vs bare' = bare's / the page's,"
     )
     print("the requests-per-second ratio the pages would have on an otherwise idle machine.")
-    print(json.dumps({"results": results}))
-    return 0 if all(r["errors"] == 0 for r in results) else 1
+    print(json.dumps({"first_visit": results, "cache_hit": hits, "load_average": load_average}))
+    return 0 if all(r["errors"] == 0 for r in results + hits) else 1
 
 
 if __name__ == "__main__":

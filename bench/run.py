@@ -31,7 +31,7 @@ def main(argv: list[str]) -> int:
             failures += 1 if result not in (None, 0) else 0
         except Exception as exc:  # noqa: BLE001 - one benchmark failing must not hide the others
             failures += 1
-            print(f"{file.stem} failed: {exc!r}", flush=True)
+            print(f"{file.stem} failed: {str(exc)[:300]}", flush=True)
         print(f"=== {file.stem}: {time.monotonic() - started:.1f}s ===\n", flush=True)
     return 1 if failures else 0
 

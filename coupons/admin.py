@@ -16,10 +16,11 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from accounts.models import Region
 from coupons.forms import CampaignAdminForm, IssueCouponForm
 from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponSource, LedgerEntry, PromoRedemption
 from coupons.services import issue_coupon
-from lib.admin import ReadOnlyAdminMixin
+from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 
 
 @admin.register(Campaign)
@@ -48,14 +49,27 @@ class LedgerInline(admin.TabularInline):
         return False
 
 
+class CurrencyFilter(admin.SimpleListFilter):
+    """The program's currencies (one per region), not a DISTINCT over every coupon."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        currencies = Region.objects.values_list("currency", flat=True).distinct().order_by("currency")
+        return [(currency, currency) for currency in currencies]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(currency=self.value()) if self.value() else queryset
+
+
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "owner", "kind", "source", "title", "value", "min_spend", "currency", "status"]
     list_display += ["issued_at", "expires_at", "store"]
-    list_filter = ["status", "kind", "source", "currency"]
+    list_filter = ["status", "kind", "source", CurrencyFilter, "issued_at"]
     search_fields = ["owner__email", "title", "id"]
     list_select_related = ["owner", "store"]
-    date_hierarchy = "issued_at"
     inlines = [LedgerInline]
     # Money and status change only through services (issue, use, return, expire, void), never by editing.
     readonly_fields = [
@@ -130,14 +144,13 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: staff can read and search, never add, change or delete."""
 
     list_display = ["created_at", "event", "member", "coupon", "amount", "currency", "actor", "reason", "order"]
-    list_filter = ["event", "currency"]
+    list_filter = ["event", CurrencyFilter, "created_at"]
     search_fields = ["member__email", "idempotency_key", "reason", "coupon__id"]
     list_select_related = ["member", "coupon", "actor", "order"]
-    date_hierarchy = "created_at"
 
 
 @admin.register(PromoRedemption)
@@ -149,14 +162,13 @@ class PromoRedemptionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CoinLedger)
-class CoinLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CoinLedgerAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Append-only: every coin movement (checkout spends and returns included) with its balance after it."""
 
     list_display = ["created_at", "member", "delta", "balance_after", "kind", "reason", "order"]
-    list_filter = ["kind"]
+    list_filter = ["kind", "created_at"]
     list_select_related = ["member", "order"]
     search_fields = ["member__email", "idempotency_key"]
-    date_hierarchy = "created_at"
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]

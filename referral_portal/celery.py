@@ -53,6 +53,11 @@ app.conf.beat_schedule = {
         "task": "coupons.tasks.expire_overdue_coupons",
         "schedule": crontab(minute="*/5"),
     },
+    # Click growth (docs/performance.md): old raw clicks are tallied and deleted, in batches.
+    "prune-clicks": {
+        "task": "referrals.tasks.prune_clicks",
+        "schedule": crontab(hour=4, minute=10),
+    },
     "send-expiry-reminders": {
         "task": "coupons.tasks.send_expiry_reminders",
         "schedule": crontab(minute=15),

@@ -54,6 +54,28 @@ class Click(models.Model):
         return f"{self.referral_code} via {self.channel}"
 
 
+class ClickTally(models.Model):
+    """Clicks of one code and channel that the retention job removed (docs/performance.md, "Click growth").
+
+    Raw clicks older than `referrals.program.click_retention()` that no referral points at are deleted in
+    batches by `referrals.services.retention.prune_clicks`, each batch adding its counts here in the same
+    transaction, so the funnel (raw clicks + tally) never changes when old rows go.
+    """
+
+    referral_code = models.ForeignKey(ReferralCode, on_delete=models.CASCADE, related_name="click_tallies")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.OTHER)
+    clicks = models.PositiveBigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["referral_code", "channel"], name="click_tally_code_channel_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referral_code} via {self.channel}: {self.clicks}"
+
+
 class Referral(models.Model):
     """One friend's registration through a link, and everything that followed.
 
@@ -91,6 +113,12 @@ class Referral(models.Model):
         indexes = [
             models.Index(fields=["referrer", "-registered_at"], name="referral_referrer_idx"),
             models.Index(fields=["state", "credit_due_at"], name="referral_state_due_idx"),
+            # The referral changelist's order, the dashboard's last 14 days and the CSV export's range.
+            models.Index(fields=["registered_at"], name="referral_registered_idx"),
+            # The dashboard's outcomes since a date.
+            models.Index(fields=["decided_at"], name="referral_decided_idx"),
+            # The review queue: under review, oldest request first.
+            models.Index(fields=["state", "review_requested_at", "registered_at"], name="referral_review_queue_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),

@@ -6,6 +6,8 @@
 - REVIEW_ALERT_AFTER: a review undecided this long is overdue on the staff screens.
 - The program month: the calendar month of crediting in the region's program time zone. The monthly
   counter, the member's meter and the staff dashboard's month all use `program_month`, so they agree.
+- CLICK_RETENTION_MARGIN: raw link clicks no referral points at are kept the CLICK_RETENTION_DAYS setting,
+  never less than the attribution window plus this margin, then tallied and deleted (`referrals.services.retention`).
 - The eligibility limits (`referrals.eligibility` applies them; the members' words quote them).
 
 Pure: no database, no other app.
@@ -19,6 +21,9 @@ from zoneinfo import ZoneInfo
 CREDIT_DEADLINE = timedelta(hours=24)
 SUPPORT_AFTER = timedelta(hours=48)
 REVIEW_ALERT_AFTER = timedelta(hours=24)
+# The shortest raw-click retention the program allows: a click must outlive every attribution cookie that
+# may still point at it (REFERRAL_ATTRIBUTION_DAYS) by a month, so a late sign-up still finds its click.
+CLICK_RETENTION_MARGIN = timedelta(days=30)
 
 DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
 IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP within IP_BURST_WINDOW → review

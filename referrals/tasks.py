@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 from django.db import transaction
 
-from referrals.services import crediting
+from referrals.services import crediting, retention
 
 logger = logging.getLogger(__name__)
 
@@ -50,3 +50,9 @@ def flag_delayed_referrals() -> int:
 @shared_task(acks_late=True, soft_time_limit=250, time_limit=300)
 def reconcile_rewards() -> list[dict]:
     return crediting.reconcile_rewards()
+
+
+@shared_task(acks_late=True, soft_time_limit=1700, time_limit=1800)
+def prune_clicks() -> int:
+    """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
+    return retention.prune_clicks()

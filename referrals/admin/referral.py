@@ -10,7 +10,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from coupons.models import Coupon
-from lib.admin import ReadOnlyAdminMixin
+from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 from referrals.admin.actions import ApproveReviewForm, ReferralActionsMixin, RejectReviewForm
 from referrals.admin.panels import render_behaviour, render_timeline, timeline_prefetch
 from referrals.admin.signals import render_signals
@@ -21,7 +21,7 @@ from support.admin.staff_actions import run_object_action
 from support.templatetags.staff import duration
 
 
-class BaseReferralAdmin(ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["referrer", "friend"]
     search_fields = ["referrer__email", "friend__email", "code__code"]
     search_help_text = "Referrer's or friend's e-mail, or the referral code."
@@ -131,7 +131,6 @@ class ReferralAdmin(BaseReferralAdmin):
         "credited_at",
     ]
     list_filter = ["state", "reason_code", "channel", "registered_at"]
-    date_hierarchy = "registered_at"
     actions = ["approve_reviews", "reject_reviews", "credit_manually", "void_reward_coupon", "rerun_eligibility"]
 
 

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from accounts.models import User
-from referrals.models import Channel, Click, Referral
+from referrals.models import Channel, Click, ClickTally, Referral
 from referrals.reasons import ReasonCode, ReferralState
 
 logger = logging.getLogger(__name__)
@@ -51,10 +51,12 @@ def channel_funnel(*, member: User) -> Funnel:
         return rows[channel]
 
     # A referral keeps the channel of the link it came through, so "opens without a sign-up" is opens minus
-    # sign-ups, per channel (no per-click EXISTS probe).
-    clicks = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
-    for c in clicks:
-        row(c["channel"]).clicks = c["n"]
+    # sign-ups, per channel (no per-click EXISTS probe). Raw clicks, plus the clicks the retention job removed
+    # and counted per channel (referrals.services.retention), in one query.
+    raw = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
+    tallied = ClickTally.objects.filter(referral_code__user=member).values("channel").annotate(n=F("clicks")).order_by()
+    for channel, n in raw.union(tallied, all=True).values_list("channel", "n"):
+        row(channel).clicks += n
 
     referrals = (
         Referral.objects.filter(referrer=member)
