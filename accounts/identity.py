@@ -93,3 +93,15 @@ def normalize_phone(raw: str, *, default_region: str = "") -> str:
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("not a valid number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_country(phone: str) -> str:
+    """ISO country of an E.164 phone number; "" when it cannot be read."""
+    import phonenumbers  # on first use, see _geoip
+
+    if not phone:
+        return ""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(phone)) or ""
+    except phonenumbers.NumberParseException:
+        return ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts import services
+from accounts import notify, services
 from orders import points
 
 
@@ -17,3 +17,8 @@ def purge_raw_ips() -> int:
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
 def recompute_due_levels() -> int:
     return points.recompute_due_levels()
+
+
+@shared_task(acks_late=True, soft_time_limit=250, time_limit=300)
+def email_notices(dedupe_keys: list[str]) -> int:
+    return notify.email_notices(dedupe_keys=dedupe_keys)

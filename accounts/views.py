@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -24,6 +25,7 @@ from accounts.levels import standing_for
 from accounts.models import User
 from coupons import coins, events
 from coupons.rewards import rewards_wallet
+from flows.phone import confirm_phone
 from flows.signup import register_referral
 from lib.client import client_info, client_ip
 from referrals.cookies import read_attribution
@@ -174,11 +176,15 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
     form = PhoneCodeForm(request.POST)
     if form.is_valid():
         try:
-            user = phone_codes.confirm_phone_code(member=request.user, code=form.cleaned_data["code"])
+            confirmed = confirm_phone(member=request.user, code=form.cleaned_data["code"])
         except phone_codes.PhoneVerificationError as error:
             form.add_error("code", error.message)
         else:
-            messages.success(request, f"Your phone number {user.phone} is verified.")
+            messages.success(request, f"Your phone number {confirmed.member.phone} is verified.")
+            if confirmed.closed_review is not None:
+                # The friend's review closed itself on this phone (docs/program-rules.md section 2).
+                messages.success(request, gettext("Thank you: the check on your invitation is complete."))
+                return redirect("referrals:my_invitation")
             return redirect(_next_page(request) or "accounts:profile")
     phone_form = PhoneForm(default_region=str(request.user.country))
     return _phone_page(request, phone_form=phone_form, code_form=form, status=400)

@@ -10,3 +10,5 @@ from referral_portal.settings import BASE_DIR, TEMPLATES
 ROOT_URLCONF = "bench.urls"
 # The bare page's templates (bench/templates/bench/*.html), found by the same cached loader.
 TEMPLATES[0]["DIRS"] = [*TEMPLATES[0]["DIRS"], BASE_DIR / "bench" / "templates"]
+# The no-op task of bench/celery_bench.py.
+CELERY_IMPORTS = ("bench.tasks",)

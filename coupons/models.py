@@ -125,6 +125,9 @@ class Coupon(models.Model):
         indexes = [
             models.Index(fields=["owner", "status", "expires_at"], name="coupon_wallet_idx"),
             models.Index(fields=["status", "expires_at"], name="coupon_expiry_idx"),
+            # The expiry sweep's claim (coupons.services.lifecycle): only active coupons, in claim order, so a
+            # claim never walks past coupons already expired, used or voided.
+            models.Index(fields=["expires_at", "id"], name="coupon_active_expiry_idx", condition=Q(status="active")),
             # The staff dashboard: referral coupons' redemption (by status) and the month's cost (by issue date).
             models.Index(fields=["source", "status"], name="coupon_source_status_idx"),
             models.Index(fields=["source", "issued_at"], name="coupon_source_issued_idx"),

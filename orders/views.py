@@ -24,6 +24,7 @@ from orders import cart, ratelimit, selectors, webhooks
 from orders.errors import EventRefused, InvalidTransition, OrderError
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
 from orders.services.cards import suggested_card_label
+from referrals.selectors.impact import first_order_impact
 
 logger = logging.getLogger("orders.events")
 
@@ -215,6 +216,8 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "actions": selectors.available_actions(order),
             "history": selectors.history(order),
             "breakdown": selectors.order_breakdown(order),
+            # What a cancel or refund does to the invitation the buyer joined with (docs/program-rules.md 3).
+            "invitation_impact": first_order_impact(order=order),
         },
     )
 

@@ -10,12 +10,27 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referral_portal.settings")
 
 app = Celery("referral_portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _retire_unusable_connections(task=None, **_kwargs) -> None:
+    """What Django does around each request, around each task: a connection is kept across tasks
+    (CELERY_DB_REUSE_MAX stops Celery's fixup from closing it every time) until it errs or passes CONN_MAX_AGE;
+    CONN_HEALTH_CHECKS then tests it before its next use. Eager calls (tests) run inside the caller's transaction."""
+    if task is None or getattr(task.request, "is_eager", False):
+        return
+    from django.db import close_old_connections  # imported once Django is set up
+
+    close_old_connections()
+
 
 # One entry per periodic job.
 app.conf.beat_schedule = {

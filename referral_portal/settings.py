@@ -294,6 +294,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes every database connection before and after each task unless told to reuse them:
+# reuse each for this many tasks (counted before and after), and let CONN_MAX_AGE / CONN_HEALTH_CHECKS retire it.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # --- Program ----------------------------------------------------------------
 REFERRAL_ATTRIBUTION_DAYS = 30
@@ -314,8 +317,15 @@ WALLET_PAGE_CACHE_SECONDS = env.int("WALLET_PAGE_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 
+# The per-referral credit task keeps the regions' reward terms this long per process (referrals.services.terms);
+# a staff edit of a region applies after at most this long. Tests read them every time.
+REWARD_TERMS_CACHE_SECONDS = env.int("REWARD_TERMS_CACHE_SECONDS", default=0 if TESTING else 30)
+
 # --- Logging: one line per event, with the request or task id ---------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# Celery itself exports CELERY_LOG_LEVEL to its processes as a number ("40"); a name ("WARNING") works too.
+_celery_log_level = env.str("CELERY_LOG_LEVEL", default="INFO")
+CELERY_LOG_LEVEL: int | str = int(_celery_log_level) if _celery_log_level.isdigit() else _celery_log_level
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -332,7 +342,10 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # `make run` (Procfile.dev) turns the worker's and beat's own chatter down to warnings.
-        "celery": {"level": env.str("CELERY_LOG_LEVEL", default="INFO")},
+        "celery": {"level": CELERY_LOG_LEVEL},
         "axes.apps": {"level": "WARNING"},
+        # "Task … received" / "succeeded" for every task: failures and retries are logged at WARNING and above.
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
     },
 }

@@ -6,13 +6,19 @@ every signal it read (stored on `Referral.signals` so staff can explain it).
 
 Order of the rules (the first one that fires gives the reason; all that fired are listed):
 1. strong (→ rejected): ACCOUNT_FLAGGED, REFERRER_INACTIVE, REGION_RESTRICTED,
-   SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT, REGION_MISMATCH;
-2. medium (→ under_review): SHARED_IP_AND_AGENT, SHARED_FINGERPRINT (from an IP the referrer
-   used, the friend's browser fingerprint was seen on another of the referrer's devices: a
-   different device cookie, likely the same browser), COUNTRY_SIGNAL_MISMATCH, DISPOSABLE_EMAIL, IP_BURST;
+   SELF_REFERRAL, ALREADY_REGISTERED, DEVICE_LIMIT;
+2. medium (→ under_review): SHARED_IP_AND_AGENT, REGION_MISMATCH (travellers and VPNs are common: a
+   review, never a rejection; it may close itself on a verified phone, `services.second_chance`),
+   SHARED_FINGERPRINT (from an IP the referrer used, the friend's browser fingerprint was seen on another
+   of the referrer's devices: a different device cookie, likely the same browser), COUNTRY_SIGNAL_MISMATCH,
+   DISPOSABLE_EMAIL, IP_BURST;
 3. weak (recorded only): SHARED_IP; SHARED_FINGERPRINT from another IP (the soft fingerprint —
    screen, time zone, language, platform, cores — is shared by many people with the same
    hardware, so on its own it only tells staff something).
+
+Every decision records the rules it applied: `signals["rules"]` holds `RULES_VERSION` and the thresholds
+(`RuleSettings`), beside the inputs (`signals["facts"]`), so `referrals.replay` can apply today's rules, or a
+what-if's settings, to the same inputs.
 
 `decide_first_order(facts)` is the same kind of function for the friend's first
 order (sections 2, 3 and 6), over `FirstOrderFacts` gathered by
@@ -47,6 +53,7 @@ from referrals.program import (
     IP_SIGNUPS_PER_DAY_LIMIT,
     REFERRER_BURST_LIMIT,
     REFERRER_BURST_WINDOW,
+    RULES_VERSION,
 )
 from referrals.reasons import ReasonCode, ReferralState
 
@@ -54,6 +61,27 @@ ALLOWED = "allowed"
 UNDER_REVIEW = "under_review"
 REJECTED = "rejected"
 VOIDED = "voided"  # a strong signal found at the first order
+
+
+@dataclass(frozen=True)
+class RuleSettings:
+    """The thresholds the rules apply: today's by default; a what-if passes others (`referrals.replay`)."""
+
+    device_account_limit: int = DEVICE_ACCOUNT_LIMIT
+    ip_signups_per_day_limit: int = IP_SIGNUPS_PER_DAY_LIMIT
+    referrer_burst_limit: int = REFERRER_BURST_LIMIT
+
+    def record(self) -> dict:
+        """What a decision stores about the rules it applied."""
+        settings = {
+            "device_account_limit": self.device_account_limit,
+            "ip_signups_per_day_limit": self.ip_signups_per_day_limit,
+            "referrer_burst_limit": self.referrer_burst_limit,
+        }
+        return {"version": RULES_VERSION, "settings": settings}
+
+
+TODAY = RuleSettings()
 
 
 @dataclass(frozen=True)
@@ -129,8 +157,11 @@ def is_disposable_email(email: str) -> bool:
     return any(".".join(parts[i:]) in blocklist for i in range(len(parts) - 1))
 
 
-def decide(facts: SignupFacts) -> Decision | None:
-    """Apply every rule of sections 2 and 6 to one sign-up; None when no link was used (no referral)."""
+def decide(facts: SignupFacts, rules: RuleSettings = TODAY, *, keep_facts: bool = True) -> Decision | None:
+    """Apply every rule of sections 2 and 6 to one sign-up; None when no link was used (no referral).
+
+    `keep_facts=False` leaves the inputs out of the signals: a replay (`referrals.replay`) already has them.
+    """
     referrer = facts.referrer
     if referrer is None:
         return None
@@ -166,16 +197,16 @@ def decide(facts: SignupFacts) -> Decision | None:
         strong.append(ReasonCode.ALREADY_REGISTERED)
     # "More than 4 accounts on one device: the extra accounts can't join the program" — as friend or as referrer.
     referrer_device_limit = (
-        not facts.referrer_takes_part and facts.referrer_device_program_accounts >= DEVICE_ACCOUNT_LIMIT
+        not facts.referrer_takes_part and facts.referrer_device_program_accounts >= rules.device_account_limit
     )
-    if facts.device_program_accounts >= DEVICE_ACCOUNT_LIMIT or referrer_device_limit:
+    if facts.device_program_accounts >= rules.device_account_limit or referrer_device_limit:
         strong.append(ReasonCode.DEVICE_LIMIT)
-    if facts.ip_country and facts.ip_country.upper() != (friend.country or "").upper():
-        strong.append(ReasonCode.REGION_MISMATCH)
 
     medium: list[str] = []
     if facts.referrer_shares_ip_and_agent:
         medium.append(ReasonCode.SHARED_IP_AND_AGENT)
+    if facts.ip_country and facts.ip_country.upper() != (friend.country or "").upper():
+        medium.append(ReasonCode.REGION_MISMATCH)
     # Only another device of the referrer counts: the same device cookie is already SELF_REFERRAL.
     same_fingerprint = bool(
         not same_device and facts.fingerprint_hash and facts.fingerprint_hash in referrer.fingerprint_hashes
@@ -187,7 +218,7 @@ def decide(facts: SignupFacts) -> Decision | None:
     disposable = is_disposable_email(friend.email_normalized)
     if disposable:
         medium.append(ReasonCode.DISPOSABLE_EMAIL)
-    if facts.ip_signups_last_day > IP_SIGNUPS_PER_DAY_LIMIT:
+    if facts.ip_signups_last_day > rules.ip_signups_per_day_limit:
         medium.append(ReasonCode.IP_BURST)
 
     weak: list[str] = []
@@ -211,13 +242,16 @@ def decide(facts: SignupFacts) -> Decision | None:
             # Every friend-side rule holds (section 2): only the referrer's side, if anything, failed.
             "friend_side_clear": not medium and all(code in referrer_side for code in strong),
         },
-        "facts": _facts_for_staff(facts),
+        "facts": _facts_for_staff(facts) if keep_facts else {},
+        "rules": rules.record(),
     }
     if strong:
-        return Decision(REJECTED, str(strong[0]), signals)
-    if medium:
-        return Decision(UNDER_REVIEW, str(medium[0]), signals)
-    return Decision(ALLOWED, "", signals)
+        outcome, reason = REJECTED, str(strong[0])
+    elif medium:
+        outcome, reason = UNDER_REVIEW, str(medium[0])
+    else:
+        outcome, reason = ALLOWED, ""
+    return Decision(outcome, reason, {"outcome": outcome, "reason_code": reason, **signals})
 
 
 def welcome_package_due(*, state: str, signals: dict | None) -> bool:
@@ -287,7 +321,7 @@ def busiest_window(
     return best_start, best
 
 
-def decide_first_order(facts: FirstOrderFacts) -> Decision:
+def decide_first_order(facts: FirstOrderFacts, rules: RuleSettings = TODAY) -> Decision:
     """Apply the first-order rules (card links, referrer bursts); outcome "voided", "under_review" or "allowed"."""
     strong: list[str] = []
     shared_with_referrer = facts.card_used_by_referrer or bool(facts.card_accounts_on_referrer_devices)
@@ -302,14 +336,14 @@ def decide_first_order(facts: FirstOrderFacts) -> Decision:
     if completed_at is not None:
         start, others = busiest_window(completed_at, facts.referrer_qualified_nearby)
         burst = {
-            "limit": REFERRER_BURST_LIMIT,
+            "limit": rules.referrer_burst_limit,
             "window_hours": int(REFERRER_BURST_WINDOW.total_seconds() // 3600),
             "window_start": start.isoformat(),
             "window_end": (start + REFERRER_BURST_WINDOW).isoformat(),
             "other_qualified_friends": len(others),
             "other_referral_ids": others,
         }
-        if len(others) + 1 > REFERRER_BURST_LIMIT:
+        if len(others) + 1 > rules.referrer_burst_limit:
             medium.append(ReasonCode.REFERRER_BURST)
 
     if strong:
@@ -342,5 +376,6 @@ def decide_first_order(facts: FirstOrderFacts) -> Decision:
         "weak": [],
         "checks": checks,
         "facts": staff_facts,
+        "rules": rules.record(),
     }
     return Decision(outcome, reason, signals)

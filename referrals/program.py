@@ -8,7 +8,8 @@
   counter, the member's meter and the staff dashboard's month all use `program_month`, so they agree.
 - CLICK_RETENTION_MARGIN: raw link clicks no referral points at are kept the CLICK_RETENTION_DAYS setting,
   never less than the attribution window plus this margin, then tallied and deleted (`referrals.services.retention`).
-- The eligibility limits (`referrals.eligibility` applies them; the members' words quote them).
+- The eligibility limits (`referrals.eligibility` applies them; the members' words quote them) and the version
+  of the rules a decision records (`RULES_VERSION`).
 
 Pure: no database, no other app.
 """
@@ -34,6 +35,11 @@ REFERRER_BURST_WINDOW = timedelta(hours=24)
 # their own channels, at most this many times per friend and window, so a friend is not nagged.
 REMINDERS_PER_FRIEND = 1
 REMINDER_WINDOW = timedelta(days=1)
+
+# The version of the eligibility rules (`referrals.eligibility`) every decision records with its inputs, so a
+# decision can be explained and replayed (docs/program-rules.md section 6). Raise it whenever a rule changes;
+# its date is the program rules' change that made it (REGION_MISMATCH to review, 2026-12-05).
+RULES_VERSION = "2026-12-05"
 
 
 def hours(span: timedelta) -> int:

@@ -86,6 +86,11 @@ class ReasonWords:
 # Signals that reveal how we link accounts share one neutral sentence for the friend.
 _NEW_MEMBERS_ONLY = "invitations are only for people who are new to the marketplace"
 _STAFF_CHECK = "Nothing to do: our team decides within about a day."
+# A medium signal a verified phone can answer (docs/program-rules.md section 2, second chance).
+_PHONE_CHECK = (
+    "Nothing to do: the check ends as soon as your friend verifies a phone number from their account's country; "
+    "otherwise our team decides within about a day."
+)
 
 REASON_WORDS: dict[str, ReasonWords] = {
     ReasonCode.ALREADY_REGISTERED: ReasonWords(
@@ -114,8 +119,8 @@ REASON_WORDS: dict[str, ReasonWords] = {
         friend="the Invite Friends program is not available in your country",
     ),
     ReasonCode.REGION_MISMATCH: ReasonWords(
-        why="Your friend's location does not match their account region.",
-        next_step="Your friend should sign up from the country of their account, without a VPN.",
+        why="Your friend's location does not match their account region, so we check it.",
+        next_step=_PHONE_CHECK,
         email="your friend's location does not match their account region",
         friend="your location does not match your account region",
     ),
@@ -159,8 +164,8 @@ REASON_WORDS: dict[str, ReasonWords] = {
         next_step="Nothing is lost: the coupon is still owed to you and will be issued automatically.",
     ),
     ReasonCode.SHARED_IP_AND_AGENT: ReasonWords(
-        why="Your friend signed up from the same network and browser as you, so we check it by hand.",
-        next_step=_STAFF_CHECK,
+        why="Your friend signed up from the same network and browser as you, so we check it.",
+        next_step=_PHONE_CHECK,
     ),
     ReasonCode.SHARED_FINGERPRINT: ReasonWords(
         why="Your friend signed up from a browser that looks exactly like one you use, so we check it by hand.",

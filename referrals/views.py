@@ -37,6 +37,7 @@ from referrals.program import CREDIT_DEADLINE, REMINDER_WINDOW, REMINDERS_PER_FR
 from referrals.readiness import readiness
 from referrals.reasons import FLAGGED_MESSAGE
 from referrals.selectors import cards, funnel, meter, page_version
+from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
 from referrals.sharing import channel_link, qr_svg, qr_svg_document, reminder_links, share_links
@@ -245,6 +246,22 @@ def invite_qr(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Content-Disposition"] = f'attachment; filename="invite-{code.code.lower()}-qr.svg"'
     return response
+
+
+@require_GET
+@program_member_required
+def my_invitation(request: HttpRequest) -> HttpResponse:
+    """The friend's own page about the invitation they joined with: its frozen terms, where it stands, and the
+    second chance of a medium-signal review (docs/program-rules.md sections 2 and 7)."""
+    invitation = friend_invitation(friend=request.user)
+    if invitation is None:
+        return redirect("referrals:invite")
+    context = {
+        "invitation": invitation,
+        "welcome": invitation.terms.welcome,
+        "country_name": request.user.country.name,
+    }
+    return render(request, "referrals/my_invitation.html", context)
 
 
 def rules(request: HttpRequest) -> HttpResponse:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Region
 from coupons.models import Coupon, CouponSource, CouponStatus
-from referrals.models import Referral
+from referrals.models import ReconciliationReport, Referral
 from referrals.program import CREDIT_DEADLINE, REVIEW_ALERT_AFTER, hours, program_month_start
 from referrals.reasons import ReferralState
 from referrals.selectors import meter
@@ -139,6 +139,19 @@ def coupon_figures(*, now: datetime) -> dict:
     }
 
 
+def reconciliation() -> dict:
+    """The latest nightly reconciliation (referrals.services.reconciliation): when, how many problems, the first
+    LIST_LIMIT of each kind; one query."""
+    report = ReconciliationReport.objects.order_by("-ran_at", "-pk").first()
+    if report is None:
+        return {"reconciliation": None}
+    return {
+        "reconciliation": report,
+        "reconciliation_gaps": report.reward_gaps[:LIST_LIMIT],
+        "reconciliation_ledger": report.ledger_problems[:LIST_LIMIT],
+    }
+
+
 def dashboard_data(*, now: datetime | None = None) -> dict:
     """Everything the dashboard shows, in a fixed number of queries."""
     now = now or timezone.now()
@@ -158,6 +171,7 @@ def dashboard_data(*, now: datetime | None = None) -> dict:
         **coupon_figures(now=now),
         # The month's count as every member's meter has it (one definition: referrals.selectors.meter).
         "month_counted": meter.counted_this_month(now=now),
+        **reconciliation(),
     }
 
 

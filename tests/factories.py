@@ -18,6 +18,7 @@ from flows import orders as order_flows
 from orders.models import Order, PaymentCard, Product, Store
 from referrals.codes import generate_code
 from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from referrals.terms import snapshot_for
 from support.models import SupportRequest
 
 # --- accounts -----------------------------------------------------------------------------------------------
@@ -181,6 +182,7 @@ class ReferralFactory(factory.django.DjangoModelFactory[Referral]):
     friend = factory.SubFactory(UserFactory)
     state = "registered"
     registered_at = factory.LazyFunction(timezone.now)
+    terms = None  # filled in by _adjust_kwargs: the regions' terms at registration, as sign-up freezes them
 
     @classmethod
     def _adjust_kwargs(cls, **kwargs: Any) -> dict[str, Any]:
@@ -188,6 +190,12 @@ class ReferralFactory(factory.django.DjangoModelFactory[Referral]):
         # once the referrer is known.
         if kwargs["code"] is None:
             kwargs["code"] = ReferralCodeFactory(user=kwargs["referrer"])
+        if kwargs["terms"] is None:
+            kwargs["terms"] = snapshot_for(
+                friend_country=str(kwargs["friend"].country),
+                referrer_country=str(kwargs["referrer"].country),
+                at=kwargs["registered_at"],
+            )
         return kwargs
 
 

@@ -308,3 +308,14 @@ def test_every_setting_read_from_the_environment_is_documented_and_every_documen
     assert read - _documented_variables() == set(), "document these in README's configuration table"
     assert _documented_variables() - read - used_by_procfile == set(), "documented but never read"
     assert "REFERRAL_MONTHLY_LIMIT" not in read  # the limit lives on each Region (admin), not in the environment
+
+
+@pytest.mark.parametrize(("given", "level"), [("40", 40), ("WARNING", 30), (None, 20)])
+def test_celery_log_level_accepts_the_number_celery_exports_to_its_processes(given, level):
+    """Celery sets CELERY_LOG_LEVEL="40" in its own environment; a process started from it must still configure."""
+    env = _settings_env(DEBUG="1")
+    env.pop("CELERY_LOG_LEVEL", None)
+    if given is not None:
+        env["CELERY_LOG_LEVEL"] = given
+    out = _python_with_settings("import logging; print(logging.getLogger('celery').level)", env)
+    assert out.strip() == str(level)

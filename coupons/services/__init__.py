@@ -2,7 +2,7 @@
 append-only coupon-ledger row.
 
 - ledger:     write_ledger (the coupon ledger's one write)
-- issuing:    issue_coupon
+- issuing:    issue_coupon, issue_coupons (many at once, for the credit sweep)
 - redemption: redeem_for_order, release_for_canceled_order (spend and give back at checkout)
 - lifecycle:  void_coupon, reverse_reward_coupon, expire_overdue_coupons, send_expiry_reminders
 
@@ -10,7 +10,7 @@ Coins are `coupons.coins`; checkout pricing is `coupons.pricing`; anniversary co
 event coupons `coupons.events`.
 """
 
-from coupons.services.issuing import issue_coupon
+from coupons.services.issuing import NewCoupon, issue_coupon, issue_coupons
 from coupons.services.ledger import write_ledger
 from coupons.services.lifecycle import (
     CouponStateError,
@@ -29,11 +29,13 @@ from coupons.services.redemption import (
 
 __all__ = [
     "CouponStateError",
+    "NewCoupon",
     "Redemption",
     "RedemptionError",
     "Release",
     "expire_overdue_coupons",
     "issue_coupon",
+    "issue_coupons",
     "redeem_for_order",
     "release_for_canceled_order",
     "reverse_reward_coupon",

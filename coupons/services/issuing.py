@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -9,8 +11,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from coupons.models import Coupon, CouponKind, LedgerEntry
+from coupons.models import Coupon, CouponKind, CouponStatus, LedgerEntry
 from coupons.services.ledger import write_ledger
+from lib.bulk import insert_rows
 
 
 class _KeyTaken(Exception):
@@ -88,3 +91,102 @@ def issue_coupon(
             raise
         return existing.coupon
     return coupon
+
+
+@dataclass(frozen=True)
+class NewCoupon:
+    """One referral's reward for `issue_coupons`: what `issue_coupon` takes for it."""
+
+    owner_id: int
+    referral_id: int
+    source: str
+    value: Decimal
+    currency: str
+    min_spend: Decimal
+    valid_days: int
+    title: str
+    idempotency_key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IssuedCoupon:
+    pk: int
+    value: Decimal
+    currency: str
+    min_spend: Decimal
+    expires_at: datetime
+
+
+def issue_coupons(new: Sequence[NewCoupon], *, issued_at: datetime) -> list[IssuedCoupon]:
+    """Many referral rewards and their 'issued' ledger rows in two INSERTs (the credit sweep), in `new`'s order.
+
+    Unlike `issue_coupon` a taken key is not looked up: the caller holds the locks that make every key new
+    (the referrals it credits), so a taken key or referral raises IntegrityError and rolls the caller's
+    transaction back. The ledger is only ever INSERTed into.
+    """
+    if not new:
+        return []
+    expiry = {days: issued_at + timedelta(days=days) for days in {n.valid_days for n in new}}
+    inserted = insert_rows(
+        Coupon,
+        (
+            "owner",
+            "referral",
+            "kind",
+            "source",
+            "title",
+            "value",
+            "currency",
+            "min_spend",
+            "issued_at",
+            "expires_at",
+            "status",
+        ),
+        [
+            (
+                n.owner_id,
+                n.referral_id,
+                CouponKind.PLATFORM,
+                n.source,
+                n.title,
+                n.value,
+                n.currency,
+                n.min_spend,
+                issued_at,
+                expiry[n.valid_days],
+                CouponStatus.ACTIVE,
+            )
+            for n in new
+        ],
+        returning=("id", "referral"),
+    )
+    coupon_of = {referral_id: pk for pk, referral_id in inserted}
+    insert_rows(
+        LedgerEntry,
+        ("member", "coupon", "referral", "event", "amount", "currency", "reason", "idempotency_key", "created_at"),
+        [
+            (
+                n.owner_id,
+                coupon_of[n.referral_id],
+                n.referral_id,
+                LedgerEntry.Event.ISSUED,
+                n.value,
+                n.currency,
+                n.reason[:300],
+                n.idempotency_key,
+                issued_at,
+            )
+            for n in new
+        ],
+    )
+    return [
+        IssuedCoupon(
+            pk=coupon_of[n.referral_id],
+            value=n.value,
+            currency=n.currency,
+            min_spend=n.min_spend,
+            expires_at=expiry[n.valid_days],
+        )
+        for n in new
+    ]

@@ -6,10 +6,11 @@ Each change of a coupon's status writes its coupon-ledger row, so the ledger exp
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,26 +79,83 @@ def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str) -> bool:
     return withdrawn
 
 
-def expire_overdue_coupons(*, now: datetime | None = None, batch: int = 500) -> int:
+# Coupons per transaction of the expiry sweep.
+EXPIRY_BATCH = 5000
+
+
+# One batch of the expiry sweep on PostgreSQL: claim (keyset, SKIP LOCKED), UPDATE, 'expired' ledger rows
+# (INSERT only, once per coupon by its key); returns the batch's last (expires_at, id) and its size. Tables and
+# columns as of coupons/migrations/0006 (tests/coupons/test_expiry.py compares it with the ORM path).
+_EXPIRE_BATCH_SQL = """
+WITH batch AS (
+    SELECT id FROM coupons_coupon
+    WHERE status = 'active' AND expires_at <= %(now)s AND (expires_at, id) > (%(after_at)s, %(after_id)s)
+    ORDER BY expires_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+), moved AS (
+    UPDATE coupons_coupon c SET status = 'expired', expired_at = %(now)s FROM batch
+    WHERE c.id = batch.id AND c.status = 'active'
+    RETURNING c.id, c.owner_id, c.value, c.currency, c.referral_id, c.expires_at
+), ledger AS (
+    INSERT INTO coupons_ledgerentry (event, amount, currency, reason, idempotency_key, created_at, coupon_id,
+        member_id, referral_id)
+    SELECT 'expired', -m.value, m.currency, 'Expired unused', 'expired:' || m.id, %(now)s, m.id, m.owner_id,
+        m.referral_id
+    FROM moved m
+    ON CONFLICT DO NOTHING
+)
+SELECT expires_at, id, (SELECT count(*) FROM moved) FROM moved ORDER BY expires_at DESC, id DESC LIMIT 1
+"""
+
+
+def expire_overdue_coupons(*, now: datetime | None = None, batch: int = EXPIRY_BATCH) -> int:
     """Mark every active coupon past its expiry as expired, one UPDATE per batch; ledger rows once per coupon.
 
-    1. claim a batch of overdue active coupons (FOR UPDATE SKIP LOCKED: two runs split the work);
+    1. claim a batch of overdue active coupons in (expires_at, id) order after the last batch's end (keyset),
+       through the partial index `coupon_active_expiry_idx` that holds only active coupons: a claim never
+       walks past coupons already expired, so the cost is linear in the backlog; FOR UPDATE SKIP LOCKED lets
+       two runs split the work;
     2. one conditional UPDATE for the batch (status still active, so a coupon used meanwhile is left alone);
     3. one bulk INSERT of 'expired' ledger rows keyed `expired:<coupon id>` (a repeat inserts nothing).
     A coupon past expires_at is unusable whether or not this ran (Coupon.is_usable); this makes it visible.
+    On PostgreSQL the three steps are one statement per batch (`_EXPIRE_BATCH_SQL`: the same rows, without a
+    Python object per coupon); elsewhere (SQLite) they are three ORM statements.
     """
     now = now or timezone.now()
     total = 0
+    cursor: tuple[datetime, int] | None = None
+    if connection.vendor == "postgresql":
+        cursor = (datetime(1, 1, 1, tzinfo=UTC), 0)
+        while True:
+            with transaction.atomic(), connection.cursor() as db:
+                params: dict[str, datetime | int] = {
+                    "now": now,
+                    "after_at": cursor[0],
+                    "after_id": cursor[1],
+                    "batch": batch,
+                }
+                db.execute(_EXPIRE_BATCH_SQL, params)
+                row = db.fetchone()
+            if row is None:
+                return total
+            cursor, expired = (row[0], row[1]), row[2]
+            total += expired
+            if expired < batch:
+                return total
     while True:
         with transaction.atomic():
+            overdue = Coupon.objects.select_for_update(skip_locked=True).filter(
+                status=CouponStatus.ACTIVE, expires_at__lte=now
+            )
+            if cursor is not None:
+                overdue = overdue.filter(Q(expires_at__gt=cursor[0]) | Q(expires_at=cursor[0], pk__gt=cursor[1]))
             rows = list(
-                Coupon.objects.select_for_update(skip_locked=True)
-                .filter(status=CouponStatus.ACTIVE, expires_at__lte=now)
-                .order_by("pk")
-                .values_list("pk", "owner_id", "value", "currency", "referral_id")[:batch]
+                overdue.order_by("expires_at", "pk").values_list(
+                    "pk", "owner_id", "value", "currency", "referral_id", "expires_at"
+                )[:batch]
             )
             if not rows:
                 return total
+            cursor = (rows[-1][5], rows[-1][0])
             ids = [row[0] for row in rows]
             Coupon.objects.filter(pk__in=ids, status=CouponStatus.ACTIVE).update(
                 status=CouponStatus.EXPIRED, expired_at=now
@@ -115,7 +173,7 @@ def expire_overdue_coupons(*, now: datetime | None = None, batch: int = 500) -> 
                         referral_id=referral_id,
                         created_at=now,
                     )
-                    for pk, owner_id, value, currency, referral_id in rows
+                    for pk, owner_id, value, currency, referral_id, _expires_at in rows
                 ],
                 ignore_conflicts=True,
             )

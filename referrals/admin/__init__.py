@@ -4,8 +4,11 @@
 - codes:    clicks, referral codes (enable / disable) and the monthly counters;
 - actions:  the audited staff actions on referrals (review, credit, void the reward, re-run eligibility);
 - signals:  the stored signals as tables for people;
-- panels:   read-only panels other admins embed (timeline, the referrer's behaviour).
+- panels:   read-only panels other admins embed (timeline, the referrer's behaviour);
+- terms:    the terms a referral was promised at sign-up, as a table;
+- replay:   a referral's recorded decisions replayed under today's rules (a diff, no state change);
+- what_if:  what-if runs of the eligibility thresholds over past referrals (Celery), with their CSV.
 Django's admin autodiscovery imports this package; importing the modules registers their ModelAdmins.
 """
 
-from referrals.admin import codes, referral  # noqa: F401 - registers the ModelAdmins
+from referrals.admin import codes, referral, what_if  # noqa: F401 - registers the ModelAdmins

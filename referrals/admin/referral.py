@@ -13,7 +13,9 @@ from coupons.models import Coupon
 from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 from referrals.admin.actions import ApproveReviewForm, ReferralActionsMixin, RejectReviewForm
 from referrals.admin.panels import render_behaviour, render_timeline, timeline_prefetch
+from referrals.admin.replay import render_replay
 from referrals.admin.signals import render_signals
+from referrals.admin.terms import render_terms
 from referrals.models import Referral, ReferralReview
 from referrals.program import REVIEW_ALERT_AFTER, hours
 from referrals.reasons import ReferralState
@@ -43,8 +45,10 @@ class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminM
                 ]
             },
         ),
+        (_("Terms promised at sign-up"), {"fields": ["terms_table"]}),
         (_("Timeline"), {"fields": ["timeline"]}),
         ("Signals (what the automatic decision read)", {"fields": ["signals_table"]}),
+        (_("Replay under today's rules (no state change)"), {"fields": ["replay_table"]}),
         ("Coupons", {"fields": ["reward_coupon_display"]}),
     ]
     # The referral's page offers the review decision itself (approve, or reject with a reason) when the
@@ -85,12 +89,26 @@ class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminM
         return super().change_view(request, object_id, form_url, extra_context)
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Referral._meta.fields] + ["timeline", "signals_table", "reward_coupon_display"]
+        return [f.name for f in Referral._meta.fields] + [
+            "terms_table",
+            "timeline",
+            "signals_table",
+            "replay_table",
+            "reward_coupon_display",
+        ]
 
     @admin.display(description=_("timeline"))
     def timeline(self, obj: Referral) -> SafeString:
         """Every state change with when it happened, who or what did it, and when the portal heard of it."""
         return render_timeline(Referral.objects.prefetch_related(timeline_prefetch()).get(pk=obj.pk))
+
+    @admin.display(description=_("replay"))
+    def replay_table(self, obj: Referral) -> SafeString:
+        return render_replay(obj)
+
+    @admin.display(description=_("terms"))
+    def terms_table(self, obj: Referral) -> SafeString:
+        return render_terms(obj)
 
     @admin.display(description="signals")
     def signals_table(self, obj: Referral) -> SafeString:

@@ -91,9 +91,9 @@ def _first_order_section(first_order: dict) -> dict:
         ("outcome", f"{first_order.get('outcome', '')} {_label(reason) if reason else ''}".strip(), ""),
         *_decision_rows(first_order),
     ]
-    for key in ("checks", "facts"):
+    for key in ("checks", "facts", "rules"):  # rules: the version and thresholds the decision applied
         found: list = []
-        _flatten("", first_order.get(key) or {}, found)
+        _flatten("rules" if key == "rules" else "", first_order.get(key) or {}, found)
         rows += [(label.replace("_", " "), value, tone) for label, value, tone in found]
     if first_order.get("checked_at"):
         rows.append(("checked at", first_order["checked_at"], ""))

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
@@ -30,6 +30,7 @@ from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Referral, ReferralEvent
 from referrals.program import program_zone
 from referrals.reasons import ReasonCode, ReferralState, staff_label
+from referrals.terms import referral_terms
 
 TABS = {
     "all": (gettext_lazy("All"), None),
@@ -95,6 +96,7 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
             "credited_at",
             "decided_at",
             "referrer_id",
+            "terms",
             "friend__first_name",
             "friend__last_name",
             "first_order__id",
@@ -110,6 +112,8 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
         .annotate(month_ordinal=_month_ordinal(region.monthly_limit))
         # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
         .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
+        # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
+        .annotate(second_chance_at=KT("signals__second_chance__at"))
         .prefetch_related(
             Prefetch(
                 "events",
@@ -219,6 +223,20 @@ def referral_cards(
                 "signed_up": _("Signed up %(day)s via %(channel)s")
                 % {"day": _local_day(r.registered_at), "channel": _label(_CHANNEL_LABELS, r.channel)}
                 + order_text,
+                "terms_text": terms_text(r),
+                "second_chance_text": (
+                    gettext("Check passed: your friend verified a phone number, so the review closed by itself.")
+                    if getattr(r, "second_chance_at", None)
+                    else ""
+                ),
+                "pending_impact_text": (
+                    gettext(
+                        "If your friend cancels this order or gets it refunded before it is completed, "
+                        "your reward will not be given."
+                    )
+                    if r.state == ReferralState.ORDER_PLACED
+                    else ""
+                ),
                 "is_credited": r.state == ReferralState.CREDITED,
                 "steps": _tracker(r),
                 "coupon": _reward_coupon(r),
@@ -262,6 +280,26 @@ def _reward_coupon(r: Referral) -> dict | None:
         "is_usable": usable,
         "status_label": str(CouponStatus(coupon.status).label),
         "url": f"{reverse('coupons:wallet')}?tab={tab}#coupon-{coupon.pk}",
+    }
+
+
+def terms_text(referral: Referral) -> str:
+    """The card's "your terms" line: the reward this invitation promised at sign-up ("" without a snapshot)."""
+    if not referral.terms:
+        return ""
+    reward = referral_terms(referral).reward
+    days = reward.coupon_valid_days
+    return ngettext(
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s day), "
+        "up to %(limit)s a month, as when your friend joined.",
+        "Your terms: a %(reward)s coupon (min. spend %(min_spend)s, valid %(days)s days), "
+        "up to %(limit)s a month, as when your friend joined.",
+        days,
+    ) % {
+        "reward": format_money(reward.reward_amount, reward.currency),
+        "min_spend": format_money(reward.reward_min_spend, reward.currency),
+        "days": days,
+        "limit": reward.monthly_limit,
     }
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import phonenumbers
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accounts.identity import phone_country
 from accounts.models import AccountDevice, Device, IPSighting, User
 from accounts.selectors import region_for_country
 from orders.models import Order, PaymentCard
@@ -80,12 +80,7 @@ def signup_facts(
         # The referrer sharing a signal is SELF_REFERRAL, not ALREADY_REGISTERED.
         others = others.exclude(pk=referrer.pk)
 
-    phone_country = ""
-    if friend.phone:
-        try:
-            phone_country = phonenumbers.region_code_for_number(phonenumbers.parse(friend.phone)) or ""
-        except phonenumbers.NumberParseException:
-            phone_country = ""
+    friend_phone_country = phone_country(friend.phone)
 
     on_device = User.objects.exclude(pk=friend.pk)
     participants = program_participants()
@@ -110,7 +105,7 @@ def signup_facts(
         ip_hash=ip_hash,
         ip_country=ip_country,
         user_agent=user_agent,
-        phone_country=phone_country,
+        phone_country=friend_phone_country,
         accounts_with_email=others.filter(email_normalized=friend.email_normalized).count(),
         accounts_with_phone=others.filter(phone=friend.phone).count() if friend.phone else 0,
         accounts_with_card=(

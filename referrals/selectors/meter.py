@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
@@ -18,6 +18,7 @@ from coupons.models import Coupon, CouponSource, CouponStatus
 from referrals.models import MonthlyRewardCounter, Referral
 from referrals.program import next_program_month, program_month
 from referrals.reasons import ReferralState
+from referrals.terms import frozen_reward, reward_from_region
 
 # A friend's first order placed or completed, the coupon not issued yet: money "on the way".
 ON_THE_WAY_STATES = (ReferralState.ORDER_PLACED, ReferralState.QUALIFIED)
@@ -93,10 +94,20 @@ class OnTheWay:
 
 
 def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> OnTheWay:
-    """Money on the way: one COUNT over the member's referrals in ON_THE_WAY_STATES."""
-    friends = Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES).count()
-    coupons = min(friends, progress.remaining)
-    return OnTheWay(friends=friends, coupons=coupons, amount=region.reward_amount * coupons, currency=region.currency)
+    """Money on the way: the member's referrals in ON_THE_WAY_STATES (one query), each worth the reward its frozen
+    terms promise (`referrals.terms`; the member's region for one without a snapshot), the first due filling the
+    remaining slots."""
+    snapshots = list(
+        Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES)
+        .order_by(F("credit_due_at").asc(nulls_last=True), F("order_placed_at").asc(nulls_last=True), "id")
+        .values_list("terms", flat=True)
+    )
+    coupons = min(len(snapshots), progress.remaining)
+    today = reward_from_region(region)
+    due = [frozen_reward(snapshot) if snapshot else today for snapshot in snapshots[:coupons]]
+    # A snapshot in another currency (the member has since moved to another region) is not added into this one.
+    amount = sum((terms.reward_amount for terms in due if terms.currency == region.currency), Decimal("0"))
+    return OnTheWay(friends=len(snapshots), coupons=coupons, amount=amount, currency=region.currency)
 
 
 def counted_this_month(*, now: datetime) -> int:

@@ -2,32 +2,34 @@
 
 The limit holds under any concurrency because of one counter row per
 (referrer, program month): created with INSERT … ON CONFLICT DO NOTHING, then
-raised with a conditional UPDATE (count < limit) in the same transaction as
-the coupon and its ledger row (docs/program-rules.md G2). The referral row is
-locked first, and the coupon's OneToOne to the referral makes a second reward
-impossible even if everything else went wrong.
+locked and raised in the same transaction as the coupon and its ledger row
+(docs/program-rules.md G2; the code is `referrals.services.batch`, which the
+sweep runs for batches and `credit_referral` for a set of one). The referral
+row is locked first, and the coupon's OneToOne to the referral makes a second
+reward impossible even if everything else went wrong.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Region, User
-from accounts.selectors import region_for_country
+from accounts.models import User
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
 from lib.errors import DomainError
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
-from referrals.services.notices import notify_credited, notify_limit_reached
+from referrals.services.batch import credit_locked, load_due, reward_key
+from referrals.services.notices import notify_credited
+from referrals.services.terms import terms_for
 from referrals.services.timeline import transition
+from referrals.terms import RewardTerms
 
 logger = logging.getLogger(__name__)
 
@@ -56,21 +58,17 @@ class CreditError(DomainError):
     code = "CREDIT_REFUSED"
 
 
-def reward_key(referral_id: int) -> str:
-    return f"referral-reward:{referral_id}"
-
-
 def _issue_reward(
-    *, referral: Referral, region: Region, now: datetime, reason: str, actor: User | None = None
+    *, referral: Referral, terms: RewardTerms, now: datetime, reason: str, actor: User | None = None
 ) -> Coupon:
-    """The referrer's reward coupon on the region's terms; the referral's OneToOne makes it at most one."""
+    """The referrer's reward coupon on the referral's terms; the referral's OneToOne makes it at most one."""
     return issue_coupon(
         member=referral.referrer,
         source=CouponSource.REFERRAL,
-        value=region.reward_amount,
-        min_spend=region.reward_min_spend,
-        currency=region.currency,
-        valid_days=region.coupon_valid_days,
+        value=terms.reward_amount,
+        min_spend=terms.reward_min_spend,
+        currency=terms.currency,
+        valid_days=terms.coupon_valid_days,
         issued_at=now,
         title="Referral reward",
         referral=referral,
@@ -86,9 +84,7 @@ def credit_referral(*, referral_id: int) -> str:
 
     Returns the referral's state afterwards ("" if it does not exist).
     """
-    referral = (
-        Referral.objects.select_for_update(of=("self",)).select_related("referrer", "friend").filter(pk=referral_id)
-    ).first()
+    referral = Referral.objects.select_for_update(of=("self",)).filter(pk=referral_id).first()
     if referral is None:
         return ""
     if referral.state != ReferralState.QUALIFIED:
@@ -99,91 +95,18 @@ def credit_referral(*, referral_id: int) -> str:
 
 
 def credit_locked_referral(referral: Referral) -> str:
-    """The crediting itself; the caller holds the referral's row lock inside a transaction."""
+    """The crediting itself (`batch.credit_locked` for a set of one); the caller holds the referral's row lock
+    inside a transaction, and the referral is qualified in the database."""
     if Coupon.objects.filter(referral_id=referral.pk).exists():
         # Cannot happen through this module; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral.pk)
         return referral.state
-    region = region_for_country(str(referral.referrer.country))
     now = timezone.now()
-    month = program_month(at=now, time_zone=region.time_zone)
-    limit = region.monthly_limit
-    MonthlyRewardCounter.objects.bulk_create(
-        [MonthlyRewardCounter(referrer_id=referral.referrer_id, month=month, count=0)], ignore_conflicts=True
-    )
-    counter = MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month)
-    took_slot = counter.filter(count__lt=limit).update(count=F("count") + 1)
-    if not took_slot:
-        moved = transition(
-            referral=referral,
-            to_state=ReferralState.CAPPED,
-            from_states=[ReferralState.QUALIFIED],
-            reason_code=ReasonCode.MONTHLY_LIMIT,
-            occurred_at=now,
-            note=f"{limit} of {limit} referral coupons already credited for {month:%B %Y}.",
-        )
-        if not moved:
-            raise RuntimeError(f"referral {referral.pk} changed state while locked")
-        notify_limit_reached(referral=referral, month=month, limit=limit)
-        logger.info("referral %s capped: monthly limit %s reached for %s", referral.pk, limit, month)
-        return ReferralState.CAPPED
-    coupon = _issue_reward(
-        referral=referral, region=region, now=now, reason=f"Referral reward: first order of {referral.friend} completed"
-    )
-    moved = transition(
-        referral=referral,
-        to_state=ReferralState.CREDITED,
-        from_states=[ReferralState.QUALIFIED],
-        occurred_at=now,
-        note=(
-            f"Coupon #{coupon.pk}: {coupon.currency} {coupon.value} off {coupon.min_spend}, "
-            f"valid until {coupon.expires_at:%Y-%m-%d %H:%M} UTC."
-        ),
-        credited_at=now,
-    )
-    if not moved:
-        raise RuntimeError(f"referral {referral.pk} changed state while locked")
-    notify_credited(referral=referral, coupon=coupon)
-    if counter.values_list("count", flat=True).get() >= limit:
-        notify_limit_reached(referral=referral, month=month, limit=limit)
-    logger.info("referral %s credited with coupon %s", referral.pk, coupon.pk)
-    return ReferralState.CREDITED
-
-
-def credit_due_referrals(*, batch: int = 200) -> dict[str, int]:
-    """Sweep: credit every due qualified referral, one per transaction, claimed with FOR UPDATE SKIP LOCKED.
-
-    Two sweeps (or a sweep and a task) never wait for each other and never
-    credit one referral twice; a referral that fails is logged and skipped
-    until the next run, so one bad row cannot stall the rest.
-    """
-    now = timezone.now()
-    outcomes: Counter[str] = Counter()
-    failed: list[int] = []
-    for _ in range(batch):
-        referral = None
-        try:
-            with transaction.atomic():
-                referral = (
-                    Referral.objects.select_for_update(skip_locked=True, of=("self",))
-                    .select_related("referrer", "friend")
-                    .filter(state=ReferralState.QUALIFIED, credit_due_at__lte=now)
-                    .exclude(pk__in=failed)
-                    .order_by("credit_due_at", "pk")
-                    .first()
-                )
-                if referral is None:
-                    break
-                outcomes[credit_locked_referral(referral)] += 1
-        except Exception:
-            if referral is None:
-                logger.exception("credit sweep could not claim due referrals; the next sweep retries")
-                outcomes["failed"] += 1
-                break
-            logger.exception("crediting referral %s failed; the next sweep retries it", referral.pk)
-            failed.append(referral.pk)
-            outcomes["failed"] += 1
-    return dict(outcomes)
+    due = load_due([(referral.pk, referral.referrer_id, referral.friend_id, referral.credit_due_at or now)], now=now)
+    outcome = next(iter(credit_locked(due, now=now)))
+    referral.refresh_from_db(fields=["state", "reason_code", "credited_at", "decided_at", "updated_at"])
+    logger.debug("referral %s %s", referral.pk, outcome)
+    return outcome
 
 
 @transaction.atomic
@@ -209,10 +132,13 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():
         raise CreditError("This referral already has its reward coupon.")
-    region = region_for_country(str(locked.referrer.country))
     now = timezone.now()
     coupon = _issue_reward(
-        referral=locked, region=region, now=now, reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}", actor=actor
+        referral=locked,
+        terms=terms_for(locked),
+        now=now,
+        reason=f"{ReasonCode.MANUAL_CREDIT}: {reason}",
+        actor=actor,
     )
     transition(
         referral=locked,
@@ -234,8 +160,8 @@ def release_monthly_slot(*, referral: Referral) -> bool:
     """Give back the monthly slot an automatic credit used (the month it was credited in)."""
     if referral.credited_at is None:
         return False
-    region = region_for_country(str(referral.referrer.country))
-    month = program_month(at=referral.credited_at, time_zone=region.time_zone)
+    terms = terms_for(referral)
+    month = program_month(at=referral.credited_at, time_zone=terms.time_zone)
     return bool(
         MonthlyRewardCounter.objects.filter(referrer_id=referral.referrer_id, month=month, count__gt=0).update(
             count=F("count") - 1

@@ -9,13 +9,13 @@ The words of each reason code are those of `referrals.reasons.REASON_WORDS`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.urls import reverse
 
 from accounts.locales import member_money_locale
-from accounts.notify import notify
+from accounts.notify import Notice, notify, notify_many
 from coupons.models import Coupon
 from lib.money import format_money
 from referrals.models import Referral
@@ -24,30 +24,60 @@ from referrals.selectors.cards import mask_name
 from referrals.selectors.friend import friend_signup_notice
 
 
-def _friend_name(referral: Referral) -> str:
+def masked_friend_name(first_name: str, last_name: str) -> str:
     """The friend as Invite Friends names them ("Jo** S."): notices and e-mails never carry more (section 9)."""
-    friend = referral.friend
-    if not (friend.first_name or friend.last_name):
+    if not (first_name or last_name):
         return "your friend"
-    return mask_name(friend.first_name, friend.last_name)
+    return mask_name(first_name, last_name)
 
 
-def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
-    # The referrer's locale, not that of whoever's request (or task) completed the friend's order.
-    locale = member_money_locale(referral.referrer)
-    amount = format_money(coupon.value, coupon.currency, locale)
-    minimum = format_money(coupon.min_spend, coupon.currency, locale)
-    notify(
-        member=referral.referrer,
+def _friend_name(referral: Referral) -> str:
+    return masked_friend_name(referral.friend.first_name, referral.friend.last_name)
+
+
+def credited_notice(
+    *,
+    referral_id: int,
+    referrer_id: int,
+    friend_name: str,
+    value: Decimal,
+    min_spend: Decimal,
+    currency: str,
+    expires_at: datetime,
+    locale: str,
+    link: str,
+) -> Notice:
+    """The 'you earned a coupon' notice; `locale` is the referrer's (`member_money_locale`), `link` My Coupons."""
+    amount = format_money(value, currency, locale)
+    minimum = format_money(min_spend, currency, locale)
+    return Notice(
+        member_id=referrer_id,
         kind="referral_credited",
         title=f"You earned a {amount} coupon",
         body=(
-            f"{_friend_name(referral)} completed their first order, so we added a {amount} coupon "
-            f"(minimum spend {minimum}) to My Coupons. It is valid until {coupon.expires_at:%d %B %Y}."
+            f"{friend_name or 'your friend'} completed their first order, so we added a {amount} coupon "
+            f"(minimum spend {minimum}) to My Coupons. It is valid until {expires_at:%d %B %Y}."
         ),
-        link=reverse("coupons:wallet"),
-        dedupe_key=f"referral-credited:{referral.pk}",
+        link=link,
+        dedupe_key=f"referral-credited:{referral_id}",
     )
+
+
+def notify_credited(*, referral: Referral, coupon: Coupon) -> None:
+    """Written with the credit; its e-mail is sent by a worker after commit (accounts.notify.notify_many)."""
+    notice = credited_notice(
+        referral_id=referral.pk,
+        referrer_id=referral.referrer_id,
+        friend_name=_friend_name(referral),
+        value=coupon.value,
+        min_spend=coupon.min_spend,
+        currency=coupon.currency,
+        expires_at=coupon.expires_at,
+        # The referrer's locale, not that of whoever's request (or task) completed the friend's order.
+        locale=member_money_locale(referral.referrer),
+        link=reverse("coupons:wallet"),
+    )
+    notify_many([notice])
 
 
 def notify_ended(*, referral: Referral, reason_code: str, extra: str = "") -> None:
@@ -85,18 +115,25 @@ def notify_held_for_review(*, referral: Referral, reason_code: str) -> None:
     )
 
 
-def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
-    """Once per referrer and program month."""
-    notify(
-        member=referral.referrer,
+def limit_notice(*, referrer_id: int, month: date, limit: int, link: str) -> Notice:
+    """Once per referrer and program month (its dedupe key); `link` is Invite Friends."""
+    return Notice(
+        member_id=referrer_id,
         kind="referral_monthly_limit",
         title=f"You reached this month's limit: {limit} of {limit} referral coupons",
         body=(
             f"You have received {limit} of {limit} referral coupons for {month:%B %Y}. Friends who complete "
             "their first order later this month still count, but earn no coupon. The limit resets on the 1st."
         ),
-        link=reverse("referrals:invite"),
-        dedupe_key=f"referral-monthly-limit:{referral.referrer_id}:{month:%Y-%m}",
+        link=link,
+        dedupe_key=f"referral-monthly-limit:{referrer_id}:{month:%Y-%m}",
+    )
+
+
+def notify_limit_reached(*, referral: Referral, month: date, limit: int) -> None:
+    """Once per referrer and program month; e-mailed by a worker after commit."""
+    notify_many(
+        [limit_notice(referrer_id=referral.referrer_id, month=month, limit=limit, link=reverse("referrals:invite"))]
     )
 
 

@@ -50,10 +50,19 @@ def _lock_under_review(referral: Referral, actor: User | None) -> Referral:
 def approve_review(*, referral: Referral, actor: User | None, note: str = "") -> Referral:
     """Approve once: the referral continues to the state its stored order facts imply (crediting if completed)."""
     locked = _lock_under_review(referral, actor)
-    # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
-    at_signup = review_opened_at_signup(referral=locked)
     note = (note or "").strip() or "Approved after review."
     staff: _StaffActor = {"actor": actor, "actor_kind": ReferralEvent.Actor.STAFF}
+    continue_after_review(locked, note=note, reason_code=ReasonCode.STAFF_APPROVED, staff=staff)
+    referral.refresh_from_db()
+    return locked
+
+
+def continue_after_review(locked: Referral, *, note: str, reason_code: str, staff: _StaffActor) -> None:
+    """The referral (locked, under review) continues as approved: voided if its first order ended or its card is
+    the referrer's, qualified and credited if the order completed, else back to registered / order placed; the
+    welcome package follows. Shared by a staff approval and a review that closed itself (`second_chance`)."""
+    # Read before the decision changes the timeline: only a sign-up review kept the friend's welcome coupons.
+    at_signup = review_opened_at_signup(referral=locked)
     ended = ended_before_completion(locked)
     # The card rules were not applied while the referral was held: a strong signal still ends it.
     order = locked.first_order  # read with the lock (select_related): no query
@@ -87,7 +96,7 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
             referral=locked,
             to_state=ReferralState.QUALIFIED,
             from_states=[ReferralState.UNDER_REVIEW],
-            reason_code=ReasonCode.STAFF_APPROVED,
+            reason_code=reason_code,
             note=note,
             credit_due_at=locked.completed_at,
             **staff,
@@ -100,7 +109,7 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
             referral=locked,
             to_state=to_state,
             from_states=[ReferralState.UNDER_REVIEW],
-            reason_code=ReasonCode.STAFF_APPROVED,
+            reason_code=reason_code,
             note=note,
             **staff,
         )
@@ -111,8 +120,6 @@ def approve_review(*, referral: Referral, actor: User | None, note: str = "") ->
     elif at_signup:
         # Voided at approval: no welcome package, and the friend was promised an answer.
         notify_friend_not_applied(referral=locked, reason_code=locked.reason_code)
-    referral.refresh_from_db()
-    return locked
 
 
 @transaction.atomic

@@ -11,7 +11,6 @@ from django.utils import timezone
 from accounts.identity import ip_country, keyed_hash
 from accounts.models import Device, User
 from accounts.notify import notify
-from accounts.selectors import region_for_country
 from coupons.services import issue_coupon
 from lib.client import ClientInfo
 from lib.errors import DomainError
@@ -24,6 +23,7 @@ from referrals.selectors.links import usable_code
 from referrals.services.attribution import Attribution
 from referrals.services.device_ring import RingResult, flag_device_ring
 from referrals.services.timeline import record_start
+from referrals.terms import referral_terms, snapshot_for
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +128,10 @@ def register_referral(
                     state=state,
                     reason_code=decision.reason_code,
                     signals=decision.signals,
+                    # What this invitation promises, frozen now (docs/program-rules.md section 7).
+                    terms=snapshot_for(
+                        friend_country=str(friend.country), referrer_country=str(code.user.country), at=now
+                    ),
                     review_requested_at=now if state == ReferralState.UNDER_REVIEW else None,
                     decided_at=now if state == ReferralState.REJECTED else None,
                 )
@@ -174,13 +178,14 @@ def register_referral(
 
 @transaction.atomic
 def issue_welcome_package(*, referral: Referral) -> list:
-    """Issue the region's welcome coupons to the friend once per referral; safe to call again."""
+    """Issue the welcome coupons promised at sign-up (the referral's frozen terms) once per referral; safe to call
+    again."""
     if not welcome_package_due(state=referral.state, signals=referral.signals):
         raise WelcomePackageNotDue(f"referral {referral.pk} is {referral.state}")
     friend = referral.friend
-    region = region_for_country(str(friend.country))
+    welcome = referral_terms(referral).welcome
     coupons = []
-    for i, item in enumerate(region.welcome_coupons().items):
+    for i, item in enumerate(welcome.package.items):
         coupons.append(
             issue_coupon(
                 member=friend,
@@ -189,8 +194,8 @@ def issue_welcome_package(*, referral: Referral) -> list:
                 welcome_for=referral,
                 value=item.value,
                 min_spend=item.min_spend,
-                currency=region.currency,
-                valid_days=region.coupon_valid_days,
+                currency=welcome.currency,
+                valid_days=welcome.coupon_valid_days,
                 idempotency_key=f"welcome:{referral.pk}:{i}",
                 reason="Welcome package",
                 title="Welcome coupon",

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Notification
+from accounts.notify import email_notices
 from referrals.reasons import ReferralState
-from referrals.services import credit_referral
+from referrals.services import credit_due_referrals, credit_referral
 from referrals.services.notices import notify_ended
 from tests.factories import OrderFactory, ReferralFactory, UserFactory
 
@@ -102,3 +103,27 @@ def test_notices_and_their_e_mails_name_the_friend_masked_as_the_page_does(djang
     texts = [n.title + " " + n.body for n in notices] + [m.body + m.subject for m in mail.outbox]
     assert any("Jo**** S." in text for text in texts)
     assert all("Johnathan" not in text and "Smithers" not in text for text in texts)
+
+
+@pytest.mark.parametrize("path", ["task", "sweep"])
+def test_the_credited_notice_and_its_e_mail_name_the_friend_masked_on_both_crediting_paths(
+    path, django_capture_on_commit_callbacks
+):
+    """Both crediting paths build the notice in one batch (referrals.services.batch): the masked name in both."""
+    friend = UserFactory(first_name="Johnathan", last_name="Smithers")
+    done = timezone.now() - timedelta(hours=30)
+    referral = ReferralFactory(friend=friend, state=ReferralState.QUALIFIED, completed_at=done, credit_due_at=done)
+    referral.first_order = OrderFactory(buyer=friend, completed_at=done, state="completed")
+    referral.save(update_fields=["first_order"])
+    with django_capture_on_commit_callbacks(execute=True):
+        if path == "task":
+            assert credit_referral(referral_id=referral.pk) == ReferralState.CREDITED
+        else:
+            assert credit_due_referrals() == {"credited": 1}
+    credited = Notification.objects.get(user=referral.referrer, kind="referral_credited")
+    assert credited.body.startswith("Jo**** S. completed their first order")
+    # The e-mail is rendered from the row by the worker's task (accounts.notify.email_notices).
+    assert email_notices(dedupe_keys=[credited.dedupe_key]) == 1
+    (email,) = [m for m in mail.outbox if m.to == [referral.referrer.email]]
+    assert "Jo**** S. completed their first order" in email.body
+    assert "Johnathan" not in credited.body + email.body + email.subject

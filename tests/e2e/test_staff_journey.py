@@ -262,6 +262,31 @@ def test_staff_sign_in_asks_for_an_authenticator_code(page, live_server, analyst
     assert AuditLog.objects.filter(actor=analyst, action__startswith="second factor").count() == 2
 
 
+def test_the_dashboard_shows_what_the_nightly_reconciliation_found(page, live_server, analyst, world, screenshot):
+    from coupons.models import LedgerEntry
+    from referrals.services.reconciliation import run_reconciliation
+
+    reward = Coupon.objects.get(referral=world["credited"])
+    LedgerEntry.objects.filter(coupon=reward, event="issued").delete()  # a row lost from the ledger
+    run_reconciliation()
+    page.goto("/admin/")
+    page.wait_for_url("**/admin/login/**")
+    page.get_by_label("E-mail address").fill("ana.fraud@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+    page.goto("/admin/dashboard/")
+    card = page.locator(".staff-card", has_text="Nightly reconciliation")
+    assert "staff-card-alert" in card.get_attribute("class")
+    assert card.locator(".staff-figure").inner_text() == "2"
+    found = page.locator(".module", has_text="Reconciliation: what does not add up")
+    assert "Coupon without exactly one issuing row" in found.inner_text()
+    assert "Coupon ledger total differs from active coupons" in found.inner_text()
+    assert f"#{reward.pk}" in found.inner_text()
+    found.scroll_into_view_if_needed()
+    shoot(page, screenshot, "staff-09-reconciliation", phone=True)
+
+
 def test_a_reject_on_the_review_page_needs_a_written_reason(
     page, live_server, analyst, world, screenshot, login, axe_check
 ):

@@ -56,6 +56,8 @@ def staff_urls(world: dict, member) -> list[tuple[str, str, bool]]:
         ("notifications", reverse("admin:accounts_notification_changelist"), False),
         ("regions", reverse("admin:accounts_region_changelist"), False),
         ("levels", reverse("admin:accounts_level_changelist"), False),
+        ("what-if-runs", reverse("admin:referrals_whatifrun_changelist"), False),
+        ("what-if-add", reverse("admin:referrals_whatifrun_add"), False),
     ]
 
 

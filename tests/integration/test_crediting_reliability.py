@@ -194,10 +194,10 @@ def test_a_worker_killed_mid_credit_leaves_nothing_and_a_rerun_gives_one_coupon(
         f"""
         import os, django
         django.setup()
-        from referrals.services import crediting
-        def die(**kwargs):
+        from referrals.services import batch, crediting
+        def die(*args, **kwargs):
             os._exit(9)
-        crediting.notify_credited = die
+        batch.notify_many = die
         crediting.credit_referral(referral_id={referral.pk})
         """
     )

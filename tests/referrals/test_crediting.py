@@ -141,24 +141,25 @@ def test_the_sweep_credits_due_referrals_and_skips_the_rest():
 
 
 def test_a_failing_referral_does_not_stall_the_sweep(monkeypatch):
+    """A batch that fails is rolled back whole and its referrals are credited one by one: only the bad one waits."""
     first, second = qualified(), qualified()
-    from referrals.services import crediting
+    from referrals.services import batch
 
-    real = crediting.issue_coupon
+    real = batch.issue_coupons
 
-    def flaky(**kwargs):
-        if kwargs["referral"].pk == first.pk:
+    def failing(new, **kwargs):
+        if any(n.referral_id == first.pk for n in new):
             raise RuntimeError("boom")
-        return real(**kwargs)
+        return real(new, **kwargs)
 
-    monkeypatch.setattr(crediting, "issue_coupon", flaky)
+    monkeypatch.setattr(batch, "issue_coupons", failing)
     assert credit_due_referrals() == {"failed": 1, "credited": 1}
     first.refresh_from_db()
     assert first.state == ReferralState.QUALIFIED
     # The failed attempt rolled back its monthly slot with it.
     assert MonthlyRewardCounter.objects.get(referrer=second.referrer).count == 1
     assert MonthlyRewardCounter.objects.filter(referrer=first.referrer, count__gt=0).count() == 0
-    monkeypatch.setattr(crediting, "issue_coupon", real)
+    monkeypatch.setattr(batch, "issue_coupons", real)
     assert credit_due_referrals() == {"credited": 1}
 
 

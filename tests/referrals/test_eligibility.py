@@ -85,7 +85,6 @@ def test_a_clean_signup_is_allowed_and_keeps_its_signals():
         ({"device_program_accounts": 4}, ReasonCode.DEVICE_LIMIT),
         ({"friend": friend(region_in_program=False)}, ReasonCode.REGION_RESTRICTED),
         ({"referrer": referrer(region_in_program=False)}, ReasonCode.REGION_RESTRICTED),
-        ({"ip_country": "GB"}, ReasonCode.REGION_MISMATCH),
         ({"friend": friend(status="flagged")}, ReasonCode.ACCOUNT_FLAGGED),
         ({"referrer": referrer(status="flagged")}, ReasonCode.ACCOUNT_FLAGGED),
         ({"referrer": referrer(status="suspended")}, ReasonCode.REFERRER_INACTIVE),
@@ -111,11 +110,8 @@ def test_unknown_ip_country_is_not_a_mismatch():
 def test_flagged_wins_over_every_other_reason_and_all_hits_are_recorded():
     decision = decide(facts(friend=friend(status="flagged"), device_hash="dev-referrer", ip_country="GB"))
     assert decision.reason_code == ReasonCode.ACCOUNT_FLAGGED
-    assert set(decision.signals["strong"]) == {
-        ReasonCode.ACCOUNT_FLAGGED,
-        ReasonCode.SELF_REFERRAL,
-        ReasonCode.REGION_MISMATCH,
-    }
+    assert set(decision.signals["strong"]) == {ReasonCode.ACCOUNT_FLAGGED, ReasonCode.SELF_REFERRAL}
+    assert decision.signals["medium"] == [ReasonCode.REGION_MISMATCH]
 
 
 def test_self_referral_is_reported_rather_than_already_registered():
@@ -135,6 +131,8 @@ def test_self_referral_is_reported_rather_than_already_registered():
             },
             ReasonCode.SHARED_FINGERPRINT,
         ),
+        # Travellers and VPNs are common: a location unlike the account's country is a review, never a rejection.
+        ({"ip_country": "GB", "phone_country": "US"}, ReasonCode.REGION_MISMATCH),
         ({"phone_country": "GB"}, ReasonCode.COUNTRY_SIGNAL_MISMATCH),
         ({"friend": friend(email_normalized="someone@mailinator.com")}, ReasonCode.DISPOSABLE_EMAIL),
         ({"ip_signups_last_day": 4}, ReasonCode.IP_BURST),

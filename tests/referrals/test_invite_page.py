@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Region
 from referrals.models import MonthlyRewardCounter, ReferralCode
@@ -163,6 +164,27 @@ def test_meter_uses_the_program_time_zone_at_the_month_boundary(member):
     assert (november.count, november.limit, november.resets_on) == (5, 6, date(2026, 12, 1))
     assert (december.count, december.resets_on) == (1, date(2027, 1, 1))
     assert november.is_near and not november.is_full
+
+
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_money_on_the_way_is_what_each_friends_frozen_terms_promise_within_the_slots_left(member):
+    """The card's "Your terms" and "On the way" agree: a region change after sign-up changes neither (issue 18)."""
+    now = timezone.now()
+    early = ReferralFactory(referrer=member, state="qualified", completed_at=now, credit_due_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now + timedelta(minutes=1))
+    Region.objects.filter(country="US").update(reward_amount=Decimal("2.00"))  # later friends would get $2.00
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now + timedelta(minutes=2))
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=7)
+    region = Region.objects.get(country="US")
+    progress = meter.monthly_progress(member=member, now=now)
+    way = meter.on_the_way(member=member, progress=progress, region=region)
+    # Four friends on the way, three slots left: the three first due, each at the $5.00 frozen at their sign-up.
+    assert (way.friends, way.coupons, way.amount, way.currency) == (4, 3, Decimal("15.00"), "USD")
+    early.terms = {}  # a row without a snapshot is worth the region's reward today
+    early.save(update_fields=["terms"])
+    way = meter.on_the_way(member=member, progress=progress, region=region)
+    assert way.amount == Decimal("12.00")
 
 
 def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):

@@ -22,6 +22,7 @@ from coupons.models import Coupon
 from flows.signup import register_referral
 from lib.client import client_info
 from referrals.cookies import read_attribution, set_attribution_cookie
+from referrals.explain import FRIEND_REVIEW_TEXT
 from referrals.models import Click, Referral, ReferralCode, ReferralEvent
 from referrals.reasons import FLAGGED_MESSAGE, ReasonCode, ReferralState
 from referrals.services import (
@@ -261,13 +262,14 @@ def click(client, code, **extra):
     client.get(reverse("referrals:click", args=[code.code]) + "?ch=whatsapp", **extra)
 
 
-def test_friend_in_another_country_is_told_the_location_does_not_match(client):
+def test_friend_in_another_country_waits_for_a_check_instead_of_a_rejection(client):
     code = ReferralCodeFactory(user__first_name="Maya")
     click(client, code, REMOTE_ADDR="81.2.69.142")
     path, shown, page = landed(client, country="US", REMOTE_ADDR="81.2.69.142")  # a GB address
-    assert Referral.objects.get().reason_code == ReasonCode.REGION_MISMATCH
-    assert path == reverse("referrals:invite")
-    assert shown == [f"{NOT_APPLIED}your location does not match your account region."]
+    referral = Referral.objects.get()
+    assert (referral.state, referral.reason_code) == (ReferralState.UNDER_REVIEW, ReasonCode.REGION_MISMATCH)
+    assert path == reverse("coupons:wallet")
+    assert shown == [FRIEND_REVIEW_TEXT]
     assert_on_page(shown[0], page)
     assert "Maya" not in shown[0]
 
@@ -484,13 +486,15 @@ def test_a_referrer_with_three_program_accounts_beside_them_may_join(rf):
     )
 
 
-def test_region_mismatch_is_rejected(rf):
+def test_region_mismatch_goes_to_review_not_rejection(rf):
     code = ReferralCodeFactory()
     request = signup_request(rf, ip="81.2.69.142", code=code)  # GB, account in US
     referral = register_referral(
         friend=new_friend(request, country="US"), client=client_info(request), attribution=read_attribution(request)
     )
     assert referral.reason_code == ReasonCode.REGION_MISMATCH
+    assert referral.state == ReferralState.UNDER_REVIEW
+    assert referral.signals["medium"] == [ReasonCode.REGION_MISMATCH]
 
 
 def test_restricted_region_is_rejected(rf):

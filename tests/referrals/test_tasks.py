@@ -108,3 +108,21 @@ def test_a_failed_enqueue_after_commit_is_logged_and_harmless(django_capture_on_
     assert "sweep will handle it" in caplog.text
     # The sweep heals it.
     assert tasks.credit_due_referrals() == {"credited": 1}
+
+
+def test_a_worker_keeps_its_database_connection_across_tasks_and_logs_no_line_per_successful_task(monkeypatch):
+    from types import SimpleNamespace
+
+    import django.db
+
+    from referral_portal import celery as celery_module
+
+    # Celery's Django fixup closes connections around every task unless told to reuse them.
+    assert app.conf.db_reuse_max >= 100
+    assert logging.getLogger("celery.app.trace").getEffectiveLevel() >= logging.WARNING
+    # Instead, what Django does around a request: retire a connection only when it erred or is too old.
+    calls = []
+    monkeypatch.setattr(django.db, "close_old_connections", lambda: calls.append(1))
+    celery_module._retire_unusable_connections(task=SimpleNamespace(request=SimpleNamespace(is_eager=False)))
+    celery_module._retire_unusable_connections(task=SimpleNamespace(request=SimpleNamespace(is_eager=True)))
+    assert calls == [1]  # an eager call (tests) runs inside its caller's transaction: left alone

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0002_staff_roles"),
+        ("support", "0003_what_if_roles"),
     ]
 
     operations = [
