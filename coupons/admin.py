@@ -18,7 +18,17 @@ from django.urls import path, reverse
 
 from accounts.models import Region
 from coupons.forms import CampaignAdminForm, IssueCouponForm
-from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponSource, LedgerEntry, PromoRedemption
+from coupons.models import (
+    Campaign,
+    CheckIn,
+    CoinLedger,
+    Coupon,
+    CouponSource,
+    LedgerEntry,
+    PromoRedemption,
+    StoreOffer,
+    StoreOfferClaim,
+)
 from coupons.services import issue_coupon
 from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
 
@@ -186,3 +196,41 @@ class CheckInAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class StoreOfferClaimInline(admin.TabularInline):
+    model = StoreOfferClaim
+    fields = ["claimed_at", "member", "coupon"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StoreOffer)
+class StoreOfferAdmin(admin.ModelAdmin):
+    """Store coupons a store offers on its page: program managers set audience, amount and limits; the
+    collected count moves only when members collect (coupons.services.store_offers)."""
+
+    list_display = ["store", "audience", "value", "min_spend", "currency", "collected_count", "total_limit"]
+    list_display += ["starts_at", "ends_at", "is_active"]
+    list_filter = ["audience", "is_active", "store"]
+    search_fields = ["store__name"]
+    list_select_related = ["store"]
+    readonly_fields = ["collected_count"]
+    inlines = [StoreOfferClaimInline]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # collected coupons point at it: end an offer by deactivating it
+
+
+@admin.register(StoreOfferClaim)
+class StoreOfferClaimAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["claimed_at", "offer", "member", "coupon"]
+    list_select_related = ["offer__store", "member", "coupon"]
+    search_fields = ["member__email", "offer__store__name"]

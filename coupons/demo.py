@@ -10,7 +10,18 @@ from django.utils import timezone
 
 from accounts.models import User
 from coupons import coins
-from coupons.models import Campaign, CheckIn, CoinLedger, Coupon, CouponKind, CouponSource, CouponStatus, LedgerEntry
+from coupons.models import (
+    Campaign,
+    CheckIn,
+    CoinLedger,
+    Coupon,
+    CouponKind,
+    CouponSource,
+    CouponStatus,
+    LedgerEntry,
+    StoreOffer,
+    StoreOfferAudience,
+)
 from coupons.services import issue_coupon, write_ledger
 from orders.demo import ensure_shop
 from orders.models import Store
@@ -39,6 +50,29 @@ def ensure_promo_campaign() -> Campaign:
 DEMO_COUPON_STORE = "pixel-gadgets"
 
 
+# Store coupons on the demo stores' pages ("Get coupons"): (store slug, audience, value, min spend, total limit).
+STORE_OFFERS = [
+    ("northwind-outfitters", StoreOfferAudience.FOLLOWERS, "3.00", "20.00", 500),
+    ("northwind-outfitters", StoreOfferAudience.FIRST_BUYERS, "5.00", "30.00", 200),
+    ("pixel-gadgets", StoreOfferAudience.FOLLOWERS, "4.00", "40.00", None),
+]
+
+
+def ensure_store_offers() -> list[StoreOffer]:
+    """The demo stores' offers (stores from orders.demo; one offer per store and audience, looked up by both)."""
+    offers = []
+    for slug, audience, value, min_spend, limit in STORE_OFFERS:
+        store = Store.objects.filter(slug=slug).first()
+        if store is not None:
+            offer, _ = StoreOffer.objects.get_or_create(
+                store=store,
+                audience=audience,
+                defaults={"value": D(value), "min_spend": D(min_spend), "total_limit": limit},
+            )
+            offers.append(offer)
+    return offers
+
+
 def ensure_demo_coupons(member) -> list[Coupon]:
     """Coupons of each kind for the demo member (welcome, event, select, store, used, expired).
 
@@ -52,6 +86,7 @@ def ensure_demo_coupons(member) -> list[Coupon]:
         name="Spring Sale", kind=CouponKind.PLATFORM, value=D("10.00"), min_spend=D("60.00")
     )
     ensure_promo_campaign()
+    ensure_store_offers()
     specs = [
         ("welcome-1", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $4 off $5", "4.00", "5.00", 1, {}),
         ("welcome-2", CouponKind.PLATFORM, CouponSource.WELCOME, "Welcome: $5 off $25", "5.00", "25.00", 1, {}),

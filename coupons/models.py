@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
 # (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
@@ -33,6 +34,7 @@ class CouponSource(models.TextChoices):
     COINS = "coins", "Coins exchange"
     MANUAL = "manual", "Issued by staff"
     STORE = "store", "Store"
+    MILESTONE = "milestone", _("Referral milestone")
 
 
 class CouponStatus(models.TextChoices):
@@ -189,6 +191,74 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} {self.amount} ({self.idempotency_key})"
+
+
+class StoreOfferAudience(models.TextChoices):
+    FOLLOWERS = "followers", _("Followers of the store")
+    FIRST_BUYERS = "first_buyers", _("First-time buyers of the store")
+
+
+class StoreOffer(models.Model):
+    """A store coupon a store offers on its page ("Get coupons"): each member collects it once, within the
+    offer's total limit (docs/program-rules.md section 4, store coupons)."""
+
+    store = models.ForeignKey("orders.Store", on_delete=models.PROTECT, related_name="offers")
+    audience = models.CharField(_("offered to"), max_length=12, choices=StoreOfferAudience.choices)
+    value = models.DecimalField(_("value"), max_digits=10, decimal_places=2)
+    min_spend = models.DecimalField(
+        _("minimum spend"), max_digits=10, decimal_places=2, default=0, help_text=_("On this store's subtotal.")
+    )
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    valid_days = models.PositiveSmallIntegerField(_("valid for (days)"), default=30)
+    total_limit = models.PositiveIntegerField(
+        _("coupons in all"), null=True, blank=True, help_text=_("Empty: no total limit.")
+    )
+    collected_count = models.PositiveIntegerField(_("collected"), default=0)
+    starts_at = models.DateTimeField(_("starts"), default=timezone.now)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["store__name", "audience", "value"]
+        verbose_name = _("store coupon offer")
+        verbose_name_plural = _("store coupon offers")
+        constraints = [
+            models.CheckConstraint(condition=Q(value__gt=0), name="store_offer_value_positive"),
+            models.CheckConstraint(condition=Q(min_spend__gte=0), name="store_offer_min_spend_non_negative"),
+            models.CheckConstraint(condition=Q(valid_days__gte=1), name="store_offer_valid_days_positive"),
+            models.CheckConstraint(
+                condition=Q(total_limit__isnull=True) | Q(collected_count__lte=models.F("total_limit")),
+                name="store_offer_within_limit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store}: {self.currency} {self.value} off {self.min_spend} ({self.get_audience_display()})"
+
+    def is_open(self, at: datetime) -> bool:
+        """Collectable now: active, started, not ended, not all collected."""
+        return (
+            self.is_active
+            and self.starts_at <= at
+            and (self.ends_at is None or at < self.ends_at)
+            and (self.total_limit is None or self.collected_count < self.total_limit)
+        )
+
+
+class StoreOfferClaim(models.Model):
+    """One member's collection of one store offer: the unique pair makes it once per member."""
+
+    offer = models.ForeignKey(StoreOffer, on_delete=models.PROTECT, related_name="claims")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="store_offer_claims")
+    coupon = models.OneToOneField(Coupon, on_delete=models.PROTECT, related_name="store_offer_claim")
+    claimed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-claimed_at"]
+        constraints = [models.UniqueConstraint(fields=["offer", "member"], name="one_claim_per_offer_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member} collected offer {self.offer_id}"
 
 
 class PromoRedemption(models.Model):

@@ -3,7 +3,8 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from flows import orders as flows
-from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store
+from lib.admin import ReadOnlyAdminMixin
+from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store, StoreFollow
 
 
 @admin.register(Store)
@@ -122,3 +123,13 @@ class OrderEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(StoreFollow)
+class StoreFollowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who follows which store (members follow and unfollow on the store page)."""
+
+    list_display = ["followed_at", "store", "member"]
+    list_filter = ["store"]
+    list_select_related = ["store", "member"]
+    search_fields = ["member__email", "store__name"]

@@ -222,3 +222,19 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.order_external_id} ({self.event_id})"
+
+
+class StoreFollow(models.Model):
+    """A member following a store: store coupons for followers are theirs to collect (docs/program-rules.md
+    section 4, store coupons)."""
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="follows")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_follows")
+    followed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-followed_at"]
+        constraints = [models.UniqueConstraint(fields=["store", "member"], name="one_follow_per_store_member")]
+
+    def __str__(self) -> str:
+        return f"{self.member} follows {self.store}"

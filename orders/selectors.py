@@ -10,11 +10,33 @@ from django.utils import timezone
 
 from accounts.models import User
 from orders import rules
-from orders.models import Order, OrderLine, OrderState, Product, Store
+from orders.models import Order, OrderLine, OrderState, Product, Store, StoreFollow
 
 
 def stores() -> QuerySet[Store]:
     return Store.objects.filter(products__is_active=True).distinct().order_by("name")
+
+
+def store_by_slug(*, slug: str) -> Store | None:
+    return Store.objects.filter(slug=slug).first()
+
+
+def is_following(*, member: User, store: Store) -> bool:
+    return StoreFollow.objects.filter(member=member, store=store).exists()
+
+
+def followed_store_ids(*, member: User) -> set[int]:
+    return set(StoreFollow.objects.filter(member=member).values_list("store_id", flat=True))
+
+
+def has_bought_from(*, member: User, store: Store) -> bool:
+    """Whether the member has an order with an item of `store` (orders canceled before payment do not count):
+    a member who has not is a first-time buyer of that store."""
+    return (
+        OrderLine.objects.filter(order__buyer=member, store=store)
+        .exclude(order__state=OrderState.CANCELED, order__paid_at__isnull=True)
+        .exists()
+    )
 
 
 def catalog(*, store_slug: str = "") -> QuerySet[Product]:

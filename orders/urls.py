@@ -6,6 +6,9 @@ app_name = "orders"
 
 urlpatterns = [
     path("shop/", views.catalog, name="catalog"),
+    path("shop/stores/<slug:slug>/", views.store_page, name="store"),
+    path("shop/stores/<slug:slug>/follow/", views.store_follow, name="store_follow"),
+    path("shop/stores/<slug:slug>/offers/<int:offer_id>/collect/", views.store_collect, name="store_collect"),
     path("shop/cart/", views.cart_view, name="cart"),
     path("shop/cart/add/", views.cart_add, name="cart_add"),
     path("shop/cart/update/", views.cart_update, name="cart_update"),

@@ -12,18 +12,24 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import program_refusal
+from accounts.decorators import program_member_required, program_refusal
+from accounts.locales import member_money_locale
 from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
+from coupons.services.store_offers import collect_store_offer
+from coupons.store_offers import StoreOfferError, offers_for_store_page
 from flows import orders as flows
 from flows.order_events import receive_order_event
 from lib.client import client_info, client_ip
+from lib.money import format_money
 from orders import cart, ratelimit, selectors, webhooks
 from orders.errors import EventRefused, InvalidTransition, OrderError
 from orders.forms import CartLineForm, CartUpdateForm, CheckoutForm
 from orders.services.cards import suggested_card_label
+from orders.services.follows import follow_store, unfollow_store
 from referrals.selectors.impact import first_order_impact
 
 logger = logging.getLogger("orders.events")
@@ -294,3 +300,60 @@ def order_events(request: HttpRequest) -> JsonResponse:
     if outcome.is_duplicate:
         return JsonResponse({"status": "duplicate", "event_id": outcome.event_id})
     return JsonResponse({"status": "processed", "event_id": outcome.event_id, "result": outcome.result})
+
+
+# --- Store pages: follow a store, "Get coupons" (docs/program-rules.md section 4, store coupons) ---------------
+
+
+def _store_or_404(slug: str):
+    store = selectors.store_by_slug(slug=slug)
+    if store is None:
+        raise Http404(gettext("No such store."))
+    return store
+
+
+@require_GET
+def store_page(request: HttpRequest, slug: str) -> HttpResponse:
+    store = _store_or_404(slug)
+    member = request.user if request.user.is_authenticated else None
+    return render(
+        request,
+        "orders/store.html",
+        {
+            "store": store,
+            "products": selectors.catalog(store_slug=store.slug),
+            "offers": offers_for_store_page(store=store, member=member, at=timezone.now()),
+            "following": member is not None and selectors.is_following(member=member, store=store),
+            "cart_count": cart.count(request.session),
+        },
+    )
+
+
+@login_required
+@require_POST
+def store_follow(request: HttpRequest, slug: str) -> HttpResponse:
+    store = _store_or_404(slug)
+    if request.POST.get("follow") == "0":
+        if unfollow_store(member=request.user, store=store):
+            messages.success(request, gettext("You no longer follow %(store)s.") % {"store": store.name})
+    elif follow_store(member=request.user, store=store):
+        messages.success(request, gettext("You now follow %(store)s.") % {"store": store.name})
+    return redirect("orders:store", slug=store.slug)
+
+
+@program_member_required
+@require_POST
+def store_collect(request: HttpRequest, slug: str, offer_id: int) -> HttpResponse:
+    store = _store_or_404(slug)
+    try:
+        coupon = collect_store_offer(member=request.user, offer_id=offer_id, store_id=store.pk)
+    except StoreOfferError as error:
+        messages.error(request, error.message)
+    else:
+        value = format_money(coupon.value, coupon.currency, member_money_locale(request.user))
+        messages.success(
+            request,
+            gettext("Collected: %(value)s off at %(store)s, now in My Coupons.")
+            % {"value": value, "store": store.name},
+        )
+    return redirect("orders:store", slug=store.slug)

@@ -64,6 +64,12 @@ app.conf.beat_schedule = {
         "task": "referrals.tasks.reconcile_rewards",
         "schedule": crontab(hour=2, minute=30),
     },
+    # Outbound referral events (docs/outbound-events.md): new timeline rows become deliveries, due ones are sent.
+    "dispatch-outbound-events": {
+        "task": "outbound.tasks.dispatch_outbound_events",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "expire-overdue-coupons": {
         "task": "coupons.tasks.expire_overdue_coupons",
         "schedule": crontab(minute="*/5"),

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "coupons",
     "orders",
     "support",
+    "outbound",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,15 @@ RAW_IP_RETENTION_DAYS = env.int("RAW_IP_RETENTION_DAYS", default=30)
 ORDER_EVENTS_SECRETS = env.list("ORDER_EVENTS_SECRETS", default=["dev-order-events-secret"] if DEBUG or TESTING else [])
 ORDER_EVENTS_TOLERANCE_SECONDS = env.int("ORDER_EVENTS_TOLERANCE_SECONDS", default=300)
 ORDER_EVENTS_RATE_LIMIT = env.int("ORDER_EVENTS_RATE_LIMIT", default=600)
+# Outbound referral events (docs/outbound-events.md): each HTTP attempt gives up after this many seconds, a
+# delivery is tried at most this many times, retries wait base × 2^(n−1) seconds (at most 6 hours).
+OUTBOUND_EVENTS_TIMEOUT_SECONDS = env.float("OUTBOUND_EVENTS_TIMEOUT_SECONDS", default=3.0)
+OUTBOUND_EVENTS_MAX_ATTEMPTS = env.int("OUTBOUND_EVENTS_MAX_ATTEMPTS", default=8)
+OUTBOUND_EVENTS_RETRY_BASE_SECONDS = env.int("OUTBOUND_EVENTS_RETRY_BASE_SECONDS", default=60)
+# Endpoints must be HTTPS; plain HTTP only to these hosts (local receivers in development and tests).
+OUTBOUND_EVENTS_HTTP_HOSTS = env.list(
+    "OUTBOUND_EVENTS_HTTP_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG or TESTING else []
+)
 
 # --- Login throttling (django-axes; policy in accounts/throttle.py) ----------
 AXES_ENABLED = True

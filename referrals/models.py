@@ -180,6 +180,8 @@ class ReferralEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at", "id"]
+        # Outbound events read new rows by when they were recorded (outbound.services.fan_out).
+        indexes = [models.Index(fields=["recorded_at"], name="referral_event_recorded_idx")]
 
     def __str__(self) -> str:
         return f"{self.from_state or '∅'} → {self.to_state}"
@@ -205,6 +207,81 @@ class MonthlyRewardCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referrer} {self.month:%Y-%m}: {self.count}"
+
+
+# --- Milestones (docs/program-rules.md section 3, milestones) ------------------------------------------------
+
+
+class MilestoneTier(models.Model):
+    """A bonus coupon for reaching `friends` credited friends in one calendar quarter (program time zone of
+    the referrer's region). Off by default: no tier exists until a program manager adds and activates one."""
+
+    region = models.ForeignKey("accounts.Region", on_delete=models.CASCADE, related_name="milestone_tiers")
+    friends = models.PositiveSmallIntegerField(_("credited friends in a quarter"))
+    value = models.DecimalField(_("bonus coupon value"), max_digits=10, decimal_places=2)
+    min_spend = models.DecimalField(_("minimum spend"), max_digits=10, decimal_places=2, default=0)
+    valid_days = models.PositiveSmallIntegerField(_("valid for (days)"), default=30)
+    is_active = models.BooleanField(_("active"), default=False)
+
+    class Meta:
+        ordering = ["region__country", "friends"]
+        verbose_name = _("milestone")
+        verbose_name_plural = _("milestones")
+        constraints = [
+            models.UniqueConstraint(fields=["region", "friends"], name="one_milestone_per_region_count"),
+            models.CheckConstraint(condition=Q(friends__gte=1), name="milestone_friends_positive"),
+            models.CheckConstraint(condition=Q(value__gt=0), name="milestone_value_positive"),
+            models.CheckConstraint(condition=Q(min_spend__gte=0), name="milestone_min_spend_non_negative"),
+            models.CheckConstraint(condition=Q(valid_days__gte=1), name="milestone_valid_days_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.region.country}: {self.friends} friends → {self.region.currency} {self.value}"
+
+
+class QuarterCreditCounter(models.Model):
+    """Friends credited to one referrer in one program quarter: raised by an atomic UPDATE in the crediting
+    transaction, so each credit knows its exact place in the quarter (the Nth reaches the milestone)."""
+
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    quarter = models.DateField(help_text="First day of the quarter in the program time zone.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["referrer", "quarter"], name="unique_counter_per_quarter"),
+            models.CheckConstraint(condition=Q(count__gte=0), name="quarter_counter_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} {self.quarter:%Y-%m}: {self.count}"
+
+
+class MilestoneAward(models.Model):
+    """A milestone bonus issued once: the credit of `referral` was the one that reached it. Reversing that
+    reward reverses this award (reversed_at); at most one standing award per referrer, tier and quarter."""
+
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="milestone_awards")
+    tier = models.ForeignKey(MilestoneTier, on_delete=models.PROTECT, related_name="awards")
+    quarter = models.DateField()
+    friends = models.PositiveSmallIntegerField(help_text="The tier's count when it was reached.")
+    referral = models.ForeignKey(Referral, on_delete=models.PROTECT, related_name="milestone_awards")
+    coupon = models.OneToOneField("coupons.Coupon", on_delete=models.PROTECT, related_name="milestone_award")
+    awarded_at = models.DateTimeField(default=timezone.now)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-awarded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referrer", "tier", "quarter"],
+                condition=Q(reversed_at__isnull=True),
+                name="one_standing_milestone_award",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer}: {self.friends} friends in {self.quarter:%Y-%m}"
 
 
 class ReconciliationReport(models.Model):

@@ -71,3 +71,15 @@ def next_program_month(month: date) -> date:
 def program_month_start(*, at: datetime, time_zone: str) -> datetime:
     """The moment the program month of `at` began: midnight on the 1st, in the program time zone."""
     return datetime.combine(program_month(at=at, time_zone=time_zone), time.min, tzinfo=program_zone(time_zone))
+
+
+def program_quarter(*, at: datetime, time_zone: str) -> date:
+    """First day of the calendar quarter that `at` falls in, in the region's program time zone (milestones)."""
+    local = at.astimezone(program_zone(time_zone))
+    return date(local.year, 3 * ((local.month - 1) // 3) + 1, 1)
+
+
+def next_program_quarter(quarter: date) -> date:
+    """First day of the quarter after `quarter` (when the milestone count starts again)."""
+    month = quarter.month + 3
+    return date(quarter.year + (month > 12), (month - 1) % 12 + 1, 1)

@@ -36,7 +36,7 @@ from referrals.models import ReferralCode
 from referrals.program import CREDIT_DEADLINE, REMINDER_WINDOW, REMINDERS_PER_FRIEND, SUPPORT_AFTER, hours
 from referrals.readiness import readiness
 from referrals.reasons import FLAGGED_MESSAGE
-from referrals.selectors import cards, funnel, meter, page_version
+from referrals.selectors import cards, funnel, meter, milestones, page_version
 from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
@@ -120,6 +120,7 @@ def _invite_content(
         "welcome_text": welcome_text,
         "progress": progress,
         "on_the_way": meter.on_the_way(member=user, progress=progress, region=region),
+        "milestone": milestones.milestone_progress(member=user, region=region, now=now),
         "earnings": earned,
         # One definition each (docs/program-rules.md section 9): what "Earned so far" sums is what
         # "Coupons earned" counts, the member's referral coupons that were not reversed.

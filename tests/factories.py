@@ -12,12 +12,12 @@ from typing import Any
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountDevice, Device, User
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource
+from accounts.models import AccountDevice, Device, Region, User
+from coupons.models import Campaign, Coupon, CouponKind, CouponSource, StoreOffer, StoreOfferAudience
 from flows import orders as order_flows
-from orders.models import Order, PaymentCard, Product, Store
+from orders.models import Order, PaymentCard, Product, Store, StoreFollow
 from referrals.codes import generate_code
-from referrals.models import Click, Referral, ReferralCode, ReferralEvent
+from referrals.models import Click, MilestoneTier, Referral, ReferralCode, ReferralEvent
 from referrals.terms import snapshot_for
 from support.models import SupportRequest
 
@@ -83,6 +83,14 @@ class ProductFactory(factory.django.DjangoModelFactory[Product]):
     name = factory.Sequence(lambda n: f"Product {n}")
     price = Decimal("20.00")
     sale_price = None
+
+
+class StoreFollowFactory(factory.django.DjangoModelFactory[StoreFollow]):
+    class Meta:
+        model = StoreFollow
+
+    store = factory.SubFactory(StoreFactory)
+    member = factory.SubFactory(UserFactory)
 
 
 class PaymentCardFactory(factory.django.DjangoModelFactory[PaymentCard]):
@@ -209,6 +217,20 @@ class ReferralEventFactory(factory.django.DjangoModelFactory[ReferralEvent]):
     occurred_at = factory.LazyFunction(timezone.now)
 
 
+class MilestoneTierFactory(factory.django.DjangoModelFactory[MilestoneTier]):
+    """An active milestone of the default (US) region: a $10 bonus (min spend $30) for 3 friends in a quarter."""
+
+    class Meta:
+        model = MilestoneTier
+
+    region = factory.LazyFunction(lambda: Region.objects.get(is_default=True))
+    friends = 3
+    value = Decimal("10.00")
+    min_spend = Decimal("30.00")
+    valid_days = 30
+    is_active = True
+
+
 # --- coupons ------------------------------------------------------------------------------------------------
 
 
@@ -264,6 +286,21 @@ class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
     valid_days = 30
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
     per_member_limit = 1
+
+
+class StoreOfferFactory(factory.django.DjangoModelFactory[StoreOffer]):
+    """A store's $3-off-$20 coupon for its followers, started yesterday, no end, no total limit."""
+
+    class Meta:
+        model = StoreOffer
+
+    store = factory.SubFactory(StoreFactory)
+    audience = StoreOfferAudience.FOLLOWERS
+    value = Decimal("3.00")
+    min_spend = Decimal("20.00")
+    currency = "USD"
+    valid_days = 30
+    starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
 
 
 # --- support ------------------------------------------------------------------------------------------------

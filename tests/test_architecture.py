@@ -18,7 +18,7 @@ import pytest
 from lib.errors import DomainError
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("lib", "accounts", "orders", "coupons", "referrals", "support", "flows")
+APPS = ("lib", "accounts", "orders", "coupons", "referrals", "outbound", "support", "flows")
 PROJECT_PACKAGES = (*APPS, "referral_portal")
 # The interface layer: it may call any app and may deal in requests and responses.
 INTERFACE_PARTS = {

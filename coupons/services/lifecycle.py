@@ -56,8 +56,9 @@ def void_coupon(*, coupon: Coupon, actor: User | None, reason: str) -> Coupon:
 
 
 @transaction.atomic
-def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str) -> bool:
-    """Take back a referral reward once: void it if still voidable; returns False if it was already used or gone.
+def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str, idempotency_key: str = "") -> bool:
+    """Take back a referral reward (or a milestone bonus it reached, under its own `idempotency_key`) once: void it
+    if still voidable; returns False if it was already used or gone.
 
     Either way one 'reversed' ledger row is written (−value when the coupon was
     withdrawn, 0 when it had already been used or had expired, so the ledger
@@ -73,7 +74,7 @@ def reverse_reward_coupon(*, coupon: Coupon, referral, reason: str) -> bool:
         amount=-coupon.value if withdrawn else Decimal("0"),
         currency=coupon.currency,
         reason=reason if withdrawn else f"{reason} (coupon already {coupon.status}; nothing withdrawn)",
-        idempotency_key=f"reversal:{referral.pk}",
+        idempotency_key=idempotency_key or f"reversal:{referral.pk}",
         referral=referral,
     )
     return withdrawn

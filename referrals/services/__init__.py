@@ -9,6 +9,8 @@ Other apps call these names only (never the models' internals):
 - sweep:       credit_due_referrals (every due referral, in set-based batches)
 - batch:       credit_locked (crediting or capping locked referrals: the code both crediting paths run)
 - terms:       reward_terms (the one place crediting reads a referral's terms)
+- milestones:  count_credits / count_credit (every credit counted in the quarter; batch and staff credits),
+               reverse_milestones (with a reversed reward)
 - reconciliation: run_reconciliation (nightly: rewards and ledgers, kept for the staff dashboard)
 - lifecycle:   record_first_order_event (a first order's placed / completed / canceled / refunded event)
 - review:      approve_review, reject_review (staff decisions), continue_after_review (shared with second_chance)

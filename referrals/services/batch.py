@@ -9,7 +9,9 @@ sweep with batches (`sweep.credit_due_referrals`). The caller holds every referr
    counter holds its row lock while deciding;
 3. coupons and their 'issued' ledger rows, the referrals' state (credited, or capped with MONTHLY_LIMIT), their
    timeline rows and the notice rows: one INSERT or UPDATE each (ledger and timeline: INSERT only). The notices'
-   e-mails are sent by a worker after commit (`accounts.notify.notify_many`).
+   e-mails are sent by a worker after commit (`accounts.notify.notify_many`);
+4. the quarter's milestones (`milestones.count_credits`): every credited friend counted, a reached milestone
+   issued, in the same transaction. Outbound events need nothing here: they are read from the timeline rows.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from lib.bulk import insert_rows
 from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import program_month
 from referrals.reasons import ReasonCode, ReferralState
+from referrals.services.milestones import Credit, count_credits
 from referrals.services.notices import credited_notice, limit_notice, masked_friend_name
 from referrals.services.terms import reward_terms
 from referrals.terms import RewardTerms
@@ -180,6 +183,8 @@ def credit_locked(claimed: Sequence[Due], *, now: datetime) -> Counter[str]:
             for due in capped
         ],
     )
+    # The quarter's milestones: every credited friend counted (one call for the batch, same transaction).
+    count_credits([Credit(due.pk, due.referrer_id, due.referrer_country) for due in credited], at=now)
     wallet, invite = reverse("coupons:wallet"), reverse("referrals:invite")
     locales: dict[tuple[str, str], str] = {}
     notices: list[Notice] = []

@@ -19,6 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource
 from coupons.services import issue_coupon
 from lib.errors import DomainError
@@ -26,6 +27,7 @@ from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.batch import credit_locked, load_due, reward_key
+from referrals.services.milestones import count_credit
 from referrals.services.notices import notify_credited
 from referrals.services.terms import terms_for
 from referrals.services.timeline import transition
@@ -152,6 +154,7 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
         credited_at=now,
     )
     notify_credited(referral=locked, coupon=coupon)
+    count_credit(referral=locked, region=region_for_country(str(locked.referrer.country)), at=now)
     referral.refresh_from_db()
     return coupon
 

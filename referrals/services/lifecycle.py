@@ -15,7 +15,7 @@ decision and what it read are stored under `Referral.signals["first_order"]`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -37,6 +37,7 @@ from referrals.services.first_order import (
     first_order_void_note,
     with_first_order_signals,
 )
+from referrals.services.milestones import reverse_milestones
 from referrals.services.notices import notify_ended, notify_held_for_review
 from referrals.services.timeline import record_note, transition
 
@@ -50,13 +51,15 @@ HELD = (ReferralState.UNDER_REVIEW, ReferralState.REJECTED)
 
 @dataclass(frozen=True)
 class SpentReward:
-    """A reward to take back whose coupon was already spent: support decides (a reversal case)."""
+    """A reward to take back whose coupon was already spent: support decides (a reversal case). `coupon` is the
+    reward coupon, or a milestone bonus it reached; `also_spent` the spent milestone bonuses beside it."""
 
     referral: Referral
     coupon: Coupon
     order: Order
     event: str
     occurred_at: datetime
+    also_spent: tuple[Coupon, ...] = ()
 
 
 @dataclass
@@ -375,7 +378,19 @@ def _reverse_reward(
                 referral=referral, coupon=coupon, order=order, event=event, occurred_at=occurred_at
             )
             extra = "The reward coupon had already been used; our support team will contact you."
+    if credited_at is not None:  # the milestone bonuses this reward reached go with it
+        milestones = reverse_milestones(referral=referral, credited_at=credited_at, reason=f"{reason_code}: milestone")
+        extra += " The milestone bonus it reached is withdrawn too." if milestones.withdrawn else ""
+        if milestones.spent and outcome.spent_reward is not None:
+            outcome.spent_reward = replace(outcome.spent_reward, also_spent=milestones.spent)
+        elif milestones.spent:
+            first, *rest = milestones.spent
+            spent = SpentReward(referral, first, order, event, occurred_at, also_spent=tuple(rest))
+            outcome.spent_reward, extra = (
+                spent,
+                f"{extra} Its milestone bonus was already used; support will contact you.",
+            )
     if not was_manual:
         release_monthly_slot(referral=referral)
-    notify_ended(referral=referral, reason_code=reason_code, extra=extra)
+    notify_ended(referral=referral, reason_code=reason_code, extra=extra.strip())
     logger.info("referral %s: reward reversed (%s before completion)", referral.pk, event)

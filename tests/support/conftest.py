@@ -17,6 +17,7 @@ ROLES = ["Support agent", "Fraud analyst", "Program manager"]
 def staff_roles(db) -> None:
     # Transactional tests truncate the groups the migration made: make them again (idempotent).
     import_module("support.migrations.0002_staff_roles").create_staff_roles(apps)
+    import_module("outbound.migrations.0002_program_manager_permissions").grant(apps, None)
     import_module("support.migrations.0003_what_if_roles").grant(apps, None)
 
 
