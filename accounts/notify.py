@@ -1,8 +1,12 @@
 """Member notifications: one row in the portal inbox, and the same message by e-mail.
 
 `notify` is idempotent per `dedupe_key` (a unique column), so a repeated task
-or event never sends the same notice twice. `notify_many` writes many notices in one INSERT (the credit
-sweep) and hands their e-mails to a task after commit, so the writer never renders or sends e-mail.
+or event never sends the same notice twice. Its e-mail is an outbox row written
+with the notice (ops.services.outbox): sent after commit off the request thread,
+retried by the relay if the mail server fails, and sent at most once (`emailed_at`).
+`notify_many` writes many notices in one INSERT (the credit sweep) and records, in the same
+transaction, an outbox row for the task that e-mails them, so the writer never renders, sends
+or waits on the broker, and a hung Redis never loses the e-mails.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -20,8 +23,12 @@ from django.utils import timezone
 
 from accounts.models import Notification, User
 from lib.bulk import insert_rows
+from ops.services.outbox import enqueue_call, enqueue_task
 
 logger = logging.getLogger(__name__)
+
+# The outbox target that e-mails one notice (checked and marked under the row's lock).
+EMAIL_NOTICE_CALL = "accounts.notify.email_notice"
 
 
 def notify(
@@ -35,8 +42,30 @@ def notify(
             )
     except IntegrityError:
         return None
-    transaction.on_commit(lambda: _email(notice.pk))
+    enqueue_call(target=EMAIL_NOTICE_CALL, args=[notice.pk])
     return notice
+
+
+@transaction.atomic
+def email_notice(notification_id: int) -> bool:
+    """E-mail the notice once (`emailed_at`, checked and set under the row's lock); an outbox target.
+
+    Returns False if it was e-mailed already. A failed send raises: the notice stays in the inbox and the
+    outbox retries the e-mail later."""
+    notice = Notification.objects.select_for_update().select_related("user").get(pk=notification_id)
+    if notice.emailed_at is not None:
+        return False
+    context = {"notice": notice, "user": notice.user, "site_url": settings.SITE_URL}
+    send_mail(
+        subject=render_to_string("emails/notification.subject", context).strip(),
+        message=render_to_string("emails/notification.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[notice.user.email],
+        html_message=render_to_string("emails/notification.html", context),
+    )
+    notice.emailed_at = timezone.now()
+    notice.save(update_fields=["emailed_at"])
+    return True
 
 
 @dataclass(frozen=True)
@@ -57,8 +86,9 @@ EMAIL_NOTICES_TASK = "accounts.tasks.email_notices"
 def notify_many(notices: Sequence[Notice]) -> int:
     """Write inbox notices in one INSERT (a used `dedupe_key` is skipped) and e-mail them from a task after commit.
 
-    Returns how many notices were given. Nothing is rendered or sent here: the e-mails of the notices that
-    were new are sent by `email_notices`, run by a worker once the transaction has committed.
+    Returns how many notices were given. Nothing is rendered or sent here: the task that e-mails the notices
+    that were new (`email_notices`) is an outbox row written in the caller's transaction, published after
+    commit, or by the relay once the broker answers again.
     """
     if not notices:
         return 0
@@ -70,41 +100,22 @@ def notify_many(notices: Sequence[Notice]) -> int:
         ignore_conflicts=True,
     )
     keys = [n.dedupe_key for n in notices if n.dedupe_key]
-    transaction.on_commit(lambda: _hand_off_emails(keys))
+    if keys:
+        enqueue_task(name=EMAIL_NOTICES_TASK, args=[keys])
     return len(notices)
 
 
-def _hand_off_emails(dedupe_keys: list[str]) -> None:
-    try:
-        current_app.send_task(EMAIL_NOTICES_TASK, args=[dedupe_keys])
-    except Exception:
-        # The notices are in the inbox; their e-mails wait for `email_notices` to be run for them again.
-        logger.warning("could not hand %s notice e-mail(s) to the worker", len(dedupe_keys), exc_info=True)
-
-
 def email_notices(*, dedupe_keys: Sequence[str]) -> int:
-    """E-mail the notices with these keys that were not e-mailed yet (a worker runs this); returns how many."""
+    """E-mail the notices with these keys that were not e-mailed yet (a worker runs this); returns how many.
+
+    Each goes through `email_notice` (once only). One that fails is logged and left to the outbox, which
+    retries it with a growing delay; the others are still sent."""
     sent = 0
     pending = Notification.objects.filter(dedupe_key__in=list(dedupe_keys), emailed_at__isnull=True)
     for notification_id in pending.values_list("pk", flat=True):
-        sent += _email(notification_id)
+        try:
+            sent += email_notice(notification_id)
+        except Exception:
+            logger.warning("notification %s: e-mail failed; the outbox retries it", notification_id, exc_info=True)
+            enqueue_call(target=EMAIL_NOTICE_CALL, args=[notification_id])
     return sent
-
-
-def _email(notification_id: int) -> bool:
-    # A failed e-mail must never undo the notice: log it, the inbox still has it.
-    notice = Notification.objects.select_related("user").get(pk=notification_id)
-    context = {"notice": notice, "user": notice.user, "site_url": settings.SITE_URL}
-    try:
-        send_mail(
-            subject=render_to_string("emails/notification.subject", context).strip(),
-            message=render_to_string("emails/notification.txt", context),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=[notice.user.email],
-            html_message=render_to_string("emails/notification.html", context),
-        )
-    except Exception:
-        logger.exception("notification %s: e-mail failed", notification_id)
-        return False
-    Notification.objects.filter(pk=notification_id).update(emailed_at=timezone.now())
-    return True

@@ -20,26 +20,28 @@ from accounts.identity import keyed_hash
 from accounts.models import AccountStatus, IPSighting, Notification, User
 from lib.errors import DomainError
 from lib.ratelimit import allow
+from ops.services.outbox import enqueue_call
 
 logger = logging.getLogger(__name__)
 
 
 @transaction.atomic
 def register_member(*, email: str, password: str, first_name: str, last_name: str = "", country: str = "US") -> User:
-    """Create a member account (e-mail unique, case-insensitive); the confirmation e-mail goes after commit."""
+    """Create a member account (e-mail unique, case-insensitive); the confirmation e-mail is an outbox row
+    written with it, sent after commit and retried until it goes (never lost to a Redis or mail outage)."""
     user = User.objects.create_user(
         email=email, password=password, first_name=first_name, last_name=last_name, country=country
     )
-    transaction.on_commit(lambda: _send_first_verification_email(user.pk))
+    enqueue_call(target="accounts.services.send_first_verification_email", args=[user.pk])
     return user
 
 
-def _send_first_verification_email(user_id: int) -> None:
-    # A mail server hiccup must not fail the sign-up: the member can resend from the profile page.
-    try:
-        send_verification_email(member=User.objects.get(pk=user_id))
-    except Exception:
-        logger.exception("verification e-mail for user %s failed", user_id)
+def send_first_verification_email(user_id: int) -> None:
+    """The sign-up's confirmation e-mail (an outbox target, dispatched once per row): not counted against
+    the member's resend limit, so a cache outage (the limit's answer then is "refuse") cannot drop it."""
+    member = User.objects.get(pk=user_id)
+    if member.email_verified_at is None:
+        _send_verification_link(member)
 
 
 @transaction.atomic
@@ -123,6 +125,10 @@ def send_verification_email(*, member: User) -> None:
         raise EmailVerificationError(
             "RATE_LIMITED", "We have sent several links already. Check your inbox or try again in an hour."
         )
+    _send_verification_link(member)
+
+
+def _send_verification_link(member: User) -> None:
     path = reverse("accounts:verify_email", args=[email_verification_token(member=member)])
     context = {"user": member, "link": f"{settings.SITE_URL}{path}", "days": EMAIL_TOKEN_MAX_AGE.days}
     send_mail(

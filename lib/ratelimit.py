@@ -14,6 +14,8 @@ import time
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 
+from lib.breaker import CircuitOpen
+
 logger = logging.getLogger(__name__)
 
 # KEYS[1] = counter, ARGV[1] = its lifetime in seconds. Returns the count including this hit.
@@ -50,7 +52,8 @@ def _hit(bucket: str, ttl: int) -> int:
 def allow(*, key: str, limit: int, window_seconds: int, when_unavailable: bool) -> bool:
     """Count one hit on `key`; True while at most `limit` hits fell in the current window.
 
-    If the cache cannot be reached the answer is `when_unavailable` (logged): callers whose
+    If the cache cannot be reached the answer is `when_unavailable` (logged; while the Redis breaker is
+    open the answer comes at once, without trying): callers whose
     hits change nothing that matters (link clicks, signed shop events) let traffic through;
     callers that send SMS or e-mail refuse until the cache is back. Never an exception.
     """
@@ -59,6 +62,8 @@ def allow(*, key: str, limit: int, window_seconds: int, when_unavailable: bool) 
     bucket = f"rl:{key}:{int(time.time() // window_seconds)}"
     try:
         return _hit(bucket, window_seconds + 30) <= limit
+    except CircuitOpen:  # Redis did not answer a moment ago (lib.breaker): no wait, no log line per hit
+        return when_unavailable
     except Exception:
         logger.warning("rate limit %s: cache unavailable, answering %s", key, when_unavailable, exc_info=True)
         return when_unavailable

@@ -24,6 +24,7 @@ from coupons.store_offers import StoreOfferError, offers_for_store_page
 from flows import orders as flows
 from flows.order_events import receive_order_event
 from lib.client import client_info, client_ip
+from lib.metrics import count_order_event_answers
 from lib.money import format_money
 from orders import cart, ratelimit, selectors, webhooks
 from orders.errors import EventRefused, InvalidTransition, OrderError
@@ -270,6 +271,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 
 @csrf_exempt
+@count_order_event_answers
 @require_POST
 def order_events(request: HttpRequest) -> JsonResponse:
     """Thin adapter: rate limit → signature over the raw body → parse → one service call."""

@@ -10,13 +10,23 @@ import os
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "referral_portal.settings")
 
-app = Celery("referral_portal")
+# PortalTask (ops/tasks.py): parks a task redelivered past 3 deliveries and times the periodic jobs.
+app = Celery("referral_portal", task_cls="ops.tasks:PortalTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _dispatch_outbox_inline(**kwargs) -> None:
+    """A worker process dispatches the outbox rows its tasks write right after commit, in the task's own
+    thread (no dispatcher thread inside a pool process); the relay covers the rest."""
+    from ops import dispatcher
+
+    dispatcher.use("inline")
 
 
 @task_prerun.connect
@@ -34,6 +44,19 @@ def _retire_unusable_connections(task=None, **_kwargs) -> None:
 
 # One entry per periodic job.
 app.conf.beat_schedule = {
+    # The outbox (docs/deployment.md): work recorded with a commit and not dispatched yet (a broker outage,
+    # a process that died after commit). Every 10 s, so a backlog drains soon after Redis answers again;
+    # web processes also relay it themselves every OUTBOX_POLL_SECONDS.
+    "relay-outbox": {
+        "task": "ops.tasks.relay_outbox",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
+    # Dispatched outbox rows are kept a week (staff can see what was sent), then deleted.
+    "prune-outbox": {
+        "task": "ops.tasks.prune_outbox",
+        "schedule": crontab(hour=4, minute=10),
+    },
     # Raw IPs are kept only for the retention period (RAW_IP_RETENTION_DAYS).
     "purge-raw-ips": {
         "task": "accounts.tasks.purge_raw_ips",

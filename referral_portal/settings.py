@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "ops",
     "accounts",
     "referrals",
     "coupons",
@@ -133,8 +134,11 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://referral-
 if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
     # Same backend, one Redis client object per server instead of one per call (lib/cache.py).
     CACHES["default"]["BACKEND"] = "lib.cache.ReusedClientRedisCache"
-    # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request.
-    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 2, "socket_timeout": 2})
+    # A frozen Redis must fail fast (the rate limiters then answer without it), never hang a request: one
+    # command waits at most 0.5 s, then the server's circuit breaker (lib/breaker.py) skips it for a while.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 0.5})
+# Seconds a Redis that did not answer is skipped before one probe tries it again (lib/breaker.py).
+REDIS_BREAKER_COOLDOWN_SECONDS = env.float("REDIS_BREAKER_COOLDOWN_SECONDS", default=10.0)
 
 # --- Auth -----------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -307,6 +311,17 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes every database connection before and after each task unless told to reuse them:
 # reuse each for this many tasks (counted before and after), and let CONN_MAX_AGE / CONN_HEALTH_CHECKS retire it.
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# --- Outbox (ops/services/outbox.py): work that follows a commit is a row, dispatched after commit ------
+# "thread": a dispatcher thread per process (a request never waits on the broker); "inline": in the
+# committing thread (tests: deterministic; Celery worker processes switch to it themselves).
+OUTBOX_DISPATCH = env.str("OUTBOX_DISPATCH", default="inline" if TESTING else "thread")
+# Each web process relays rows left pending (a broker outage) this often; beat's relay runs every 10 s.
+OUTBOX_POLL_SECONDS = env.float("OUTBOX_POLL_SECONDS", default=5.0)
+
+# --- Monitoring -------------------------------------------------------------------------------------------
+# /metrics (Prometheus) and /healthz/dependencies answer a staff session or `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Program ----------------------------------------------------------------
 REFERRAL_ATTRIBUTION_DAYS = 30

@@ -7,6 +7,8 @@ from support.admin import dashboard, second_factor
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/dependencies", views.healthz_dependencies, name="healthz_dependencies"),
+    path("metrics", views.metrics, name="metrics"),
     # Staff dashboard: before admin.site.urls, whose catch-all would answer 404.
     path("admin/dashboard/", admin.site.admin_view(dashboard.dashboard), name="staff_dashboard"),
     path(

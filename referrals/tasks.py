@@ -6,30 +6,22 @@ through a database deadline (`credit_due_at`) that the every-minute sweep honour
 
 from __future__ import annotations
 
-import functools
-import logging
-
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
-from django.db import transaction
 
+from ops.services.outbox import enqueue_task
+from ops.tasks import PortalTask
 from referrals.services import crediting, reconciliation, retention, sweep, what_if
 
-logger = logging.getLogger(__name__)
 
-
-class EnqueueAfterCommitTask(DjangoTask):
-    """delay_on_commit that can never raise: a failed publish is logged and the sweep heals it."""
+class EnqueueAfterCommitTask(PortalTask):
+    """delay_on_commit through the outbox: the message is a row written in the caller's transaction and
+    published after commit off the request thread (ops.services.outbox), so it never waits for Redis and
+    is never lost; the sweep still credits anything due."""
 
     def delay_on_commit(self, *args, **kwargs) -> None:
-        transaction.on_commit(functools.partial(self._delay_or_log, *args, **kwargs))
-
-    def _delay_or_log(self, *args, **kwargs) -> None:
-        try:
-            self.delay(*args, **kwargs)
-        except Exception:
-            # The write is committed; the due row is picked up by the sweep once the broker is back.
-            logger.warning("could not enqueue %s%s; the sweep will handle it", self.name, args, exc_info=True)
+        if kwargs:
+            raise TypeError("outbox tasks take positional arguments only")
+        enqueue_task(name=self.name, args=args)
 
 
 @shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=50, time_limit=60)
@@ -38,7 +30,8 @@ def credit_referral_task(referral_id: int) -> str:
 
 
 # A sweep stops after the batch that passes this budget and sends its continuation at once (no countdown), so a
-# backlog of any size drains run after run without a task ever nearing its time limit.
+# backlog of any size drains run after run without a task ever nearing its time limit. The continuation is an
+# outbox row (published at once, or by the relay once Redis answers): never lost, never waiting on a hung broker.
 SWEEP_BUDGET_SECONDS = 240
 
 
@@ -46,10 +39,7 @@ SWEEP_BUDGET_SECONDS = 240
 def credit_due_referrals(self, batch: int = sweep.SWEEP_BATCH) -> dict[str, int]:
     outcomes = sweep.credit_due_referrals(batch=batch, budget_seconds=SWEEP_BUDGET_SECONDS)
     if outcomes.get("unfinished"):
-        try:
-            self.apply_async(kwargs={"batch": batch})
-        except Exception:
-            logger.warning("could not send the credit sweep's continuation; the next beat sweep goes on", exc_info=True)
+        enqueue_task(name=self.name, args=[batch])
     return outcomes
 
 

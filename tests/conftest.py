@@ -134,3 +134,29 @@ def staff_client(client: Client) -> Client:
     client.force_login(staff)
     client.staff = staff
     return client
+
+
+@pytest.fixture(autouse=True)
+def _fresh_breakers():
+    """Circuit breakers are per process: a Redis one test froze must not be skipped in the next."""
+    from lib import breaker
+
+    breaker.reset_all()
+    yield
+    breaker.reset_all()
+
+
+@pytest.fixture
+def redis_process(tmp_path):
+    """A redis-server started for this test only (tests/redis_process.py): freeze, thaw or kill it at will."""
+    import shutil
+
+    from tests.redis_process import RedisProcess
+
+    if shutil.which("redis-server") is None:
+        _unavailable("needs redis-server on PATH")
+    server = RedisProcess(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -15,11 +15,51 @@ from django.utils import timezone
 from accounts.models import AccountDevice, Device, Region, User
 from coupons.models import Campaign, Coupon, CouponKind, CouponSource, StoreOffer, StoreOfferAudience
 from flows import orders as order_flows
+from ops.models import JobRun, OutboxMessage, TaskDelivery
 from orders.models import Order, PaymentCard, Product, Store, StoreFollow
 from referrals.codes import generate_code
 from referrals.models import Click, MilestoneTier, Referral, ReferralCode, ReferralEvent
 from referrals.terms import snapshot_for
 from support.models import SupportRequest
+
+# --- ops ----------------------------------------------------------------------------------------------------
+
+
+class OutboxMessageFactory(factory.django.DjangoModelFactory[OutboxMessage]):
+    """A pending outbox row publishing the credit task (not kicked: no dispatch after commit)."""
+
+    class Meta:
+        model = OutboxMessage
+
+    kind = OutboxMessage.Kind.TASK
+    target = "referrals.tasks.credit_referral_task"
+    args = factory.LazyFunction(lambda: [1])
+
+
+class TaskDeliveryFactory(factory.django.DjangoModelFactory[TaskDelivery]):
+    """A credit task message delivered a second time (not parked)."""
+
+    class Meta:
+        model = TaskDelivery
+
+    task_id = factory.Sequence(lambda n: f"task-{n:08d}")
+    task_name = "referrals.tasks.credit_referral_task"
+    args = factory.LazyFunction(lambda: [1])
+    deliveries = 2
+
+
+class JobRunFactory(factory.django.DjangoModelFactory[JobRun]):
+    class Meta:
+        model = JobRun
+
+    name = factory.Sequence(lambda n: f"jobs.job_{n}")
+    last_started_at = factory.LazyFunction(timezone.now)
+    last_duration_seconds = 1.5
+    last_count = 10
+    runs = 1
+    rows = 10
+    seconds = 1.5
+
 
 # --- accounts -----------------------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ sweep with batches (`sweep.credit_due_referrals`). The caller holds every referr
    counter holds its row lock while deciding;
 3. coupons and their 'issued' ledger rows, the referrals' state (credited, or capped with MONTHLY_LIMIT), their
    timeline rows and the notice rows: one INSERT or UPDATE each (ledger and timeline: INSERT only). The notices'
-   e-mails are sent by a worker after commit (`accounts.notify.notify_many`);
+   e-mails are sent by a worker after commit (`accounts.notify.notify_many`, through the outbox);
 4. the quarter's milestones (`milestones.count_credits`): every credited friend counted, a reached milestone
    issued, in the same transaction. Outbound events need nothing here: they are read from the timeline rows.
 """

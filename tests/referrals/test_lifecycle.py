@@ -130,12 +130,12 @@ def test_a_card_another_account_used_first_voids_the_first_order_as_already_regi
 def test_a_card_another_account_used_first_voids_at_completion_without_a_placed_event():
     referral, order = referral_with_order()
     stranger_used_the_card_first(order)
-    with mock.patch("referrals.tasks.credit_referral_task.delay") as delay:
+    with mock.patch("ops.services.outbox.publish_task") as publish:
         event(referral, order, "completed", T0)
     assert (referral.state, referral.reason_code) == (ReferralState.VOIDED, ReasonCode.ALREADY_REGISTERED)
     assert referral.completed_at == T0
     assert credit_referral(referral_id=referral.pk) == ReferralState.VOIDED
-    delay.assert_not_called()
+    publish.assert_not_called()
     assert not Coupon.objects.filter(referral=referral).exists()
 
 
@@ -198,13 +198,13 @@ def test_completed_qualifies_with_the_reward_due_at_completion_and_enqueues_afte
     referral, order = referral_with_order()
     event(referral, order, "placed", T0)
     done = T0 + timedelta(hours=1)
-    with mock.patch("referrals.tasks.credit_referral_task.delay") as delay:
+    with mock.patch("ops.services.outbox.publish_task") as publish:
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             event(referral, order, "completed", done)
-        delay.assert_not_called()  # nothing is published before the commit
+        publish.assert_not_called()  # nothing is published before the commit
         for callback in callbacks:
             callback()
-    delay.assert_called_once_with(referral.pk)
+    publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
     assert referral.state == ReferralState.QUALIFIED
     assert referral.completed_at == done
     assert referral.credit_due_at == done
@@ -444,7 +444,7 @@ def friend_of(referrer, *, completed_at=None, state=ReferralState.QUALIFIED, **f
 
 
 def complete(referral, order, at):
-    with mock.patch("referrals.tasks.credit_referral_task.delay"):
+    with mock.patch("ops.services.outbox.publish_task"):
         event(referral, order, "completed", at)
 
 
@@ -461,9 +461,9 @@ def test_the_fourth_qualified_friend_in_24_hours_goes_to_review_with_its_signals
         ),
         friend_of(referral.referrer, completed_at=done - timedelta(minutes=5)),
     ]
-    with mock.patch("referrals.tasks.credit_referral_task.delay") as delay:
+    with mock.patch("ops.services.outbox.publish_task") as publish:
         event(referral, order, "completed", done)
-    delay.assert_not_called()
+    publish.assert_not_called()
     assert (referral.state, referral.reason_code) == (ReferralState.UNDER_REVIEW, ReasonCode.REFERRER_BURST)
     assert referral.completed_at == done and referral.first_order_id == order.pk
     assert referral.credit_due_at is None
@@ -596,7 +596,7 @@ def test_concurrent_completions_of_one_referrers_friends_pass_at_most_three(atte
         with transaction.atomic():  # the orders app's transaction
             pass_first_order_event(order=order, event="completed", occurred_at=done + timedelta(seconds=i))
 
-    with mock.patch("referrals.tasks.credit_referral_task.delay"):
+    with mock.patch("ops.services.outbox.publish_task"):
         _results, errors = run_together(len(pairs), work)
     assert errors == []
     states = sorted(Referral.objects.filter(referrer=referrer).values_list("state", flat=True))

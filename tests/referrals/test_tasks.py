@@ -14,6 +14,8 @@ from kombu.exceptions import OperationalError
 
 from coupons import tasks as coupon_tasks
 from coupons.models import Coupon
+from ops.models import OutboxMessage
+from ops.tasks import relay_outbox
 from referral_portal.celery import app
 from referrals import tasks
 from referrals.reasons import ReferralState
@@ -82,6 +84,29 @@ def test_sweep_task_credits_due_referrals():
     assert due.state == ReferralState.CREDITED
 
 
+def test_an_unfinished_sweep_sends_its_continuation_through_the_outbox(django_capture_on_commit_callbacks):
+    unfinished = {"credited": 500, "unfinished": 1}
+    broker_down = mock.patch("ops.services.outbox.publish_task", side_effect=OperationalError("broker down"))
+    with (
+        mock.patch("referrals.tasks.sweep.credit_due_referrals", return_value=unfinished) as run,
+        broker_down as publish,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert tasks.credit_due_referrals(batch=50) == unfinished
+    assert run.call_args.kwargs == {"batch": 50, "budget_seconds": tasks.SWEEP_BUDGET_SECONDS}
+    publish.assert_called_once_with("referrals.tasks.credit_due_referrals", [50])
+    # A hung or missing broker does not lose it: the row waits for the relay.
+    message = OutboxMessage.objects.get(target="referrals.tasks.credit_due_referrals")
+    assert (message.args, message.dispatched_at, message.attempts) == ([50], None, 0)
+    with mock.patch("ops.services.outbox.publish_task") as publish:
+        assert relay_outbox() == {"dispatched": 1}
+    publish.assert_called_once_with("referrals.tasks.credit_due_referrals", [50])
+    # A finished sweep sends nothing more.
+    with mock.patch("referrals.tasks.sweep.credit_due_referrals", return_value={"credited": 3}):
+        assert tasks.credit_due_referrals() == {"credited": 3}
+    assert OutboxMessage.objects.filter(target="referrals.tasks.credit_due_referrals").count() == 1
+
+
 def test_coupon_tasks_call_their_services():
     old = CouponFactory(issued_at=timezone.now() - timedelta(days=31))
     soon = CouponFactory(issued_at=timezone.now() - timedelta(days=28))
@@ -93,20 +118,21 @@ def test_coupon_tasks_call_their_services():
     assert soon.reminder_sent_at is not None
 
 
-def test_a_failed_enqueue_after_commit_is_logged_and_harmless(django_capture_on_commit_callbacks, caplog):
+def test_a_failed_enqueue_after_commit_is_kept_in_the_outbox_and_harmless(django_capture_on_commit_callbacks):
     referral = ReferralFactory()
     order = OrderFactory(buyer=referral.friend)
-    failing = mock.patch.object(tasks.credit_referral_task, "delay", side_effect=OperationalError("broker down"))
-    with (
-        failing as delay,
-        caplog.at_level(logging.WARNING, logger="referrals.tasks"),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    failing = mock.patch("ops.services.outbox.publish_task", side_effect=OperationalError("broker down"))
+    with failing as publish, django_capture_on_commit_callbacks(execute=True):
         event(referral, order, "completed")
-    delay.assert_called_once_with(referral.pk)
+    publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
     assert referral.state == ReferralState.QUALIFIED
-    assert "sweep will handle it" in caplog.text
-    # The sweep heals it.
+    # The message waits in the outbox (an outage counts no attempt) for the relay once the broker is back.
+    message = OutboxMessage.objects.get(target="referrals.tasks.credit_referral_task")
+    assert (message.args, message.dispatched_at, message.attempts) == ([referral.pk], None, 0)
+    with mock.patch("ops.services.outbox.publish_task") as publish:
+        assert relay_outbox() == {"dispatched": 1}
+    publish.assert_called_once_with("referrals.tasks.credit_referral_task", [referral.pk])
+    # And the sweep credits it whatever happens to the message.
     assert tasks.credit_due_referrals() == {"credited": 1}
 
 
