@@ -14,7 +14,8 @@ export SITE_URL
 # set explicitly for what a shell or .env may turn off; tests/test_settings.py runs the same check with these.
 DEPLOY_ENV := DEBUG=0 SECRET_KEY=deploy-check-$$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n') \
 	ALLOWED_HOSTS=portal.example.com SECURE_SSL_REDIRECT=1 ORDER_EVENTS_SECRETS=deploy-check-secret \
-	STAFF_REQUIRE_2FA=1 SECURE_COOKIES=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=1 SILENCED_SYSTEM_CHECKS=
+	STAFF_REQUIRE_2FA=1 SECURE_COOKIES=1 SECURE_HSTS_SECONDS=31536000 SECURE_HSTS_PRELOAD=1 SILENCED_SYSTEM_CHECKS= \
+	SHOP_SIMULATION=0 SMS_BACKEND=accounts.sms.HTTPSMSBackend SMS_API_URL=https://sms.example/messages
 
 .PHONY: run test lint lint-imports typecheck format migrations-check deploy-check pytest bench demo clean help
 
@@ -39,9 +40,11 @@ run: $(VENV)/.installed
 	@echo ""
 	@echo "  Referral Portal: http://127.0.0.1:$(WEB_PORT)/   (staff admin: http://127.0.0.1:$(WEB_PORT)/admin/)"
 	@echo "  Database: $${DATABASE_URL:-SQLite (var/db.sqlite3)}   Broker: $${CELERY_BROKER_URL:-filesystem (var/celery)}"
+	@echo "  Shop simulation on (mark paid / mark shipped on an order); phone codes go to var/sms-outbox.txt."
 	@echo "  Ctrl-C stops web, worker and beat. The URL and logins are printed again once all three are up."
 	@echo ""
-	DEBUG=$${DEBUG:-1} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start -f Procfile.dev
+	DEBUG=$${DEBUG:-1} SHOP_SIMULATION=$${SHOP_SIMULATION:-1} PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+		$(VENV)/bin/honcho start -f Procfile.dev
 
 demo: $(VENV)/.installed
 	DEBUG=$${DEBUG:-1} $(PY) manage.py load_demo_data

@@ -228,6 +228,8 @@ class RegionAdminForm(forms.ModelForm):
             "welcome_package",
             "time_zone",
             "locale",
+            "manual_coupon_ceiling",
+            "manual_coupon_approval_above",
         ]
         help_texts = {
             "welcome_package": 'A list of coupons, e.g. [{"value": "4.00", "min_spend": "5.00"}]. '

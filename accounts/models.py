@@ -207,12 +207,27 @@ class Region(models.Model):
     welcome_package = models.JSONField(default=list, blank=True)
     time_zone = models.CharField(max_length=64, default="UTC", help_text="Program time zone (monthly limit).")
     locale = models.CharField(max_length=10, default="en_US")
+    # Money staff may hand out by hand (coupons.services.manual): one coupon's ceiling, and the value above
+    # which a second staff member must approve it before it exists (four eyes).
+    manual_coupon_ceiling = models.DecimalField(
+        max_digits=10, decimal_places=2, default=Decimal("50.00"), help_text="Most one manual coupon may be worth."
+    )
+    manual_coupon_approval_above = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        default=Decimal("20.00"),
+        help_text="A manual coupon worth more needs a second staff member's approval.",
+    )
 
     class Meta:
         ordering = ["country"]
         constraints = [
             models.UniqueConstraint(fields=["is_default"], condition=Q(is_default=True), name="one_default_region"),
             models.CheckConstraint(condition=Q(reward_amount__gte=0), name="region_reward_non_negative"),
+            models.CheckConstraint(
+                condition=Q(manual_coupon_ceiling__gte=0) & Q(manual_coupon_approval_above__gte=0),
+                name="region_manual_coupon_bounds_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:

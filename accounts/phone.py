@@ -46,16 +46,14 @@ def _phone_taken(*, phone: str, member: User) -> bool:
 def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
     """Text a fresh 6-digit code to `phone` (E.164); 3 codes per phone and per member an hour.
 
-    1. refuse a number verified on another account, or already verified on this one;
-    2. count the send against both rate limits (atomic cache counters);
+    1. count the attempt against both rate limits (atomic cache counters), whatever its answer;
+    2. refuse a number verified on another account, or already verified on this one;
     3. store only the keyed hash of the code, live for 10 minutes;
     4. send the SMS; if the provider refuses, nothing is stored.
     The member's current phone and its verification are untouched until a code is confirmed.
     """
-    if member.phone == phone and member.phone_verified_at is not None:
-        raise PhoneVerificationError("ALREADY_VERIFIED", "This number is already verified on your account.")
-    if _phone_taken(phone=phone, member=member):
-        raise PhoneVerificationError("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
+    # Every attempt counts, whatever its answer (a taken number included): the limits are what stops a member
+    # from probing which numbers other accounts have verified.
     phone_key = f"phone-code:phone:{keyed_hash(phone, purpose='phone')}"
     over_phone = hit_rate_limit(key=phone_key, limit=PHONE_CODES_PER_HOUR, window_seconds=3600)
     over_user = hit_rate_limit(key=f"phone-code:user:{member.pk}", limit=PHONE_CODES_PER_HOUR, window_seconds=3600)
@@ -63,6 +61,10 @@ def request_phone_code(*, member: User, phone: str) -> PhoneVerification:
         raise PhoneVerificationError(
             "RATE_LIMITED", "Too many codes requested. Please wait an hour before asking for another one."
         )
+    if member.phone == phone and member.phone_verified_at is not None:
+        raise PhoneVerificationError("ALREADY_VERIFIED", "This number is already verified on your account.")
+    if _phone_taken(phone=phone, member=member):
+        raise PhoneVerificationError("PHONE_TAKEN", PHONE_TAKEN_MESSAGE)
     code = f"{secrets.randbelow(10**6):06d}"
     now = timezone.now()
     with transaction.atomic():

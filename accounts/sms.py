@@ -2,20 +2,30 @@
 
 `settings.SMS_BACKEND` is the dotted path of a `BaseSMSBackend` subclass:
 
-- `accounts.sms.ConsoleSMSBackend` (development default) writes the message to the log;
+- `accounts.sms.HTTPSMSBackend` (production) posts the message to the provider's HTTPS endpoint (`SMS_API_URL`,
+  bearer `SMS_API_TOKEN`);
+- `accounts.sms.FileSMSBackend` (development default, `make run`) appends each message to `var/sms-outbox.txt`;
+- `accounts.sms.ConsoleSMSBackend` logs that a text was sent, to a masked number, without its body;
 - `accounts.sms.LocmemSMSBackend` (tests) keeps every message in `LocmemSMSBackend.outbox`.
 
-A production backend (Twilio, Vonage, SNS...) subclasses `BaseSMSBackend` and
+No backend writes a message body (it holds a one-time code) to the log; with DEBUG off, `check --deploy` fails on
+every backend but the HTTP one (referral_portal/checks.py). Another provider subclasses `BaseSMSBackend` and
 implements `send`; nothing else in the portal changes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.module_loading import import_string
+
+from lib.masking import mask_phone
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +54,44 @@ class BaseSMSBackend:
 
 
 class ConsoleSMSBackend(BaseSMSBackend):
-    """Development: the message goes to the log, so `make run` works without a provider."""
+    """A log line per text, with the number masked and never the body (it holds a code)."""
 
     def send(self, phone: str, message: str) -> None:
-        logger.info("SMS to %s: %s", phone, message)
+        logger.info("SMS of %d characters to %s (body not logged)", len(message), mask_phone(phone))
+
+
+class FileSMSBackend(BaseSMSBackend):
+    """Development (`make run`): each text is appended to `var/sms-outbox.txt` to read the code there."""
+
+    def send(self, phone: str, message: str) -> None:
+        path = Path(settings.VAR_DIR) / "sms-outbox.txt"
+        with path.open("a", encoding="utf-8") as outbox:
+            outbox.write(f"{timezone.now().isoformat()} to {phone}: {message}\n")
+        logger.info("SMS to %s written to %s (body not logged)", mask_phone(phone), path.name)
+
+
+class HTTPSMSBackend(BaseSMSBackend):
+    """Production: POST {"to", "text"} as JSON to `SMS_API_URL` with `Authorization: Bearer SMS_API_TOKEN`;
+    any answer but 2xx, or no answer within `SMS_API_TIMEOUT` seconds, is a delivery error."""
+
+    def send(self, phone: str, message: str) -> None:
+        url = settings.SMS_API_URL
+        if not url.startswith("https://"):
+            raise SMSDeliveryError("SMS_API_URL must be an https:// URL.")
+        request = urllib.request.Request(  # noqa: S310 - https only, checked above
+            url,
+            data=json.dumps({"to": phone, "text": message}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {settings.SMS_API_TOKEN}"},
+            method="POST",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.SMS_API_TIMEOUT) as response:  # noqa: S310
+                status = response.status
+        except (OSError, ValueError) as error:
+            logger.warning("SMS provider unreachable for %s: %s", mask_phone(phone), error.__class__.__name__)
+            raise SMSDeliveryError("The SMS provider did not answer.") from error
+        if not 200 <= status < 300:
+            raise SMSDeliveryError(f"The SMS provider answered {status}.")
 
 
 class LocmemSMSBackend(BaseSMSBackend):

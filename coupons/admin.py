@@ -2,7 +2,8 @@
 (the coin ledger and check-ins; all read-only).
 
 Coupons are never edited by hand: they are issued through the "Issue a coupon" form,
-which calls services.issue_coupon with the staff member as actor and a required reason.
+which calls coupons.services.manual (region ceiling, never to oneself, four eyes above the threshold) with the
+staff member as actor and a required reason, audited.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 import uuid
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.translation import gettext as _
 
 from accounts.models import Region
 from coupons.forms import CampaignAdminForm, IssueCouponForm
@@ -23,14 +24,20 @@ from coupons.models import (
     CheckIn,
     CoinLedger,
     Coupon,
-    CouponSource,
     LedgerEntry,
+    ManualCouponRequest,
     PromoRedemption,
     StoreOffer,
     StoreOfferClaim,
 )
-from coupons.services import issue_coupon
+from coupons.services.manual import (
+    ManualCouponDraft,
+    approve_manual_coupon,
+    issue_manual_coupon,
+    reject_manual_coupon,
+)
 from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
+from support.admin.staff_actions import OptionalNoteForm, perform_and_audit, run_staff_action, staff_view
 
 
 @admin.register(Campaign)
@@ -116,17 +123,16 @@ class CouponAdmin(BigTableAdminMixin, admin.ModelAdmin):
         # "Add coupon" leads to the audited issue form.
         return redirect("admin:coupons_coupon_issue")
 
+    @staff_view(permission="coupons.add_coupon", changes_state=True)
     def issue_view(self, request: HttpRequest) -> HttpResponse:
-        """Issue one coupon to a member with a required reason; the ledger row names the staff member."""
-        if not self.has_add_permission(request):
-            raise PermissionDenied
+        """Issue one coupon by hand within the region's bounds (coupons.services.manual), audited; above the
+        approval threshold it waits for a second staff member."""
         if request.method == "POST":
             form = IssueCouponForm(request.POST)
             if form.is_valid():
                 data = form.cleaned_data
-                coupon = issue_coupon(
+                draft = ManualCouponDraft(
                     member=form.member,
-                    source=CouponSource.MANUAL,
                     kind=data["kind"],
                     title=data["title"],
                     value=data["value"],
@@ -134,23 +140,108 @@ class CouponAdmin(BigTableAdminMixin, admin.ModelAdmin):
                     currency=data["currency"],
                     valid_days=data["valid_days"],
                     store=data["store"],
-                    idempotency_key=f"manual:{data['token']}",
                     reason=data["reason"],
-                    actor=request.user,
+                    token=data["token"],
                 )
-                messages.success(
-                    request, f"Issued {coupon.currency} {coupon.value} coupon #{coupon.pk} to {form.member.email}."
+                results: list[Coupon | ManualCouponRequest] = []
+
+                def perform(member, cleaned: dict) -> dict:
+                    result = issue_manual_coupon(actor=request.user, draft=draft)
+                    results.append(result)
+                    waiting = isinstance(result, ManualCouponRequest)
+                    return {
+                        "value": str(draft.value),
+                        "currency": draft.currency,
+                        "coupon_id": None if waiting else result.pk,
+                        "approval_request_id": result.pk if waiting else None,
+                    }
+
+                _done, refused = perform_and_audit(
+                    request=request,
+                    objects=[form.member],
+                    action="coupon.issue_manual",
+                    perform=perform,
+                    data=data,
                 )
-                return HttpResponseRedirect(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+                if not refused:
+                    result = results[0]
+                    if isinstance(result, ManualCouponRequest):
+                        messages.success(
+                            request,
+                            _(
+                                "Above the approval threshold: the coupon exists once a second staff member approves "
+                                "request #%(id)s."
+                            )
+                            % {"id": result.pk},
+                        )
+                        return HttpResponseRedirect(reverse("admin:coupons_manualcouponrequest_changelist"))
+                    messages.success(
+                        request,
+                        _("Issued %(currency)s %(value)s coupon #%(id)s to %(email)s.")
+                        % {"currency": result.currency, "value": result.value, "id": result.pk, "email": form.member},
+                    )
+                    return HttpResponseRedirect(reverse("admin:coupons_coupon_change", args=[result.pk]))
+                for text in refused:
+                    form.add_error(None, text)
         else:
             form = IssueCouponForm(initial={"token": uuid.uuid4().hex, "member_email": request.GET.get("email", "")})
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
-            "title": "Issue a coupon",
+            "title": _("Issue a coupon"),
             "form": form,
         }
         return TemplateResponse(request, "admin/coupons/coupon/issue.html", context)
+
+
+@admin.register(ManualCouponRequest)
+class ManualCouponRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Manual coupons above the region's threshold, waiting for a second staff member (four eyes)."""
+
+    list_display = ["created_at", "member", "value", "currency", "requested_by", "status", "decided_by", "coupon"]
+    list_filter = ["status", "currency"]
+    list_select_related = ["member", "requested_by", "decided_by"]
+    search_fields = ["member__email", "requested_by__email"]
+    actions = ["approve_requests", "reject_requests"]
+
+    def has_approve_permission(self, request) -> bool:
+        return request.user.has_perm("coupons.approve_manual_coupon")
+
+    @admin.action(permissions=["approve"], description=_("Approve (issue the coupon)…"))
+    def approve_requests(self, request, queryset):
+        def perform(obj: ManualCouponRequest, data: dict) -> dict:
+            coupon = approve_manual_coupon(request_id=obj.pk, approver=request.user, note=data["reason"])
+            return {"coupon_id": coupon.pk, "requested_by": obj.requested_by_id, "value": str(coupon.value)}
+
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action="coupon.approve_manual",
+            title=_("Approve manual coupons"),
+            intro=_("Each coupon is issued now to its member. You cannot approve your own request."),
+            form_class=OptionalNoteForm,
+            perform=perform,
+            submit_label=_("Approve"),
+            done_message=_("{count} coupon(s) issued."),
+        )
+
+    @admin.action(permissions=["approve"], description=_("Reject…"))
+    def reject_requests(self, request, queryset):
+        def perform(obj: ManualCouponRequest, data: dict) -> dict:
+            reject_manual_coupon(request_id=obj.pk, decider=request.user, note=data["reason"])
+            return {"requested_by": obj.requested_by_id, "value": str(obj.value)}
+
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action="coupon.reject_manual",
+            title=_("Reject manual coupons"),
+            perform=perform,
+            submit_label=_("Reject"),
+            done_message=_("{count} request(s) rejected."),
+        )
 
 
 @admin.register(LedgerEntry)

@@ -247,29 +247,32 @@ def exchange_coins(*, member: User, offer_code: str, request_token: str = "", at
     at = at or timezone.now()
     token = clean_token(request_token) or uuid.uuid4().hex
     key = f"coins-exchange:{member.pk}:{offer.code}:{token}"
-    entry = move_coins(
-        member=member,
-        delta=-offer.cost,
-        kind=CoinLedger.Kind.EXCHANGE,
-        idempotency_key=key,
-        reason=f"Exchanged for a {offer.value} off {offer.min_spend} coupon",
-        at=at,
-    )
-    if entry.coupon_id is not None:  # the same request again (double click): the first coupon
-        return Coupon.objects.get(pk=entry.coupon_id)
-    coupon = issue_coupon(
-        member=member,
-        source=CouponSource.COINS,
-        kind=CouponKind.PLATFORM,
-        value=offer.value,
-        min_spend=offer.min_spend,
-        currency=region_for_country(str(member.country)).currency,
-        valid_days=offer.valid_days,
-        idempotency_key=key,
-        reason=f"Bought with {offer.cost} coins",
-        title=offer.title,
-        issued_at=at,
-    )
-    entry.coupon = coupon
-    entry.save(update_fields=["coupon"])
-    return coupon
+    earlier = CoinLedger.objects.filter(idempotency_key=key).only("coupon_id").first()
+    if earlier is not None and earlier.coupon_id is not None:  # the same request again (double click)
+        return Coupon.objects.get(pk=earlier.coupon_id)
+    # The coin row is append-only (lib.appendonly), so it is written once, naming its coupon: the coupon first,
+    # then the coins; too few coins undoes the coupon with the savepoint.
+    with transaction.atomic():
+        coupon = issue_coupon(
+            member=member,
+            source=CouponSource.COINS,
+            kind=CouponKind.PLATFORM,
+            value=offer.value,
+            min_spend=offer.min_spend,
+            currency=region_for_country(str(member.country)).currency,
+            valid_days=offer.valid_days,
+            idempotency_key=key,
+            reason=f"Bought with {offer.cost} coins",
+            title=offer.title,
+            issued_at=at,
+        )
+        entry = move_coins(
+            member=member,
+            delta=-offer.cost,
+            kind=CoinLedger.Kind.EXCHANGE,
+            idempotency_key=key,
+            reason=f"Exchanged for a {offer.value} off {offer.min_spend} coupon",
+            coupon=coupon,
+            at=at,
+        )
+    return coupon if entry.coupon_id in (None, coupon.pk) else Coupon.objects.get(pk=entry.coupon_id)

@@ -14,6 +14,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from lib.appendonly import AppendOnlyManager, AppendOnlyMixin
+
 # A usable coupon this close to its expiry is flagged: the wallet's warning badge and the reminder notice
 # (`coupons.services.lifecycle.send_expiry_reminders`) both read this one value.
 EXPIRY_WARNING = timedelta(days=3)
@@ -157,7 +159,7 @@ class Coupon(models.Model):
         return self.status == CouponStatus.ACTIVE
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(AppendOnlyMixin, models.Model):
     """Append-only record of every coupon event, with actor, reason and idempotency key."""
 
     class Event(models.TextChoices):
@@ -174,8 +176,9 @@ class LedgerEntry(models.Model):
     event = models.CharField(max_length=10, choices=Event.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2, help_text="+ value issued, − value removed.")
     currency = models.CharField(max_length=3, default="USD")
+    # PROTECT: an append-only row is never rewritten, so a staff member who acted is deactivated, not deleted.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reason = models.CharField(max_length=300, blank=True)
     idempotency_key = models.CharField(max_length=120, unique=True)
@@ -184,6 +187,8 @@ class LedgerEntry(models.Model):
     )
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -302,7 +307,7 @@ class CheckIn(models.Model):
         return f"{self.user} checked in {self.day} (day {self.streak})"
 
 
-class CoinLedger(models.Model):
+class CoinLedger(AppendOnlyMixin, models.Model):
     """Append-only record of every coin movement, checkout included; balance_after is the balance once it applied.
 
     The member's rows sum to `User.coins` (tests/coupons/test_coin_ledger.py).
@@ -325,9 +330,11 @@ class CoinLedger(models.Model):
     # Set on checkout spends and returns: the order the coins paid for.
     order = models.ForeignKey("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = AppendOnlyManager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -338,3 +345,44 @@ class CoinLedger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delta:+d} coins ({self.idempotency_key})"
+
+
+class ManualCouponRequest(models.Model):
+    """A coupon a staff member issued by hand above the region's approval threshold: it waits for a second staff
+    member (four eyes) and exists only once approved (coupons.services.manual)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a second staff member"
+        APPROVED = "approved", "Approved: coupon issued"
+        REJECTED = "rejected", "Rejected"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=10, choices=CouponKind.choices)
+    title = models.CharField(max_length=120, blank=True)
+    store = models.ForeignKey("orders.Store", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    value = models.DecimalField(max_digits=10, decimal_places=2)
+    min_spend = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3)
+    valid_days = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=300)
+    # The issue form's token: submitting the same form twice makes one request (and later one coupon).
+    token = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=300, blank=True)
+    coupon = models.OneToOneField(Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_manual_coupon", "Can approve a manual coupon another staff member issued")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(decided_by=models.F("requested_by")), name="manual_coupon_four_eyes"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.currency} {self.value} for {self.member} ({self.get_status_display()})"

@@ -567,20 +567,28 @@ def _apply_slot(
     return remaining - amount
 
 
+def promo_not_valid_message(code: str) -> str:
+    """The one answer to a promo code that cannot be used now, whatever the reason."""
+    return f"the promo code {code} is not valid or no longer offered"
+
+
 def _decide_promo(promo: PromoInput, remaining: Decimal, ctx: _Ctx) -> PromoDecision:
     code = promo.code.strip().upper()
 
     def refuse(reason: str, message: str) -> PromoDecision:
         return PromoDecision(code=code, applies=False, reason=reason, message=message, campaign_id=promo.campaign_id)
 
+    # One answer for a code that never existed, has not started, has ended or ran out (the reason code stays for
+    # staff): the words must not tell a guesser which codes are real (docs/program-rules.md section 5).
+    not_valid = promo_not_valid_message(code)
     if not promo.exists or not promo.is_active:
-        return refuse(Reason.PROMO_UNKNOWN, f"the promo code {code} does not exist or is no longer offered")
+        return refuse(Reason.PROMO_UNKNOWN, not_valid)
     if promo.starts_at is not None and ctx.at < promo.starts_at:
-        return refuse(Reason.PROMO_NOT_STARTED, f"the promo code {code} is not valid yet")
+        return refuse(Reason.PROMO_NOT_STARTED, not_valid)
     if promo.ends_at is not None and ctx.at >= promo.ends_at:
-        return refuse(Reason.PROMO_ENDED, f"the promo code {code} has ended")
+        return refuse(Reason.PROMO_ENDED, not_valid)
     if promo.uses_left is not None and promo.uses_left <= 0:
-        return refuse(Reason.PROMO_USED_UP, f"the promo code {code} has been fully used")
+        return refuse(Reason.PROMO_USED_UP, not_valid)
     if promo.member_uses_left is not None and promo.member_uses_left <= 0:
         return refuse(Reason.PROMO_MEMBER_LIMIT, f"you have already used the promo code {code}")
     if not promo.region_ok:

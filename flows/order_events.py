@@ -62,6 +62,12 @@ def _place(event: OrderEventData) -> str:
         if existing.buyer_id != buyer.pk:
             raise EventRefused("This order id belongs to another member.", code="order_conflict", conflict=True)
         return "already placed"
+    if event.occurred_at < buyer.date_joined:
+        raise EventRefused(
+            f"The order is dated {event.occurred_at.isoformat()}, before the buyer's account existed "
+            f"({buyer.date_joined.isoformat()}).",
+            code="placed_before_account",
+        )
     stores = {s.slug: s for s in Store.objects.filter(slug__in={line.store for line in event.lines})}
     missing = sorted({line.store for line in event.lines} - stores.keys())
     if missing:

@@ -1,10 +1,20 @@
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.template.response import TemplateResponse
+from django import forms
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from flows import orders as flows
 from lib.admin import ReadOnlyAdminMixin
-from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, RefundStatus, Store, StoreFollow
+from orders.models import Order, OrderEvent, OrderLine, PaymentCard, Product, Store, StoreFollow
+from support.admin.staff_actions import ActionRefused, ReasonForm, run_staff_action
+
+
+class RefundRejectForm(ReasonForm):
+    reason = forms.CharField(
+        label=_("Reason (shown to the member)"),
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text=_("Kept in the audit log and shown on the member's order page."),
+    )
 
 
 @admin.register(Store)
@@ -63,40 +73,49 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Approve refund requests (refund the order)")
-    def approve_refund_requests(self, request, queryset) -> None:
-        done, skipped = 0, 0
-        for order in queryset.filter(refund_status=RefundStatus.REQUESTED):
-            flows.approve_refund(order=order, actor=request.user, note=f"Approved by {request.user}")
-            done += 1
-        skipped = queryset.count() - done
-        self.message_user(request, f"{done} refund(s) approved.", messages.SUCCESS)
-        if skipped:
-            self.message_user(request, f"{skipped} order(s) skipped: no refund request waiting.", messages.WARNING)
+    def has_decide_refund_permission(self, request) -> bool:
+        return request.user.has_perm("orders.decide_refund")
 
-    @admin.action(description="Reject refund requests (with a reason)")
+    @admin.action(permissions=["decide_refund"], description=_("Approve refund requests (refund the order)…"))
+    def approve_refund_requests(self, request, queryset):
+        def perform(order: Order, data: dict) -> dict:
+            if not order.has_pending_refund_request:
+                raise ActionRefused(_("no refund request waiting"))
+            flows.approve_refund(order=order, actor=request.user, note=data["reason"])
+            return {"total": str(order.total), "currency": order.currency}
+
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action="order.approve_refund",
+            title=_("Approve refund requests"),
+            intro=_("Each order is refunded; the member's level is recomputed."),
+            perform=perform,
+            submit_label=_("Approve"),
+            done_message=_("{count} refund(s) approved."),
+        )
+
+    @admin.action(permissions=["decide_refund"], description=_("Reject refund requests (with a reason)…"))
     def reject_refund_requests(self, request, queryset):
-        reason = request.POST.get("reason", "").strip()
-        if "apply" not in request.POST or not reason:
-            return TemplateResponse(
-                request,
-                "admin/orders/order/reject_refund.html",
-                {
-                    **self.admin_site.each_context(request),
-                    "title": "Reject refund requests",
-                    "orders": queryset,
-                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "missing_reason": "apply" in request.POST,
-                    "opts": self.model._meta,
-                },
-            )
-        done = 0
-        for order in queryset:
-            if order.has_pending_refund_request:
-                flows.reject_refund(order=order, actor=request.user, note=reason)
-                done += 1
-        self.message_user(request, f"{done} refund request(s) rejected.", messages.SUCCESS)
-        return None
+        def perform(order: Order, data: dict) -> dict:
+            if not order.has_pending_refund_request:
+                raise ActionRefused(_("no refund request waiting"))
+            flows.reject_refund(order=order, actor=request.user, note=data["reason"])
+            return {"total": str(order.total), "currency": order.currency}
+
+        return run_staff_action(
+            self,
+            request,
+            queryset,
+            action="order.reject_refund",
+            title=_("Reject refund requests"),
+            intro=_("The member sees your reason on the order page and may ask again."),
+            form_class=RefundRejectForm,
+            perform=perform,
+            submit_label=_("Reject"),
+            done_message=_("{count} refund request(s) rejected."),
+        )
 
 
 @admin.register(PaymentCard)

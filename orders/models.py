@@ -167,6 +167,8 @@ class Order(models.Model):
             models.Index(fields=["buyer", "-placed_at"], name="order_buyer_idx"),
             models.Index(fields=["buyer", "state", "completed_at"], name="order_level_points_idx"),
         ]
+        # Refund decisions belong to one staff role (README, staff roles; support/migrations/0003).
+        permissions = [("decide_refund", "Can approve or reject a member's refund request")]
 
     def __str__(self) -> str:
         return f"Order {self.external_id}"

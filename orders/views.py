@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.decorators import program_member_required, program_refusal
 from accounts.locales import member_money_locale
 from coupons.pricing import CheckoutRefused, best_coupon_ids, price_cart
+from coupons.promo_attempts import PROMO_ATTEMPTS_MESSAGE, promo_attempt_allowed
 from coupons.services.store_offers import collect_store_offer
 from coupons.store_offers import StoreOfferError, offers_for_store_page
 from flows import orders as flows
@@ -150,6 +151,11 @@ def checkout(request: HttpRequest) -> HttpResponse:
             return refusal
         valid = form.is_valid()
         picks = form.picks()
+        if picks["promo_code"] and not promo_attempt_allowed(member_id=request.user.pk, ip=client_ip(request)):
+            # Over the limit the code is not even looked up (coupons.promo_attempts).
+            picks["promo_code"] = ""
+            form.add_error("promo_code", PROMO_ATTEMPTS_MESSAGE)
+            valid = False
         if valid and form.is_pay:
             try:
                 order = flows.checkout(
@@ -221,6 +227,7 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
             "order": order,
             "lines": list(order.lines.all()),
             "actions": selectors.available_actions(order),
+            "shop_simulation": settings.SHOP_SIMULATION,
             "history": selectors.history(order),
             "breakdown": selectors.order_breakdown(order),
             # What a cancel or refund does to the invitation the buyer joined with (docs/program-rules.md 3).
@@ -229,25 +236,35 @@ def order_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     )
 
 
-# URL action -> (transition, success message)
+# URL action -> (transition, success message). What the buyer does on a real marketplace: cancel, confirm receipt of
+# a shipped order, ask for a refund. The seller's side (payment captured, shipped) exists only as the shop
+# simulation of `make run` (settings.SHOP_SIMULATION; off whenever DEBUG is off unless set explicitly).
 ACTIONS = {
     "cancel": ("canceled", "Order canceled."),
     "confirm-receipt": ("completed", "Thanks for confirming: the order is completed."),
     "refund": ("refunded", ""),  # a request: flows.orders.request_refund decides (see order_action)
+}
+SHOP_SIMULATION_ACTIONS = {
     "mark-paid": ("paid", "Demo shop: payment captured, the order is paid."),
     "mark-shipped": ("shipped", "Demo shop: the order has shipped."),
 }
 
 
+def shop_actions() -> dict[str, tuple[str, str]]:
+    """The order actions this deployment offers: the buyer's, plus the seller's when the shop is simulated."""
+    return {**ACTIONS, **SHOP_SIMULATION_ACTIONS} if settings.SHOP_SIMULATION else ACTIONS
+
+
 @login_required
 @require_POST
 def order_action(request: HttpRequest, external_id: str, action: str) -> HttpResponse:
-    if action not in ACTIONS:
+    actions = shop_actions()
+    if action not in actions:
         raise Http404("Unknown action")
     order = selectors.order_for(member=request.user, external_id=external_id)
     if order is None:
         raise Http404("No such order")
-    event, success = ACTIONS[action]
+    event, success = actions[action]
     try:
         if action == "refund":
             order = flows.request_refund(order=order)
@@ -274,10 +291,15 @@ MAX_BODY_BYTES = 64 * 1024
 @count_order_event_answers
 @require_POST
 def order_events(request: HttpRequest) -> JsonResponse:
-    """Thin adapter: rate limit → signature over the raw body → parse → one service call."""
+    """Thin adapter: rate limit → JSON only → signature over the raw body → parse → one service call."""
     limit = getattr(settings, "ORDER_EVENTS_RATE_LIMIT", 600)
     if not ratelimit.hit(key=f"order-events:{client_ip(request)}", limit=limit, window=60):
         return JsonResponse({"error": "rate_limited", "message": "Too many requests; retry shortly."}, status=429)
+    if request.content_type != "application/json":
+        return JsonResponse(
+            {"error": "unsupported_media_type", "message": "Send the event as Content-Type: application/json."},
+            status=415,
+        )
     try:
         if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY_BYTES:
             raise webhooks.WebhookError(413, "body_too_large", f"The body may be at most {MAX_BODY_BYTES} bytes.")
@@ -289,6 +311,7 @@ def order_events(request: HttpRequest) -> JsonResponse:
             tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS,
         )
         event = webhooks.parse_event(body)
+        webhooks.check_not_in_future(event, now=timezone.now(), tolerance=settings.ORDER_EVENTS_TOLERANCE_SECONDS)
         outcome = receive_order_event(event=event)
     except webhooks.WebhookError as exc:
         logger.info("order event refused: %s %s", exc.status, exc.code)

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -136,6 +136,20 @@ class OrderEventData:
     @property
     def transition(self) -> str:
         return self.type.removeprefix("order.")
+
+
+def check_not_in_future(event: OrderEventData, *, now: datetime, tolerance: int) -> None:
+    """An event cannot have happened later than now plus the signature tolerance (the clocks' accepted skew):
+    refused with 422, so a referral never waits for a date the shop has not reached yet."""
+    latest = now + timedelta(seconds=tolerance)
+    if event.occurred_at > latest:
+        raise WebhookError(
+            422,
+            "occurred_in_future",
+            f"occurred_at {event.occurred_at.isoformat()} is later than now plus {tolerance} s "
+            f"({latest.isoformat()}): send the event once it has happened.",
+            details={"field": "occurred_at", "latest_accepted": latest.isoformat()},
+        )
 
 
 def _bad(code: str, message: str, **details) -> WebhookError:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "referral_portal.logging.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "referral_portal.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -160,6 +161,8 @@ if TESTING:
 # Staff reach the admin only after a code from an authenticator app (TOTP); on whenever DEBUG is off.
 STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Referral Portal")
+# The admin never shows an authenticator's key or QR code (only the set-up page does, once, before it is confirmed).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- I18N -----------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -208,6 +211,24 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY el
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A page opened from the portal cannot reach back into its window (SecurityMiddleware sends it).
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Browser features off for the portal and anything it embeds (referral_portal/middleware.py).
+PERMISSIONS_POLICY = ", ".join(
+    [
+        "accelerometer=()",
+        "camera=()",
+        "display-capture=()",
+        "geolocation=()",
+        "gyroscope=()",
+        "magnetometer=()",
+        "microphone=()",
+        "payment=()",
+        "usb=()",
+        "clipboard-write=(self)",
+        "web-share=(self)",
+    ]
+)
 SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=[])
 
 # No inline script or style anywhere; scripts need the per-request nonce.
@@ -231,6 +252,10 @@ CONTENT_SECURITY_POLICY = {
 SIGNAL_HASH_KEY = env.str("SIGNAL_HASH_KEY", default=SECRET_KEY)
 RAW_IP_RETENTION_DAYS = env.int("RAW_IP_RETENTION_DAYS", default=30)
 
+# --- Shop simulation ------------------------------------------------------------
+# The seller's side of the demo shop (mark paid, mark shipped) for `make run`: off whenever DEBUG is off unless set
+# explicitly, and `check --deploy` warns while it is on (orders/checks.py).
+SHOP_SIMULATION = env.bool("SHOP_SIMULATION", default=DEBUG)
 # --- Order events webhook ---------------------------------------------------
 # Two secrets during rotation: the current one first.
 ORDER_EVENTS_SECRETS = env.list("ORDER_EVENTS_SECRETS", default=["dev-order-events-secret"] if DEBUG or TESTING else [])
@@ -248,6 +273,9 @@ OUTBOUND_EVENTS_HTTP_HOSTS = env.list(
 
 # --- Login throttling (django-axes; policy in accounts/throttle.py) ----------
 AXES_ENABLED = True
+# No axes pages in the admin: their "delete expired attempts" action is neither permission-bound nor audited
+# (tests/support/test_staff_powers.py); lockouts are lifted with `manage.py axes_reset_username` (README).
+AXES_ENABLE_ADMIN = False
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 # No reset on success: logging in to one's own account must not wipe an IP's failures on others.
@@ -259,9 +287,17 @@ AXES_CLIENT_IP_CALLABLE = "accounts.throttle.client_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.throttle.lockout_response"
 
 # --- SMS ------------------------------------------------------------------
+# Development writes texts to var/sms-outbox.txt; with DEBUG off anything but a real provider fails
+# `check --deploy` (referral_portal/checks.py), and no backend logs a message body.
 SMS_BACKEND = env.str(
-    "SMS_BACKEND", default="accounts.sms.LocmemSMSBackend" if TESTING else "accounts.sms.ConsoleSMSBackend"
+    "SMS_BACKEND",
+    default="accounts.sms.LocmemSMSBackend"
+    if TESTING
+    else ("accounts.sms.FileSMSBackend" if DEBUG else "accounts.sms.ConsoleSMSBackend"),
 )
+SMS_API_URL = env.str("SMS_API_URL", default="")
+SMS_API_TOKEN = env.str("SMS_API_TOKEN", default="")
+SMS_API_TIMEOUT = env.int("SMS_API_TIMEOUT", default=10)
 
 # --- Celery ---------------------------------------------------------------
 # Tests publish to an in-process broker (never to the dev queue under var/); tests that need a

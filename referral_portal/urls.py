@@ -18,6 +18,7 @@ urlpatterns = [
     ),
     # Staff who signed in with their password but have not entered an authenticator code yet.
     path("admin/second-factor/", second_factor.second_factor, name="staff_second_factor"),
+    path("admin/second-factor/enrol/<str:token>/", second_factor.enrol_with_link, name="staff_second_factor_enrol"),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("", include("referrals.urls")),

@@ -48,6 +48,8 @@ from functools import lru_cache
 
 from disposable_email_domains import blocklist as disposable_blocklist
 
+from accounts.identity import keyed_hash
+from lib.masking import mask_email, mask_phone
 from referrals.program import (
     DEVICE_ACCOUNT_LIMIT,
     IP_SIGNUPS_PER_DAY_LIMIT,
@@ -267,11 +269,24 @@ def welcome_package_due(*, state: str, signals: dict | None) -> bool:
     return bool(((signals or {}).get("checks") or {}).get("friend_side_clear"))
 
 
+def contact_signals(*, email: str, phone: str) -> dict[str, str]:
+    """What signals keep of an e-mail address and a phone: a keyed hash to match rows, a masked form to read."""
+    return {
+        "email_hash": keyed_hash(email, purpose="email")[:16] if email else "",
+        "email_masked": mask_email(email) if email else "",
+        "phone_hash": keyed_hash(phone, purpose="phone")[:16] if phone else "",
+        "phone_masked": mask_phone(phone) if phone else "",
+    }
+
+
 def _facts_for_staff(facts: SignupFacts) -> dict:
     """The facts as JSON, without the raw identifiers' hashes in full (a prefix is enough to match rows)."""
     data = asdict(facts)
     for who in ("friend", "referrer"):
         account = data[who]
+        if account is None:
+            continue
+        account.update(contact_signals(email=account.pop("email_normalized"), phone=account.pop("phone")))
         account["device_hashes"] = sorted(h[:12] for h in account["device_hashes"])
         account["fingerprint_hashes"] = sorted(h[:12] for h in account["fingerprint_hashes"])
         account["card_fingerprints"] = sorted(f[:12] for f in account["card_fingerprints"])

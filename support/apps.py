@@ -11,7 +11,7 @@ class SupportConfig(AppConfig):
         # Imported once the app registry is ready (they use models), for what importing them registers:
         # the ModelAdmins of the support requests and the audit log, and the deploy check for STAFF_REQUIRE_2FA.
         from support.admin import audit as audit_admin  # noqa: F401
-        from support.admin import requests, second_factor  # noqa: F401
+        from support.admin import enrolment, requests, second_factor  # noqa: F401
 
 
 class PortalAdminConfig(admin_apps.AdminConfig):

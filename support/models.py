@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from lib.appendonly import AppendOnlyManager, AppendOnlyMixin
+
 
 class SupportRequest(models.Model):
     class Kind(models.TextChoices):
@@ -60,10 +62,11 @@ class SupportRequest(models.Model):
 OPEN_STATUSES = (SupportRequest.Status.OPEN, SupportRequest.Status.IN_PROGRESS)
 
 
-class AuditLog(models.Model):
-    """Who did what, when and why: one row per staff action. Append-only."""
+class AuditLog(AppendOnlyMixin, models.Model):
+    """Who did what, when and why: one row per staff action. Append-only (lib.appendonly; a trigger on PostgreSQL)."""
 
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # PROTECT: the row is never rewritten, so a staff member who acted is deactivated, not deleted.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     action = models.CharField(max_length=60, db_index=True)
     target_type = models.CharField(max_length=60)
     target_id = models.CharField(max_length=40)
@@ -72,8 +75,32 @@ class AuditLog(models.Model):
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
+    objects = AppendOnlyManager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.action} on {self.target_type} {self.target_id}"
+
+
+class StaffEnrolmentLink(models.Model):
+    """A one-time link that lets a staff member enrol their first authenticator app (support/second_factor.py).
+
+    E-mailed to the staff member on request, or created by a superuser; only its keyed hash is stored.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"second-factor set-up link for {self.user} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -12,11 +12,21 @@ from typing import Any
 import factory
 from django.utils import timezone
 
-from accounts.models import AccountDevice, Device, Region, User
-from coupons.models import Campaign, Coupon, CouponKind, CouponSource, StoreOffer, StoreOfferAudience
+from accounts.models import AccountDevice, Device, Notification, Region, User
+from coupons.models import (
+    Campaign,
+    Coupon,
+    CouponKind,
+    CouponSource,
+    ManualCouponRequest,
+    StoreOffer,
+    StoreOfferAudience,
+)
 from flows import orders as order_flows
 from ops.models import JobRun, OutboxMessage, TaskDelivery
 from orders.models import Order, PaymentCard, Product, Store, StoreFollow
+from outbound import services as outbound_services
+from outbound.models import Delivery, DeliveryStatus, Endpoint, EventType, OutboundEvent
 from referrals.codes import generate_code
 from referrals.models import Click, MilestoneTier, Referral, ReferralCode, ReferralEvent
 from referrals.terms import snapshot_for
@@ -62,6 +72,19 @@ class JobRunFactory(factory.django.DjangoModelFactory[JobRun]):
 
 
 # --- accounts -----------------------------------------------------------------------------------------------
+
+
+class NotificationFactory(factory.django.DjangoModelFactory[Notification]):
+    """A notice in the member's inbox (already e-mailed)."""
+
+    class Meta:
+        model = Notification
+
+    user = factory.SubFactory("tests.factories.UserFactory")
+    kind = "reward_credited"
+    title = "Your reward is ready"
+    body = "A $5 coupon is in your wallet."
+    emailed_at = factory.LazyFunction(timezone.now)
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -328,6 +351,23 @@ class CampaignFactory(factory.django.DjangoModelFactory[Campaign]):
     per_member_limit = 1
 
 
+class ManualCouponRequestFactory(factory.django.DjangoModelFactory[ManualCouponRequest]):
+    """A $30 platform coupon a staff member issued by hand above the $20 threshold, waiting for a second one."""
+
+    class Meta:
+        model = ManualCouponRequest
+
+    requested_by = factory.SubFactory(UserFactory, is_staff=True)
+    member = factory.SubFactory(UserFactory)
+    kind = CouponKind.PLATFORM
+    value = Decimal("30.00")
+    min_spend = Decimal("0.00")
+    currency = "USD"
+    valid_days = 30
+    reason = "Goodwill after a lost parcel"
+    token = factory.Sequence(lambda n: f"manual-token-{n}")
+
+
 class StoreOfferFactory(factory.django.DjangoModelFactory[StoreOffer]):
     """A store's $3-off-$20 coupon for its followers, started yesterday, no end, no total limit."""
 
@@ -341,6 +381,46 @@ class StoreOfferFactory(factory.django.DjangoModelFactory[StoreOffer]):
     currency = "USD"
     valid_days = 30
     starts_at = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+
+
+# --- outbound -----------------------------------------------------------------------------------------------
+
+
+class EndpointFactory(factory.django.DjangoModelFactory[Endpoint]):
+    """A partner's HTTPS endpoint receiving every event type, with a fresh signing secret."""
+
+    class Meta:
+        model = Endpoint
+
+    name = "CRM"
+    url = "https://crm.example.com/hooks"
+    secret = factory.LazyFunction(outbound_services.new_secret)
+
+
+class OutboundEventFactory(factory.django.DjangoModelFactory[OutboundEvent]):
+    """The outbound 'joined' event of one referral timeline row."""
+
+    class Meta:
+        model = OutboundEvent
+
+    source = factory.SubFactory(ReferralEventFactory)
+    referral = factory.SelfAttribute("source.referral")
+    type = EventType.JOINED
+    occurred_at = factory.LazyFunction(timezone.now)
+    payload = factory.LazyAttribute(lambda o: {"id": f"evt_{o.source.pk}"})
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
+    """A delivery that failed after its last attempt (what staff re-send)."""
+
+    class Meta:
+        model = Delivery
+
+    endpoint = factory.SubFactory(EndpointFactory)
+    event = factory.SubFactory(OutboundEventFactory)
+    status = DeliveryStatus.FAILED
+    attempts = 8
+    next_attempt_at = None
 
 
 # --- support ------------------------------------------------------------------------------------------------

@@ -182,6 +182,9 @@ PRODUCTION_ENV = {
     "SECURE_HSTS_SECONDS": "31536000",
     "SECURE_HSTS_PRELOAD": "1",
     "SILENCED_SYSTEM_CHECKS": "",
+    "SHOP_SIMULATION": "0",
+    "SMS_BACKEND": "accounts.sms.HTTPSMSBackend",
+    "SMS_API_URL": "https://sms.example/messages",
     "BEHIND_PROXY": "0",
     "DATABASE_URL": "postgres://portal@db.invalid:5432/portal",  # never connected to by `check`
     "CELERY_BROKER_URL": "redis://redis.invalid:6379/0",

@@ -20,6 +20,13 @@ class RegionAdmin(admin.ModelAdmin):
     list_filter = ["is_in_program", "currency"]
     search_fields = ["country", "name"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # The bounds of what staff may hand out by hand are not for the staff they bound (coupons.services.manual).
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            readonly += ["manual_coupon_ceiling", "manual_coupon_approval_above"]
+        return readonly
+
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):

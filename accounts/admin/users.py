@@ -33,11 +33,13 @@ from coupons.services import void_coupon
 from lib.admin import BigTableAdminMixin
 from referrals.admin.panels import render_behaviour
 from support.admin.staff_actions import (
+    ACTION_PERMISSION,
     ActionRefused,
     ReasonForm,
     perform_and_audit,
     run_object_action,
     run_staff_action,
+    staff_view,
 )
 
 
@@ -195,15 +197,15 @@ class UserAdmin(BigTableAdminMixin, BaseUserAdmin):
         }
         return TemplateResponse(request, "admin/accounts/member_page.html", context)
 
+    @staff_view(permission=ACTION_PERMISSION, changes_state=True)
     def member_action_view(self, request, object_id, action):
         """A status action (flag, clear, suspend, reactivate) on this member from their page: reason, audit row."""
         back = reverse("admin:accounts_user_change", args=[object_id])
         return run_object_action(self, request, object_id=object_id, action=action, back_url=back)
 
+    @staff_view(permission="accounts.void_coupon", changes_state=True)
     def void_coupon_view(self, request, object_id, coupon_id):
         """Void one of the member's coupons with a reason (coupons.services.void_coupon), audited."""
-        if not request.user.has_perm("accounts.void_coupon"):
-            raise PermissionDenied
         coupon = get_object_or_404(Coupon.objects.select_related("owner"), pk=coupon_id, owner_id=object_id)
         back = reverse("admin:accounts_user_change", args=[coupon.owner_id])
         if request.method == "POST":

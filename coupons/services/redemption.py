@@ -21,8 +21,14 @@ from accounts.models import User
 from coupons.coins import InsufficientCoins, return_from_order, spend_at_checkout
 from coupons.models import Campaign, Coupon, CouponKind, CouponStatus, LedgerEntry, PromoRedemption
 from coupons.services.ledger import write_ledger
+from coupons.stacking import promo_not_valid_message
 from lib.errors import DomainError
 from orders.models import Order, OrderState
+
+
+def _promo_refusal(code: str) -> str:
+    text = promo_not_valid_message(code)
+    return text[0].upper() + text[1:] + "."
 
 
 class RedemptionError(DomainError):
@@ -106,7 +112,7 @@ def redeem_for_order(
     if code:
         campaign = Campaign.objects.filter(code=code, kind=CouponKind.PROMO).first()
         if campaign is None:
-            raise RedemptionError(f"The promo code {code} does not exist.", "PROMO_UNKNOWN")
+            raise RedemptionError(_promo_refusal(code), "PROMO_UNKNOWN")
         campaign_id = campaign.pk
         if not PromoRedemption.objects.filter(campaign=campaign, order=order).exists():
             if campaign.per_member_limit:
@@ -124,7 +130,7 @@ def redeem_for_order(
                 .update(used_count=F("used_count") + 1)
             )
             if not counted:
-                raise RedemptionError(f"The promo code {code} has been fully used or has ended.", "PROMO_USED_UP")
+                raise RedemptionError(_promo_refusal(code), "PROMO_USED_UP")
             PromoRedemption.objects.create(
                 campaign=campaign, member_id=member_id, order=order, amount=campaign.value, created_at=at
             )

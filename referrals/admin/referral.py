@@ -19,7 +19,7 @@ from referrals.admin.terms import render_terms
 from referrals.models import Referral, ReferralReview
 from referrals.program import REVIEW_ALERT_AFTER, hours
 from referrals.reasons import ReferralState
-from support.admin.staff_actions import run_object_action
+from support.admin.staff_actions import ACTION_PERMISSION, run_object_action, staff_view
 from support.templatetags.staff import duration
 
 
@@ -67,6 +67,7 @@ class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminM
         ]
         return urls + super().get_urls()
 
+    @staff_view(permission=ACTION_PERMISSION, changes_state=True)
     def decide_view(self, request, object_id: str, action: str):
         """Approve or reject this one referral from its page (the list's audited actions, permission checked)."""
         info = self.opts.app_label, self.opts.model_name

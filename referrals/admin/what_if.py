@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from referrals.eligibility import TODAY
 from referrals.models import WhatIfRun
 from referrals.tasks import run_what_if_task
+from support.admin.staff_actions import staff_view
 from support.audit import record_staff_action
 
 MAX_DAYS = 366
@@ -146,6 +147,7 @@ class WhatIfRunAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @staff_view(permission="referrals.view_whatifrun", changes_state=False)
     def download_csv(self, request: HttpRequest, run_id: int) -> HttpResponse:
         if not self.has_view_permission(request):
             raise PermissionDenied

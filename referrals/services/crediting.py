@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import User
 from accounts.selectors import region_for_country
@@ -130,6 +131,8 @@ def credit_manually(*, referral: Referral, actor: User, reason: str) -> Coupon:
             f"A referral that is '{locked.get_state_display()}' cannot be credited by hand "
             "(only qualified, capped, under review or rejected ones)."
         )
+    if actor.pk in (locked.referrer_id, locked.friend_id):
+        raise CreditError(gettext("Nobody credits a referral they are part of: ask another staff member."))
     if locked.completed_at is None:
         raise CreditError("The friend's first order has not completed yet; there is nothing to credit.")
     if Coupon.objects.filter(referral_id=locked.pk).exists():

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from lib.errors import DomainError
+from lib.masking import redact_contacts
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import TERMINAL_STATES, ReferralState
 
@@ -58,7 +59,7 @@ def transition(
         reason_code=reason_code,
         actor=actor,
         actor_kind=actor_kind,
-        note=note[:500],
+        note=redact_contacts(note)[:500],
         occurred_at=occurred_at,
         recorded_at=now,
     )
@@ -73,7 +74,7 @@ def record_start(*, referral: Referral, occurred_at: datetime | None = None, not
         to_state=referral.state,
         reason_code=referral.reason_code,
         occurred_at=occurred_at or referral.registered_at,
-        note=note[:500],
+        note=redact_contacts(note)[:500],
     )
 
 
@@ -95,7 +96,7 @@ def record_note(
         actor=actor,
         actor_kind=actor_kind,
         occurred_at=occurred_at or timezone.now(),
-        note=note[:500],
+        note=redact_contacts(note)[:500],
     )
 
 

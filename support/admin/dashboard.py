@@ -8,13 +8,13 @@ from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from referrals.models import Referral
+from support.admin.staff_actions import staff_view
 from support.audit import record_staff_action
 from support.dashboard import DAYS, dashboard_data, referrals_for_export
 
@@ -50,10 +50,9 @@ def _render(request: HttpRequest, *, export_form: ExportForm, status: int = 200)
 
 
 @require_GET
+@staff_view(permission="referrals.view_referral", changes_state=False)
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Staff with view access to referrals (wrapped in admin.site.admin_view in the URLconf)."""
-    if not request.user.has_perm("referrals.view_referral"):
-        raise PermissionDenied
     today = timezone.localdate()
     form = ExportForm(initial={"date_from": today - timedelta(days=DAYS - 1), "date_to": today})
     return _render(request, export_form=form)
@@ -109,10 +108,9 @@ def _rows(referrals):
 
 
 @require_GET
+@staff_view(permission="referrals.export_referrals", changes_state=False)
 def export_referrals(request: HttpRequest) -> HttpResponse:
     """Stream the referrals of a date range as CSV (audited); a bad range re-renders the dashboard with a 400."""
-    if not request.user.has_perm("referrals.export_referrals"):
-        raise PermissionDenied
     form = ExportForm(request.GET)
     if not form.is_valid():
         return _render(request, export_form=form, status=400)

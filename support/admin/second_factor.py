@@ -3,11 +3,15 @@
 With `STAFF_REQUIRE_2FA` on (the default whenever DEBUG is off) a staff member who signed in with
 their password reaches /admin/ only after entering a code from an authenticator app (TOTP, RFC 6238,
 django-otp). The first time, the page enrols the app: a QR code and the key to type, confirmed by a
-first valid code. Codes are single use (a code accepted once is refused after), wrong codes slow
-down exponentially per device, and every enrolment and verification is in the audit log.
+first valid code, and only in a session that followed a one-time set-up link e-mailed to the staff member
+(or created for them by a superuser; support/enrolment.py), so a stolen password alone enrols nothing. The key is
+never shown again once confirmed (and never in the admin: OTP_ADMIN_HIDE_SENSITIVE_DATA). Codes are single
+use (a code accepted once is refused after), wrong codes slow down exponentially per device, and every
+enrolment and verification is in the audit log.
 
 A staff member who lost their phone asks a superuser to delete their device in the admin
-(Django OTP › TOTP devices); they enrol again at their next sign-in (docs/deployment.md).
+(Django OTP › TOTP devices); they enrol again at their next sign-in, through a new set-up link
+(docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 from base64 import b32encode
+from datetime import datetime
 
 import segno
 from django import forms
@@ -30,6 +35,7 @@ from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -37,6 +43,12 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from support.audit import record_staff_action
+from support.enrolment import (
+    ENROLMENT_LINK_TTL,
+    EnrolmentLinkRefused,
+    email_enrolment_link,
+    redeem_enrolment_link,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +66,12 @@ class PortalAdminSite(admin.AdminSite):
 
     site_header = "Referral Portal staff console"
     site_title = "Referral Portal staff"
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Every admin action is an audited staff action with its own permission (support.admin.staff_actions);
+        # Django's bulk "delete selected" is neither.
+        self.disable_action("delete_selected")
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not second_factor_required(request.user)
@@ -159,6 +177,8 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(reverse("admin:login"))
     if not second_factor_required(user):
         return HttpResponseRedirect(_safe_next(request))
+    if not TOTPDevice.objects.filter(user=user, confirmed=True).exists() and not may_enrol(request):
+        return _link_needed(request)
     device, confirmed = _device_for(user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -166,6 +186,7 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         if ok:
             device.refresh_from_db()
             otp_login(request, device)
+            request.session.pop(ENROLMENT_SESSION_KEY, None)
             with transaction.atomic():
                 record_staff_action(
                     actor=user,
@@ -187,6 +208,68 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         "issuer": settings.OTP_TOTP_ISSUER,
     }
     return render(request, "admin/second_factor.html", context)
+
+
+# Set for the session that followed a valid one-time set-up link (support/enrolment.py): until when it may enrol.
+ENROLMENT_SESSION_KEY = "second_factor_enrolment"
+
+
+def may_enrol(request: HttpRequest) -> bool:
+    """True when this session followed a valid set-up link for its user and the link's time is not over."""
+    grant = request.session.get(ENROLMENT_SESSION_KEY) or {}
+    until = grant.get("until")
+    return grant.get("user") == request.user.pk and bool(until) and datetime.fromisoformat(until) > timezone.now()
+
+
+def _link_needed(request: HttpRequest, *, problem: str = "", status: int = 200) -> HttpResponse:
+    """A staff member without an authenticator: the set-up needs the one-time link e-mailed to them."""
+    sent = None
+    if request.method == "POST" and "send_link" in request.POST:
+        sent = email_enrolment_link(
+            user=request.user,
+            url_for_token=lambda token: request.build_absolute_uri(reverse("staff_second_factor_enrol", args=[token])),
+        )
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Set up your authenticator app"),
+        "link_needed": True,
+        "sent": sent,
+        "problem": problem,
+        "minutes": int(ENROLMENT_LINK_TTL.total_seconds() // 60),
+    }
+    return render(request, "admin/second_factor.html", context, status=status)
+
+
+@never_cache
+@csrf_protect
+def enrol_with_link(request: HttpRequest, token: str) -> HttpResponse:
+    """/admin/second-factor/enrol/<token>/: GET asks to confirm (a mail scanner opening the link uses nothing),
+    POST uses the one-time link and opens the set-up page for this session until the link's expiry."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if not (user.is_active and user.is_staff):
+        return HttpResponseRedirect(reverse("admin:login"))
+    if request.method != "POST":
+        context = {
+            **admin.site.each_context(request),
+            "title": _("Set up your authenticator app"),
+            "confirm_link": True,
+        }
+        return render(request, "admin/second_factor.html", context)
+    try:
+        link = redeem_enrolment_link(user=user, token=token)
+    except EnrolmentLinkRefused as refused:
+        return _link_needed(request, problem=refused.message, status=400)
+    request.session[ENROLMENT_SESSION_KEY] = {"user": user.pk, "until": link.expires_at.isoformat()}
+    with transaction.atomic():
+        record_staff_action(
+            actor=user,
+            action="second factor link used",
+            target=link,
+            details={"created_by": link.created_by_id, "expires_at": link.expires_at.isoformat()},
+        )
+    return HttpResponseRedirect(reverse("staff_second_factor"))
 
 
 @checks.register(checks.Tags.security, deploy=True)

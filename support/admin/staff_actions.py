@@ -2,13 +2,17 @@
 
 Every admin action of the support console goes through `run_staff_action`, so
 each change is made by a service and leaves an AuditLog row in the same
-transaction (who, what, when, why).
+transaction (who, what, when, why). A custom staff page that changes state calls
+`perform_and_audit` the same way, and declares its permission with `staff_view`.
+Both are checked for every registered action and page by tests/support/test_staff_powers.py
+(docs/architecture.md, "Staff actions").
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
+from functools import wraps
 
 from django import forms
 from django.contrib import messages
@@ -58,6 +62,32 @@ class OptionalNoteForm(forms.Form):
 
 
 Perform = Callable[[models.Model, dict], dict | None]
+
+
+# For a page that runs one of the admin's actions on one object (`run_object_action`): the permission is the one that
+# action declares, checked by `run_object_action` through `get_actions`.
+ACTION_PERMISSION = "the admin action's own permission"
+
+
+def staff_view(*, permission: str | None, changes_state: bool):
+    """Declare what a custom admin page needs: `permission` ("app.codename", checked here before the view runs;
+    None only for a page every staff member may read) and whether it changes state (then it must go through
+    `perform_and_audit`). Put it innermost, under `admin_site.admin_view` or the URLconf's wrapper."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            # A plain view gets (request, ...); a ModelAdmin method (self, request, ...).
+            request = next(arg for arg in args if isinstance(arg, HttpRequest))
+            if permission not in (None, ACTION_PERMISSION) and not request.user.has_perm(permission):
+                raise PermissionDenied
+            return view(*args, **kwargs)
+
+        guarded.staff_permission = permission  # type: ignore[attr-defined]
+        guarded.staff_changes_state = changes_state  # type: ignore[attr-defined]
+        return guarded
+
+    return decorate
 
 
 def run_staff_action(
@@ -145,6 +175,8 @@ def perform_and_audit(
     *, request: HttpRequest, objects: Iterable[models.Model], action: str, perform: Perform, data: dict
 ) -> tuple[int, list[str]]:
     """Perform on each object in its own transaction with its audit row; returns (done, refusal messages)."""
+    # What tests/support/test_staff_powers.py reads back (response.wsgi_request) to prove the audited path ran.
+    request.audited_staff_actions = [*getattr(request, "audited_staff_actions", []), action]  # type: ignore[attr-defined]
     done, refused = 0, []
     for obj in objects:
         try:
@@ -154,7 +186,7 @@ def perform_and_audit(
                     actor=request.user, action=action, target=obj, reason=data.get("reason", ""), details=details
                 )
             done += 1
-        except ActionRefused as error:
+        except DomainError as error:  # ActionRefused or the service's own refusal: its message says why
             refused.append(f"{obj}: {error}")
         except Exception as error:  # a service refusal must not 500 the whole batch
             logger.exception("staff action %s on %s failed", action, obj.pk)

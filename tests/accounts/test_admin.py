@@ -21,6 +21,8 @@ def region_data(**overrides):
         "welcome_package": '[{"value": "4", "min_spend": "5.00"}, {"value": "5.00", "min_spend": "25"}]',
         "time_zone": "Europe/Berlin",
         "locale": "de_DE",
+        "manual_coupon_ceiling": "50.00",
+        "manual_coupon_approval_above": "20.00",
     }
     return {**data, **overrides}
 

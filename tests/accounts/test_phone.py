@@ -217,6 +217,56 @@ def test_rate_limit_counter_is_atomic_under_concurrency(redis_url, settings):
     assert results.count(True) == 7
 
 
+def test_probing_taken_numbers_counts_against_the_member_limit():
+    """Issue 16: "already verified on another account" is answered only after the attempt is counted, so a member
+    cannot probe other accounts' numbers beyond the hourly limit."""
+    for n in range(3):
+        verified_user(f"+1415555013{n}")
+    prober = UserFactory()
+    for n in range(3):
+        with pytest.raises(PhoneVerificationError) as taken:
+            request_phone_code(member=prober, phone=f"+1415555013{n}")
+        assert taken.value.code == "PHONE_TAKEN"
+    with pytest.raises(PhoneVerificationError) as limited:
+        request_phone_code(member=prober, phone="+14155550139")  # a free number: still over the limit
+    assert limited.value.code == "RATE_LIMITED"
+    assert LocmemSMSBackend.outbox == []
+
+
+def test_probing_one_taken_number_from_many_accounts_counts_against_the_number_limit():
+    verified_user(PHONE)
+    for _ in range(3):
+        with pytest.raises(PhoneVerificationError):
+            request_phone_code(member=UserFactory(), phone=PHONE)
+    with pytest.raises(PhoneVerificationError) as limited:
+        request_phone_code(member=UserFactory(), phone=PHONE)
+    assert limited.value.code == "RATE_LIMITED"  # the answer no longer says whether the number is taken
+
+
+def test_no_log_line_ever_contains_a_verification_code(settings, caplog, tmp_path):
+    """Issue 16: whatever the backend, the log has at most a masked number, never a message body or a code."""
+    import logging
+
+    from django.core.cache import cache
+
+    settings.VAR_DIR = tmp_path
+    for backend in ("accounts.sms.ConsoleSMSBackend", "accounts.sms.FileSMSBackend", "accounts.sms.LocmemSMSBackend"):
+        settings.SMS_BACKEND = backend
+        cache.clear()
+        caplog.clear()
+        user = UserFactory()
+        with caplog.at_level(logging.DEBUG):
+            request_phone_code(member=user, phone=PHONE)
+            with pytest.raises(PhoneVerificationError):
+                confirm_phone_code(member=user, code="000000")
+        # Every logger of the portal and of Django (factory_boy's own debug lines are not the portal's).
+        logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("factory"))
+        assert PHONE not in logged
+        assert not re.search(r"\d{6}", logged), logged
+    # Development reads its codes in var/sms-outbox.txt instead.
+    assert re.search(r"code is \d{6}", (tmp_path / "sms-outbox.txt").read_text())
+
+
 # --- one verified phone per account -----------------------------------------------
 
 

@@ -162,8 +162,9 @@ def sign_up(page, *, first_name: str, email: str) -> None:
 
 
 def test_referral_journey_from_copied_link_to_credited_coupon(
-    browser, new_page, live_server, referrer, backpack, shoot, broker_queue
+    browser, new_page, live_server, referrer, backpack, shoot, broker_queue, settings
 ):
+    settings.SHOP_SIMULATION = True  # as `make run`: the friend walks the order with the demo shop's controls
     # 1. The referrer logs in, opens Invite Friends and copies the link.
     rosa = new_page(REFERRER_UA)
     rosa.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)

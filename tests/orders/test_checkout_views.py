@@ -97,7 +97,7 @@ def test_coins_over_the_cap_show_the_cap_message(client, member, in_cart):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"promo_code": "nope"}, "The promo code NOPE does not exist or is no longer offered."),
+        ({"promo_code": "nope"}, "The promo code NOPE is not valid or no longer offered."),
         ({"coins": "5000"}, "You asked for 5,000 coins but have 1,250."),
         ({"coins": "lots"}, "Coins must be a whole number, 0 or more."),
         ({"coins": "-5"}, "Coins must be a whole number, 0 or more."),
@@ -205,7 +205,8 @@ def test_cancel_from_the_order_page_returns_the_coupons(client, member, wallet, 
     assert "canceled before payment: unexpired coupons, the coins and the promo code use went back" in detail
 
 
-def test_refunded_order_page_says_coupons_are_not_returned(client, member, wallet, in_cart):
+def test_refunded_order_page_says_coupons_are_not_returned(client, member, wallet, in_cart, settings):
+    settings.SHOP_SIMULATION = True  # the seller's "mark paid" of `make run`
     post(client, action="pay", coupons=[wallet["referral"].pk], card_label="Visa 4242")
     order = Order.objects.get(buyer=member)
     for action in ("mark-paid", "refund"):
@@ -366,3 +367,49 @@ def test_checkout_messages_use_the_members_locale_like_the_rest_of_the_page(clie
     assert "min. spend 80,00\xa0US$" in html  # the template's amounts
     assert "Saves 3,00\xa0US$" in html  # the stacking engine's own words (Northwind $3 applied)
     assert "Saves $" not in html and "min. spend $" not in html  # nothing left in en_US
+
+
+# --- Promo codes cannot be guessed (issue 16; coupons.promo_attempts) -------------------------------------------
+
+
+def test_a_wrong_code_reads_the_same_whether_it_never_existed_ended_or_ran_out(client, member, in_cart):
+    CampaignFactory(code="ENDED", ends_at=timezone.now() - timedelta(days=1))
+    CampaignFactory(code="USEDUP", usage_limit=3, used_count=3)
+    CampaignFactory(code="LATER", starts_at=timezone.now() + timedelta(days=1))
+    client.get(URL)  # shows (and uses up) the "added to your cart" message
+    answers = {}
+    for code in ("NEVER", "ENDED", "USEDUP", "LATER"):
+        html = post(client, promo_code=code).content.decode()
+        # Per-request values (CSRF token, CSP nonce) aside, every byte of the page is compared.
+        html = re.sub(r'(nonce|value)="[A-Za-z0-9+/=_-]{20,}"', "", html)
+        answers[code] = html.replace(code, "CODE")
+        assert f"The promo code {code} is not valid or no longer offered." in html
+    assert len(set(answers.values())) == 1  # the whole page is identical but for the typed code
+
+
+def test_promo_code_attempts_are_limited_per_member(client, member, in_cart):
+    from coupons.promo_attempts import PROMO_ATTEMPTS_PER_MEMBER
+
+    CampaignFactory(code="REAL10")
+    for attempt in range(PROMO_ATTEMPTS_PER_MEMBER):
+        assert "is not valid" in post(client, promo_code=f"GUESS{attempt}").content.decode()
+    html = post(client, promo_code="REAL10").content.decode()
+    # Over the limit even a real code is not looked up: the limit's words, never "applied".
+    assert "Too many promo code attempts" in html and "Promo code REAL10" not in html
+    # Paying with it is refused too, and nothing is charged.
+    paid = post(client, action="pay", promo_code="REAL10", card_label="Visa 4242", expected_total="1")
+    assert "Too many promo code attempts" in paid.content.decode() and not Order.objects.exists()
+
+
+def test_promo_code_attempts_are_limited_per_ip_across_members(client, in_cart, settings):
+    from coupons.promo_attempts import PROMO_ATTEMPTS_PER_IP, PROMO_ATTEMPTS_PER_MEMBER
+
+    members = [UserFactory() for _ in range(PROMO_ATTEMPTS_PER_IP // PROMO_ATTEMPTS_PER_MEMBER)]
+    for guesser in members:
+        client.force_login(guesser)
+        client.post(reverse("orders:cart_add"), {"product": in_cart.pk, "quantity": 1})
+        for attempt in range(PROMO_ATTEMPTS_PER_MEMBER):
+            post(client, promo_code=f"G{guesser.pk}X{attempt}")
+    client.force_login(UserFactory())
+    client.post(reverse("orders:cart_add"), {"product": in_cart.pk, "quantity": 1})
+    assert "Too many promo code attempts" in post(client, promo_code="ANOTHER").content.decode()

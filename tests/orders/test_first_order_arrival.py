@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -200,12 +200,16 @@ def shop_event(kind, order_id, occurred_at):
     }
 
 
+# The friend's account predates the orders the events date (an order dated before the account is refused).
+JOINED = datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def test_out_of_order_placed_events_through_the_webhook(client, settings):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_TOLERANCE_SECONDS = 300
     cache.clear()
     StoreFactory(slug="pixel-gadgets")
-    referral = ReferralFactory(friend=UserFactory(email="friend@example.com"))
+    referral = ReferralFactory(friend=UserFactory(email="friend@example.com", date_joined=JOINED))
 
     answer = post(client, placed("SHOP-LATE", "2026-03-02T12:00:00Z", "friend@example.com"))
     assert answer.json()["result"] == "placed (first order)"
@@ -234,7 +238,7 @@ def test_placed_events_arriving_together_leave_the_earliest_as_the_only_first(se
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
     cache.clear()
     StoreFactory(slug="pixel-gadgets")
-    referral = ReferralFactory(friend=UserFactory(email="friend@example.com"))
+    referral = ReferralFactory(friend=UserFactory(email="friend@example.com", date_joined=JOINED))
     # Already heard of: one placed at 15:00. Then five earlier ones at once, latest first.
     assert post_with(API_SECRET, placed("SHOP-15", "2026-03-02T15:00:00Z", "friend@example.com")) == 200
     payloads = [placed(f"SHOP-1{h}", f"2026-03-02T1{h}:00:00Z", "friend@example.com") for h in (4, 3, 2, 1, 0)]

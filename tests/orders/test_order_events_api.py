@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,7 +25,13 @@ from referrals.tasks import credit_referral_task
 from tests.concurrency import race
 from tests.factories import ReferralFactory, StoreFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.member(email="friend@example.com", signed_in=False)]
+# The buyers' accounts exist before the orders the events below date (2026-03): an order dated before the account
+# is refused (test_an_order_placed_before_the_buyers_account_existed_is_refused).
+JOINED = datetime(2026, 1, 1, tzinfo=UTC)
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.member(email="friend@example.com", signed_in=False, date_joined=JOINED),
+]
 
 SECRET = "current-secret"
 URL = "/api/order-events/"
@@ -312,7 +318,7 @@ def _post_together(payloads: list[dict]) -> list[int]:
 def test_same_event_five_times_concurrently_is_one_inbox_row(settings, repeat):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
-    UserFactory(email="friend@example.com")
+    UserFactory(email="friend@example.com", date_joined=JOINED)
     StoreFactory(slug="pixel-gadgets")
     assert _post_together([placed()] * 5) == [200] * 5
     assert Order.objects.count() == 1 and OrderEvent.objects.count() == 1
@@ -326,7 +332,7 @@ def test_same_event_five_times_concurrently_is_one_inbox_row(settings, repeat):
 def test_concurrent_first_orders_of_one_member_give_exactly_one_first(settings):
     settings.ORDER_EVENTS_SECRETS = [SECRET]
     settings.ORDER_EVENTS_RATE_LIMIT = 10_000
-    UserFactory(email="friend@example.com")
+    UserFactory(email="friend@example.com", date_joined=JOINED)
     StoreFactory(slug="pixel-gadgets")
     payloads = [placed(order_id=f"SHOP-{i}", event_id=f"evt-{i}") for i in range(5)]
     assert _post_together(payloads) == [200] * 5
@@ -368,8 +374,8 @@ def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_a
     now = timezone.now()
     # Friend A's completion arrives 5× at once, then 5× in a row; friend B's the other way round.
     friends = {
-        "a": ReferralFactory(friend__email="friend-a@example.com"),
-        "b": ReferralFactory(friend__email="friend-b@example.com"),
+        "a": ReferralFactory(friend__email="friend-a@example.com", friend__date_joined=JOINED),
+        "b": ReferralFactory(friend__email="friend-b@example.com", friend__date_joined=JOINED),
     }
     completions = {}
     for tag, referral in friends.items():
@@ -419,3 +425,48 @@ def test_order_completed_five_times_in_a_row_and_concurrently_is_one_inbox_row_a
         assert MonthlyRewardCounter.objects.get(referrer=referral.referrer).count == 1
     assert OrderEvent.objects.count() == 6
     assert Coupon.objects.filter(source=CouponSource.REFERRAL).count() == 2
+
+
+# --- Issue 16: JSON only, nothing dated in the future, nothing before the buyer's account ---------------------
+
+
+def test_a_signed_body_sent_as_anything_but_json_is_415_and_stores_nothing(client, member, store):
+    body = json.dumps(placed()).encode()
+    headers = {"Shop-Signature": webhooks.sign(body=body, secret=SECRET)}
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "application/jsonp"):
+        response = client.post(URL, data=body, content_type=content_type, headers=headers)
+        assert response.status_code == 415 and response.json()["error"] == "unsupported_media_type"
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()
+    charset = client.post(URL, data=body, content_type="application/json; charset=utf-8", headers=headers)
+    assert charset.status_code == 200
+
+
+def test_an_event_dated_later_than_now_plus_the_tolerance_is_a_clear_422(client, member, store):
+    now = timezone.now()
+    ahead = (now + timedelta(seconds=300 + 60)).isoformat()
+    response = post(client, placed(occurred_at=ahead))
+    assert response.status_code == 422
+    answer = response.json()
+    assert answer["error"] == "occurred_in_future" and "later than now plus 300 s" in answer["message"]
+    assert answer["details"]["field"] == "occurred_at"
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()
+    # Within the clocks' accepted skew it is taken.
+    assert post(client, placed(occurred_at=(now + timedelta(seconds=200)).isoformat())).status_code == 200
+
+
+def test_a_lifecycle_event_days_ahead_is_refused_so_no_referral_waits_for_it(client, member, store):
+    assert post(client, placed()).status_code == 200
+    response = post(client, event("completed", occurred_at=(timezone.now() + timedelta(days=3)).isoformat()))
+    assert response.status_code == 422 and response.json()["error"] == "occurred_in_future"
+    assert Order.objects.get(external_id="SHOP-1").completed_at is None
+
+
+def test_an_order_placed_before_the_buyers_account_existed_is_refused(client, store):
+    UserFactory(email="late@example.com", date_joined=datetime(2026, 3, 5, tzinfo=UTC))
+    response = post(client, placed(email="late@example.com", occurred_at="2026-03-02T10:00:00Z"))
+    assert response.status_code == 422
+    assert (
+        response.json()["error"] == "placed_before_account"
+        and "before the buyer's account" in (response.json()["message"])
+    )
+    assert not OrderEvent.objects.exists() and not Order.objects.exists()

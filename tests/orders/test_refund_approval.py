@@ -12,6 +12,7 @@ from accounts.models import Level, LevelCode, User
 from flows import orders as flows
 from orders.errors import InvalidTransition
 from orders.models import Order, OrderState, RefundStatus
+from support.models import AuditLog
 from tests.factories import UserFactory, completed_order
 
 pytestmark = pytest.mark.django_db
@@ -181,21 +182,30 @@ def test_rejected_request_reason_is_shown_to_the_member(client):
     assert "not approved: Used item" in html and "Request refund" in html
 
 
-def test_admin_approve_action(admin_client):
+def test_admin_approve_action_asks_a_reason_and_audits_each_refund(admin_client):
     waiting = order_for(member_at(LevelCode.SILVER), "30.00")
     flows.request_refund(order=waiting)
     untouched = order_for(member_at(LevelCode.SILVER), "20.00")
-    response = admin_client.post(
-        reverse("admin:orders_order_changelist"),
-        {"action": "approve_refund_requests", ACTION_CHECKBOX_NAME: [waiting.pk, untouched.pk]},
-        follow=True,
-    )
+    url = reverse("admin:orders_order_changelist")
+    selected = {"action": "approve_refund_requests", ACTION_CHECKBOX_NAME: [waiting.pk, untouched.pk]}
+    page = admin_client.post(url, selected)
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode()  # nothing happens without a reason
+    waiting.refresh_from_db()
+    assert waiting.refund_status == RefundStatus.REQUESTED
+    response = admin_client.post(url, {**selected, "confirm": "yes", "reason": "Item arrived broken"}, follow=True)
     html = response.content.decode()
-    assert "1 refund(s) approved." in html and "1 order(s) skipped" in html
+    assert "1 refund(s) approved." in html and "no refund request waiting" in html
     waiting.refresh_from_db()
     untouched.refresh_from_db()
     assert waiting.state == OrderState.REFUNDED and waiting.refund_decided_by.is_superuser
+    assert waiting.refund_note == "Item arrived broken"
     assert untouched.state == OrderState.COMPLETED
+    audit = AuditLog.objects.get(action="order.approve_refund")
+    assert (audit.target_id, audit.reason, audit.actor) == (
+        str(waiting.pk),
+        "Item arrived broken",
+        waiting.refund_decided_by,
+    )
 
 
 def test_admin_reject_action_asks_for_a_reason(admin_client):
@@ -207,12 +217,13 @@ def test_admin_reject_action_asks_for_a_reason(admin_client):
     order.refresh_from_db()
     assert order.refund_status == RefundStatus.REQUESTED
     missing = admin_client.post(
-        url, {"action": "reject_refund_requests", ACTION_CHECKBOX_NAME: [order.pk], "apply": "1", "reason": ""}
+        url, {"action": "reject_refund_requests", ACTION_CHECKBOX_NAME: [order.pk], "confirm": "yes", "reason": ""}
     )
-    assert "Give a reason" in missing.content.decode()
+    assert "This field is required" in missing.content.decode()
     admin_client.post(
         url,
-        {"action": "reject_refund_requests", ACTION_CHECKBOX_NAME: [order.pk], "apply": "1", "reason": "Used item"},
+        {"action": "reject_refund_requests", ACTION_CHECKBOX_NAME: [order.pk], "confirm": "yes", "reason": "Used item"},
     )
     order.refresh_from_db()
     assert order.refund_status == RefundStatus.REJECTED and order.refund_note == "Used item"
+    assert AuditLog.objects.get(action="order.reject_refund").reason == "Used item"

@@ -140,7 +140,8 @@ def test_my_orders_lists_only_mine(client, member, sale_item, django_assert_max_
     assert theirs.external_id not in html
 
 
-def test_another_members_order_is_404_everywhere(client, member, sale_item):
+def test_another_members_order_is_404_everywhere(client, member, sale_item, settings):
+    settings.SHOP_SIMULATION = True
     theirs = _order_for(UserFactory(), sale_item)
     assert client.get(reverse("orders:detail", args=[theirs.external_id])).status_code == 404
     for action in ["cancel", "confirm-receipt", "refund", "mark-paid", "mark-shipped"]:
@@ -149,7 +150,8 @@ def test_another_members_order_is_404_everywhere(client, member, sale_item):
     assert theirs.state == OrderState.PLACED
 
 
-def test_walk_an_order_through_its_lifecycle_with_the_buttons(client, member, sale_item):
+def test_walk_an_order_through_its_lifecycle_with_the_buttons(client, member, sale_item, settings):
+    settings.SHOP_SIMULATION = True  # `make run`: the seller's side of the demo shop
     order = _order_for(member, sale_item)
     detail = reverse("orders:detail", args=[order.external_id])
     html = client.get(detail).content.decode()
@@ -178,3 +180,65 @@ def test_forbidden_action_is_a_message(client, member, sale_item):
     assert "Only a shipped order can be confirmed as received." in response.content.decode()
     assert client.post(reverse("orders:action", args=[order.external_id, "explode"])).status_code == 404
     assert client.get(reverse("orders:action", args=[order.external_id, "cancel"])).status_code == 405
+
+
+# --- The shop simulation (README "Security"; settings.SHOP_SIMULATION) -----------------------------------------
+
+
+def test_without_the_shop_simulation_a_member_cannot_mark_their_own_order_paid_or_shipped(client, member, sale_item):
+    """Production (DEBUG off, SHOP_SIMULATION unset): no seller controls on the page, and posting them is a 404."""
+    from django.conf import settings
+
+    assert settings.SHOP_SIMULATION is False  # the suite runs with DEBUG off, as production does
+    order = _order_for(member, sale_item)
+    html = client.get(reverse("orders:detail", args=[order.external_id])).content.decode()
+    assert "Demo shop controls" not in html and "Mark paid" not in html
+    for action in ("mark-paid", "mark-shipped"):
+        assert client.post(reverse("orders:action", args=[order.external_id, action])).status_code == 404
+    order.refresh_from_db()
+    assert order.state == OrderState.PLACED and order.paid_at is None
+    # Receipt of an unpaid order cannot be confirmed either: only a shipped one.
+    client.post(reverse("orders:action", args=[order.external_id, "confirm-receipt"]))
+    order.refresh_from_db()
+    assert order.state == OrderState.PLACED
+
+
+def test_without_the_shop_simulation_the_buyer_still_confirms_receipt_of_a_shipped_order(client, member, sale_item):
+    order = _order_for(member, sale_item)
+    flows.pay(order=order)
+    flows.ship(order=order)
+    html = client.get(reverse("orders:detail", args=[order.external_id])).content.decode()
+    assert "Confirm receipt" in html and "Demo shop controls" not in html
+    client.post(reverse("orders:action", args=[order.external_id, "confirm-receipt"]))
+    order.refresh_from_db()
+    assert order.state == OrderState.COMPLETED
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({"DEBUG": "1"}, "True"), ({"DEBUG": "0"}, "False"), ({"DEBUG": "0", "SHOP_SIMULATION": "1"}, "True")],
+)
+def test_the_shop_simulation_follows_debug_unless_set_explicitly(env, expected):
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SHOP_SIMULATION"}}
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SHOP_SIMULATION)"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**base, "DJANGO_SETTINGS_MODULE": "referral_portal.settings", "SECRET_KEY": "x" * 50, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip().splitlines()[-1] == expected
+
+
+def test_make_run_turns_the_shop_simulation_on():
+    from pathlib import Path
+
+    makefile = (Path(__file__).resolve().parents[2] / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "SHOP_SIMULATION=$${SHOP_SIMULATION:-1}" in run

@@ -1,5 +1,9 @@
-"""The nightly reconciliation reads the ledgers (docs/program-rules.md section 4): rows deleted or altered are
-reported, in the log and on the staff dashboard."""
+"""The nightly reconciliation reads the ledgers (docs/program-rules.md section 4): whatever they do not explain
+is reported, in the log and on the staff dashboard.
+
+The ledgers are append-only (lib/appendonly.py, PostgreSQL triggers), so a discrepancy is made here the ways
+that remain possible: a coupon written without its issuing row, a ledger row too many, or the coupon or balance
+side altered behind the ledger's back."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from coupons.services import expire_overdue_coupons, issue_coupon
 from referrals.models import ReconciliationReport
 from referrals.services import credit_due_referrals
 from referrals.services.reconciliation import run_reconciliation
-from tests.factories import OrderFactory, ReferralFactory, UserFactory
+from tests.factories import CouponFactory, OrderFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -58,13 +62,13 @@ def test_ledgers_that_add_up_report_nothing(books, caplog):
     assert "the ledgers explain every coupon and balance" in caplog.text
 
 
-def test_a_deleted_issuing_row_is_reported(books, caplog):
+def test_a_coupon_without_its_issuing_row_is_reported(books, caplog):
     reward = books["reward"]
-    LedgerEntry.objects.filter(coupon=reward, event="issued").delete()
+    orphan = CouponFactory(owner=reward.owner)  # a coupon row only: no 'issued' ledger row explains it
     with caplog.at_level(logging.ERROR):
         report = run_reconciliation()
     checks = {(p["check"], p.get("coupon_id"), p["member_id"]) for p in report.ledger_problems}
-    assert ("issuing_row", reward.pk, reward.owner_id) in checks
+    assert ("issuing_row", orphan.pk, reward.owner_id) in checks
     assert ("coupon_balance", None, reward.owner_id) in checks
     assert report.ledger_problem_count == 2
     assert "issuing_row" in caplog.text and "coupon_balance" in caplog.text
@@ -81,9 +85,12 @@ def test_a_second_issuing_row_is_reported(books):
     ]
 
 
-def test_an_altered_amount_is_reported_against_the_members_balance(books):
+def test_a_ledger_amount_the_coupons_do_not_explain_is_reported_against_the_members_balance(books):
     member = books["member"]
-    LedgerEntry.objects.filter(idempotency_key="k1").update(amount=Decimal("30.00"))
+    coupon = Coupon.objects.get(ledger__idempotency_key="k1")
+    LedgerEntry.objects.create(  # a row too many: the ledger now says 30.00 where one 3.00 coupon is active
+        member=member, coupon=coupon, event="manual", amount=Decimal("27.00"), idempotency_key="extra"
+    )
     problems = run_reconciliation().ledger_problems
     assert problems == [
         {
@@ -92,6 +99,21 @@ def test_an_altered_amount_is_reported_against_the_members_balance(books):
             "currency": "USD",
             "ledger_total": "30.00",
             "active_coupons": "3.00",
+        }
+    ]
+
+
+def test_an_altered_coupon_value_is_reported_against_the_members_balance(books):
+    member = books["member"]
+    Coupon.objects.filter(ledger__idempotency_key="k1").update(value=Decimal("30.00"))  # the ledger says 3.00
+    problems = run_reconciliation().ledger_problems
+    assert problems == [
+        {
+            "check": "coupon_balance",
+            "member_id": member.pk,
+            "currency": "USD",
+            "ledger_total": "3.00",
+            "active_coupons": "30.00",
         }
     ]
 
@@ -116,11 +138,11 @@ def test_the_staff_dashboard_shows_the_latest_report(books, staff_client):
     assert "Not run yet" in page
     run_reconciliation()
     assert "0</p>" in staff_client.get(reverse("staff_dashboard")).content.decode()
-    LedgerEntry.objects.filter(coupon=books["reward"], event="issued").delete()
+    orphan = CouponFactory(owner=books["reward"].owner)  # no issuing row
     report = run_reconciliation()
     page = staff_client.get(reverse("staff_dashboard")).content.decode()
     assert "discrepancies found on" in page and 'staff-figure">2<' in page
     assert "Coupon without exactly one issuing row" in page
     assert "Coupon ledger total differs from active coupons" in page
-    assert f"#{books['reward'].pk}" in page
+    assert f"#{orphan.pk}" in page
     assert ReconciliationReport.objects.latest("ran_at") == report

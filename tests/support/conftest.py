@@ -19,6 +19,8 @@ def staff_roles(db) -> None:
     import_module("support.migrations.0002_staff_roles").create_staff_roles(apps)
     import_module("outbound.migrations.0002_program_manager_permissions").grant(apps, None)
     import_module("support.migrations.0003_what_if_roles").grant(apps, None)
+    # The powers later migrations added (0002 resets each group to its own list).
+    import_module("support.migrations.0005_staff_roles_refunds_manual_coupons").add_powers(apps, None)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from base64 import b32decode
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -12,7 +13,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from support.admin.second_factor import check_code, check_staff_second_factor
-from support.models import AuditLog
+from support.enrolment import create_enrolment_link
+from support.models import AuditLog, StaffEnrolmentLink
 from tests.concurrency import run_together
 from tests.factories import UserFactory
 
@@ -36,6 +38,12 @@ def secret_on_page(html: str) -> bytes:
     return b32decode(typed + "=" * (-len(typed) % 8))
 
 
+def follow_setup_link(client) -> None:
+    """What a staff member does with the e-mailed one-time link (support/enrolment.py)."""
+    token = create_enrolment_link(user=client.user)
+    assert client.post(reverse("staff_second_factor_enrol", args=[token])).url == SECOND_FACTOR
+
+
 def enrolled(user) -> TOTPDevice:
     return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
 
@@ -46,11 +54,12 @@ def test_a_password_signed_in_staff_member_is_sent_to_the_second_factor(role_cli
         response = client.get(url, follow=True)
         assert response.status_code == 200
         assert response.redirect_chain[-1][0] == f"{SECOND_FACTOR}?next={url}"
-        assert response.context["enrolling"] is True
+        assert response.context["link_needed"] is True
 
 
 def test_enrolment_shows_a_qr_code_and_the_key_and_a_first_code_opens_the_console(role_client):
     client = role_client("Support agent")
+    follow_setup_link(client)
     page = client.get(SECOND_FACTOR + "?next=/admin/referrals/referral/")
     html = page.content.decode()
     assert "Set up your authenticator app" in html
@@ -71,6 +80,7 @@ def test_enrolment_shows_a_qr_code_and_the_key_and_a_first_code_opens_the_consol
 
 def test_enrolment_survives_a_reload_with_the_same_key(role_client):
     client = role_client("Support agent")
+    follow_setup_link(client)
     first = secret_on_page(client.get(SECOND_FACTOR).content.decode())
     second = secret_on_page(client.get(SECOND_FACTOR).content.decode())
     assert first == second
@@ -100,6 +110,7 @@ def test_every_sign_in_asks_for_a_code_and_a_wrong_one_is_a_form_error(client, m
 @pytest.mark.parametrize("code", ["", "12345", "abcdef", "12 34 5x"])
 def test_malformed_codes_are_form_errors(role_client, code):
     client = role_client("Support agent")
+    follow_setup_link(client)
     response = client.post(SECOND_FACTOR, {"code": code})
     assert response.status_code == 200
     assert response.context["form"].errors["code"]
@@ -139,6 +150,7 @@ def test_one_code_sent_by_six_threads_at_once_is_accepted_once(make_staff):
 
 def test_next_never_leaves_the_site(role_client):
     client = role_client("Support agent")
+    follow_setup_link(client)
     client.get(SECOND_FACTOR)
     device = TOTPDevice.objects.get(user=client.user)
     response = client.post(SECOND_FACTOR, {"code": code_for(device), "next": "https://evil.example/"})
@@ -216,3 +228,84 @@ def test_a_lost_phone_is_reset_from_the_command_line_with_a_reason(make_staff):
     assert not TOTPDevice.objects.filter(user=user).exists()
     log = AuditLog.objects.get(action="second factor reset")
     assert log.reason == "lost phone, ticket 123" and log.target_id == str(user.pk)
+
+
+# --- First enrolment: only through a one-time link (issue 16) -------------------------------------------------
+
+
+def test_a_password_alone_shows_no_key_and_enrols_nothing(role_client):
+    client = role_client("Support agent")
+    page = client.get(SECOND_FACTOR)
+    html = page.content.decode()
+    assert page.context["link_needed"] is True
+    assert "staff-secret" not in html and "data:image/svg+xml" not in html
+    client.post(SECOND_FACTOR, {"code": "123456"})
+    assert not TOTPDevice.objects.exists()
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_setup_link_is_emailed_to_the_staff_member_and_works_once(role_client, client, mailoutbox):
+    staff_client = role_client("Support agent")
+    staff_client.post(SECOND_FACTOR, {"send_link": "1"})
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [staff_client.user.email]
+    link = re.search(r"http://testserver(/admin/second-factor/enrol/[^/\s]+/)", mailoutbox[0].body).group(1)
+    confirm = staff_client.get(link)  # a mail scanner opening the link uses nothing
+    assert confirm.context["confirm_link"] is True and not TOTPDevice.objects.exists()
+    assert staff_client.post(link).url == SECOND_FACTOR
+    assert "staff-secret" in staff_client.get(SECOND_FACTOR).content.decode()
+    assert AuditLog.objects.filter(action="second factor link used", actor=staff_client.user).count() == 1
+    staff_client.logout()
+    staff_client.force_login(staff_client.user)
+    again = staff_client.post(link)
+    assert again.status_code == 400 and "not valid any more" in again.content.decode()
+    assert "staff-secret" not in staff_client.get(SECOND_FACTOR).content.decode()
+
+
+def test_a_setup_link_expires_after_thirty_minutes_and_belongs_to_one_staff_member(role_client, make_staff):
+    import time_machine
+    from django.utils import timezone
+
+    client = role_client("Support agent")
+    other = make_staff("Fraud analyst")
+    theirs = create_enrolment_link(user=other)
+    assert client.post(reverse("staff_second_factor_enrol", args=[theirs])).status_code == 400
+    mine = create_enrolment_link(user=client.user)
+    with time_machine.travel(timezone.now() + timedelta(minutes=31)):
+        assert client.post(reverse("staff_second_factor_enrol", args=[mine])).status_code == 400
+    assert "staff-secret" not in client.get(SECOND_FACTOR).content.decode()
+
+
+def test_setup_links_by_email_are_limited(role_client, mailoutbox):
+    client = role_client("Support agent")
+    for _ in range(4):
+        response = client.post(SECOND_FACTOR, {"send_link": "1"})
+    assert len(mailoutbox) == 3 and response.context["sent"] is False
+
+
+def test_a_superuser_creates_a_setup_link_shown_once_and_audited(staff_client, make_staff, role_client, settings):
+    settings.STAFF_REQUIRE_2FA = False  # the superuser's own session is past its second factor
+    staff_member = make_staff("Support agent", email="new.agent@example.com")
+    url = reverse("admin:support_staffenrolmentlink_add")
+    response = staff_client.post(
+        url, {"confirm": "yes", "staff_email": "new.agent@example.com", "reason": "Starts today, no mailbox yet"}
+    )
+    html = response.content.decode()
+    assert re.search(r"/admin/second-factor/enrol/[^/]+/", html)
+    link = StaffEnrolmentLink.objects.get(user=staff_member)
+    assert link.created_by == staff_client.staff and len(link.token_hash) == 64
+    audit = AuditLog.objects.get(action="second factor link created")
+    assert (audit.actor, audit.target_id) == (staff_client.staff, str(staff_member.pk))
+    manager = role_client("Program manager")
+    assert (
+        manager.post(url, {"confirm": "yes", "staff_email": "new.agent@example.com", "reason": "x" * 10}).status_code
+        == 403
+    )
+
+
+def test_the_admin_never_shows_an_authenticator_key(staff_client, make_staff, settings):
+    settings.STAFF_REQUIRE_2FA = False
+    device = enrolled(make_staff("Support agent"))
+    for name in ("otp_totp_totpdevice_config", "otp_totp_totpdevice_qrcode"):
+        assert staff_client.get(reverse(f"admin:{name}", args=[device.pk])).status_code == 403
+    page = staff_client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk])).content.decode()
+    assert device.key not in page

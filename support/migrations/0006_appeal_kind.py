@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("support", "0003_what_if_roles"),
+        ("support", "0005_staff_roles_refunds_manual_coupons"),
     ]
 
     operations = [
