@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts.identity import keyed_hash
 from accounts.locales import as_member
-from accounts.models import AccountStatus, IPSighting, User
+from accounts.models import AccountStatus, IPSighting, Notification, User
 from lib.errors import DomainError
 from lib.ratelimit import allow
 from ops.services.outbox import enqueue_call
@@ -258,3 +258,14 @@ def purge_raw_ips(*, older_than_days: int | None = None) -> int:
     AccessLog.objects.filter(attempt_time__lt=cutoff).delete()
     AccessFailureLog.objects.filter(attempt_time__lt=cutoff).delete()
     return purged
+
+
+def mark_notices_read(*, member: User, notice_id: int | None = None) -> int:
+    """Mark one of the member's notices (or, without `notice_id`, all of them) read; returns how many changed.
+
+    Only the member's own unread notices change: a notice already read keeps the time it was first read.
+    """
+    notices = Notification.objects.filter(user=member, read_at__isnull=True)
+    if notice_id is not None:
+        notices = notices.filter(pk=notice_id)
+    return notices.update(read_at=timezone.now())

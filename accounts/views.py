@@ -6,10 +6,12 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
@@ -27,6 +29,7 @@ from flows.phone import confirm_phone
 from flows.signup import register_referral
 from lib.client import client_info, client_ip
 from referrals.cookies import read_attribution
+from referrals.eligibility import welcome_package_due
 from referrals.selectors.friend import friend_signup_notice
 from referrals.selectors.links import inviter_name
 
@@ -76,7 +79,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             # not a program action (Invite Friends would answer the same sentence as a refusal).
             messages.warning(request, notice)
             return redirect("home")
-        if referral.state in ("registered", "under_review"):
+        if referral.state in ("registered", "under_review") or welcome_package_due(
+            state=referral.state, signals=referral.signals
+        ):
             messages.info(request, notice)
             return redirect("coupons:wallet")
         if notice:
@@ -130,8 +135,22 @@ def profile(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/profile.html", context)
 
 
+def _next_page(request: HttpRequest) -> str:
+    """Where a form posted from another page (Invite Friends' phone form) returns: a local path, else ""."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts=None, require_https=request.is_secure()):
+        return target
+    return ""
+
+
 def _phone_page(request: HttpRequest, *, phone_form: PhoneForm, code_form: PhoneCodeForm, status: int = 200):
-    context = {"phone_form": phone_form, "code_form": code_form, **selectors.profile_summary(member=request.user)}
+    context = {
+        "phone_form": phone_form,
+        "code_form": code_form,
+        # A form sent from Invite Friends with an error: the corrected one still goes back there.
+        "next": _next_page(request),
+        **selectors.profile_summary(member=request.user),
+    }
     return render(request, "accounts/phone.html", context, status=status)
 
 
@@ -150,7 +169,7 @@ def phone(request: HttpRequest) -> HttpResponse:
                 _("We sent a 6-digit code to %(phone)s. It works for 10 minutes.")
                 % {"phone": form.cleaned_data["phone"]},
             )
-            return redirect("accounts:phone")
+            return redirect(_next_page(request) or "accounts:phone")
     status = 400 if form.errors else 200
     return _phone_page(request, phone_form=form, code_form=PhoneCodeForm(), status=status)
 
@@ -171,7 +190,7 @@ def phone_confirm(request: HttpRequest) -> HttpResponse:
                 # The friend's review closed itself on this phone (docs/program-rules.md section 2).
                 messages.success(request, gettext("Thank you: the check on your invitation is complete."))
                 return redirect("referrals:my_invitation")
-            return redirect("accounts:profile")
+            return redirect(_next_page(request) or "accounts:profile")
     phone_form = PhoneForm(default_region=str(request.user.country))
     return _phone_page(request, phone_form=phone_form, code_form=form, status=400)
 
@@ -270,3 +289,29 @@ def rewards_collect(request: HttpRequest, campaign_id: int) -> HttpResponse:
     else:
         messages.success(request, _("Collected: your %(event)s coupon is in My Coupons.") % {"event": campaign.name})
     return redirect("accounts:rewards")
+
+
+# --- Notification centre (docs/program-rules.md section 9) -------------------------------------------------
+
+NOTICES_PER_PAGE = 30
+
+
+@login_required
+@require_GET
+def notifications(request: HttpRequest) -> HttpResponse:
+    """Every notice the member received (the same ones e-mail carries), newest first, with its link."""
+    page = Paginator(selectors.notices_for_member(member=request.user), NOTICES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "accounts/notifications.html", {"page": page})
+
+
+@login_required
+@require_POST
+def notifications_read(request: HttpRequest, notice_id: int | None = None) -> HttpResponse:
+    """Mark one notice (or all) read; then back to the notification centre, or to the notice's own page."""
+    services.mark_notices_read(member=request.user, notice_id=notice_id)
+    selectors.forget_unread_notice_count(member=request.user)
+    if notice_id is None:
+        messages.success(request, _("All notifications are marked as read."))
+    return redirect(_next_page(request) or "accounts:notifications")

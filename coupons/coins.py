@@ -74,7 +74,8 @@ class CoinOffer:
 
     @property
     def title(self) -> str:
-        return f"Coins exchange: {self.value:g} off {self.min_spend:g}"
+        """The coupon's title: its value and minimum spend are printed beside it, with their currency."""
+        return "Bought with coins"
 
 
 COIN_OFFERS: dict[str, CoinOffer] = {

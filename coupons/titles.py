@@ -1,7 +1,7 @@
 """The titles the portal gives its own coupons, shown in the reader's language (`Coupon.display_title`).
 
 They are stored in English: the fixed ones are found by their text, the generated ones (anniversary, coins
-exchange: "Coins exchange: 5 off 25") by their source. Titles staff or a seller typed are shown as typed.
+exchange: "Bought with coins") by their source. Titles staff or a seller typed are shown as typed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ SYSTEM_TITLES: dict[str, StrOrPromise] = {
 # By `CouponSource` value (this module sits below the models, which read it).
 GENERATED_TITLES: dict[str, StrOrPromise] = {
     "anniversary": _("Anniversary gift"),
-    "coins": _("Coins exchange"),
+    "coins": _("Bought with coins"),
 }
 
 

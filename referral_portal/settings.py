@@ -103,6 +103,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",
                 "referral_portal.context_processors.navigation",
+                "referral_portal.context_processors.notifications",
             ],
         },
     },

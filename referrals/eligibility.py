@@ -57,7 +57,7 @@ from referrals.program import (
     REFERRER_BURST_WINDOW,
     RULES_VERSION,
 )
-from referrals.reasons import ReasonCode
+from referrals.reasons import ReasonCode, ReferralState
 
 ALLOWED = "allowed"
 UNDER_REVIEW = "under_review"
@@ -172,10 +172,15 @@ def decide(facts: SignupFacts, rules: RuleSettings = TODAY, *, keep_facts: bool 
     strong: list[str] = []
     if friend.status == "flagged" or referrer.status == "flagged":
         strong.append(ReasonCode.ACCOUNT_FLAGGED)
+    # Reasons on the referrer's side only: a genuinely new friend keeps the welcome package (section 2).
+    referrer_side: set[str] = set()
     if referrer.status == "suspended" or not referrer.phone_verified:
         strong.append(ReasonCode.REFERRER_INACTIVE)
+        referrer_side.add(ReasonCode.REFERRER_INACTIVE)
     if not friend.region_in_program or not referrer.region_in_program:
         strong.append(ReasonCode.REGION_RESTRICTED)
+        if friend.region_in_program:
+            referrer_side.add(ReasonCode.REGION_RESTRICTED)
 
     same_device = bool(facts.device_hash and facts.device_hash in referrer.device_hashes)
     same_phone = bool(friend.phone and friend.phone == referrer.phone)
@@ -236,6 +241,8 @@ def decide(facts: SignupFacts, rules: RuleSettings = TODAY, *, keep_facts: bool 
             "same_fingerprint_as_referrer": same_fingerprint,
             "referrer_device_limit": referrer_device_limit,
             "disposable_email": disposable,
+            # Every friend-side rule holds (section 2): only the referrer's side, if anything, failed.
+            "friend_side_clear": not medium and all(code in referrer_side for code in strong),
         },
         "facts": _facts_for_staff(facts) if keep_facts else {},
         "rules": rules.record(),
@@ -247,6 +254,19 @@ def decide(facts: SignupFacts, rules: RuleSettings = TODAY, *, keep_facts: bool 
     else:
         outcome, reason = ALLOWED, ""
     return Decision(outcome, reason, {"outcome": outcome, "reason_code": reason, **signals})
+
+
+def welcome_package_due(*, state: str, signals: dict | None) -> bool:
+    """Whether the friend of a referral in `state` receives the welcome package (docs/program-rules.md section 2).
+
+    An allowed referral, or one rejected only on the referrer's side (REFERRER_INACTIVE, the referrer's
+    country not in the program): the package depends on the friend alone. Never while a review is open.
+    """
+    if state == ReferralState.UNDER_REVIEW:
+        return False
+    if state != ReferralState.REJECTED:
+        return True
+    return bool(((signals or {}).get("checks") or {}).get("friend_side_clear"))
 
 
 def contact_signals(*, email: str, phone: str) -> dict[str, str]:

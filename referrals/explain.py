@@ -1,7 +1,7 @@
 """What a referral's state means to the member, in plain words, and what to do next.
 
 `explain` is a pure function: it reads the referral's fields (and, for a capped
-one, the `month_ordinal` the selector annotates) and the clock, and decides the
+one, the `month_ordinal` and `counted_month` the selector annotates) and the clock, and decides the
 words, the tone and whether the member may open a support request. The same
 decision is used by the page and by the support service, so the button and the
 server-side check can never disagree. The words of each reason code are those
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -156,11 +157,15 @@ def explain(referral: Referral, *, now: datetime) -> Explanation:
         )
     if state == ReferralState.CAPPED:
         month_ordinal = getattr(referral, "month_ordinal", None)
-        counted = (
-            _("Counted, not credited: friend number %(number)s to qualify this month.") % {"number": month_ordinal}
-            if month_ordinal
-            else ""
-        )
+        month = getattr(referral, "counted_month", None)
+        counted = ""
+        if month_ordinal and month is not None:
+            # The card names its month, never "this month" (docs/program-rules.md section 3). `counted_month` is
+            # the month's first instant in the zone the database returned it in: the 16th names the month in any.
+            counted = _("Counted, not credited: friend number %(number)s to qualify in %(month)s.") % {
+                "number": month_ordinal,
+                "month": date_format(month + timedelta(days=15), "YEAR_MONTH_FORMAT"),
+            }
         return Explanation(
             state,
             code or ReasonCode.MONTHLY_LIMIT,
@@ -211,18 +216,25 @@ FRIEND_REVIEW_TEXT = gettext_lazy(
 
 
 def friend_signup_notice(
-    *, state: str, reason_code: str = "", friend_region_in_program: bool = True, friend_flagged: bool = False
+    *,
+    state: str,
+    reason_code: str = "",
+    friend_region_in_program: bool = True,
+    friend_flagged: bool = False,
+    welcome_issued: bool = False,
 ) -> str:
     """The sentence shown to a friend just after signing up through a link; "" when there is nothing to say.
 
     A flagged account (friend's or referrer's, including a friend flagged by this very sign-up as part of
     a device ring) reads exactly FLAGGED_MESSAGE, nothing more (docs/program-rules.md G5). Any other
     rejection says the invitation could not be applied (the welcome message already says the account is
-    ready), with a reason that names neither the referrer nor the fraud signal.
+    ready), with a reason that names neither the referrer nor the fraud signal. A referral rejected only on
+    the referrer's side still gave the friend the welcome package (`welcome_issued`): the friend reads the
+    welcome sentence, and nothing about the referrer.
     """
     if friend_flagged:
         return str(FLAGGED_MESSAGE)
-    if state == ReferralState.REGISTERED:
+    if state == ReferralState.REGISTERED or (state == ReferralState.REJECTED and welcome_issued):
         return str(FRIEND_WELCOME_TEXT)
     if state == ReferralState.UNDER_REVIEW:
         return str(FRIEND_REVIEW_TEXT)

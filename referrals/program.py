@@ -39,6 +39,10 @@ IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP within 
 IP_BURST_WINDOW = timedelta(days=1)
 REFERRER_BURST_LIMIT = 3  # more than this many qualified friends of one referrer within the window → review
 REFERRER_BURST_WINDOW = timedelta(hours=24)
+# "Remind" on a friend who signed up and has not ordered (section 9): the member sends the reminder through
+# their own channels, at most this many times per friend and window, so a friend is not nagged.
+REMINDERS_PER_FRIEND = 1
+REMINDER_WINDOW = timedelta(days=1)
 
 # The version of the eligibility rules (`referrals.eligibility`) every decision records with its inputs, so a
 # decision can be explained and replayed (docs/program-rules.md section 6). Raise it whenever a rule changes;

@@ -50,6 +50,22 @@ def share_links(link: str, *, message: str, subject: str) -> list[ShareLink]:
     return out
 
 
+def reminder_links(*, message: str, subject: str) -> list[ShareLink]:
+    """A reminder the member sends through their own channels: WhatsApp, Telegram and e-mail with the message.
+
+    No channel parameter: a reminder is no invitation and never counts in the funnel.
+    """
+
+    def q(value: str) -> str:
+        return quote(value, safe="")
+
+    return [
+        ShareLink("whatsapp", "WhatsApp", f"https://wa.me/?text={q(message)}", ""),
+        ShareLink("telegram", "Telegram", f"https://t.me/share/url?text={q(message)}", ""),
+        ShareLink("email", "E-mail", f"mailto:?subject={q(subject)}&body={q(message)}", ""),
+    ]
+
+
 def qr_svg(data: str, *, title: str = "", scale: int = 4) -> str:
     """The QR code as an inline <svg> element (viewBox only, no size or style attributes)."""
     svg = segno.make(data, error="m").svg_inline(scale=scale, omitsize=True, title=title or None, dark="#1a1a1a")

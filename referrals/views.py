@@ -7,8 +7,10 @@ from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
@@ -16,26 +18,29 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
 from accounts.decorators import program_member_required
+from accounts.forms import PhoneCodeForm, PhoneForm
 from accounts.identity import ip_country, keyed_hash
 from accounts.locales import region_money_locale_choice
-from accounts.models import Region, User
-from accounts.selectors import region_for_country
+from accounts.models import PhoneVerification, Region, User
+from accounts.selectors import pending_phone_code, region_for_country
 from coupons.selectors import sale_event_to_share
-from lib import pagecache
+from lib import pagecache, ratelimit
 from lib.client import client_info, client_ip
 from lib.money import active_money_locale, format_money, use_money_locale
 from referrals import services
 from referrals.cookies import read_attribution, set_attribution_cookie
 from referrals.models import ReferralCode
-from referrals.program import CREDIT_DEADLINE, SUPPORT_AFTER, hours
+from referrals.program import CREDIT_DEADLINE, REMINDER_WINDOW, REMINDERS_PER_FRIEND, SUPPORT_AFTER, hours
+from referrals.readiness import readiness
+from referrals.reasons import FLAGGED_MESSAGE
 from referrals.selectors import cards, funnel, meter, milestones, page_version
 from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
-from referrals.sharing import channel_link, qr_svg, qr_svg_document, share_links
+from referrals.sharing import channel_link, qr_svg, qr_svg_document, reminder_links, share_links
 from referrals.tips import SALE_LOOKAHEAD, SaleEvent, pick_tips
 from support import selectors as support_selectors
 
@@ -65,11 +70,19 @@ def _sale_for_tips(region: Region, now: datetime) -> SaleEvent | None:
 
 
 def _invite_content(
-    request: HttpRequest, *, user: User, code: ReferralCode, tab: str, page_number: str, now: datetime
+    request: HttpRequest,
+    *,
+    user: User,
+    code: ReferralCode,
+    tab: str,
+    page_number: str,
+    now: datetime,
+    pending_phone: PhoneVerification | None,
 ) -> str:
     """The page's main content (everything in the content block), with the CSRF placeholder."""
     link = _invite_link(request, code.code)
     region = region_for_country(str(user.country))
+    ready = readiness(member=user, region=region)
     welcome_total = region.welcome_coupons().total
     welcome_text = format_money(welcome_total, region.currency) if welcome_total else ""
     reward_text = format_money(region.reward_amount, region.currency)
@@ -88,27 +101,34 @@ def _invite_content(
     version = "-".join(str(counts[key]) for key in cards.TABS)
     channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version)
     progress = meter.monthly_progress(member=user, now=now, region=region)
+    earned = meter.referral_earnings(member=user)
     context = {
         "code": code,
         "link": link,
         "copy_link": channel_link(link, "copy"),
         "instagram_link": channel_link(link, "instagram"),
-        "qr_link": channel_link(link, "qr"),
+        "share_sheet_link": channel_link(link, "other"),
         "qr_svg": _qr_svg(channel_link(link, "qr"), _("QR code of your invitation link")),
         "share_links": share_links(link, message=message, subject=_("A welcome gift for you")),
         "share_message": message,
         "region": region,
+        "ready": ready,
+        "pending_phone": pending_phone,
+        "phone_form": PhoneForm(default_region=str(user.country)),
+        "code_form": PhoneCodeForm(),
         "reward_text": reward_text,
         "welcome_text": welcome_text,
         "progress": progress,
+        "on_the_way": meter.on_the_way(member=user, progress=progress, region=region),
         "milestone": milestones.milestone_progress(member=user, region=region, now=now),
-        "earnings": meter.referral_earnings(member=user),
-        # The tiles beside the meter are exact (tab counts); only the funnel may lag by its cache TTL.
+        "earnings": earned,
+        # One definition each (docs/program-rules.md section 9): what "Earned so far" sums is what
+        # "Coupons earned" counts, the member's referral coupons that were not reversed.
+        "coupons_earned": meter.coupons_earned(earned),
         "signups_total": counts["all"],
-        "credited_total": counts["credited"],
         "funnel": channels,
         "tips": pick_tips(channels, progress, welcome_total=welcome_text, sale=_sale_for_tips(region, now), now=now),
-        "tabs": [(key, label, counts[key]) for key, (label, _) in cards.TABS.items()],
+        "tabs": [(key, label, counts[key]) for key, (label, _states) in cards.TABS.items()],
         "tab": tab,
         "page": page,
         "cards": referral_cards,
@@ -119,20 +139,30 @@ def _invite_content(
 
 
 @require_GET
-@program_member_required
+@login_required
 def invite(request: HttpRequest) -> HttpResponse:
-    """Invite Friends: link, share, QR, this month's meter, funnel, tips and the referral cards.
+    """Invite Friends: readiness, link and share, this month's meter, the friends, funnel, tips and rules.
+
+    Readiness first (docs/program-rules.md section 9): a flagged or suspended member reads the security
+    sentence and the way to an appeal, nothing else; a member whose link cannot earn yet (no verified phone,
+    a country outside the program) reads what stands in the way, with the phone form right there, and no
+    share buttons.
 
     The main content is kept INVITE_PAGE_CACHE_SECONDS in the shared cache under a key made of the
-    member, their code, tab, page, language, money locale, time zone, country, scheme and host, the current
-    minute and `page_version.invite_page_version` (one query that changes with anything the content
-    shows, support's requests included; its docstring lists what and why). A hit costs the session, the
-    user, the code, the version query and one cache GET. Header, messages and CSRF token stay per request;
-    a cache error only means rendering (docs/program-rules.md G1).
+    member, their code, tab, page, language, money locale, time zone, country (so the region's readiness),
+    whether the phone is verified and the pending phone code, scheme and host, the current minute and
+    `page_version.invite_page_version` (one query that changes with anything the content shows, support's
+    requests included; its docstring lists what and why). A hit costs the session, the user, the code, the
+    version query and one cache GET (and, without a verified phone, the pending code). Header, messages and CSRF
+    token stay per request; a cache error only means rendering (docs/program-rules.md G1).
     """
     user = request.user
+    if not user.may_use_program:
+        return render(request, "referrals/invite_restricted.html", {"message": FLAGGED_MESSAGE})
     now = timezone.now()
     code = services.ensure_referral_code(member=user)
+    # The rest of readiness (the country's region) is read inside the render: the key carries the country.
+    pending_phone = pending_phone_code(member=user) if user.phone_verified_at is None else None
     tab = request.GET.get("tab", "all")
     if tab not in cards.TABS:
         tab = "all"
@@ -148,19 +178,64 @@ def invite(request: HttpRequest) -> HttpResponse:
             active_money_locale(),  # language + country, or the region's locale (accounts.locales)
             timezone.get_current_timezone_name(),
             str(user.country),
+            "phone" if user.phone_verified_at else "no-phone",
+            str(pending_phone.pk if pending_phone else ""),
             request.scheme,
             request.get_host(),
             now.strftime("%Y%m%d%H%M"),  # "expires in", the crediting / support delays, the month's reset
         ]
-        key = pagecache.content_key(f"invite:page:v1:{user.pk}:{code.code}", parts)
+        key = pagecache.content_key(f"invite:page:v2:{user.pk}:{code.code}", parts)
     html = pagecache.cached_content(
         key=key,
         ttl=ttl,
-        render=lambda: _invite_content(request, user=user, code=code, tab=tab, page_number=page_number, now=now),
+        render=lambda: _invite_content(
+            request,
+            user=user,
+            code=code,
+            tab=tab,
+            page_number=page_number,
+            now=now,
+            pending_phone=pending_phone,
+        ),
         name="invite",
     )
     html = pagecache.with_csrf_token(request, html)
     return render(request, "referrals/invite.html", {"invite_content": mark_safe(html)})  # noqa: S308 - our own render
+
+
+@require_http_methods(["GET", "POST"])
+@program_member_required
+def remind(request: HttpRequest, referral_id: int) -> HttpResponse:
+    """ "Remind" a friend who signed up and has not ordered: a pre-written message the member sends through their
+    own channels (we send nothing to the friend). GET shows what will be sent; POST counts one reminder
+    (REMINDERS_PER_FRIEND per REMINDER_WINDOW) and opens the share links. The message says only what the
+    friend already knows (their welcome coupons wait for a first order): nothing new about the friend."""
+    referral = cards.remindable(member=request.user, referral_id=referral_id)
+    if referral is None:
+        raise Http404("No friend to remind")
+    name = cards.mask_name(referral.friend.first_name, referral.friend.last_name)
+    message = _(
+        "Hi! Your welcome coupons on the marketplace are waiting for your first order. You find them in My "
+        "Coupons: %(url)s"
+    ) % {"url": request.build_absolute_uri(reverse("coupons:wallet"))}
+    links = []
+    if request.method == "POST":
+        allowed = ratelimit.allow(
+            key=f"remind:{request.user.pk}:{referral.pk}",
+            limit=REMINDERS_PER_FRIEND,
+            window_seconds=int(REMINDER_WINDOW.total_seconds()),
+            when_unavailable=True,
+        )
+        if not allowed:
+            messages.info(
+                request,
+                _("You already reminded %(name)s today. Give them a little time; you can remind them again tomorrow.")
+                % {"name": name},
+            )
+            return redirect(reverse("referrals:invite") + f"#referral-{referral.pk}")
+        links = reminder_links(message=message, subject=_("Your welcome coupons are waiting"))
+    context = {"friend_name": name, "message": message, "links": links, "referral_id": referral.pk}
+    return render(request, "referrals/remind.html", context)
 
 
 @require_GET

@@ -16,6 +16,8 @@ class SupportRequest(models.Model):
         DISPUTE_REJECTION = "dispute", _("I think this is wrong")
         REWARD_REVERSAL = "reversal", _("Reward reversal after use")
         OTHER = "other", _("Other")
+        # A flagged or suspended member asks for their account to be looked at (docs/program-rules.md section 10).
+        APPEAL = "appeal", _("Account appeal")
 
     class Status(models.TextChoices):
         OPEN = "open", _("Open")

@@ -117,3 +117,32 @@ def open_referral_request(
             if existing is None:
                 raise
             return existing, False
+
+
+def open_appeal(*, member: User, message: str, now: datetime | None = None) -> tuple[SupportRequest, bool]:
+    """A flagged or suspended member's appeal, with their message: at most one open at a time (a repeat returns
+    the open one). The member's status and since when are attached for staff; the flag's reason is not shown to
+    the member anywhere (docs/program-rules.md G5)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Serialises two appeals sent at once by the same member.
+        User.objects.select_for_update().filter(pk=member.pk).first()
+        existing = (
+            SupportRequest.objects.filter(member=member, kind=SupportRequest.Kind.APPEAL, status__in=OPEN_STATUSES)
+            .order_by("created_at")
+            .first()
+        )
+        if existing is not None:
+            return existing, False
+        request = SupportRequest.objects.create(
+            member=member,
+            kind=SupportRequest.Kind.APPEAL,
+            message=message[:2000],
+            evidence={
+                "account_status": member.status,
+                "status_changed_at": _iso(getattr(member, "status_changed_at", None)),
+            },
+            created_at=now,
+            priority=support_priority_for(member=member),
+        )
+        return request, True

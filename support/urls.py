@@ -8,4 +8,5 @@ urlpatterns = [
     path("", views.request_list, name="list"),
     path("<int:pk>/", views.request_detail, name="detail"),
     path("referrals/<int:referral_id>/open/", views.open_for_referral, name="open"),
+    path("appeal/", views.appeal, name="appeal"),
 ]

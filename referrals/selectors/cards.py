@@ -11,11 +11,13 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Page, Paginator
 from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.translation import get_language, gettext, gettext_lazy, ngettext
@@ -23,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
+from coupons.models import CouponStatus
 from lib.money import format_money
 from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Referral, ReferralEvent
@@ -36,9 +39,8 @@ TABS = {
     "credited": (gettext_lazy("Credited"), (ReferralState.CREDITED,)),
     "not_credited": (gettext_lazy("Not credited"), NOT_CREDITED_STATES),
 }
-# States that use (or would have used) a monthly slot, in the order they were counted.
-COUNTED_STATES = (ReferralState.QUALIFIED, ReferralState.CREDITED, ReferralState.CAPPED)
-PER_PAGE = 20
+# Twelve compact trackers a page: the friends list fits a phone screen or two (issue 15), pages for the rest.
+PER_PAGE = 12
 
 
 def tab_counts(*, member: User) -> dict[str, int]:
@@ -49,13 +51,15 @@ def tab_counts(*, member: User) -> dict[str, int]:
     return Referral.objects.filter(referrer=member).aggregate(**aggregates)
 
 
-def _month_ordinal() -> Case:
-    """For a capped referral: its position among the referrals counted in the same program month.
+def _month_ordinal(limit: int) -> Case:
+    """For a capped referral: its number among the month's counted referrals, "your 11th in November 2026".
 
-    Needs the `counted_at` and `counted_month` annotations of `referrals_for_page` on the outer query.
+    One definition (docs/program-rules.md section 3): a referral is capped only once the month's `limit` coupons
+    are issued, so the n-th capped referral of a program month is the (limit + n)-th counted one. Needs the
+    `counted_at` and `counted_month` annotations of `referrals_for_page` on the outer query.
     """
-    earlier = (
-        Referral.objects.filter(referrer=OuterRef("referrer"), state__in=COUNTED_STATES)
+    earlier_capped = (
+        Referral.objects.filter(referrer=OuterRef("referrer"), state=ReferralState.CAPPED)
         .alias(counted_at=Coalesce("decided_at", "completed_at"))
         .filter(counted_at__gte=OuterRef("counted_month"))
         .filter(Q(counted_at__lt=OuterRef("counted_at")) | Q(counted_at=OuterRef("counted_at"), pk__lte=OuterRef("pk")))
@@ -65,7 +69,7 @@ def _month_ordinal() -> Case:
         .values("n")
     )
     return Case(
-        When(state=ReferralState.CAPPED, then=Subquery(earlier, output_field=IntegerField())),
+        When(state=ReferralState.CAPPED, then=Subquery(earlier_capped, output_field=IntegerField()) + Value(limit)),
         default=Value(None),
         output_field=IntegerField(),
     )
@@ -81,7 +85,7 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
     if states:
         qs = qs.filter(state__in=states)
     return (
-        qs.select_related("friend", "first_order")
+        qs.select_related("friend", "first_order", "reward_coupon")
         .only(
             "id",
             "state",
@@ -98,10 +102,15 @@ def referrals_for_page(*, member: User, tab: str = "all", region: Region | None 
             "friend__last_name",
             "first_order__id",
             "first_order__external_id",
+            "reward_coupon__id",
+            "reward_coupon__value",
+            "reward_coupon__currency",
+            "reward_coupon__status",
+            "reward_coupon__expires_at",
         )
         .alias(counted_at=Coalesce("decided_at", "completed_at"))
-        .alias(counted_month=TruncMonth("counted_at", tzinfo=tz))
-        .annotate(month_ordinal=_month_ordinal())
+        .annotate(counted_month=TruncMonth("counted_at", tzinfo=tz))
+        .annotate(month_ordinal=_month_ordinal(region.monthly_limit))
         # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
         .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
         # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
@@ -191,9 +200,11 @@ def referral_cards(
             "channel": _label(_CHANNEL_LABELS, r.channel),
         }
         if r.completed_at:
-            signed_up += " · " + _("first order completed %(when)s") % {"when": _local_minute(r.completed_at)}
+            order_text = " · " + _("first order completed %(when)s") % {"when": _local_minute(r.completed_at)}
         elif r.order_placed_at:
-            signed_up += " · " + _("first order placed %(day)s") % {"day": _local_day(r.order_placed_at)}
+            order_text = " · " + _("first order placed %(day)s") % {"day": _local_day(r.order_placed_at)}
+        else:
+            order_text = ""
         timeline = []
         for e in r.events.all():
             label = _label(_STATE_LABELS, e.to_state)
@@ -214,7 +225,7 @@ def referral_cards(
                 "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
                 "state": r.state,
                 "state_label": _label(_STATE_LABELS, r.state),
-                "signed_up": signed_up,
+                "signed_up": signed_up + order_text,
                 "terms_text": terms_text(r),
                 "second_chance_text": (
                     gettext("Check passed: your friend verified a phone number, so the review closed by itself.")
@@ -230,6 +241,10 @@ def referral_cards(
                     else ""
                 ),
                 "is_credited": r.state == ReferralState.CREDITED,
+                "steps": _tracker(r),
+                "coupon": _reward_coupon(r),
+                # A friend who signed up and has not ordered: the member may send a pre-written reminder.
+                "can_remind": r.state == ReferralState.REGISTERED,
                 "explanation": x,
                 "timeline": timeline,
                 "open_request": open_request,
@@ -237,6 +252,38 @@ def referral_cards(
             }
         )
     return cards
+
+
+def _tracker(r: Referral) -> list[dict]:
+    """The card's compact tracker: signed up → first order → completed → coupon, each step done or not."""
+    ended = r.state in NOT_CREDITED_STATES
+    return [
+        {"label": _("Signed up"), "done": True},
+        {"label": _("First order"), "done": r.order_placed_at is not None or r.completed_at is not None},
+        {"label": _("Completed"), "done": r.completed_at is not None},
+        {"label": _("No coupon") if ended else _("Coupon"), "done": r.state == ReferralState.CREDITED, "ended": ended},
+    ]
+
+
+def _reward_coupon(r: Referral) -> dict | None:
+    """A credited card's coupon: value, expiry, and the link to it in My Coupons (None without one)."""
+    if r.state != ReferralState.CREDITED:
+        return None
+    try:
+        coupon = r.reward_coupon
+    except ObjectDoesNotExist:
+        return None
+    usable = coupon.status == CouponStatus.ACTIVE
+    tab = "platform" if usable else "history"
+    return {
+        "pk": coupon.pk,
+        "value_text": format_money(coupon.value, coupon.currency),
+        "expires_on": _local_day(coupon.expires_at),
+        "expires_iso": timezone.localtime(coupon.expires_at).isoformat(),
+        "is_usable": usable,
+        "status_label": str(CouponStatus(coupon.status).label),
+        "url": f"{reverse('coupons:wallet')}?tab={tab}#coupon-{coupon.pk}",
+    }
 
 
 def terms_text(referral: Referral) -> str:
@@ -271,3 +318,13 @@ def mask_name(first_name: str, last_name: str = "") -> str:
     else:
         masked = "***"
     return f"{masked} {last[0].upper()}." if last else masked
+
+
+def remindable(*, member: User, referral_id: int) -> Referral | None:
+    """The member's referral of a friend who signed up and has not ordered yet (the one "Remind" is for)."""
+    return (
+        Referral.objects.select_related("friend")
+        .only("id", "state", "friend__first_name", "friend__last_name")
+        .filter(pk=referral_id, referrer=member, state=ReferralState.REGISTERED)
+        .first()
+    )

@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from accounts.models import User
 from accounts.selectors import region_for_country
+from referrals.eligibility import welcome_package_due
 from referrals.explain import friend_signup_notice as notice_words
 from referrals.models import Referral, ReferralEvent
 from referrals.reasons import ReasonCode, ReferralState
@@ -27,6 +28,7 @@ def friend_signup_notice(*, referral: Referral) -> str:
         friend_region_in_program=in_program,
         # A friend flagged at sign-up (a device ring) is told only the security sentence.
         friend_flagged=not referral.friend.may_use_program,
+        welcome_issued=welcome_package_due(state=referral.state, signals=referral.signals),
     )
 
 

@@ -52,10 +52,9 @@ def channel_funnel(*, member: User) -> Funnel:
             rows[channel] = ChannelFunnel(channel, str(labels.get(channel, channel)))
         return rows[channel]
 
-    # A referral keeps the channel of the click it came from, so "clicks without a sign-up" is
-    # clicks minus referrals that came from a click, per channel (no per-click EXISTS probe).
-    # Raw clicks, plus the clicks the retention job removed and counted per channel
-    # (referrals.services.retention), in one query.
+    # A referral keeps the channel of the link it came through, so "opens without a sign-up" is opens minus
+    # sign-ups, per channel (no per-click EXISTS probe). Raw clicks, plus the clicks the retention job removed
+    # and counted per channel (referrals.services.retention), in one query.
     raw = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
     tallied = ClickTally.objects.filter(referral_code__user=member).values("channel").annotate(n=F("clicks")).order_by()
     for channel, n in raw.union(tallied, all=True).values_list("channel", "n"):
@@ -66,24 +65,29 @@ def channel_funnel(*, member: User) -> Funnel:
         .values("channel")
         .annotate(
             n=Count("id"),
-            ordered=Count("id", filter=Q(order_placed_at__isnull=False)),
+            # A first order: placed, or known only by its completion (the tracker's definition too).
+            ordered=Count("id", filter=Q(order_placed_at__isnull=False) | Q(completed_at__isnull=False)),
             credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
             awaiting=Count("id", filter=Q(state=ReferralState.REGISTERED)),
             already=Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),
-            from_click=Count("id", filter=Q(click__isnull=False)),
         )
         .order_by()
     )
     already = 0
-    from_click: dict[str, int] = {}
     for f in referrals:
         r = row(f["channel"])
         r.signups, r.first_orders, r.coupons = f["n"], f["ordered"], f["credited"]
         r.awaiting_first_order = f["awaiting"]
-        from_click[f["channel"]] = f["from_click"]
         already += f["already"]
     for r in rows.values():
-        r.clicks_without_signup = max(r.clicks - from_click.get(r.channel, 0), 0)
+        if r.channel == Channel.TYPED:
+            # A code typed at sign-up opened no link: the row has sign-ups only.
+            r.clicks = r.clicks_without_signup = 0
+            continue
+        # Each row adds up (docs/program-rules.md section 9): every sign-up through a link opened it, even when
+        # the open was not recorded (rate limit, a click older than the records), so opens = sign-ups + no sign-up.
+        r.clicks = max(r.clicks, r.signups)
+        r.clicks_without_signup = r.clicks - r.signups
 
     order = {c.value: i for i, c in enumerate(Channel)}
     ordered_rows = sorted(rows.values(), key=lambda r: order.get(r.channel, 99))

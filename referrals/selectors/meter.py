@@ -10,13 +10,18 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, CouponStatus
-from referrals.models import MonthlyRewardCounter
+from referrals.models import MonthlyRewardCounter, Referral
 from referrals.program import next_program_month, program_month
+from referrals.reasons import ReferralState
+from referrals.terms import frozen_reward, reward_from_region
+
+# A friend's first order placed or completed, the coupon not issued yet: money "on the way".
+ON_THE_WAY_STATES = (ReferralState.ORDER_PLACED, ReferralState.QUALIFIED)
 
 # The warning zone starts this many coupons before the limit (8 of 10).
 NEAR_LIMIT = 2
@@ -70,6 +75,39 @@ def referral_earnings(*, member: User) -> list[tuple[str, Decimal, int]]:
         .order_by("currency")
     )
     return [(r["currency"], r["total"], r["n"]) for r in rows]
+
+
+def coupons_earned(earnings: list[tuple[str, Decimal, int]]) -> int:
+    """ "Coupons earned": the number of coupons `referral_earnings` sums, so the two always agree."""
+    return sum(n for _currency, _total, n in earnings)
+
+
+@dataclass(frozen=True)
+class OnTheWay:
+    """Friends whose first order is placed or completed, and what their coupons are worth within this month's
+    remaining slots (a coupon beyond the limit is never issued: it is not on the way)."""
+
+    friends: int
+    coupons: int
+    amount: Decimal
+    currency: str
+
+
+def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> OnTheWay:
+    """Money on the way: the member's referrals in ON_THE_WAY_STATES (one query), each worth the reward its frozen
+    terms promise (`referrals.terms`; the member's region for one without a snapshot), the first due filling the
+    remaining slots."""
+    snapshots = list(
+        Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES)
+        .order_by(F("credit_due_at").asc(nulls_last=True), F("order_placed_at").asc(nulls_last=True), "id")
+        .values_list("terms", flat=True)
+    )
+    coupons = min(len(snapshots), progress.remaining)
+    today = reward_from_region(region)
+    due = [frozen_reward(snapshot) if snapshot else today for snapshot in snapshots[:coupons]]
+    # A snapshot in another currency (the member has since moved to another region) is not added into this one.
+    amount = sum((terms.reward_amount for terms in due if terms.currency == region.currency), Decimal("0"))
+    return OnTheWay(friends=len(snapshots), coupons=coupons, amount=amount, currency=region.currency)
 
 
 def counted_this_month(*, now: datetime) -> int:

@@ -34,7 +34,7 @@ from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.milestones import Credit, count_credits
-from referrals.services.notices import credited_notice, limit_notice
+from referrals.services.notices import credited_notice, limit_notice, masked_friend_name
 from referrals.services.terms import reward_terms
 from referrals.terms import RewardTerms
 
@@ -52,7 +52,7 @@ class Due:
     referrer_language: str
     referrer_country: str
     friend_email: str
-    friend_first_name: str
+    friend_name: str  # masked the way Invite Friends names the friend (notices.masked_friend_name)
     terms: RewardTerms
     month: date
 
@@ -60,10 +60,10 @@ class Due:
 def load_due(rows: Sequence[tuple[int, int, int, datetime]], *, now: datetime) -> list[Due]:
     """(id, referrer id, friend id, credit_due_at) of locked referrals → what crediting them needs (2 queries)."""
     members = {
-        pk: (email, first_name, language, country)
-        for pk, email, first_name, language, country in User.objects.filter(
+        pk: (email, masked_friend_name(first_name, last_name), language, country)
+        for pk, email, first_name, last_name, language, country in User.objects.filter(
             pk__in={row[1] for row in rows} | {row[2] for row in rows}
-        ).values_list("pk", "email", "first_name", "language", "country")
+        ).values_list("pk", "email", "first_name", "last_name", "language", "country")
     }
     snapshots = dict(Referral.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", "terms"))
     terms = reward_terms((pk, members[referrer_id][3], snapshots.get(pk)) for pk, referrer_id, _f, _d in rows)
@@ -81,7 +81,7 @@ def load_due(rows: Sequence[tuple[int, int, int, datetime]], *, now: datetime) -
                 referrer_language=members[referrer_id][2],
                 referrer_country=members[referrer_id][3],
                 friend_email=members[friend_id][0],
-                friend_first_name=members[friend_id][1],
+                friend_name=members[friend_id][1],
                 terms=terms[pk],
                 month=months[zone],
             )
@@ -196,7 +196,7 @@ def credit_locked(claimed: Sequence[Due], *, now: datetime) -> Counter[str]:
             credited_notice(
                 referral_id=due.pk,
                 referrer_id=due.referrer_id,
-                friend_name=due.friend_first_name,
+                friend_name=due.friend_name,
                 value=coupon.value,
                 min_spend=coupon.min_spend,
                 currency=coupon.currency,

@@ -1,5 +1,8 @@
 """What the referral program tells the referrer, in plain words (inbox + e-mail via accounts.notify).
 
+A friend is named the way Invite Friends names them (`referrals.selectors.cards.mask_name`), in the title and the
+body alike, so the e-mail and the notification centre say the same.
+
 The words of each reason code are those of `referrals.reasons.REASON_WORDS`. Every notice is written in its
 reader's language, money locale and time zone (`accounts.locales.as_member`), whoever triggered it.
 """
@@ -25,6 +28,7 @@ from lib.i18n import local_date, month_year
 from lib.money import format_money
 from referrals.models import Referral
 from referrals.reasons import ReasonCode, email_words, held_words
+from referrals.selectors.cards import mask_name
 from referrals.selectors.friend import friend_signup_notice
 
 
@@ -35,8 +39,15 @@ def _zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
+def masked_friend_name(first_name: str, last_name: str) -> str:
+    """The friend as Invite Friends names them ("Jo** S."): notices and e-mails never carry more (section 9)."""
+    if not (first_name or last_name):
+        return str(_("your friend"))
+    return mask_name(first_name, last_name)
+
+
 def _friend_name(referral: Referral) -> str:
-    return referral.friend.first_name or _("your friend")
+    return masked_friend_name(referral.friend.first_name, referral.friend.last_name)
 
 
 def credited_notice(

@@ -16,9 +16,10 @@ from accounts.notify import notify
 from coupons.services import issue_coupon
 from lib.client import ClientInfo
 from lib.errors import DomainError
-from referrals.eligibility import decide
+from referrals.eligibility import decide, welcome_package_due
 from referrals.models import Channel, Click, Referral, ReferralCode
 from referrals.reasons import ReferralState
+from referrals.selectors.cards import mask_name
 from referrals.selectors.facts import signup_facts
 from referrals.selectors.links import usable_code
 from referrals.services.attribution import Attribution
@@ -36,7 +37,7 @@ _STATE_FOR_OUTCOME = {
 
 
 class WelcomePackageNotDue(DomainError):
-    """The referral is rejected or still under review: no welcome package (approve it first)."""
+    """The referral is under review, or rejected on the friend's side: no welcome package (approve it first)."""
 
     code = "WELCOME_PACKAGE_NOT_DUE"
 
@@ -79,7 +80,8 @@ def register_referral(
     2. under a row lock on the friend's Device (so two sign-ups cannot both take a device's last slot),
        gather the facts, apply `referrals.eligibility.decide`, create the Referral and its first timeline row;
        a friend on the referrer's own device flags the device's ring (`services.device_ring`) in the same transaction;
-    3. not rejected → notify the referrer; allowed → issue the welcome package.
+    3. not rejected → notify the referrer; allowed, or rejected on the referrer's side only → issue the
+       welcome package (`referrals.eligibility.welcome_package_due`).
     Calling it again for the same friend returns the existing referral and changes nothing.
     """
     existing = Referral.objects.filter(friend=friend).first()
@@ -156,7 +158,7 @@ def register_referral(
                 title = _("A friend joined with your link")
                 body = _(
                     "%(friend)s signed up with your invitation. You get a coupon when their first order completes."
-                ) % {"friend": friend.first_name}
+                ) % {"friend": mask_name(friend.first_name, friend.last_name)}
             notify(
                 member=code.user,
                 kind="friend_joined",
@@ -165,7 +167,7 @@ def register_referral(
                 link="/invite/",
                 dedupe_key=f"friend-joined:{referral.pk}",
             )
-        if state == ReferralState.REGISTERED:
+        if welcome_package_due(state=state, signals=referral.signals):
             issue_welcome_package(referral=referral)
     logger.info(
         "referral %s: friend=%s referrer=%s state=%s reason=%s",
@@ -182,7 +184,7 @@ def register_referral(
 def issue_welcome_package(*, referral: Referral) -> list:
     """Issue the welcome coupons promised at sign-up (the referral's frozen terms) once per referral; safe to call
     again."""
-    if referral.state in (ReferralState.REJECTED, ReferralState.UNDER_REVIEW):
+    if not welcome_package_due(state=referral.state, signals=referral.signals):
         raise WelcomePackageNotDue(f"referral {referral.pk} is {referral.state}")
     friend = referral.friend
     welcome = referral_terms(referral).welcome

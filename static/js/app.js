@@ -5,9 +5,14 @@
  *  [data-copy-target="ID"]  copy the value/text of #ID, button shows "Copied!" for 2 s
  *  [data-share-url="URL"]   native share sheet if available, else follow the link (href)
  *                           optional data-share-title / data-share-text
+ *  [data-native-share]      a button shown (it starts `hidden`) only where the browser has a native share
+ *                           sheet (Web Share API: phones); shares data-share-url / -text / -title
  *  form[data-confirm="..."] ask confirm() before submitting
  *  select[data-autosubmit]  submit its form on change
  *  .site-nav [aria-current] scrolled into view when the nav row scrolls sideways (phones)
+ *  [data-error-summary]     a form's error summary: focused on load, so a screen reader reads it first
+ *  .table-wrap              when its table is wider than the screen: focusable (keyboard scrolling), named
+ *                           by the table's caption
  */
 (function () {
   "use strict";
@@ -107,7 +112,8 @@
   function onShareClick(event) {
     var el = event.currentTarget;
     var url = el.getAttribute("data-share-url");
-    if (!url || typeof navigator.share !== "function") {
+    var native = el.hasAttribute("data-native-share");
+    if ((!url && !native) || typeof navigator.share !== "function") {
       // No Web Share API: a link just follows its href; a button opens the URL.
       if (el.tagName !== "A") {
         event.preventDefault();
@@ -117,7 +123,8 @@
       return;
     }
     event.preventDefault();
-    var data = { url: url };
+    var data = {};
+    if (url) { data.url = url; }
     var title = el.getAttribute("data-share-title");
     var text = el.getAttribute("data-share-text");
     if (title) { data.title = title; }
@@ -158,6 +165,23 @@
     }
   }
 
+  /* ---- 6. Wide tables on phones: a scrolling region keyboard users can reach ---- */
+  function markScrollableTables() {
+    each(".table-wrap", function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        var caption = wrap.querySelector("caption");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", (caption && caption.textContent.trim()) || document.title);
+      } else if (!scrolls && wrap.getAttribute("tabindex") === "0") {
+        wrap.removeAttribute("tabindex");
+        wrap.removeAttribute("role");
+        wrap.removeAttribute("aria-label");
+      }
+    });
+  }
+
   function each(selector, fn) {
     var nodes = document.querySelectorAll(selector);
     for (var i = 0; i < nodes.length; i++) { fn(nodes[i]); }
@@ -165,7 +189,10 @@
 
   function init() {
     each("[data-copy-target]", function (el) { el.addEventListener("click", onCopyClick); });
-    each("[data-share-url]", function (el) { el.addEventListener("click", onShareClick); });
+    each("[data-share-url], [data-native-share]", function (el) { el.addEventListener("click", onShareClick); });
+    if (typeof navigator.share === "function") {
+      each("[data-native-share]", function (el) { el.hidden = false; });
+    }
     each("form[data-confirm]", function (el) { el.addEventListener("submit", onConfirmSubmit); });
     each("[data-autosubmit]", function (el) {
       el.addEventListener("change", onAutosubmitChange);
@@ -176,6 +203,10 @@
       }
     });
     revealCurrentNavLink();
+    markScrollableTables();
+    window.addEventListener("resize", markScrollableTables);
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) { summary.focus(); }
     document.documentElement.classList.add("js");
   }
 

@@ -292,3 +292,15 @@ def test_coin_history_on_the_rewards_page(client):
     client.force_login(member)
     html = client.get(reverse("accounts:rewards")).content.decode()
     assert "Daily check-in" in html and "+10" in html
+
+
+def test_a_coins_coupon_is_titled_in_words_and_its_amounts_carry_their_currency(client):
+    """Issue 15: no "5.00 off 25.00" without a currency; the wallet prints value and minimum spend with it."""
+    member = UserFactory()
+    give(member, 600)
+    coupon = coins.exchange_coins(member=member, offer_code="5-off-25")
+    assert coupon.title == "Bought with coins" and not any(ch.isdigit() for ch in coupon.title)
+    client.force_login(member)
+    html = client.get("/coupons/").content.decode()
+    assert "Bought with coins" in html
+    assert "$5.00" in html and "Min. spend $25.00 · effective discount 20%" in html

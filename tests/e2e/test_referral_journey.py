@@ -174,10 +174,12 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert "No friends have signed up yet" in rosa.locator("#referrals").inner_text()
     copy = rosa.get_by_role("button", name="Copy link", exact=True)
     copy.click()
-    rosa.wait_for_function("document.querySelector('[data-copy-target=invite-link]').textContent === 'Copied!'")
+    rosa.wait_for_function("document.querySelector('[data-copy-target=invite-link-copy]').textContent === 'Copied!'")
     copied = rosa.evaluate("navigator.clipboard.readText()")
     code = referrer.referral_code.code
-    assert copied == rosa.locator("#invite-link").input_value() == f"{live_server.url}/r/{code}?ch=copy"
+    # The link box shows the clean link; what is copied carries its channel for the funnel.
+    assert rosa.locator("#invite-link").input_value() == f"{live_server.url}/r/{code}"
+    assert copied == f"{live_server.url}/r/{code}?ch=copy"
     shoot(rosa, "journey-01-referrer-invite", phone=True)
     shared = whatsapp_link(rosa)
     assert shared == f"{live_server.url}/r/{code}?ch=whatsapp"
@@ -275,6 +277,9 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     card = rosa.locator(".referral-card")
     assert card.locator(".badge").inner_text() == "Credited"
     assert "first order completed" in card.inner_text()
+    # The credited card names the coupon's value and expiry, and links to it in My Coupons.
+    assert "Your $5.00 coupon" in card.inner_text() and "valid until" in card.inner_text()
+    assert card.get_by_role("link", name="See it in My Coupons").get_attribute("href").endswith(f"#coupon-{reward.pk}")
     month = rosa.locator("section", has=rosa.get_by_role("heading", name="This month"))
     assert "$5.00" in month.locator(".stat-accent").inner_text()
     assert "1 of 10" in month.locator(".meter-label").inner_text()
@@ -285,7 +290,7 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     assert rosa.locator(".coupon-list .coupon-title").all_inner_texts() == ["Referral reward"]
     reward_card = rosa.locator(".coupon-list .coupon").first
     assert "$5.00" in reward_card.locator(".coupon-value").inner_text()
-    assert "Min. spend $20.00 · 25% off" in reward_card.inner_text()
+    assert "Min. spend $20.00 · effective discount 25%" in reward_card.inner_text()
     assert "Expires in 30 days" in reward_card.inner_text()
     assert "1 of 10" in rosa.locator(".meter").inner_text()
     shoot(rosa, "journey-10-referrer-my-coupons", phone=True)
@@ -342,6 +347,7 @@ MEMBER_PAGES = [
     ("/accounts/phone/", None),
     ("/accounts/rewards/", None),
     ("/support/", None),
+    ("/accounts/notifications/", "Notifications"),
 ]
 
 
@@ -361,7 +367,24 @@ CURRENT_NAV_LINK_HIDDEN = """() => {
 }"""
 
 
-def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -> None:
+# Heading levels in document order that skip one (an h2 followed by an h4), and a first heading that is not h1.
+HEADING_SKIPS = """() => {
+  const levels = [...document.querySelectorAll('main h1, main h2, main h3, main h4, main h5, main h6')]
+    .filter(h => h.offsetParent !== null || h.closest('details'))
+    .map(h => Number(h.tagName[1]));
+  const skips = levels.filter((level, i) => i > 0 && level > levels[i - 1] + 1);
+  return levels.length && levels[0] !== 1 ? ['first heading h' + levels[0], ...skips] : skips;
+}"""
+
+
+def assert_accessible(page, axe_check, where: str) -> None:
+    """axe-core over the whole page (the `axe_check` fixture: no serious or critical violation) and headings in
+    order (none skipped, the first an h1)."""
+    axe_check(page)
+    assert page.evaluate(HEADING_SKIPS) == [], f"{where}: headings skip a level"
+
+
+def check_page(page, screenshot, axe_check, *, path: str, heading: str | None, name: str) -> None:
     """Open `path` as a person would at 1280px and, freshly loaded, at 390px; screenshot both."""
     response = page.goto(path)
     assert response is not None and response.status == 200, f"{path} answered {response and response.status}"
@@ -369,6 +392,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert h1.count() == 1 and h1.inner_text().strip(), f"{path} has no single main heading"
     if heading:
         assert h1.inner_text() == heading
+    assert_accessible(page, axe_check, path)
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 1280px: content spills out of its box"
     screenshot(page, f"{name}-1280")
     # As on a phone: loaded at 390px (the nav row scrolls sideways; the current page's link is in view).
@@ -378,6 +402,7 @@ def check_page(page, screenshot, *, path: str, heading: str | None, name: str) -
     assert width <= PHONE["width"], f"{path} scrolls sideways at 390px ({width}px)"
     assert page.evaluate(CLIPPED_BOXES) == [], f"{path} at 390px: content spills out of its box"
     assert page.evaluate(CURRENT_NAV_LINK_HIDDEN) is False, f"{path} at 390px: its nav link is out of view"
+    assert_accessible(page, axe_check, f"{path} at 390px")
     screenshot(page, f"{name}-390")
     page.set_viewport_size(DESKTOP)
 
@@ -390,25 +415,29 @@ def collect_browser_errors(page) -> list[str]:
     return problems
 
 
-def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot):
+def test_member_pages_render_cleanly_at_desktop_and_phone_width(new_page, live_server, referrer, screenshot, axe_check):
     """Each member page as a person sees it: a heading, no browser (CSP) errors, nothing spilling out at 390px."""
     page = new_page(REFERRER_UA)
     problems = collect_browser_errors(page)
     log_in(page, email="rosa@example.com")
     for path, heading in MEMBER_PAGES:
         name = "member-" + (path.strip("/").replace("/?tab=", "-").replace("/", "-") or "home")
-        check_page(page, screenshot, path=path, heading=heading, name=name)
+        check_page(page, screenshot, axe_check, path=path, heading=heading, name=name)
     assert problems == []
 
 
-def test_visitor_pages_and_an_unknown_link(new_page, live_server, screenshot):
+def test_visitor_pages_and_an_unknown_link(new_page, live_server, screenshot, axe_check):
     """Logged out: home, log in, sign up, the rules; an unknown invitation code lands on the normal sign-up page."""
     page = new_page(FRIEND_UA)
     problems = collect_browser_errors(page)
-    check_page(page, screenshot, path="/", heading=None, name="visitor-home")
-    check_page(page, screenshot, path="/accounts/login/", heading="Log in", name="visitor-login")
-    check_page(page, screenshot, path="/accounts/signup/", heading="Create your account", name="visitor-signup")
-    check_page(page, screenshot, path="/invite/rules/", heading="How Invite Friends works", name="visitor-rules")
+    check_page(page, screenshot, axe_check, path="/", heading=None, name="visitor-home")
+    check_page(page, screenshot, axe_check, path="/accounts/login/", heading="Log in", name="visitor-login")
+    check_page(
+        page, screenshot, axe_check, path="/accounts/signup/", heading="Create your account", name="visitor-signup"
+    )
+    check_page(
+        page, screenshot, axe_check, path="/invite/rules/", heading="How Invite Friends works", name="visitor-rules"
+    )
     page.goto("/r/NOSUCHCODE?ch=whatsapp")
     assert page.locator("main h1").inner_text() == "Create your account"  # no error page, nothing to enumerate
     assert page.locator(".alert-info", has_text="invitation").count() == 0

@@ -53,7 +53,7 @@ def test_wallet_tabs_calculator_and_small_screen(page, login, live_server, membe
     assert set(titles) == {"Referral reward", "Welcome: $4 off $5", "Spring Sale", "Select: Home"}
     warning = main.locator(".coupon-list .badge-warning").first
     assert warning.inner_text() == "Expires in 2 days"
-    assert "Min. spend $20.00 · 25% off" in main.inner_text()
+    assert "Min. spend $20.00 · effective discount 25%" in main.inner_text()
     assert "1 of 10" in main.locator(".meter").inner_text()
     assert "1,250" in main.locator(".stat-grid").first.inner_text()
     screenshot(page, "wallet-platform")

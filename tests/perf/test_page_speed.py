@@ -13,7 +13,7 @@ from lib.money import format_money
 from referrals.models import ReferralCode
 from referrals.selectors import cards, funnel
 from support.selectors import open_requests_by_referral
-from tests.factories import ClickFactory, ReferralFactory, UserFactory
+from tests.factories import ClickFactory, CouponFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,8 @@ def test_stat_tiles_are_exact_while_the_funnel_is_cached(client, member_code, se
     caches["default"].clear()
     client.force_login(member)
     client.get(reverse("referrals:invite"))  # funnel cached with no sign-up
-    ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, state="credited")
+    credited = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, state="credited")
+    CouponFactory(referral=credited)
     html = client.get(reverse("referrals:invite")).content.decode()
     assert '<span class="stat-value">1</span><span class="stat-label">Sign-ups</span>' in html
     assert '<span class="stat-value">1</span><span class="stat-label">Coupons earned</span>' in html

@@ -127,8 +127,11 @@ def test_credited_points_to_my_coupons():
 
 
 def test_capped_names_its_ordinal_in_the_month():
-    result = explain(referral(ReferralState.CAPPED, ReasonCode.MONTHLY_LIMIT, month_ordinal=11), now=NOW)
-    assert result.reason.startswith("Counted, not credited: friend number 11 to qualify this month.")
+    month = datetime(2026, 11, 1, tzinfo=UTC)
+    result = explain(
+        referral(ReferralState.CAPPED, ReasonCode.MONTHLY_LIMIT, month_ordinal=11, counted_month=month), now=NOW
+    )
+    assert result.reason.startswith("Counted, not credited: friend number 11 to qualify in November 2026.")
     assert "never credited later" in result.next_step
     assert not result.can_request_support
 

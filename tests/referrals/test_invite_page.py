@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Region
 from referrals.models import MonthlyRewardCounter, ReferralCode
@@ -25,7 +26,8 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.django_db
+# A member whose link can earn (verified phone): readiness has nothing to say (tests/referrals/test_readiness.py).
+pytestmark = [pytest.mark.django_db, pytest.mark.member(phone_verified=True)]
 
 URL = "/invite/"
 
@@ -46,20 +48,26 @@ def test_anonymous_is_sent_to_login(client):
     assert "/accounts/login" in response["Location"]
 
 
-def test_flagged_member_gets_the_security_refusal(client):
+def test_flagged_member_reads_the_security_sentence_and_the_way_to_support(client):
     user = UserFactory(status="flagged")
     client.force_login(user)
     response = client.get(URL)
-    assert response.status_code == 403
-    assert "For security reasons, your request cannot be processed." in response.content.decode()
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "For security reasons, your request cannot be processed." in html
+    assert reverse("support:appeal") in html
+    assert "invite-link" not in html and "share-buttons" not in html
+    assert not ReferralCode.objects.filter(user=user).exists()
 
 
 def test_link_code_and_copy_buttons(client, member):
     html = page(client)
     code = ReferralCode.objects.get(user=member).code
-    assert f'value="http://testserver/r/{code}?ch=copy"' in html
+    # The visible link is clean; the copy button copies the link with its channel (the funnel's "Copied link").
+    assert f'id="invite-link" type="text" readonly value="http://testserver/r/{code}"' in html
+    assert f'<span id="invite-link-copy" hidden>http://testserver/r/{code}?ch=copy</span>' in html
     assert f'value="{code}"' in html
-    assert 'data-copy-target="invite-link"' in html
+    assert 'data-copy-target="invite-link-copy"' in html
     assert 'data-copy-target="invite-code"' in html
 
 
@@ -91,16 +99,13 @@ def test_instagram_is_a_copy_button_with_its_own_channel(client, member):
     html = page(client)
     code = ReferralCode.objects.get(user=member).code
     assert 'data-copy-target="instagram-link"' in html
-    assert (
-        f'id="instagram-link" class="visually-hidden" type="text" readonly tabindex="-1" value="http://testserver/r/{code}?ch=instagram"'
-        in html
-    )
+    assert f'<span id="instagram-link" hidden>http://testserver/r/{code}?ch=instagram</span>' in html
 
 
 def test_qr_code_is_inline_svg_without_any_style_attribute(client, member):
     html = page(client)
     assert '<figure class="qr' in html
-    svg = re.search(r"<svg.*?</svg>", html, re.S).group(0)
+    svg = re.search(r'<figure class="qr.*?(<svg.*?</svg>)', html, re.S).group(1)
     assert 'class="segno"' in svg
     assert "style=" not in html  # CSP: style-src has no 'unsafe-inline'
 
@@ -161,6 +166,27 @@ def test_meter_uses_the_program_time_zone_at_the_month_boundary(member):
     assert november.is_near and not november.is_full
 
 
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_money_on_the_way_is_what_each_friends_frozen_terms_promise_within_the_slots_left(member):
+    """The card's "Your terms" and "On the way" agree: a region change after sign-up changes neither (issue 18)."""
+    now = timezone.now()
+    early = ReferralFactory(referrer=member, state="qualified", completed_at=now, credit_due_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now + timedelta(minutes=1))
+    Region.objects.filter(country="US").update(reward_amount=Decimal("2.00"))  # later friends would get $2.00
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now + timedelta(minutes=2))
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=7)
+    region = Region.objects.get(country="US")
+    progress = meter.monthly_progress(member=member, now=now)
+    way = meter.on_the_way(member=member, progress=progress, region=region)
+    # Four friends on the way, three slots left: the three first due, each at the $5.00 frozen at their sign-up.
+    assert (way.friends, way.coupons, way.amount, way.currency) == (4, 3, Decimal("15.00"), "USD")
+    early.terms = {}  # a row without a snapshot is worth the region's reward today
+    early.save(update_fields=["terms"])
+    way = meter.on_the_way(member=member, progress=progress, region=region)
+    assert way.amount == Decimal("12.00")
+
+
 def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):
     CouponFactory(referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="credited"))
     CouponFactory(
@@ -204,15 +230,17 @@ def test_funnel_per_channel_with_anonymous_clicks_without_signup(client, member)
         rows["whatsapp"].coupons,
     ) == (4, 2, 1, 1)
     assert rows["whatsapp"].clicks_without_signup == 2
-    assert (rows["facebook"].clicks, rows["facebook"].signups, rows["facebook"].clicks_without_signup) == (3, 1, 3)
+    # Each row adds up: opens = sign-ups + opens without a sign-up.
+    assert (rows["facebook"].clicks, rows["facebook"].signups, rows["facebook"].clicks_without_signup) == (3, 1, 2)
     assert (funnel.total.clicks, funnel.total.signups, funnel.total.coupons) == (7, 3, 1)
 
     html = page(client)
+    # Opens, no sign-up, sign-ups, orders, coupons: opens = no sign-up + sign-ups on every row.
     assert (
         '<tr data-channel="whatsapp"><th scope="row">WhatsApp</th><td class="num">4</td><td class="num">2</td>'
-        '<td class="num">1</td><td class="num">1</td><td class="num">2</td></tr>' in html
+        '<td class="num">2</td><td class="num">1</td><td class="num">1</td></tr>' in html
     )
-    assert "5 link opens did not lead to a sign-up" in html
+    assert "4 link opens did not lead to a sign-up" in html
 
 
 def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queries):
@@ -226,7 +254,7 @@ def test_funnel_is_two_queries_whatever_the_data(member, django_assert_num_queri
 # --- Tips -----------------------------------------------------------------------------
 def tips_shown(html: str) -> list[tuple[str, str]]:
     """(key, title) of each tip on the page, in order."""
-    return re.findall(r'<article class="card card-flat tip tip-([\w-]+)"><h3>([^<]*)</h3>', html)
+    return re.findall(r'<li class="tip tip-([\w-]+)"><h3 class="tip-title">([^<]*)</h3>', html)
 
 
 def test_tips_for_a_new_member_start_with_personal_messages(client, member):
@@ -363,7 +391,7 @@ def test_flagged_friend_reason_never_named_in_the_timeline(client, member):
     assert "Account flagged" not in html
 
 
-def test_capped_card_names_its_ordinal_this_month(client, member):
+def test_capped_card_names_its_ordinal_and_its_month(client, member):
     base = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
     # A credited one of last month does not count.
     ReferralFactory(
@@ -398,8 +426,20 @@ def test_capped_card_names_its_ordinal_this_month(client, member):
     assert ordinals[capped.pk] == 11
     assert sorted(o for o in ordinals.values() if o) == [11, 12]
     html = page(client)
-    assert "Counted, not credited: friend number 11 to qualify this month." in html
-    assert "Counted, not credited: friend number 12 to qualify this month." in html
+    assert "Counted, not credited: friend number 11 to qualify in November 2026." in html
+    assert "Counted, not credited: friend number 12 to qualify in November 2026." in html
+    assert "this month" not in html.split('id="referrals"')[1].split("</section>")[0]
+
+
+def test_a_capped_card_counts_after_the_limit_even_when_credited_rows_are_missing(client, member):
+    """One definition: the n-th capped referral of a month is the (limit + n)-th, whatever other rows say, and a
+    capped card of an earlier month names that month."""
+    t = datetime(2026, 10, 20, 12, 0, tzinfo=UTC)
+    ReferralFactory(
+        whatsapp_3_days_ago=True, referrer=member, state="capped", reason_code="MONTHLY_LIMIT", completed_at=t
+    )
+    html = page(client)
+    assert "Counted, not credited: friend number 11 to qualify in October 2026." in html
 
 
 def test_delayed_referral_apologises_and_after_48h_offers_support(client, member):
@@ -462,11 +502,11 @@ def test_another_members_referrals_are_not_shown(client, member):
     assert "No friends have signed up yet" in html
 
 
-def test_pagination_20_per_page(client, member):
-    ReferralFactory.create_batch(45, whatsapp_3_days_ago=True, referrer=member)
-    assert page(client).count('class="card referral-card"') == 20
+def test_pagination_12_per_page(client, member):
+    ReferralFactory.create_batch(27, whatsapp_3_days_ago=True, referrer=member)
+    assert page(client).count('class="card referral-card"') == cards.PER_PAGE == 12
     html = page(client, page=3)
-    assert html.count('class="card referral-card"') == 5
+    assert html.count('class="card referral-card"') == 3
     assert "Page 3 of 3" in html
 
 
@@ -534,7 +574,7 @@ def test_query_count_is_the_same_for_50_and_5000_referrals(client, django_assert
         with CaptureQueriesContext(connection) as ctx:
             response = client.get(URL, {"page": 2})
         assert response.status_code == 200
-        assert response.content.decode().count('class="card referral-card"') == 20
+        assert response.content.decode().count('class="card referral-card"') == cards.PER_PAGE
         counts[user.pk] = len(ctx.captured_queries)
     assert counts[small.pk] == counts[large.pk]
     client.force_login(large)

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AccountStatus, IPSighting
+from coupons.models import Coupon
 from referrals import codes
 from referrals.models import Click, ReferralCode
 from referrals.selectors.links import usable_code
@@ -270,3 +271,24 @@ def test_attribution_is_still_valid_just_inside_30_days(client):
     with time_machine.travel(timezone.now() - timedelta(days=29, hours=23), tick=False):
         client.get(click_url(code.code))
     assert client.get(reverse("referrals:landing")).status_code == 200
+
+
+def test_landing_promises_only_what_sign_up_gives_when_the_referrer_cannot_earn(client):
+    """docs/program-rules.md section 2: a referrer without a verified phone earns nothing, but the friend's package
+    is the friend's: the landing page shows it, and sign-up gives it."""
+    code = ReferralCodeFactory(user__first_name="Maya", user__phone_verified_at=None)
+    client.get(click_url(code.code))
+    body = client.get(reverse("referrals:landing")).content.decode()
+    assert "$24.00" in body
+    client.post(
+        reverse("accounts:signup"),
+        {
+            "first_name": "Fred",
+            "last_name": "Friend",
+            "email": "fred@example.com",
+            "country": "US",
+            "password": "A-long-enough-pass-2026",
+            "referral_code": "",
+        },
+    )
+    assert sum(c.value for c in Coupon.objects.filter(owner__email="fred@example.com")) == 24

@@ -313,8 +313,9 @@ def test_the_referrer_on_their_own_device_is_flagged_and_the_friend_reads_only_t
     assert shown == [FLAGGED_MESSAGE]
     assert_on_page(str(FLAGGED_MESSAGE), page)
     invite = client.get(reverse("referrals:invite"))
-    assert invite.status_code == 403
+    assert invite.status_code == 200  # readiness first: the sentence and the way to an appeal, nothing to share
     assert_on_page(str(FLAGGED_MESSAGE), invite.content.decode())
+    assert reverse("support:appeal") in invite.content.decode()
 
 
 def test_a_flagged_referrer_shows_the_friend_exactly_the_security_sentence(client):
@@ -741,3 +742,43 @@ def test_two_signups_racing_for_a_devices_last_slot_exactly_one_wins(attempt):
     assert states == [("registered", ""), ("rejected", "DEVICE_LIMIT")]
     assert Device.objects.filter(pk=device.pk).exists()
     assert Coupon.objects.filter(welcome_for__state="registered", owner__in=[f for f, _ in friends]).count() == 4
+
+
+# --- a genuinely new friend keeps the welcome package when the referrer's side fails (section 2) ---------------
+
+
+def test_friend_of_a_referrer_without_a_verified_phone_keeps_the_welcome_package_and_reads_the_welcome(client):
+    code = ReferralCodeFactory(user__phone_verified_at=None, user__first_name="Maya")
+    click(client, code)
+    path, shown, page = landed(client)
+    referral = Referral.objects.get()
+    assert referral.state == ReferralState.REJECTED
+    assert referral.reason_code == ReasonCode.REFERRER_INACTIVE
+    friend = User.objects.get(email="friend@example.com")
+    assert Coupon.objects.filter(owner=friend, welcome_for=referral).count() == 4
+    assert path == reverse("coupons:wallet")
+    assert shown == ["Your welcome coupons are here, ready for your first orders."]
+    assert "not active" not in page
+
+
+def test_friend_of_a_referrer_in_a_country_outside_the_program_keeps_the_welcome_package(rf):
+    code = ReferralCodeFactory(user__country="RU")
+    request = signup_request(rf, code=code)
+    referral = register_referral(
+        friend=new_friend(request, country="US"), client=client_info(request), attribution=read_attribution(request)
+    )
+    assert referral.reason_code == ReasonCode.REGION_RESTRICTED
+    assert Coupon.objects.filter(owner=referral.friend, welcome_for=referral).count() == 4
+
+
+def test_friend_side_failure_with_a_referrer_side_one_gives_no_welcome_package(rf):
+    """Both sides fail (referrer without phone, friend in a country outside the program): nothing for the friend."""
+    code = ReferralCodeFactory(user__phone_verified_at=None)
+    request = signup_request(rf, ip="77.88.8.8", code=code)
+    referral = register_referral(
+        friend=new_friend(request, country="RU"), client=client_info(request), attribution=read_attribution(request)
+    )
+    assert referral.state == ReferralState.REJECTED
+    assert not Coupon.objects.filter(owner=referral.friend).exists()
+    with pytest.raises(WelcomePackageNotDue):
+        issue_welcome_package(referral=referral)

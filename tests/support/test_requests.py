@@ -39,6 +39,10 @@ def open_url(referral) -> str:
     return reverse("support:open", args=[referral.pk])
 
 
+# The confirmation step's "Send to support": the message written on step 1, confirmed.
+SEND = {"message": "My friend ordered weeks ago.", "confirmed": "True"}
+
+
 def test_not_credited_48h_after_completion_opens_a_request_with_evidence(client, member):
     click = ClickFactory(
         referral_code__user=member, channel="telegram", clicked_at=datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
@@ -48,7 +52,7 @@ def test_not_credited_48h_after_completion_opens_a_request_with_evidence(client,
     )
     ReferralEventFactory(referral=referral, to_state="registered")
 
-    response = client.post(open_url(referral))
+    response = client.post(open_url(referral), SEND)
 
     request = SupportRequest.objects.get()
     assert response.status_code == 302
@@ -59,6 +63,7 @@ def test_not_credited_48h_after_completion_opens_a_request_with_evidence(client,
         "not_credited",
         "open",
     )
+    assert request.message == "My friend ordered weeks ago."
     assert request.priority == 100
     evidence = request.evidence
     assert evidence["share_channel"] == "telegram"
@@ -73,7 +78,7 @@ def test_not_credited_48h_after_completion_opens_a_request_with_evidence(client,
 
 def test_before_48_hours_the_request_is_refused_with_a_message(client, member):
     referral = delayed(member, 47)
-    response = client.post(open_url(referral), follow=True)
+    response = client.post(open_url(referral), SEND, follow=True)
     assert SupportRequest.objects.count() == 0
     assert "You can ask support 48 hours after your friend&#x27;s order completed." in response.content.decode()
 
@@ -91,7 +96,7 @@ def test_before_48_hours_the_request_is_refused_with_a_message(client, member):
 )
 def test_states_without_a_reason_to_ask_are_refused(client, member, state, reason):
     referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state=state, reason_code=reason)
-    response = client.post(open_url(referral))
+    response = client.post(open_url(referral), SEND)
     assert response.status_code == 302
     assert SupportRequest.objects.count() == 0
     with pytest.raises(services.RequestNotAllowed):
@@ -102,7 +107,7 @@ def test_rejected_referral_opens_a_dispute(client, member):
     referral = ReferralFactory(
         whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SHARED_PAYMENT_METHOD"
     )
-    client.post(open_url(referral))
+    client.post(open_url(referral), SEND)
     request = SupportRequest.objects.get()
     assert request.kind == "dispute"
     assert request.evidence["reason_code"] == "SHARED_PAYMENT_METHOD"
@@ -110,26 +115,53 @@ def test_rejected_referral_opens_a_dispute(client, member):
 
 def test_another_members_referral_answers_404(client, member):
     other = ReferralFactory(whatsapp_3_days_ago=True, state="rejected", reason_code="SELF_REFERRAL")
-    assert client.post(open_url(other)).status_code == 404
-    assert client.post(reverse("support:open", args=[999999])).status_code == 404
+    assert client.post(open_url(other), SEND).status_code == 404
+    assert client.post(reverse("support:open", args=[999999]), SEND).status_code == 404
     assert SupportRequest.objects.count() == 0
 
 
-def test_get_is_not_allowed_and_csrf_is_required(member):
+def test_a_get_only_shows_the_form_and_csrf_is_required(member):
     from django.test import Client
 
     referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(member)
-    assert strict.get(open_url(referral)).status_code == 405
-    assert strict.post(open_url(referral)).status_code == 403
+    page = strict.get(open_url(referral))
+    assert page.status_code == 200
+    assert 'name="message"' in page.content.decode()
+    assert strict.post(open_url(referral), SEND).status_code == 403
+    assert SupportRequest.objects.count() == 0
+
+
+def test_a_request_is_written_then_confirmed_then_sent(client, member):
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    written = client.post(open_url(referral), {"message": "It was my sister's laptop, not mine."})
+    html = written.content.decode()
+    assert written.status_code == 200
+    assert "Step 2 of 2: check and send" in html
+    assert "It was my sister&#x27;s laptop, not mine." in html
+    assert SupportRequest.objects.count() == 0  # nothing is sent before the confirmation
+    back = client.post(open_url(referral), {"message": "It was my sister's laptop.", "edit": "1"})
+    assert "Step 1 of 2: write" in back.content.decode() and SupportRequest.objects.count() == 0
+    sent = client.post(open_url(referral), {"message": "It was my sister's laptop.", "confirmed": "True"})
+    request = SupportRequest.objects.get()
+    assert sent["Location"] == reverse("support:detail", args=[request.pk])
+    assert request.message == "It was my sister's laptop."
+    assert "It was my sister&#x27;s laptop." in client.get(sent["Location"]).content.decode()
+
+
+def test_a_too_long_message_is_a_form_error_with_a_summary(client, member):
+    referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
+    response = client.post(open_url(referral), {"message": "x" * 2001, "confirmed": "True"})
+    assert response.status_code == 400
+    assert "data-error-summary" in response.content.decode()
     assert SupportRequest.objects.count() == 0
 
 
 def test_double_click_opens_one_and_shows_it(client, member):
     referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
-    first = client.post(open_url(referral))
-    second = client.post(open_url(referral), follow=True)
+    first = client.post(open_url(referral), SEND)
+    second = client.post(open_url(referral), SEND, follow=True)
     request = SupportRequest.objects.get()
     assert first["Location"] == reverse("support:detail", args=[request.pk])
     assert f"Support request #{request.pk} for this referral is already open." in second.content.decode()
@@ -146,7 +178,7 @@ def test_card_links_to_the_open_request_instead_of_the_button(client, member):
     referral = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, state="rejected", reason_code="SELF_REFERRAL")
     request = SupportRequestFactory(referral=referral)
     html = client.get("/invite/").content.decode()
-    assert f"Support request #{request.pk}</a> is open." in html
+    assert f"Support request #{request.pk} is open.</a>" in html
     assert "I think this is wrong" not in html
 
 
@@ -236,25 +268,57 @@ def test_support_pages_need_login(client):
 
 
 @pytest.mark.parametrize("status", ["flagged", "suspended"])
-def test_flagged_or_suspended_member_gets_the_security_refusal_on_every_support_view(client, member, status):
-    """docs/program-rules.md section 6: every program action, support requests included; nothing is opened or shown."""
+def test_flagged_or_suspended_member_reads_their_requests_but_opens_none_from_a_referral(client, member, status):
+    """docs/program-rules.md sections 6 and 10: no program action, but the member reads their requests and the
+    answers, and never the reason of the flag."""
     referral = delayed(member, 49)
     mine = SupportRequestFactory(
-        referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member), staff_reply="Secret reply"
+        referral=ReferralFactory(whatsapp_3_days_ago=True, referrer=member), staff_reply="We looked at it."
     )
     member.status, member.status_reason = status, "DEVICE_RING"
     member.save(update_fields=["status", "status_reason"])
-    answers = [
-        client.get(reverse("support:list")),
-        client.get(reverse("support:detail", args=[mine.pk])),
-        client.post(open_url(referral)),
-    ]
-    for response in answers:
-        html = response.content.decode()
-        assert response.status_code == 403
-        assert "For security reasons, your request cannot be processed." in html
-        assert "DEVICE_RING" not in html and "Secret reply" not in html
+    listing = client.get(reverse("support:list"))
+    detail = client.get(reverse("support:detail", args=[mine.pk]))
+    assert listing.status_code == detail.status_code == 200
+    assert reverse("support:appeal") in listing.content.decode()
+    assert "We looked at it." in detail.content.decode()
+    refused = client.post(open_url(referral), SEND)
+    assert refused.status_code == 403
+    assert "For security reasons, your request cannot be processed." in refused.content.decode()
+    for response in (listing, detail, refused):
+        assert "DEVICE_RING" not in response.content.decode()
     assert SupportRequest.objects.count() == 1  # only the one made above
+
+
+@pytest.mark.parametrize("status", ["flagged", "suspended"])
+def test_flagged_or_suspended_member_opens_an_appeal_and_reads_the_answer(client, member, status):
+    member.status, member.status_reason = status, "DEVICE_RING"
+    member.save(update_fields=["status", "status_reason"])
+    url = reverse("support:appeal")
+    assert client.get(url).status_code == 200
+    empty = client.post(url, {"message": "", "confirmed": "True"})
+    assert empty.status_code == 400 and SupportRequest.objects.count() == 0  # an appeal needs a message
+    check = client.post(url, {"message": "I share this laptop with my flatmate."})
+    assert "Step 2 of 2: check and send" in check.content.decode() and SupportRequest.objects.count() == 0
+    sent = client.post(url, {"message": "I share this laptop with my flatmate.", "confirmed": "True"})
+    appeal = SupportRequest.objects.get()
+    assert (appeal.member, appeal.kind, appeal.referral, appeal.status) == (member, "appeal", None, "open")
+    assert appeal.message == "I share this laptop with my flatmate."
+    assert appeal.evidence["account_status"] == status
+    assert sent["Location"] == reverse("support:detail", args=[appeal.pk])
+    again = client.post(url, {"message": "Hello?", "confirmed": "True"}, follow=True)
+    assert SupportRequest.objects.count() == 1
+    assert f"Your appeal #{appeal.pk} is already open." in again.content.decode()
+    appeal.status, appeal.staff_reply = "resolved", "We cleared the flag."
+    appeal.save()
+    html = client.get(sent["Location"]).content.decode()
+    assert "Account appeal" in html and "We cleared the flag." in html and "DEVICE_RING" not in html
+
+
+def test_a_member_in_good_standing_has_nothing_to_appeal(client, member):
+    response = client.post(reverse("support:appeal"), {"message": "Hi", "confirmed": "True"})
+    assert response.status_code == 302 and response["Location"] == reverse("support:list")
+    assert SupportRequest.objects.count() == 0
 
 
 # --- Admin -------------------------------------------------------------------------------
