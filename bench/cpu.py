@@ -51,3 +51,11 @@ def cpu_seconds(pids: list[int]) -> float:
         if fields:
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / TICK
+
+
+def ensure_database(url: str) -> None:
+    """Create the benchmark's PostgreSQL database named by `url` if it does not exist yet."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')

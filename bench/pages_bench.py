@@ -42,10 +42,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import children, cpu_seconds, postgres_backends
+from cpu import children, cpu_seconds, ensure_database, postgres_backends
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -93,14 +91,6 @@ def _env(var_dir: str) -> dict[str, str]:
     if CACHE_URL:
         env["CACHE_URL"] = CACHE_URL
     return env
-
-
-def _ensure_database() -> None:
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 SEED = r"""
@@ -317,7 +307,7 @@ def _print(results: list[dict], title: str) -> None:
 
 
 def main() -> int:
-    _ensure_database()
+    ensure_database(DATABASE_URL)
     var_dir = tempfile.mkdtemp(prefix="rp_bench_pages_")
     env = _env(var_dir)
     manage = [PY, str(ROOT / "manage.py")]

@@ -25,7 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_scale")
@@ -56,14 +57,6 @@ def _env() -> dict[str, str]:
     for name in ("REQUIRE_SERVICES", "CACHE_URL", "CELERY_BROKER_URL"):
         env.pop(name, None)
     return env
-
-
-def _ensure_database() -> None:
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin_url = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 MEASURE = r"""
@@ -156,7 +149,7 @@ print(json.dumps(results))
 
 
 def main() -> int:
-    _ensure_database()
+    ensure_database(DATABASE_URL)
     env = _env()
     env["VAR_DIR"] = tempfile.mkdtemp(prefix="rp_bench_scale_")
     manage = [sys.executable, str(ROOT / "manage.py")]
