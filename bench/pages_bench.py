@@ -321,8 +321,6 @@ def main() -> int:
     # First visits: no rendered-page cache and no funnel cache.
     miss_env = {
         **env,
-        "INVITE_PAGE_CACHE_SECONDS": "0",
-        "WALLET_PAGE_CACHE_SECONDS": "0",
         "INVITE_FUNNEL_CACHE_SECONDS": "0",
     }
     try:

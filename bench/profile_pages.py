@@ -36,10 +36,8 @@ os.environ.update(
     SECURE_HSTS_SECONDS="0",
     ORDER_EVENTS_SECRETS="bench-secret",
     LOG_LEVEL="WARNING",
-    INVITE_PAGE_CACHE_SECONDS="0",
-    WALLET_PAGE_CACHE_SECONDS="0",
     INVITE_FUNNEL_CACHE_SECONDS="0",
-    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or "/tmp/rp_profile_pages",
+    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
 )
 os.environ.pop("CACHE_URL", None)
 os.environ.pop("REQUIRE_SERVICES", None)
@@ -56,7 +54,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 
@@ -112,7 +109,13 @@ def main() -> int:
         for _ in range(10):  # warm: templates compiled, connection open, translations loaded
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
-        with CaptureQueriesContext(connection) as queries:
+        queries: list[str] = []
+
+        def count(execute, sql, params, many, context, seen=queries):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
             client.get(path)
         started = time.perf_counter()
         for _ in range(REQUESTS):
@@ -128,7 +131,8 @@ def main() -> int:
         for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
             buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
         total = sum(buckets.values())
-        print(f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled, {len(response.content) / 1024:.1f} KiB, {len(queries)} queries")
+        size = len(response.content) / 1024
+        print(f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled, {size:.1f} KiB, {len(queries)} queries")
         for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
             print(f"  {name:40} {seconds * 1000 / REQUESTS:7.2f} ms  {seconds / total:6.1%}")
         stats.sort_stats(SORT).print_stats(TOP)
