@@ -62,6 +62,7 @@ TOP = int(os.environ.get("PROFILE_TOP", "30"))
 SORT = os.environ.get("PROFILE_SORT", "tottime")
 PAGES = [
     ("bare page", "/bench/bare/", ""),
+    ("bare page, raw labels", "/bench/bare-raw/", ""),
     ("Invite Friends (20 referrals)", "/invite/", "bench-small@example.com"),
     ("Invite Friends (5,000 referrals)", "/invite/", "bench-member@example.com"),
     ("My Coupons (60 coupons + calculator)", "/coupons/", "bench-member@example.com"),
