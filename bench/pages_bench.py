@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import children, cpu_seconds, ensure_database, postgres_backends
+from cpu import children, cpu_seconds, ensure_database, postgres_backends, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -71,24 +70,7 @@ PAGES = [
 
 
 def _env(var_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.bench_settings",
-        DEBUG="0",
-        SECRET_KEY=env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=DATABASE_URL,
-        CONN_MAX_AGE="600",
-        SECURE_COOKIES="0",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_HSTS_SECONDS="0",
-        ORDER_EVENTS_SECRETS="bench-secret",
-        LOG_LEVEL="WARNING",
-        VAR_DIR=var_dir,
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("REQUIRE_SERVICES", None)
-    env.pop("CACHE_URL", None)
+    env = server_env(DATABASE_URL, DJANGO_SETTINGS_MODULE="bench.bench_settings", CONN_MAX_AGE="600", VAR_DIR=var_dir)
     if CACHE_URL:
         env["CACHE_URL"] = CACHE_URL
     return env

@@ -17,30 +17,25 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
-import secrets
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from cpu import server_env  # noqa: E402
+
 os.environ.update(
-    DJANGO_SETTINGS_MODULE="bench.bench_settings",
-    DEBUG="0",
-    SECRET_KEY=os.environ.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
-    ALLOWED_HOSTS="127.0.0.1,testserver",
-    DATABASE_URL=os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
-    CONN_MAX_AGE="600",
-    SECURE_COOKIES="0",
-    SECURE_SSL_REDIRECT="0",
-    SECURE_HSTS_SECONDS="0",
-    ORDER_EVENTS_SECRETS="bench-secret",
-    LOG_LEVEL="WARNING",
-    INVITE_FUNNEL_CACHE_SECONDS="0",
-    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
+    server_env(
+        os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
+        DJANGO_SETTINGS_MODULE="bench.bench_settings",
+        CONN_MAX_AGE="600",
+        INVITE_FUNNEL_CACHE_SECONDS="0",
+        VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
+    )
 )
 os.environ.pop("CACHE_URL", None)
-os.environ.pop("REQUIRE_SERVICES", None)
 
 import django  # noqa: E402
 
