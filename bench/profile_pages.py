@@ -39,7 +39,7 @@ os.environ.update(
     INVITE_PAGE_CACHE_SECONDS="0",
     WALLET_PAGE_CACHE_SECONDS="0",
     INVITE_FUNNEL_CACHE_SECONDS="0",
-    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or "/tmp/rp_profile_pages",
+    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or "/tmp/rp_profile_pages",  # noqa: S108 - a bench's scratch files
 )
 os.environ.pop("CACHE_URL", None)
 os.environ.pop("REQUIRE_SERVICES", None)
@@ -128,7 +128,8 @@ def main() -> int:
         for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
             buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
         total = sum(buckets.values())
-        print(f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled, {len(response.content) / 1024:.1f} KiB, {len(queries)} queries")
+        size = len(response.content) / 1024
+        print(f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled, {size:.1f} KiB, {len(queries)} queries")
         for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
             print(f"  {name:40} {seconds * 1000 / REQUESTS:7.2f} ms  {seconds / total:6.1%}")
         stats.sort_stats(SORT).print_stats(TOP)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Protocol
@@ -33,6 +33,8 @@ from coupons.models import (
     PromoRedemption,
 )
 from coupons.stacking import CouponInput, PromoInput
+from coupons.titles import GENERATED_TITLES, SYSTEM_TITLES
+from lib.i18n import choice_labels
 from lib.money import format_money
 
 # Sources that exist only because of the referral program: not usable where the program is off.
@@ -195,7 +197,40 @@ def _percent_text(percent: Decimal, language: str) -> str:
     return floatformat(percent, "-1")
 
 
-def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
+@dataclass(frozen=True)
+class _Labels:
+    """The words a coupon card prints from its choices and system titles, in one language."""
+
+    kind: dict[str, str]
+    status: dict[str, str]
+    source: dict[str, str]
+    system_titles: dict[str, str]
+    generated_titles: dict[str, str]
+
+    def title(self, title: str, source: str) -> str:
+        """What `Coupon.display_title` prints (`coupons.titles.system_title`, the title, the source's label)."""
+        return (
+            self.system_titles.get(title)
+            or self.generated_titles.get(source)
+            or title
+            or self.source.get(source, source)
+        )
+
+
+# `get_FOO_display()` and the lazy titles translate and hash every choice on each call (≈ 0.5 ms a coupon):
+# the labels are code, the same for every reader of a language, so they are made once per language.
+@lru_cache(maxsize=32)
+def _labels(language: str | None) -> _Labels:
+    return _Labels(
+        kind=choice_labels(CouponKind),
+        status=choice_labels(CouponStatus),
+        source=choice_labels(CouponSource),
+        system_titles={key: str(value) for key, value in SYSTEM_TITLES.items()},
+        generated_titles={key: str(value) for key, value in GENERATED_TITLES.items()},
+    )
+
+
+def _wallet_coupon(coupon: Coupon, at: datetime, tz: tzinfo | None = None) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
     # Days rounded up, so a coupon expiring the day after tomorrow reads "2 days" (not 1.99 → 1).
@@ -208,12 +243,13 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         tone = "warning"
     else:
         tone = "info"
+    labels = _labels(get_language())
     if coupon.status == CouponStatus.ACTIVE:
-        state = str(CouponStatus.ACTIVE.label if is_usable else CouponStatus.EXPIRED.label)
+        state = labels.status[CouponStatus.ACTIVE if is_usable else CouponStatus.EXPIRED]
     else:
-        state = coupon.get_status_display()
+        state = labels.status.get(coupon.status, coupon.status)  # what get_status_display() prints
     percent = _percent(coupon.value, coupon.min_spend)
-    expires_local = timezone.localtime(coupon.expires_at)
+    expires_local = timezone.localtime(coupon.expires_at, tz)
     language = get_language() or ""
     return WalletCoupon(
         coupon=coupon,
@@ -225,8 +261,8 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         value_text=format_money(coupon.value, coupon.currency),
         min_spend_text=format_money(coupon.min_spend, coupon.currency),
         percent_text=_percent_text(percent, language) if percent is not None else "",
-        title_text=coupon.display_title,
-        kind_label=coupon.get_kind_display(),
+        title_text=labels.title(coupon.title, coupon.source),  # Coupon.display_title
+        kind_label=labels.kind.get(coupon.kind, coupon.kind),
         expiry_text=(
             _("Expires in less than a day")
             if tone == "danger"
@@ -286,7 +322,8 @@ def wallet_for(
         .select_related("store", "campaign")
         .order_by("expires_at", "id")
     )
-    usable = [_wallet_coupon(c, at) for c in usable_qs]
+    tz = timezone.get_current_timezone()
+    usable = [_wallet_coupon(c, at, tz) for c in usable_qs]
     platform = [w for w in usable if w.coupon.kind != CouponKind.STORE]
     store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
 
@@ -300,7 +337,7 @@ def wallet_for(
             .select_related("store", "campaign", "used_order")
             .order_by("-expires_at", "-id")[:HISTORY_LIMIT]
         )
-        history = [_wallet_coupon(c, at) for c in history_qs]
+        history = [_wallet_coupon(c, at, tz) for c in history_qs]
 
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(

@@ -93,21 +93,30 @@ class OnTheWay:
     currency: str
 
 
-def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> OnTheWay:
-    """Money on the way: the member's referrals in ON_THE_WAY_STATES (one query), each worth the reward its frozen
-    terms promise (`referrals.terms`; the member's region for one without a snapshot), the first due filling the
-    remaining slots."""
-    snapshots = list(
+def on_the_way(*, member: User, progress: MonthlyProgress, region: Region, friends: int | None = None) -> OnTheWay:
+    """Money on the way: the member's referrals in ON_THE_WAY_STATES, each worth the reward its frozen terms promise
+    (`referrals.terms`; the member's region for one without a snapshot), the first due filling the remaining slots.
+
+    One query, which reads the terms of the first `remaining` only when `friends` (how many are in those states,
+    e.g. from `tallies.referral_tallies`) is given, and none when no slot or no friend is left.
+    """
+    referrals = (
         Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES)
         .order_by(F("credit_due_at").asc(nulls_last=True), F("order_placed_at").asc(nulls_last=True), "id")
         .values_list("terms", flat=True)
     )
-    coupons = min(len(snapshots), progress.remaining)
+    if friends is None:
+        snapshots = list(referrals)
+        friends = len(snapshots)
+    else:
+        wanted = min(friends, progress.remaining)
+        snapshots = list(referrals[:wanted]) if wanted else []
+    coupons = min(friends, progress.remaining)
     today = reward_from_region(region)
     due = [frozen_reward(snapshot) if snapshot else today for snapshot in snapshots[:coupons]]
     # A snapshot in another currency (the member has since moved to another region) is not added into this one.
     amount = sum((terms.reward_amount for terms in due if terms.currency == region.currency), Decimal("0"))
-    return OnTheWay(friends=len(snapshots), coupons=coupons, amount=amount, currency=region.currency)
+    return OnTheWay(friends=friends, coupons=coupons, amount=amount, currency=region.currency)
 
 
 def counted_this_month(*, now: datetime) -> int:
