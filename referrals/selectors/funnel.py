@@ -45,38 +45,66 @@ class Funnel:
         return [r for r in self.rows if r.clicks or r.signups]
 
 
-# The funnel's counts over a member's referrals, per channel (also read by `tallies.referral_tallies`).
+# What the funnel counts over a member's referrals, per channel and state (also read by `tallies.referral_tallies`,
+# which derives the tab counts from the same rows): the states' counts come from the grouping, the rest from these.
 REFERRAL_COUNTS = {
     "n": Count("id"),
     # A first order: placed, or known only by its completion (the tracker's definition too).
     "ordered": Count("id", filter=Q(order_placed_at__isnull=False) | Q(completed_at__isnull=False)),
-    "credited": Count("id", filter=Q(state=ReferralState.CREDITED)),
-    "awaiting": Count("id", filter=Q(state=ReferralState.REGISTERED)),
     "already": Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),
 }
 
 
+class StateCounts(NamedTuple):
+    """`REFERRAL_COUNTS` of the member's referrals of one channel and state."""
+
+    channel: str
+    state: str
+    n: int
+    ordered: int
+    already: int
+
+
 class ChannelCounts(NamedTuple):
-    """One channel's `REFERRAL_COUNTS`."""
+    """The funnel's counts of one channel."""
 
     channel: str
     n: int
     ordered: int
     credited: int
-    awaiting: int
+    awaiting: int  # signed up, no order yet
     already: int
 
 
-def referral_counts(*, member: User) -> list[ChannelCounts]:
-    """`REFERRAL_COUNTS` of the member's referrals per channel: one query."""
-    rows = (
-        Referral.objects.filter(referrer=member)
-        .values("channel")
+def by_channel_and_state(member_id: int) -> QuerySet:
+    """The member's referrals' `REFERRAL_COUNTS` per channel and state (`StateCounts` rows)."""
+    return (
+        Referral.objects.filter(referrer_id=member_id)
+        .values("channel", "state")
         .annotate(**REFERRAL_COUNTS)
         .order_by()
-        .values_list("channel", *REFERRAL_COUNTS)
+        .values_list("channel", "state", *REFERRAL_COUNTS)
     )
-    return [ChannelCounts(*row) for row in rows]
+
+
+def channel_counts(rows: list[StateCounts]) -> list[ChannelCounts]:
+    """The funnel's counts per channel from the per-state rows (in the order of the channels' first rows)."""
+    channels: dict[str, list[int]] = {}
+    for row in rows:
+        n, ordered, credited, awaiting, already = channels.setdefault(row.channel, [0, 0, 0, 0, 0])
+        channels[row.channel] = [
+            n + row.n,
+            ordered + row.ordered,
+            credited + (row.n if row.state == ReferralState.CREDITED else 0),
+            awaiting + (row.n if row.state == ReferralState.REGISTERED else 0),
+            already + row.already,
+        ]
+    return [ChannelCounts(channel, *counts) for channel, counts in channels.items()]
+
+
+def referral_counts(*, member: User) -> list[ChannelCounts]:
+    """The funnel's counts of the member's referrals per channel: one query."""
+    return channel_counts([StateCounts(*row) for row in sqlonce.rows(by_channel_and_state, member.pk)])
 
 
 def _clicks_by_channel(member_id: int) -> QuerySet:
