@@ -34,6 +34,7 @@ from coupons.models import (
 )
 from coupons.stacking import CouponInput, PromoInput
 from coupons.titles import GENERATED_TITLES, SYSTEM_TITLES
+from lib import sqlonce
 from lib.i18n import choice_labels
 from lib.money import format_money
 
@@ -115,14 +116,18 @@ def resolve_promo_code(*, member: User, code: str) -> PromoInput | None:
 def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
     """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
     starting within `within`; only events in the member's region currency (others are not theirs). One query."""
-    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
+    found = sqlonce.instances(_sale_events, currency, at, at + within, limit=1)
+    return found[0] if found else None
+
+
+def _sale_events(currency: str, at: datetime, until: datetime) -> QuerySet[Campaign]:
+    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=until)
     return (
         events()
         .filter(currency=currency)
         .filter(running(at=at) | soon)
         .order_by("starts_at", "id")  # a running event started before any upcoming one
         .only("name", "starts_at", "ends_at")
-        .first()
     )
 
 
@@ -297,6 +302,12 @@ class ReferralMonth(Protocol):
     resets_on: date
 
 
+def _history_count(member_id: int, at: datetime) -> QuerySet:
+    """How many of the member's coupons are history at `at` (used, expired, voided, or past expiry)."""
+    history = Coupon.objects.filter(owner_id=member_id).filter(~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at))
+    return history.order_by().values("owner").annotate(n=Count("id")).values_list("n")
+
+
 def wallet_for(
     *,
     member: User,
@@ -328,7 +339,8 @@ def wallet_for(
     store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
 
     history_filter = ~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at)
-    history_count = Coupon.objects.filter(owner=member).filter(history_filter).count()
+    counted = sqlonce.rows(_history_count, member.pk, at)
+    history_count = counted[0][0] if counted else 0
     history: list[WalletCoupon] = []
     if tab == "history":
         history_qs = (

@@ -89,9 +89,10 @@ def _compile(connection: Any, build: Build, values: tuple[object, ...]) -> _Comp
 def _run(build: Build, values: tuple[object, ...], limit: int | None) -> tuple[_Compiled, list[Any]]:
     connection = connections[DEFAULT_DB_ALIAS]  # the thread's own connection object, which keeps the cache
     cache = connection.__dict__.setdefault("_sqlonce", {})
-    compiled = cache.get(build)
+    key = (build, len(values))  # a list of ids (`pk__in`) compiles once per length
+    compiled = cache.get(key)
     if compiled is None:
-        compiled = cache[build] = _compile(connection, build, values)
+        compiled = cache[key] = _compile(connection, build, values)
     params: list[Any] = [
         p if slot is None else _adapt(connection, values[slot])
         for p, slot in zip(compiled.params, compiled.slots, strict=True)

@@ -265,12 +265,19 @@ def referral_cards(
 def _tracker(r: Referral) -> list[dict]:
     """The card's compact tracker: signed up → first order → completed → coupon, each step done or not."""
     ended = r.state in NOT_CREDITED_STATES
+    signed_up, first_order, completed, no_coupon, coupon = _tracker_labels(get_language())
     return [
-        {"label": _("Signed up"), "done": True},
-        {"label": _("First order"), "done": r.order_placed_at is not None or r.completed_at is not None},
-        {"label": _("Completed"), "done": r.completed_at is not None},
-        {"label": _("No coupon") if ended else _("Coupon"), "done": r.state == ReferralState.CREDITED, "ended": ended},
+        {"label": signed_up, "done": True},
+        {"label": first_order, "done": r.order_placed_at is not None or r.completed_at is not None},
+        {"label": completed, "done": r.completed_at is not None},
+        {"label": no_coupon if ended else coupon, "done": r.state == ReferralState.CREDITED, "ended": ended},
     ]
+
+
+@lru_cache(maxsize=32)
+def _tracker_labels(language: str | None) -> tuple[str, str, str, str, str]:
+    """The tracker's step labels in one language (the key carries the language `_` reads)."""
+    return (_("Signed up"), _("First order"), _("Completed"), _("No coupon"), _("Coupon"))
 
 
 def _reward_coupon(r: Referral, tz: tzinfo | None = None) -> dict | None:
