@@ -63,6 +63,7 @@ SMALL_REFERRALS = 20
 # (label, path, whose session: "" none, "big" the member with REFERRALS referrals, "small" the one with 20)
 PAGES = [
     ("bare page (50 rows, 1 query)", "/bench/bare/", ""),
+    ("bare page, raw labels (see bench/urls.py)", "/bench/bare-raw/", ""),
     (f"Invite Friends ({SMALL_REFERRALS} referrals)", "/invite/", "small"),
     (f"Invite Friends ({REFERRALS:,} referrals, page 1)", "/invite/", "big"),
     ("My Coupons (60 coupons + calculator)", "/coupons/", "big"),
@@ -262,7 +263,7 @@ def _measure(env: dict[str, str], cookies: dict[str, str], *, pages: list[tuple[
             rows = (
                 body.count("<tr><td>")
                 if not who
-                else body.count('class="card referral-card"') + body.count('<article class="coupon')
+                else body.count('class="card referral-card"') + body.count('<article id="coupon-')
             )
             prepared.append((label, path, cookie, size, rows))
         runs: dict[str, list[dict]] = {label: [] for label, *_ in prepared}
@@ -321,8 +322,6 @@ def main() -> int:
     # First visits: no rendered-page cache and no funnel cache.
     miss_env = {
         **env,
-        "INVITE_PAGE_CACHE_SECONDS": "0",
-        "WALLET_PAGE_CACHE_SECONDS": "0",
         "INVITE_FUNNEL_CACHE_SECONDS": "0",
     }
     try:
@@ -337,8 +336,12 @@ def main() -> int:
         f"best of {ROUNDS} rounds; load average {load_average[0]:.1f} {load_average[1]:.1f} {load_average[2]:.1f}"
     )
     _print(results, "FIRST VISIT (page caches off: what a member meets on a new day, referral or coupon)")
-    bare = results[0]["rps"]
-    print("ratios to the bare page: " + "; ".join(f"{r['page']}: {r['rps'] / bare:.2f}x" for r in results[1:]))
+    bare, raw = results[0]["rps"], results[1]["rps"]
+    print("ratios to the bare page: " + "; ".join(f"{r['page']}: {r['rps'] / bare:.2f}x" for r in results[2:]))
+    print(
+        "ratios to the bare page with raw labels: "
+        + "; ".join(f"{r['page']}: {r['rps'] / raw:.2f}x" for r in results[2:])
+    )
     if hits:
         _print(
             hits,

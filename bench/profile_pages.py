@@ -36,10 +36,8 @@ os.environ.update(
     SECURE_HSTS_SECONDS="0",
     ORDER_EVENTS_SECRETS="bench-secret",
     LOG_LEVEL="WARNING",
-    INVITE_PAGE_CACHE_SECONDS="0",
-    WALLET_PAGE_CACHE_SECONDS="0",
     INVITE_FUNNEL_CACHE_SECONDS="0",
-    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or "/tmp/rp_profile_pages",  # noqa: S108 - a bench's scratch files
+    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
 )
 os.environ.pop("CACHE_URL", None)
 os.environ.pop("REQUIRE_SERVICES", None)
@@ -56,7 +54,6 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from accounts.models import User  # noqa: E402
 
@@ -65,6 +62,7 @@ TOP = int(os.environ.get("PROFILE_TOP", "30"))
 SORT = os.environ.get("PROFILE_SORT", "tottime")
 PAGES = [
     ("bare page", "/bench/bare/", ""),
+    ("bare page, raw labels", "/bench/bare-raw/", ""),
     ("Invite Friends (20 referrals)", "/invite/", "bench-small@example.com"),
     ("Invite Friends (5,000 referrals)", "/invite/", "bench-member@example.com"),
     ("My Coupons (60 coupons + calculator)", "/coupons/", "bench-member@example.com"),
@@ -112,12 +110,19 @@ def main() -> int:
         for _ in range(10):  # warm: templates compiled, connection open, translations loaded
             response = client.get(path)
             assert response.status_code == 200, (path, response.status_code)
-        with CaptureQueriesContext(connection) as queries:
+        queries: list[str] = []
+
+        def count(execute, sql, params, many, context, seen=queries):
+            seen.append(sql)
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(count):
             client.get(path)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         for _ in range(REQUESTS):
             client.get(path)
         wall = (time.perf_counter() - started) * 1000 / REQUESTS
+        cpu = (time.process_time() - cpu_started) * 1000 / REQUESTS
         profiler = cProfile.Profile()
         profiler.enable()
         for _ in range(REQUESTS):
@@ -129,7 +134,10 @@ def main() -> int:
             buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
         total = sum(buckets.values())
         size = len(response.content) / 1024
-        print(f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled, {size:.1f} KiB, {len(queries)} queries")
+        print(
+            f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled ({cpu:.2f} ms CPU here), {size:.1f} KiB, "
+            f"{len(queries)} queries"
+        )
         for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
             print(f"  {name:40} {seconds * 1000 / REQUESTS:7.2f} ms  {seconds / total:6.1%}")
         stats.sort_stats(SORT).print_stats(TOP)

@@ -49,8 +49,6 @@ def _env() -> dict[str, str]:
         ORDER_EVENTS_SECRETS="bench-secret",
         LOG_LEVEL="WARNING",
         # First visits: no rendered-page or funnel cache.
-        INVITE_PAGE_CACHE_SECONDS="0",
-        WALLET_PAGE_CACHE_SECONDS="0",
         INVITE_FUNNEL_CACHE_SECONDS="0",
         PYTHONPATH=str(ROOT),
     )

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Protocol
 
-from django.db import connection
-from django.db.models import CharField, Count, Expression, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
@@ -25,7 +23,6 @@ from coupons.events import events, running
 from coupons.models import (
     EXPIRY_WARNING,
     Campaign,
-    CoinLedger,
     Coupon,
     CouponKind,
     CouponSource,
@@ -367,75 +364,3 @@ def wallet_for(
         calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
     )
-
-
-# --------------------------------------------------------------------------- My Coupons content cache
-
-
-# Parts of the version another app adds (the view passes referrals' parts): annotations of the member's User
-# row, where OuterRef("pk") is the member. Called once per process, when the SQL is compiled.
-VersionParts = Callable[[], dict[str, Expression]]
-
-
-def wallet_page_version(*, member: User, also: VersionParts | None = None) -> str:
-    """A string that changes whenever anything My Coupons shows from the database changes: one query.
-
-    What the cached content shows, and what changes its key (`coupons.views.wallet`):
-    - the coupon cards, tab counts, "ready to use", total value and the calculator's rows and totals:
-      the member's coupons' count, their latest issued_at / used_at / voided_at / expired_at /
-      expires_at and their count per status (a new, used, voided, swept or deleted coupon each
-      change one of these; "used on order …" is written with used_at);
-    - coins and their value: User.coins and the member's latest coin ledger id;
-    - what `also` adds: the view adds the referral program's parts ("Referral coupons this month" and the
-      welcome-pending note; see coupons.views);
-    - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
-    - "expires in", badge tones, usable vs expired before the sweep: the clock (the key's minute bucket);
-    - tab, language, money locale and time zone: in the key (the locale also follows a Region's `locale`).
-    What may lag by up to WALLET_PAGE_CACHE_SECONDS: staff edits of a Region's program settings, and
-    renaming a store or an order's external id shown on a card.
-    """
-    sql, params = _wallet_version_sql(connection.vendor, also)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [member.pk if p == _MEMBER_SENTINEL else p for p in params])
-        row = cursor.fetchone()
-    return "|".join(
-        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-        for value in (row or ())
-    )
-
-
-def version_text(expression) -> Coalesce:
-    """An expression as text, '' for NULL: a part of a one-query page version."""
-    return Coalesce(Cast(expression, CharField()), Value(""))
-
-
-# The member's id while the version query's SQL is compiled (no real id): replaced by the real id on each call.
-_MEMBER_SENTINEL = -7_356_915_013
-
-
-@lru_cache(maxsize=8)
-def _wallet_version_sql(vendor: str, also: VersionParts | None) -> tuple[str, tuple]:
-    """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
-    coupon_parts = [version_text(Count("id"))]
-    for name in ("issued_at", "used_at", "voided_at", "expired_at", "expires_at"):
-        coupon_parts.append(version_text(Max(name)))
-    for status in CouponStatus.values:
-        coupon_parts.append(version_text(Count("id", filter=Q(status=status))))
-    # One flat "a || '/' || b || …" (SQL standard; a nested Concat overflows SQLite's parser).
-    joined = Func(*coupon_parts, template="(%(expressions)s)", arg_joiner=" || '/' || ", output_field=CharField())
-    coupons = Coupon.objects.filter(owner=OuterRef("pk")).values("owner").order_by()
-    ledger = CoinLedger.objects.filter(member=OuterRef("pk")).order_by("-id")
-    extra = also() if also is not None else {}
-    query = (
-        User.objects.filter(pk=_MEMBER_SENTINEL)
-        .annotate(
-            # Every coupon part in one scan of the member's coupons (the part that grows).
-            coupons_v=Subquery(coupons.annotate(v=joined).values("v")[:1]),
-            ledger_id=Subquery(ledger.values("id")[:1]),
-            **extra,
-        )
-        .values_list("coupons_v", "coins", "ledger_id", *extra, "country")
-    ).query
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    assert params.count(_MEMBER_SENTINEL) == 1, "the version query takes the member's id once"
-    return sql, tuple(params)

@@ -1,15 +1,13 @@
-"""What the support pages read (only the member's own requests), and support's part of the Invite Friends page."""
+"""What the support pages read (only the member's own requests), and support's part of the Invite Friends cards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from django.db.models import Count, Max, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
 from lib import sqlonce
-from referrals.selectors.page_version import scalar
 from support.models import OPEN_STATUSES, SupportRequest
 
 
@@ -40,10 +38,3 @@ def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, Suppo
         if request.referral_id is not None:  # always, by the filter
             found.setdefault(request.referral_id, request)
     return found
-
-
-def invite_page_version_parts() -> dict[str, Any]:
-    """Support's columns of the Invite Friends version query (`referrals.selectors.page_version`): count and latest
-    change of the support requests on the member's referrals, so a card's request shows at once."""
-    requests = SupportRequest.objects.filter(referral__referrer=OuterRef("pk")).values("referral__referrer")
-    return {"requests_n": scalar(requests, Count("id")), "requests_at": scalar(requests, Max("updated_at"))}
