@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Protocol
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
@@ -30,6 +30,9 @@ from coupons.models import (
     PromoRedemption,
 )
 from coupons.stacking import CouponInput, PromoInput
+from coupons.titles import GENERATED_TITLES, SYSTEM_TITLES
+from lib import sqlonce
+from lib.i18n import choice_labels
 from lib.money import format_money
 
 # Sources that exist only because of the referral program: not usable where the program is off.
@@ -110,14 +113,18 @@ def resolve_promo_code(*, member: User, code: str) -> PromoInput | None:
 def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
     """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
     starting within `within`; only events in the member's region currency (others are not theirs). One query."""
-    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
+    found = sqlonce.instances(_sale_events, currency, at, at + within, limit=1)
+    return found[0] if found else None
+
+
+def _sale_events(currency: str, at: datetime, until: datetime) -> QuerySet[Campaign]:
+    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=until)
     return (
         events()
         .filter(currency=currency)
         .filter(running(at=at) | soon)
         .order_by("starts_at", "id")  # a running event started before any upcoming one
         .only("name", "starts_at", "ends_at")
-        .first()
     )
 
 
@@ -192,7 +199,40 @@ def _percent_text(percent: Decimal, language: str) -> str:
     return floatformat(percent, "-1")
 
 
-def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
+@dataclass(frozen=True)
+class _Labels:
+    """The words a coupon card prints from its choices and system titles, in one language."""
+
+    kind: dict[str, str]
+    status: dict[str, str]
+    source: dict[str, str]
+    system_titles: dict[str, str]
+    generated_titles: dict[str, str]
+
+    def title(self, title: str, source: str) -> str:
+        """What `Coupon.display_title` prints (`coupons.titles.system_title`, the title, the source's label)."""
+        return (
+            self.system_titles.get(title)
+            or self.generated_titles.get(source)
+            or title
+            or self.source.get(source, source)
+        )
+
+
+# `get_FOO_display()` and the lazy titles translate and hash every choice on each call (≈ 0.5 ms a coupon):
+# the labels are code, the same for every reader of a language, so they are made once per language.
+@lru_cache(maxsize=32)
+def _labels(language: str | None) -> _Labels:
+    return _Labels(
+        kind=choice_labels(CouponKind),
+        status=choice_labels(CouponStatus),
+        source=choice_labels(CouponSource),
+        system_titles={key: str(value) for key, value in SYSTEM_TITLES.items()},
+        generated_titles={key: str(value) for key, value in GENERATED_TITLES.items()},
+    )
+
+
+def _wallet_coupon(coupon: Coupon, at: datetime, tz: tzinfo | None = None) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
     # Days rounded up, so a coupon expiring the day after tomorrow reads "2 days" (not 1.99 → 1).
@@ -205,12 +245,13 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         tone = "warning"
     else:
         tone = "info"
+    labels = _labels(get_language())
     if coupon.status == CouponStatus.ACTIVE:
-        state = str(CouponStatus.ACTIVE.label if is_usable else CouponStatus.EXPIRED.label)
+        state = labels.status[CouponStatus.ACTIVE if is_usable else CouponStatus.EXPIRED]
     else:
-        state = coupon.get_status_display()
+        state = labels.status.get(coupon.status, coupon.status)  # what get_status_display() prints
     percent = _percent(coupon.value, coupon.min_spend)
-    expires_local = timezone.localtime(coupon.expires_at)
+    expires_local = timezone.localtime(coupon.expires_at, tz)
     language = get_language() or ""
     return WalletCoupon(
         coupon=coupon,
@@ -222,8 +263,8 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         value_text=format_money(coupon.value, coupon.currency),
         min_spend_text=format_money(coupon.min_spend, coupon.currency),
         percent_text=_percent_text(percent, language) if percent is not None else "",
-        title_text=coupon.display_title,
-        kind_label=coupon.get_kind_display(),
+        title_text=labels.title(coupon.title, coupon.source),  # Coupon.display_title
+        kind_label=labels.kind.get(coupon.kind, coupon.kind),
         expiry_text=(
             _("Expires in less than a day")
             if tone == "danger"
@@ -258,6 +299,12 @@ class ReferralMonth(Protocol):
     resets_on: date
 
 
+def _history_count(member_id: int, at: datetime) -> QuerySet:
+    """How many of the member's coupons are history at `at` (used, expired, voided, or past expiry)."""
+    history = Coupon.objects.filter(owner_id=member_id).filter(~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at))
+    return history.order_by().values("owner").annotate(n=Count("id")).values_list("n")
+
+
 def wallet_for(
     *,
     member: User,
@@ -283,12 +330,14 @@ def wallet_for(
         .select_related("store", "campaign")
         .order_by("expires_at", "id")
     )
-    usable = [_wallet_coupon(c, at) for c in usable_qs]
+    tz = timezone.get_current_timezone()
+    usable = [_wallet_coupon(c, at, tz) for c in usable_qs]
     platform = [w for w in usable if w.coupon.kind != CouponKind.STORE]
     store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
 
     history_filter = ~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at)
-    history_count = Coupon.objects.filter(owner=member).filter(history_filter).count()
+    counted = sqlonce.rows(_history_count, member.pk, at)
+    history_count = counted[0][0] if counted else 0
     history: list[WalletCoupon] = []
     if tab == "history":
         history_qs = (
@@ -297,7 +346,7 @@ def wallet_for(
             .select_related("store", "campaign", "used_order")
             .order_by("-expires_at", "-id")[:HISTORY_LIMIT]
         )
-        history = [_wallet_coupon(c, at) for c in history_qs]
+        history = [_wallet_coupon(c, at, tz) for c in history_qs]
 
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(

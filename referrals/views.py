@@ -35,6 +35,7 @@ from referrals.program import CREDIT_DEADLINE, REMINDER_WINDOW, REMINDERS_PER_FR
 from referrals.readiness import readiness
 from referrals.reasons import FLAGGED_MESSAGE
 from referrals.selectors import cards, funnel, meter, milestones
+from referrals.selectors import tallies as tallies_of_referrals
 from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
@@ -91,14 +92,16 @@ def _invite_content(
         if welcome_text
         else _("Join me on the marketplace: sign up with my link and get welcome coupons.")
     )
-    counts = cards.tab_counts(member=user)
+    # One pass over the member's referrals: tab counts, the funnel's referral half, friends on the way.
+    tallies = tallies_of_referrals.referral_tallies(member=user)
+    counts = tallies.tabs
     page = cards.referral_page(member=user, tab=tab, page=page_number, region=region, count=counts[tab])
     # Support's part of each card (its open request) comes from support, joined here.
     open_requests = support_selectors.open_requests_by_referral(referral_ids=[r.pk for r in page.object_list])
     referral_cards = cards.referral_cards(page.object_list, now=now, open_requests=open_requests)
     # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
     version = "-".join(str(counts[key]) for key in cards.TABS)
-    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version)
+    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version, referrals=tallies.channels)
     progress = meter.monthly_progress(member=user, now=now, region=region)
     earned = meter.referral_earnings(member=user)
     context = {
@@ -118,7 +121,7 @@ def _invite_content(
         "reward_text": reward_text,
         "welcome_text": welcome_text,
         "progress": progress,
-        "on_the_way": meter.on_the_way(member=user, progress=progress, region=region),
+        "on_the_way": meter.on_the_way(member=user, progress=progress, region=region, friends=tallies.on_the_way),
         "milestone": milestones.milestone_progress(member=user, region=region, now=now),
         "earnings": earned,
         # One definition each (docs/program-rules.md section 9): what "Earned so far" sums is what

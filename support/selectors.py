@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 
 from accounts.models import User
+from lib import sqlonce
 from support.models import OPEN_STATUSES, SupportRequest
 
 
@@ -20,6 +21,12 @@ def request_for_member(*, member: User, pk: int) -> SupportRequest | None:
     return SupportRequest.objects.select_related("referral", "referral__friend").filter(pk=pk, member=member).first()
 
 
+def _open_requests(*referral_ids: int) -> QuerySet[SupportRequest]:
+    return SupportRequest.objects.filter(referral_id__in=referral_ids, status__in=OPEN_STATUSES).only(
+        "id", "referral_id", "status", "kind", "created_at"
+    )
+
+
 def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, SupportRequest]:
     """The open request of each referral that has one (the first in the staff queue's order): one query, none
     without ids. The Invite Friends cards show its number and status."""
@@ -27,10 +34,7 @@ def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, Suppo
     if not ids:
         return {}
     found: dict[int, SupportRequest] = {}
-    rows = SupportRequest.objects.filter(referral_id__in=ids, status__in=OPEN_STATUSES).only(
-        "id", "referral_id", "status", "kind", "created_at"
-    )
-    for request in rows:
+    for request in sqlonce.instances(_open_requests, *ids):
         if request.referral_id is not None:  # always, by the filter
             found.setdefault(request.referral_id, request)
     return found
