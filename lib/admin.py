@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 
 class ReadOnlyAdminMixin:
@@ -50,13 +54,29 @@ class EstimatedCountPaginator(Paginator):
         return super().count
 
 
+# Django's own admin string (translated by Django's catalog, not ours: a variable, so makemessages skips it).
+_SELECT_FOR_ACTION = "Select this object for an action - {}"
+
+
 class BigTableAdminMixin:
     """Changelist settings for tables that grow without bound: no COUNT(*) of everything on each page (the
     planner's estimate for an unfiltered list, and no "N total" beside a filtered one). Such changelists use
-    a date list filter rather than a date hierarchy, whose year/month links read every row's date."""
+    a date list filter rather than a date hierarchy, whose year/month links read every row's date.
+
+    The row checkbox is written directly: Django renders a `CheckboxInput` through the form template renderer
+    for every row (a quarter of a 100-row changelist's time at scale), for the same HTML."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
+
+    @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
+    def action_checkbox(self, obj) -> SafeString:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            format_html(gettext(_SELECT_FOR_ACTION), str(obj)),
+        )
 
 
 class NonBlankValuesListFilter(admin.AllValuesFieldListFilter):

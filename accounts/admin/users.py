@@ -88,7 +88,7 @@ class StatusReasonFilter(admin.SimpleListFilter):
 @admin.register(User)
 class UserAdmin(BigTableAdminMixin, BaseUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["email", "first_name", "last_name", "country", "status", "status_reason", "phone_verified_at"]
+    list_display = ["email", "first_name", "last_name", "country_name", "status", "status_reason", "phone_verified_at"]
     list_filter = ["status", StatusReasonFilter, "level", "country", "is_staff"]
     search_fields = ["email", "email_normalized", "first_name", "last_name", "phone"]
     # Status changes go through the actions below (services), never by editing the fields.
@@ -125,6 +125,12 @@ class UserAdmin(BigTableAdminMixin, BaseUserAdmin):
     ]
     actions = ["flag_for_review", "clear_flags", "suspend", "reactivate_accounts"]
     search_help_text = _("E-mail, phone, name, referral code or order id.")
+
+    @admin.display(description=User._meta.get_field("country").verbose_name, ordering="country")
+    def country_name(self, obj: User) -> str:
+        """The country's name, as the plain column showed it: that column looked the code up in the field's
+        flattened choices, which django-countries rebuilds (about 250 countries) for every row."""
+        return obj.country.name
 
     def get_search_results(self, request, queryset, search_term):
         """Also find a member by their referral code (any case) or by one of their orders' ids."""
