@@ -199,6 +199,8 @@ class LedgerEntry(AppendOnlyMixin, models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
+        # A member's latest entries (the member page): without it the planner walks the whole ledger by date.
+        indexes = [models.Index(fields=["member", "created_at", "id"], name="ledger_member_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.event} {self.amount} ({self.idempotency_key})"

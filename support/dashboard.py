@@ -69,11 +69,14 @@ def delays(*, now: datetime) -> dict:
     """Qualified-but-uncredited referrals (oldest age), TECHNICAL_DELAY ones (past CREDIT_DEADLINE), and reviews
     undecided past REVIEW_ALERT_AFTER."""
     qualified = Referral.objects.filter(state=ReferralState.QUALIFIED)
-    oldest = qualified.aggregate(oldest=Min(Coalesce("completed_at", "credit_due_at")), n=Count("id"))
+    is_delayed = Q(delay_flagged_at__isnull=False) | Q(completed_at__lt=now - CREDIT_DEADLINE)
+    # One pass over the qualified referrals for the oldest, how many and how many delayed.
+    oldest = qualified.aggregate(
+        oldest=Min(Coalesce("completed_at", "credit_due_at")), n=Count("id"), delayed=Count("id", filter=is_delayed)
+    )
     oldest_age = now - oldest["oldest"] if oldest["oldest"] else None
-    delayed = qualified.filter(
-        Q(delay_flagged_at__isnull=False) | Q(completed_at__lt=now - CREDIT_DEADLINE)
-    ).select_related("referrer", "friend")
+    # The first LIST_LIMIT in completion order, read through referral_state_completed_idx.
+    delayed = qualified.filter(is_delayed).select_related("referrer", "friend")
     stale_reviews = (
         Referral.objects.filter(state=ReferralState.UNDER_REVIEW)
         .annotate(waiting_since=Coalesce("review_requested_at", "registered_at"))
@@ -84,7 +87,7 @@ def delays(*, now: datetime) -> dict:
         "qualified_count": oldest["n"],
         "oldest_qualified_age": oldest_age,
         "oldest_qualified_alert": bool(oldest_age and oldest_age > QUALIFIED_ALERT_AFTER),
-        "delayed_count": delayed.count(),
+        "delayed_count": oldest["delayed"],
         "delayed": list(delayed.order_by("completed_at")[:LIST_LIMIT]),
         "stale_review_count": stale_reviews.count(),
         "stale_reviews": list(stale_reviews.order_by("waiting_since")[:LIST_LIMIT]),

@@ -46,8 +46,16 @@ def linked_accounts(*, member: User) -> list[User]:
     Here rather than in accounts.selectors: the card half reads the orders app, above accounts."""
     devices = AccountDevice.objects.filter(user=member).values("device_id")
     card_prints = PaymentCard.objects.filter(user=member).values("fingerprint")
+    # The candidates come from the device and card indexes (a UNION of user ids), not from a walk over every
+    # member in join order testing each one (300,000 members: 300 ms).
+    sharing = (
+        AccountDevice.objects.filter(device_id__in=devices)
+        .values("user_id")
+        .union(PaymentCard.objects.filter(fingerprint__in=card_prints).values("user_id"))
+    )
     return list(
-        User.objects.exclude(pk=member.pk)
+        User.objects.filter(pk__in=sharing)
+        .exclude(pk=member.pk)
         .annotate(
             shares_device=Exists(AccountDevice.objects.filter(user=OuterRef("pk"), device_id__in=devices)),
             shares_card=Exists(PaymentCard.objects.filter(user=OuterRef("pk"), fingerprint__in=card_prints)),
