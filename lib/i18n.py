@@ -60,3 +60,20 @@ def choice_labels(choices_class: type[Choices]) -> dict[Any, str]:
     Read-only: the dict is shared.
     """
     return _choice_labels(choices_class, get_language())
+
+
+@lru_cache(maxsize=512)
+def _field_labels(model: type, field_name: str, language: str | None) -> dict[Any, str]:
+    return {value: str(label) for value, label in model._meta.get_field(field_name).flatchoices}
+
+
+def field_display(obj: Any, field_name: str) -> str:
+    """What `obj.get_<field_name>_display()` prints, from a {value: label} map made once per process, model,
+    field and language (the model method rebuilds and hashes the field's lazy choices on every call: a
+    page listing 50 referrals with their timelines called it 450 times)."""
+    value = getattr(obj, field_name)
+    labels = _field_labels(type(obj), field_name, get_language())
+    try:
+        return labels.get(value, str(value))
+    except TypeError:  # an unhashable value: as the model method, its text
+        return str(value)

@@ -6,7 +6,16 @@ from datetime import timedelta
 
 from django import template
 
+from lib.i18n import field_display
+
 register = template.Library()
+
+
+@register.filter
+def display(obj, field_name: str) -> str:
+    """`{{ referral|display:"state" }}`: the label of a field's choice, as `get_state_display` prints it, without
+    rebuilding the field's choices on each call (lib.i18n.field_display)."""
+    return field_display(obj, field_name)
 
 
 @register.filter
