@@ -129,12 +129,12 @@ class Referral(models.Model):
             models.Index(fields=["decided_at"], name="referral_decided_idx"),
             # The review queue: under review, oldest request first.
             models.Index(fields=["state", "review_requested_at", "registered_at"], name="referral_review_queue_idx"),
+            # The review queue's reason filter: the distinct codes under review, one index probe each.
+            models.Index(fields=["state", "reason_code"], name="referral_state_reason_idx"),
             # The dashboard's delayed credits: qualified, oldest completion first (a LIMIT stops early).
             models.Index(fields=["state", "completed_at"], name="referral_state_completed_idx"),
             # The dashboard's stale reviews: under review, by how long they have waited (the expression it orders by).
-            models.Index(
-                F("state"), Coalesce("review_requested_at", "registered_at"), name="referral_review_wait_idx"
-            ),
+            models.Index(F("state"), Coalesce("review_requested_at", "registered_at"), name="referral_review_wait_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),

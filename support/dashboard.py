@@ -68,28 +68,39 @@ def outcomes_since(*, since: datetime) -> dict[str, int]:
 def delays(*, now: datetime) -> dict:
     """Qualified-but-uncredited referrals (oldest age), TECHNICAL_DELAY ones (past CREDIT_DEADLINE), and reviews
     undecided past REVIEW_ALERT_AFTER."""
-    qualified = Referral.objects.filter(state=ReferralState.QUALIFIED)
+    qualified = Q(state=ReferralState.QUALIFIED)
     is_delayed = Q(delay_flagged_at__isnull=False) | Q(completed_at__lt=now - CREDIT_DEADLINE)
-    # One pass over the qualified referrals for the oldest, how many and how many delayed.
-    oldest = qualified.aggregate(
-        oldest=Min(Coalesce("completed_at", "credit_due_at")), n=Count("id"), delayed=Count("id", filter=is_delayed)
+    under_review = Q(state=ReferralState.UNDER_REVIEW)
+    waiting_since = Coalesce("review_requested_at", "registered_at")
+    is_stale = Q(waiting_since__lt=now - REVIEW_ALERT_AFTER)
+    # One pass over the qualified and under-review referrals for every count (a bitmap scan of each state
+    # reads the same heap pages): the oldest qualified, how many, how many delayed, how many stale reviews.
+    figures = (
+        Referral.objects.filter(qualified | under_review)
+        .alias(waiting_since=waiting_since)
+        .aggregate(
+            oldest=Min(Coalesce("completed_at", "credit_due_at"), filter=qualified),
+            n=Count("id", filter=qualified),
+            delayed=Count("id", filter=qualified & is_delayed),
+            stale=Count("id", filter=under_review & is_stale),
+        )
     )
-    oldest_age = now - oldest["oldest"] if oldest["oldest"] else None
-    # The first LIST_LIMIT in completion order, read through referral_state_completed_idx.
-    delayed = qualified.filter(is_delayed).select_related("referrer", "friend")
+    oldest_age = now - figures["oldest"] if figures["oldest"] else None
+    # The first LIST_LIMIT of each, in order, through referral_state_completed_idx and referral_review_wait_idx.
+    delayed = Referral.objects.filter(qualified & is_delayed).select_related("referrer", "friend")
     stale_reviews = (
-        Referral.objects.filter(state=ReferralState.UNDER_REVIEW)
-        .annotate(waiting_since=Coalesce("review_requested_at", "registered_at"))
-        .filter(waiting_since__lt=now - REVIEW_ALERT_AFTER)
+        Referral.objects.filter(under_review)
+        .annotate(waiting_since=waiting_since)
+        .filter(is_stale)
         .select_related("referrer", "friend")
     )
     return {
-        "qualified_count": oldest["n"],
+        "qualified_count": figures["n"],
         "oldest_qualified_age": oldest_age,
         "oldest_qualified_alert": bool(oldest_age and oldest_age > QUALIFIED_ALERT_AFTER),
-        "delayed_count": oldest["delayed"],
+        "delayed_count": figures["delayed"],
         "delayed": list(delayed.order_by("completed_at")[:LIST_LIMIT]),
-        "stale_review_count": stale_reviews.count(),
+        "stale_review_count": figures["stale"],
         "stale_reviews": list(stale_reviews.order_by("waiting_since")[:LIST_LIMIT]),
     }
 

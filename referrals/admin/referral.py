@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import connections
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -158,6 +159,49 @@ class ReferralAdmin(BaseReferralAdmin):
     actions = ["approve_reviews", "reject_reviews", "credit_manually", "void_reward_coupon", "rerun_eligibility"]
 
 
+# An index skip scan: the first code under review, then the next one above it, until none (one probe per code).
+_QUEUE_REASON_CODES_SQL = """
+WITH RECURSIVE codes(code) AS (
+    (SELECT reason_code FROM referrals_referral WHERE state = %s AND reason_code > '' ORDER BY reason_code LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.reason_code FROM referrals_referral r WHERE r.state = %s AND r.reason_code > codes.code
+            ORDER BY r.reason_code LIMIT 1)
+    FROM codes WHERE codes.code IS NOT NULL
+)
+SELECT code FROM codes WHERE code IS NOT NULL
+"""
+
+
+class QueueReasonFilter(admin.SimpleListFilter):
+    """The reason codes present in the review queue (what `AllValuesFieldListFilter` listed), read on PostgreSQL
+    by skipping through `referral_state_reason_idx` one code at a time (a recursive query: one index probe per
+    distinct code) rather than a DISTINCT over every referral under review."""
+
+    title = Referral._meta.get_field("reason_code").verbose_name
+    parameter_name = "reason_code__exact"
+
+    def lookups(self, request, model_admin):
+        state, db = ReferralState.UNDER_REVIEW, model_admin.model.objects.db
+        connection = connections[db]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(_QUEUE_REASON_CODES_SQL, [state, state])
+                codes = [row[0] for row in cursor.fetchall()]
+        else:
+            codes = list(
+                Referral.objects.using(db)
+                .filter(state=state)
+                .exclude(reason_code="")
+                .values_list("reason_code", flat=True)
+                .distinct()
+                .order_by("reason_code")
+            )
+        return [(code, code) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(reason_code=self.value()) if self.value() else queryset
+
+
 @admin.register(ReferralReview)
 class ReferralReviewAdmin(BaseReferralAdmin):
     """The fraud review queue: under review only, oldest first, with the stored signals."""
@@ -166,7 +210,7 @@ class ReferralReviewAdmin(BaseReferralAdmin):
     list_display = ["id", "friend", "referrer", "reason_code", "waiting", "medium_signals"]
     list_display_links = ["id", "friend"]
     # Only the codes present in the queue, not every reason code of the program.
-    list_filter = [("reason_code", admin.AllValuesFieldListFilter)]
+    list_filter = [QueueReasonFilter]
     actions = ["approve_reviews", "reject_reviews", "rerun_eligibility"]
 
     def get_queryset(self, request):
