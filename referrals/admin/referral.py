@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import ValidationError
 from django.db import connections
+from django.db.models import prefetch_related_objects
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -77,6 +79,21 @@ class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminM
         done = reverse("admin:referrals_referralreview_changelist")
         return run_object_action(self, request, object_id=object_id, action=action, back_url=back, done_url=done)
 
+    def get_object(self, request, object_id, from_field=None):
+        """The referral with the rows its page shows read-only (referrer, friend, code, click, first order) in
+        the same query, not one query each; read once per request (the decision panel and the form both ask)."""
+        cache = request.__dict__.setdefault("_referral_objects", {})
+        key = (type(self), object_id, from_field)
+        if key not in cache:
+            queryset = self.get_queryset(request).select_related("referrer", "friend", "code", "click", "first_order")
+            model = queryset.model
+            field = model._meta.pk if from_field is None else model._meta.get_field(from_field)
+            try:
+                cache[key] = queryset.get(**{field.name: field.to_python(object_id)})
+            except (model.DoesNotExist, ValidationError, ValueError):
+                cache[key] = None
+        return cache[key]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})
         obj = self.get_object(request, object_id)
@@ -103,7 +120,8 @@ class BaseReferralAdmin(BigTableAdminMixin, ReferralActionsMixin, ReadOnlyAdminM
     @admin.display(description=_("timeline"))
     def timeline(self, obj: Referral) -> SafeString:
         """Every state change with when it happened, who or what did it, and when the portal heard of it."""
-        return render_timeline(Referral.objects.prefetch_related(timeline_prefetch()).get(pk=obj.pk))
+        prefetch_related_objects([obj], timeline_prefetch())  # the events only: the referral is already read
+        return render_timeline(obj)
 
     @admin.display(description=_("replay"))
     def replay_table(self, obj: Referral) -> SafeString:
