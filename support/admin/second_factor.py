@@ -20,9 +20,11 @@ import logging
 import math
 from base64 import b32encode
 from datetime import datetime
+from functools import lru_cache
 
 import segno
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -31,9 +33,10 @@ from django.core import checks
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.urls import reverse
+from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import capfirst
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -75,6 +78,59 @@ class PortalAdminSite(admin.AdminSite):
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and not second_factor_required(request.user)
+
+    def _build_app_dict(self, request, label=None):
+        """Django's, with the admin URLs reversed once per process (they depend only on the URLconf and the
+        script prefix) and the names translated once: Django reverses two URLs per registered model and
+        compares lazy names while sorting on every admin page (the app list of the nav sidebar and the index),
+        about 20 ms a page with 43 models."""
+        models = (
+            {m: m_a for m, m_a in self._registry.items() if m._meta.app_label == label} if label else self._registry
+        )
+        urlconf, prefix = get_urlconf(), get_script_prefix()
+        app_dict: dict = {}
+        for model, model_admin in models.items():
+            app_label = model._meta.app_label
+            has_module_perms = model_admin.has_module_permission(request)
+            if not has_module_perms:
+                continue
+            perms = model_admin.get_model_perms(request)
+            if True not in perms.values():
+                continue
+            base = f"admin:{app_label}_{model._meta.model_name}"
+            model_dict = {
+                "model": model,
+                "name": capfirst(str(model._meta.verbose_name_plural)),
+                "object_name": model._meta.object_name,
+                "perms": perms,
+                "admin_url": None,
+                "add_url": None,
+            }
+            if perms.get("change") or perms.get("view"):
+                model_dict["view_only"] = not perms.get("change")
+                model_dict["admin_url"] = _admin_url(urlconf, prefix, self.name, f"{base}_changelist")
+            if perms.get("add"):
+                model_dict["add_url"] = _admin_url(urlconf, prefix, self.name, f"{base}_add")
+            if app_label in app_dict:
+                app_dict[app_label]["models"].append(model_dict)
+            else:
+                app_dict[app_label] = {
+                    "name": str(apps.get_app_config(app_label).verbose_name),
+                    "app_label": app_label,
+                    "app_url": _admin_url(urlconf, prefix, self.name, "admin:app_list", app_label),
+                    "has_module_perms": has_module_perms,
+                    "models": [model_dict],
+                }
+        return app_dict
+
+
+@lru_cache(maxsize=1024)
+def _admin_url(urlconf, prefix: str, site: str, name: str, app_label: str | None = None) -> str | None:
+    """An admin URL without arguments (or an app's list), None when it does not exist (as Django's app list)."""
+    try:
+        return reverse(name, kwargs={"app_label": app_label} if app_label else None, current_app=site)
+    except NoReverseMatch:
+        return None
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         # Signed in with the password but not verified yet: the code page, not the admin's login form.
