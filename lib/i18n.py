@@ -12,7 +12,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Choices
+from django.db.models import Choices, Model
 from django.utils import formats, timezone
 from django.utils.functional import Promise, lazy
 from django.utils.translation import get_language
@@ -63,11 +63,12 @@ def choice_labels(choices_class: type[Choices]) -> dict[Any, str]:
 
 
 @lru_cache(maxsize=512)
-def _field_labels(model: type, field_name: str, language: str | None) -> dict[Any, str]:
-    return {value: str(label) for value, label in model._meta.get_field(field_name).flatchoices}
+def _field_labels(model: type[Model], field_name: str, language: str | None) -> dict[Any, str]:
+    field = model._meta.get_field(field_name)
+    return {value: str(label) for value, label in getattr(field, "flatchoices", ())}
 
 
-def field_display(obj: Any, field_name: str) -> str:
+def field_display(obj: Model, field_name: str) -> str:
     """What `obj.get_<field_name>_display()` prints, from a {value: label} map made once per process, model,
     field and language (the model method rebuilds and hashes the field's lazy choices on every call: a
     page listing 50 referrals with their timelines called it 450 times)."""
