@@ -95,6 +95,10 @@ email = os.environ["BENCH_EMAIL"]
 tag = email.split("@")[0]
 member = User.objects.filter(email=email).first() or User.objects.create_user(
     email=email, password=None, first_name="Bench", last_name="Member")
+if member.phone_verified_at is None:  # a referrer who earns: phone verified, as the program asks (readiness)
+    member.phone = "+1415555%04d" % (member.pk %% 10000)
+    member.phone_verified_at = timezone.now()
+    member.save(update_fields=["phone", "phone_verified_at"])
 code = ensure_referral_code(member=member)
 now = timezone.now()
 have = Referral.objects.filter(referrer=member).count()
