@@ -17,6 +17,7 @@ from django_countries.fields import CountryField
 from accounts.identity import InvalidPhoneNumber, normalize_phone
 from accounts.locales import as_member
 from accounts.models import Level, LevelCode, Region, User
+from lib import widgets
 from referrals.codes import normalize_code
 from referrals.selectors.links import usable_code
 
@@ -153,9 +154,12 @@ class MemberPasswordResetForm(PasswordResetForm):
 
 class ProfileForm(forms.ModelForm):
     # Each language in its own name, so a member finds theirs whatever the page's language.
-    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"))
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"), widget=widgets.Select)
     time_zone = forms.ChoiceField(
-        label=_("Time zone"), choices=(), help_text=_("Dates and times are shown in this time zone.")
+        label=_("Time zone"),
+        choices=(),
+        help_text=_("Dates and times are shown in this time zone."),
+        widget=widgets.Select,  # about 600 zones: a template per option would cost more than the rest of the page
     )
 
     class Meta:
@@ -171,6 +175,9 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = _time_zone_choices()
+        country = self.fields["country"]  # django-countries picks its own widget: about 250 options, in Python too
+        country.widget = widgets.Select(attrs=country.widget.attrs)
+        country.widget.choices = country.choices
 
     def clean_time_zone(self) -> str:
         return valid_time_zone(self.cleaned_data.get("time_zone", ""))
