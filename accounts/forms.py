@@ -64,6 +64,12 @@ def _time_zone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in names]
 
 
+def _country_select(field: forms.Field) -> None:
+    """django-countries picks its own widget: its 250 countries are rendered in Python too (lib.widgets)."""
+    field.widget = widgets.Select(attrs=field.widget.attrs)
+    field.widget.choices = field.choices
+
+
 class SignupForm(forms.ModelForm):
     """New member. Other parts may add optional fields (e.g. a referral code) to a subclass or here."""
 
@@ -85,6 +91,10 @@ class SignupForm(forms.ModelForm):
             "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
             "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _country_select(self.fields["country"])
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -175,9 +185,7 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = _time_zone_choices()
-        country = self.fields["country"]  # django-countries picks its own widget: about 250 options, in Python too
-        country.widget = widgets.Select(attrs=country.widget.attrs)
-        country.widget.choices = country.choices
+        _country_select(self.fields["country"])
 
     def clean_time_zone(self) -> str:
         return valid_time_zone(self.cleaned_data.get("time_zone", ""))
