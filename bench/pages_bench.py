@@ -308,7 +308,6 @@ def main() -> int:
     # First visits: no rendered-page cache and no funnel cache.
     miss_env = {
         **env,
-        "INVITE_FUNNEL_CACHE_SECONDS": "0",
     }
     try:
         results = _measure(miss_env, cookies, pages=PAGES)
