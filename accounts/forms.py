@@ -17,6 +17,7 @@ from django_countries.fields import CountryField
 from accounts.identity import InvalidPhoneNumber, normalize_phone
 from accounts.locales import as_member
 from accounts.models import Level, LevelCode, Region, User
+from lib import widgets
 from referrals.codes import normalize_code
 from referrals.selectors.links import usable_code
 
@@ -63,6 +64,12 @@ def _time_zone_choices() -> list[tuple[str, str]]:
     return [(name, name.replace("_", " ")) for name in names]
 
 
+def _country_select(field: forms.Field) -> None:
+    """django-countries picks its own widget: its 250 countries are rendered in Python too (lib.widgets)."""
+    field.widget = widgets.Select(attrs=field.widget.attrs)
+    field.widget.choices = field.choices
+
+
 class SignupForm(forms.ModelForm):
     """New member. Other parts may add optional fields (e.g. a referral code) to a subclass or here."""
 
@@ -84,6 +91,10 @@ class SignupForm(forms.ModelForm):
             "first_name": forms.TextInput(attrs={"autocomplete": "given-name"}),
             "last_name": forms.TextInput(attrs={"autocomplete": "family-name"}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        _country_select(self.fields["country"])
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
@@ -153,9 +164,12 @@ class MemberPasswordResetForm(PasswordResetForm):
 
 class ProfileForm(forms.ModelForm):
     # Each language in its own name, so a member finds theirs whatever the page's language.
-    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"))
+    language = forms.ChoiceField(choices=settings.LANGUAGES, label=_("Language"), widget=widgets.Select)
     time_zone = forms.ChoiceField(
-        label=_("Time zone"), choices=(), help_text=_("Dates and times are shown in this time zone.")
+        label=_("Time zone"),
+        choices=(),
+        help_text=_("Dates and times are shown in this time zone."),
+        widget=widgets.Select,  # about 600 zones: a template per option would cost more than the rest of the page
     )
 
     class Meta:
@@ -171,6 +185,7 @@ class ProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = _time_zone_choices()
+        _country_select(self.fields["country"])
 
     def clean_time_zone(self) -> str:
         return valid_time_zone(self.cleaned_data.get("time_zone", ""))

@@ -31,7 +31,6 @@ os.environ.update(
         os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
         DJANGO_SETTINGS_MODULE="bench.bench_settings",
         CONN_MAX_AGE="600",
-        INVITE_FUNNEL_CACHE_SECONDS="0",
         VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
     )
 )

@@ -35,12 +35,10 @@ BIG_TABLE_ROWS = 10_000
 
 
 def _env() -> dict[str, str]:
-    # First visits: no funnel cache.
     return server_env(
         DATABASE_URL,
         DJANGO_SETTINGS_MODULE="referral_portal.settings",
         STAFF_REQUIRE_2FA="0",
-        INVITE_FUNNEL_CACHE_SECONDS="0",
     )
 
 

@@ -6,8 +6,9 @@ language spent a third to a half of their first visit walking its nodes. Their c
 header, messages) stays a Django template.
 
 What the content templates have, so they read like the Django templates they replaced:
-- translations: `{{ _("…") }}` and `{% trans %}…{% endtrans %}` (newstyle gettext: variables are escaped, a
-  `%` in a sentence is written `%%`), through Django's own gettext, so the catalogs under locale/ serve both
+- translations: `{{ _("…") }}` (escaped on output, as `{% translate %}` is) and `{% trans %}…{% endtrans %}`
+  (the sentence may hold markup, its variables are escaped, as in `{% blocktranslate %}`), through Django's own
+  gettext, so the catalogs under locale/ serve both
   engines; `referral_portal.catalogs` extracts these templates with Jinja2's own Babel extractor and the msgids
   equal the Django ones (`trans trimmed` = `blocktranslate trimmed`, same variable names);
 - `url(name, *args)`, `static(path)`, `dtl(template, **context)` (a Django template, e.g. the form partials);
@@ -16,13 +17,14 @@ What the content templates have, so they read like the Django templates they rep
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.template.loader import render_to_string
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext, npgettext, pgettext
@@ -31,8 +33,14 @@ from jinja2 import ChainableUndefined, Environment
 from lib.money import format_money
 
 
-def url(name: str, *args: Any, **kwargs: Any) -> str:
-    return reverse(name, args=args or None, kwargs=kwargs or None)
+@lru_cache(maxsize=4096)
+def _reversed(name: str, args: tuple[Any, ...], script_prefix: str, urlconf: str | None) -> str:
+    return reverse(name, args=args or None, urlconf=urlconf)
+
+
+def url(name: str, *args: Any) -> str:
+    """`reverse` remembered per name, arguments, script prefix and URLconf (a card's links repeat on every visit)."""
+    return _reversed(name, args, get_script_prefix(), get_urlconf())
 
 
 def dtl(template_name: str, **context: Any) -> str:
@@ -57,7 +65,7 @@ def environment(**options: Any) -> Environment:
     options.pop("autoescape", None)
     env = Environment(extensions=["jinja2.ext.i18n"], autoescape=True, **options)
     env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
-        gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext
+        gettext, ngettext, newstyle=False, pgettext=pgettext, npgettext=npgettext
     )
     env.globals.update(url=url, static=static, dtl=dtl)
     env.filters.update(money=money, date=date, floatformat=floatformat)

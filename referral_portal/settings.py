@@ -389,8 +389,6 @@ CLICK_RETENTION_DAYS = env.int("CLICK_RETENTION_DAYS", default=90)
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 # Sign-up attempts (every POST, valid or not) per client IP and hour in the shared cache; 0 = no limit.
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
-# Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
-INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 

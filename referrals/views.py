@@ -99,9 +99,7 @@ def _invite_content(
     # Support's part of each card (its open request) comes from support, joined here.
     open_requests = support_selectors.open_requests_by_referral(referral_ids=[r.pk for r in page.object_list])
     referral_cards = cards.referral_cards(page.object_list, now=now, open_requests=open_requests)
-    # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
-    version = "-".join(str(counts[key]) for key in cards.TABS)
-    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version, referrals=tallies.channels)
+    channels = funnel.channel_funnel(member=user, referrals=tallies.channels)
     progress = meter.monthly_progress(member=user, now=now, region=region)
     earned = meter.referral_earnings(member=user)
     context = {

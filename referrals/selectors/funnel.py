@@ -1,15 +1,11 @@
-"""Clicks → sign-ups → first orders → coupons per share channel: two aggregates, cached for a short while."""
+"""Clicks → sign-ups → first orders → coupons per share channel, read on every visit (docs/performance.md)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Count, F, Q, QuerySet
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import User
@@ -17,8 +13,6 @@ from lib import sqlonce
 from lib.i18n import choice_labels
 from referrals.models import Channel, Click, ClickTally, Referral
 from referrals.reasons import ReasonCode, ReferralState
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -162,33 +156,3 @@ def channel_funnel(*, member: User, referrals: list[ChannelCounts] | None = None
         total.coupons += r.coupons
         total.awaiting_first_order += r.awaiting_first_order
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
-
-
-def cached_channel_funnel(
-    *, member: User, code: str, version: str = "", referrals: list[ChannelCounts] | None = None
-) -> Funnel:
-    """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
-
-    The two aggregates read every click and referral the member ever had, so they are the part of
-    Invite Friends that grows with history; the funnel may lag by up to the TTL. The key carries the
-    member's code, so a member never reads another member's numbers even where ids are reused, and
-    `version` (the page's exact referral counts): a new sign-up or reward refreshes it at once, so
-    only link opens may lag.
-    """
-    ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
-    if ttl <= 0:
-        return channel_funnel(member=member, referrals=referrals)
-    # The channel labels are words: one entry per language.
-    key = f"invite:funnel:v4:{member.pk}:{code}:{get_language() or ''}:{version}"
-    try:
-        funnel = cache.get(key)
-    except Exception:  # the cache only speeds the page up (docs/program-rules.md G1)
-        logger.warning("invite funnel cache unavailable; reading the database", exc_info=True)
-        return channel_funnel(member=member, referrals=referrals)
-    if funnel is None:
-        funnel = channel_funnel(member=member, referrals=referrals)
-        try:
-            cache.set(key, funnel, timeout=ttl)
-        except Exception:  # same: a cache failure never fails the page
-            logger.warning("invite funnel cache unavailable; not kept", exc_info=True)
-    return funnel

@@ -36,11 +36,6 @@ STATES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _first_visits(settings):
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 0
-
-
 def referrer_with(n: int, *, tag: str) -> User:
     """A referrer whose `n` friends are in every state (two timeline rows each, a reward coupon when credited)."""
     referrer = UserFactory(phone_verified=True)

@@ -1,17 +1,16 @@
-"""The speed work behind docs/performance.md: what it caches, and that it keeps every answer right."""
+"""The speed work behind docs/performance.md keeps every answer right."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
-from django.core.cache import caches
 from django.urls import reverse
 
 from lib.cache import ReusedClientRedisCache
 from lib.money import format_money
 from referrals.models import ReferralCode
-from referrals.selectors import cards, funnel
+from referrals.selectors import cards
 from support.selectors import open_requests_by_referral
 from tests.factories import ClickFactory, CouponFactory, ReferralFactory, UserFactory
 
@@ -22,52 +21,6 @@ pytestmark = pytest.mark.django_db
 def member_code():
     member = UserFactory()
     return member, ReferralCode.objects.create(user=member, code="SPEED2345")
-
-
-def test_funnel_is_kept_for_its_ttl_then_read_again(member_code, settings, django_assert_num_queries):
-    member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    caches["default"].clear()
-    ClickFactory.create_batch(2, referral_code=code, channel="whatsapp")
-    with django_assert_num_queries(2):
-        assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 2
-    ClickFactory(referral_code=code, channel="whatsapp")
-    with django_assert_num_queries(0):  # within the TTL: the cached numbers, no query
-        assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 2
-    caches["default"].clear()  # the TTL ran out
-    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 3
-
-
-def test_funnel_cache_off_reads_every_time(member_code, settings):
-    member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 0
-    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 0
-    ClickFactory(referral_code=code, channel="email")
-    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
-
-
-def test_funnel_cache_key_is_per_member_and_code(member_code, settings):
-    member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    caches["default"].clear()
-    ClickFactory(referral_code=code, channel="email")
-    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
-    other = UserFactory()
-    other_code = ReferralCode.objects.create(user=other, code="OTHER2345")
-    assert funnel.cached_channel_funnel(member=other, code=other_code.code).total.clicks == 0
-
-
-def test_funnel_is_read_from_the_database_when_the_cache_is_down(member_code, settings, monkeypatch):
-    member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    ClickFactory(referral_code=code, channel="email")
-
-    def down(*args, **kwargs):
-        raise ConnectionError("cache is down")
-
-    monkeypatch.setattr(funnel.cache, "get", down)
-    monkeypatch.setattr(funnel.cache, "set", down)
-    assert funnel.cached_channel_funnel(member=member, code=code.code).total.clicks == 1
 
 
 def test_page_count_given_skips_the_count_query(member_code, django_assert_num_queries):
@@ -82,12 +35,10 @@ def test_page_count_given_skips_the_count_query(member_code, django_assert_num_q
     assert page.paginator.num_pages == 1 and len(page.object_list) == 3
 
 
-def test_stat_tiles_are_exact_while_the_funnel_is_cached(client, member_code, settings):
+def test_stat_tiles_follow_a_new_credited_friend(client, member_code):
     member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    caches["default"].clear()
     client.force_login(member)
-    client.get(reverse("referrals:invite"))  # funnel cached with no sign-up
+    client.get(reverse("referrals:invite"))  # a first visit with no sign-up
     credited = ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, state="credited")
     CouponFactory(referral=credited)
     html = client.get(reverse("referrals:invite")).content.decode()
@@ -118,13 +69,11 @@ def test_redis_backend_keeps_one_client_and_behaves_like_djangos(redis_url):
     cache.delete("n")
 
 
-def test_a_new_sign_up_shows_in_the_funnel_at_once_despite_the_cache(client, member_code, settings):
-    from tests.factories import ReferralFactory
-
+def test_a_new_sign_up_and_a_new_open_show_in_the_funnel_at_once(client, member_code):
     member, code = member_code
-    settings.INVITE_FUNNEL_CACHE_SECONDS = 60
-    caches["default"].clear()
     client.force_login(member)
     assert client.get("/invite/").context["funnel"].total.signups == 0
     ReferralFactory(whatsapp_3_days_ago=True, referrer=member, code=code, channel="whatsapp")
     assert client.get("/invite/").context["funnel"].total.signups == 1
+    ClickFactory(referral_code=code, channel="email")
+    assert client.get("/invite/").context["funnel"].total.clicks == 2  # the sign-up's open, counted, and this one
