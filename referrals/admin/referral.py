@@ -229,6 +229,10 @@ class ReferralReviewAdmin(BaseReferralAdmin):
     list_display_links = ["id", "friend"]
     # Only the codes present in the queue, not every reason code of the program.
     list_filter = [QueueReasonFilter]
+    # The changelist puts the admin's ordering (else the model's, newest registration first) before the
+    # queryset's: without this the queue listed the newest registrations first and sorted under review rows
+    # by registration date; now oldest request first, read in order from referral_review_queue_idx.
+    ordering = ["review_requested_at", "registered_at", "id"]
     actions = ["approve_reviews", "reject_reviews", "rerun_eligibility"]
 
     def get_queryset(self, request):
