@@ -64,6 +64,15 @@ def second_factor_required(user) -> bool:
     return bool(settings.STAFF_REQUIRE_2FA and user.is_active and user.is_staff and not (verified and verified()))
 
 
+@lru_cache(maxsize=1024)
+def _admin_url(urlconf, prefix: str, site: str, name: str, app_label: str | None = None) -> str | None:
+    """An admin URL without arguments (or an app's list), None when it does not exist (as Django's app list)."""
+    try:
+        return reverse(name, kwargs={"app_label": app_label} if app_label else None, current_app=site)
+    except NoReverseMatch:
+        return None
+
+
 class PortalAdminSite(admin.AdminSite):
     """Django's admin site, closed to staff sessions that have not passed the second factor."""
 
@@ -122,15 +131,6 @@ class PortalAdminSite(admin.AdminSite):
                     "models": [model_dict],
                 }
         return app_dict
-
-
-@lru_cache(maxsize=1024)
-def _admin_url(urlconf, prefix: str, site: str, name: str, app_label: str | None = None) -> str | None:
-    """An admin URL without arguments (or an app's list), None when it does not exist (as Django's app list)."""
-    try:
-        return reverse(name, kwargs={"app_label": app_label} if app_label else None, current_app=site)
-    except NoReverseMatch:
-        return None
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         # Signed in with the password but not verified yet: the code page, not the admin's login form.

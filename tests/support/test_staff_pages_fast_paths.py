@@ -1,0 +1,93 @@
+"""The staff pages' faster paths give what Django's own gave (docs/performance.md, marketplace scale)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin import AdminSite, ModelAdmin
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from accounts.admin.member_page import linked_accounts
+from coupons.models import Coupon
+from lib.i18n import field_display
+from referrals.models import Referral
+from tests.factories import AccountDeviceFactory, CouponFactory, PaymentCardFactory, UserFactory
+from tests.support.builders import referral_with_timeline
+from tests.support.conftest import make_staff, role_client, staff_roles  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_row_checkbox_is_djangos():
+    coupon = CouponFactory()
+    model_admin = admin.site._registry[Coupon]
+    assert model_admin.action_checkbox(coupon) == ModelAdmin.action_checkbox(model_admin, coupon)
+
+
+def test_the_app_list_is_djangos():
+    request = RequestFactory().get("/admin/")
+    request.user = UserFactory(is_staff=True, is_superuser=True)
+    site = admin.site._wrapped if hasattr(admin.site, "_wrapped") else admin.site
+
+    def plain(app_dict):
+        return {
+            label: {**app, "name": str(app["name"]), "models": [{**m, "name": str(m["name"])} for m in app["models"]]}
+            for label, app in app_dict.items()
+        }
+
+    with translation.override("de"):
+        assert plain(site._build_app_dict(request)) == plain(AdminSite._build_app_dict(site, request))
+        assert plain(site._build_app_dict(request, "referrals")) == plain(
+            AdminSite._build_app_dict(site, request, "referrals")
+        )
+
+
+@pytest.mark.parametrize("language", ["en", "de", "pt-br"])
+def test_field_display_is_get_display(language):
+    referral = referral_with_timeline(state="under_review", reason_code="IP_BURST")
+    with translation.override(language):
+        assert field_display(referral, "state") == referral.get_state_display()
+        assert field_display(referral, "channel") == referral.get_channel_display()
+        referral.state = "no-such-state"
+        assert field_display(referral, "state") == referral.get_state_display() == "no-such-state"
+
+
+def test_linked_accounts_are_those_sharing_a_device_or_a_card():
+    member = UserFactory()
+    by_device, by_card, by_both, stranger = UserFactory(), UserFactory(), UserFactory(), UserFactory()
+    shared_device = AccountDeviceFactory(user=member).device
+    AccountDeviceFactory(user=by_device, device=shared_device)
+    AccountDeviceFactory(user=by_both, device=shared_device)
+    AccountDeviceFactory(user=stranger)
+    card = PaymentCardFactory(user=member)
+    PaymentCardFactory(user=by_card, fingerprint=card.fingerprint)
+    PaymentCardFactory(user=by_both, fingerprint=card.fingerprint)
+    PaymentCardFactory(user=stranger)
+
+    found = {account.pk: (account.shares_device, account.shares_card) for account in linked_accounts(member=member)}
+
+    assert found == {by_device.pk: (True, False), by_card.pk: (False, True), by_both.pk: (True, True)}
+
+
+def test_the_review_queue_is_oldest_request_first_and_filters_by_the_codes_under_review(role_client):  # noqa: F811
+    client = role_client("Fraud analyst")
+    now = timezone.now()
+    # Registered first, asked for review last: the queue goes by the request.
+    late = referral_with_timeline(state="under_review", reason_code="IP_BURST", review_requested_at=now)
+    early = referral_with_timeline(
+        state="under_review", reason_code="DISPOSABLE_EMAIL", review_requested_at=now - timedelta(hours=3)
+    )
+    Referral.objects.filter(pk=late.pk).update(registered_at=now - timedelta(days=2))
+    referral_with_timeline(state="rejected", reason_code="SELF_REFERRAL")
+
+    url = reverse("admin:referrals_referralreview_changelist")
+    response = client.get(url)
+    assert [r.pk for r in response.context["cl"].result_list] == [early.pk, late.pk]
+    spec = next(f for f in response.context["cl"].filter_specs if f.parameter_name == "reason_code__exact")
+    assert [code for code, _ in spec.lookup_choices] == ["DISPOSABLE_EMAIL", "IP_BURST"]
+    filtered = client.get(url, {"reason_code__exact": "IP_BURST"})
+    assert [r.pk for r in filtered.context["cl"].result_list] == [late.pk]
