@@ -117,7 +117,9 @@ def test_a_frozen_redis_costs_the_rate_limiter_one_timeout_then_nothing(redis_pr
             first = time.monotonic() - started
             assert 0.4 < first < 1.5  # detected once: one socket timeout
             started = time.monotonic()
-            answers = [allow(key="t:frozen", limit=5, window_seconds=window, when_unavailable=False) for _ in range(100)]
+            answers = [
+                allow(key="t:frozen", limit=5, window_seconds=window, when_unavailable=False) for _ in range(100)
+            ]
             assert answers == [False] * 100  # the caller's choice for an unavailable cache…
             assert time.monotonic() - started < 0.1  # …at once, without touching the socket
             assert breaker.breaker_for(redis_process.url()).state == OPEN
