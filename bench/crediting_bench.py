@@ -52,8 +52,9 @@ INSERT INTO referrals_referralcode (code, is_active, created_at, user_id)
 SELECT 'BENCH' || u.id, true, now(), u.id FROM accounts_user u ORDER BY u.id LIMIT %(referrers)s;
 INSERT INTO referrals_referral (channel, state, reason_code, signals, terms, registered_at, completed_at,
     credit_due_at, updated_at, friend_id, referrer_id, code_id)
-SELECT 'other', 'qualified', '', '{}', %(terms)s::jsonb, now() - interval '3 days', now() - interval '2 days' + g * interval '1 ms',
-    now() - interval '1 day' + g * interval '1 ms', now(), f.id, c.user_id, c.id
+SELECT 'other', 'qualified', '', '{}', %(terms)s::jsonb, now() - interval '3 days',
+    now() - interval '2 days' + g * interval '1 ms', now() - interval '1 day' + g * interval '1 ms', now(),
+    f.id, c.user_id, c.id
 FROM (SELECT g, %(referrers)s + g AS friend_id, 1 + floor(%(referrers)s * power(random(), 2))::int AS k
       FROM generate_series(1, %(referrals)s) g) s
 JOIN accounts_user f ON f.id = (SELECT min(id) FROM accounts_user) - 1 + s.friend_id
