@@ -27,7 +27,7 @@ RETURNS TABLE (
     outcome text, referrer_id bigint, referrer_language text, referrer_country text,
     friend_first_name text, friend_last_name text, value numeric, min_spend numeric, currency text,
     expires_at timestamptz, month date, monthly_limit integer, limit_reached boolean,
-    region_id bigint, quarter date, place integer, tier_reached boolean
+    region_id bigint, quarter date, place integer, tier_reached boolean, acted boolean
 )
 LANGUAGE plpgsql VOLATILE AS $$
 #variable_conflict use_variable
@@ -46,6 +46,7 @@ DECLARE
     v_country text;
     v_milestone_zone text;
 BEGIN
+    acted := false;  -- true only when this call credited or capped the referral
     SELECT * INTO r FROM referrals_referral WHERE id = p_referral FOR UPDATE;
     IF NOT FOUND THEN
         outcome := '';
@@ -159,6 +160,7 @@ BEGIN
             p_now, p_now);
         outcome := 'capped';
     END IF;
+    acted := true;
     RETURN NEXT;
 END
 $$;

@@ -50,12 +50,13 @@ def credit_referral_in_database(*, referral_id: int) -> str:
             quarter,
             place,
             tier_reached,
+            acted,
         ) = cursor.fetchone()
     if outcome == "has_coupon":
         # Cannot happen through crediting; refuse rather than issue a second reward.
         logger.error("referral %s is qualified but already has a reward coupon", referral_id)
         return "qualified"
-    if outcome not in ("credited", "capped"):
+    if not acted:  # missing (""), not qualified (its state) or not due yet ("qualified"): nothing written
         return outcome
     notices: list[Notice] = []
     if outcome == "credited":
