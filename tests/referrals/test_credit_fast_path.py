@@ -49,7 +49,8 @@ def written(referrer_ids: list[int]) -> dict:
             for e in LedgerEntry.objects.filter(member_id__in=referrer_ids).order_by("pk")
         ],
         "referrals": [
-            model_to_dict(r, exclude=["id"]) for r in Referral.objects.filter(referrer_id__in=referrer_ids).order_by("pk")
+            model_to_dict(r, exclude=["id"])
+            for r in Referral.objects.filter(referrer_id__in=referrer_ids).order_by("pk")
         ],
         "timeline": [
             {**model_to_dict(e, exclude=["id"]), "note": _coupon_ids(e.note)}
