@@ -10,9 +10,9 @@ reader's language, money locale and time zone (`accounts.locales.as_member`), wh
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
