@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import AccountDevice, Notification, PhoneVerification, Region, User
+from lib import sqlonce
 
 logger = logging.getLogger(__name__)
 
 
+def _region(country: str) -> QuerySet[Region]:
+    return Region.objects.filter(country=country).order_by("pk")
+
+
 def region_for_country(country: str) -> Region:
     """The country's program settings, or the default region's for unlisted countries."""
-    region = Region.objects.filter(country=(country or "").upper()).first()
-    if region is None:
-        region = Region.objects.get(is_default=True)
-    return region
+    found = sqlonce.instances(_region, (country or "").upper(), limit=1)
+    return found[0] if found else Region.objects.get(is_default=True)
+
+
+def _pending_codes(member_id: int, now: datetime) -> QuerySet[PhoneVerification]:
+    return PhoneVerification.objects.filter(user_id=member_id, used_at__isnull=True, expires_at__gt=now).order_by(
+        "-created_at", "-pk"
+    )
 
 
 def pending_phone_code(*, member: User) -> PhoneVerification | None:
     """The phone code the member was sent last and may still enter (unused, not expired), if any."""
-    return (
-        PhoneVerification.objects.filter(user=member, used_at__isnull=True, expires_at__gt=timezone.now())
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    found = sqlonce.instances(_pending_codes, member.pk, timezone.now(), limit=1)
+    return found[0] if found else None
 
 
 def profile_summary(*, member: User) -> dict:

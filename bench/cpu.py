@@ -59,3 +59,26 @@ def ensure_database(url: str) -> None:
     with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def server_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment a bench runs the portal with: production settings (DEBUG off, so the cached template
+    loader) on `database_url`, plain HTTP on 127.0.0.1, the in-process cache and no broker unless a bench sets
+    them (`settings` are added last)."""
+    env = dict(os.environ)
+    for name in ("REQUIRE_SERVICES", "CACHE_URL", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    env.update(
+        DEBUG="0",
+        SECRET_KEY=env.get("BENCH_SECRET_KEY") or "bench-not-a-secret-" + os.urandom(16).hex(),
+        ALLOWED_HOSTS="127.0.0.1,testserver",
+        DATABASE_URL=database_url,
+        SECURE_COOKIES="0",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_HSTS_SECONDS="0",
+        ORDER_EVENTS_SECRETS="bench-secret",
+        LOG_LEVEL="WARNING",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+        **settings,
+    )
+    return env

@@ -31,7 +31,6 @@ import http.client
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import children, cpu_seconds, ensure_database, postgres_backends
+from cpu import children, cpu_seconds, ensure_database, postgres_backends, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -63,6 +62,7 @@ SMALL_REFERRALS = 20
 # (label, path, whose session: "" none, "big" the member with REFERRALS referrals, "small" the one with 20)
 PAGES = [
     ("bare page (50 rows, 1 query)", "/bench/bare/", ""),
+    ("bare page, raw labels (see bench/urls.py)", "/bench/bare-raw/", ""),
     (f"Invite Friends ({SMALL_REFERRALS} referrals)", "/invite/", "small"),
     (f"Invite Friends ({REFERRALS:,} referrals, page 1)", "/invite/", "big"),
     ("My Coupons (60 coupons + calculator)", "/coupons/", "big"),
@@ -70,24 +70,7 @@ PAGES = [
 
 
 def _env(var_dir: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="bench.bench_settings",
-        DEBUG="0",
-        SECRET_KEY=env.get("BENCH_SECRET_KEY") or secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1",
-        DATABASE_URL=DATABASE_URL,
-        CONN_MAX_AGE="600",
-        SECURE_COOKIES="0",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_HSTS_SECONDS="0",
-        ORDER_EVENTS_SECRETS="bench-secret",
-        LOG_LEVEL="WARNING",
-        VAR_DIR=var_dir,
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("REQUIRE_SERVICES", None)
-    env.pop("CACHE_URL", None)
+    env = server_env(DATABASE_URL, DJANGO_SETTINGS_MODULE="bench.bench_settings", CONN_MAX_AGE="600", VAR_DIR=var_dir)
     if CACHE_URL:
         env["CACHE_URL"] = CACHE_URL
     return env
@@ -262,7 +245,7 @@ def _measure(env: dict[str, str], cookies: dict[str, str], *, pages: list[tuple[
             rows = (
                 body.count("<tr><td>")
                 if not who
-                else body.count('class="card referral-card"') + body.count('<article class="coupon')
+                else body.count('class="card referral-card"') + body.count('<article id="coupon-')
             )
             prepared.append((label, path, cookie, size, rows))
         runs: dict[str, list[dict]] = {label: [] for label, *_ in prepared}
@@ -321,8 +304,6 @@ def main() -> int:
     # First visits: no rendered-page cache and no funnel cache.
     miss_env = {
         **env,
-        "INVITE_PAGE_CACHE_SECONDS": "0",
-        "WALLET_PAGE_CACHE_SECONDS": "0",
         "INVITE_FUNNEL_CACHE_SECONDS": "0",
     }
     try:
@@ -337,8 +318,12 @@ def main() -> int:
         f"best of {ROUNDS} rounds; load average {load_average[0]:.1f} {load_average[1]:.1f} {load_average[2]:.1f}"
     )
     _print(results, "FIRST VISIT (page caches off: what a member meets on a new day, referral or coupon)")
-    bare = results[0]["rps"]
-    print("ratios to the bare page: " + "; ".join(f"{r['page']}: {r['rps'] / bare:.2f}x" for r in results[1:]))
+    bare, raw = results[0]["rps"], results[1]["rps"]
+    print("ratios to the bare page: " + "; ".join(f"{r['page']}: {r['rps'] / bare:.2f}x" for r in results[2:]))
+    print(
+        "ratios to the bare page with raw labels: "
+        + "; ".join(f"{r['page']}: {r['rps'] / raw:.2f}x" for r in results[2:])
+    )
     if hits:
         _print(
             hits,

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cpu import ensure_database
+from cpu import ensure_database, server_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("BENCH_SCALE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_scale")
@@ -35,28 +35,13 @@ BIG_TABLE_ROWS = 10_000
 
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
+    # First visits: no funnel cache.
+    return server_env(
+        DATABASE_URL,
         DJANGO_SETTINGS_MODULE="referral_portal.settings",
-        DATABASE_URL=DATABASE_URL,
-        DEBUG="0",
-        SECRET_KEY="bench-scale-not-a-secret",
-        ALLOWED_HOSTS="testserver,127.0.0.1",
-        SECURE_SSL_REDIRECT="0",
-        SECURE_COOKIES="0",
-        SECURE_HSTS_SECONDS="0",
         STAFF_REQUIRE_2FA="0",
-        ORDER_EVENTS_SECRETS="bench-secret",
-        LOG_LEVEL="WARNING",
-        # First visits: no rendered-page or funnel cache.
-        INVITE_PAGE_CACHE_SECONDS="0",
-        WALLET_PAGE_CACHE_SECONDS="0",
         INVITE_FUNNEL_CACHE_SECONDS="0",
-        PYTHONPATH=str(ROOT),
     )
-    for name in ("REQUIRE_SERVICES", "CACHE_URL", "CELERY_BROKER_URL"):
-        env.pop(name, None)
-    return env
 
 
 MEASURE = r"""

@@ -26,6 +26,15 @@ def bare_page(request: HttpRequest) -> HttpResponse:
     return render(request, "bench/bare.html", {"rows": rows})
 
 
+def bare_page_raw_labels(request: HttpRequest) -> HttpResponse:
+    """The same page printing the stored source and status values instead of their translated labels: Django's
+    `get_FOO_display` hashes every (lazily translated) choice label of the field on each call, which made the bare
+    page itself about 1.8× slower once the labels became translatable (issue 17). The benches report the member
+    pages against both, so neither floor flatters them."""
+    rows = list(Coupon.objects.order_by("id")[:50])
+    return render(request, "bench/bare_raw.html", {"rows": rows})
+
+
 def bare_click(request: HttpRequest) -> HttpResponseRedirect:
     """The floor a click can reach: one INSERT and a 302, through the same middleware (bench/click_bench.py)."""
     IPSighting.objects.create(kind="click", ip_hash="bench-baseline")
@@ -34,6 +43,7 @@ def bare_click(request: HttpRequest) -> HttpResponseRedirect:
 
 urlpatterns = [
     path("bench/bare/", bare_page, name="bench-bare"),
+    path("bench/bare-raw/", bare_page_raw_labels, name="bench-bare-raw"),
     path("bench/bare-click", bare_click, name="bench-bare-click"),
     *portal_urlpatterns,
 ]

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Protocol
 
-from django.db import connection
-from django.db.models import CharField, Count, Expression, Func, Max, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.template.defaultfilters import date as date_filter
 from django.template.defaultfilters import floatformat
 from django.utils import timezone
@@ -25,7 +23,6 @@ from coupons.events import events, running
 from coupons.models import (
     EXPIRY_WARNING,
     Campaign,
-    CoinLedger,
     Coupon,
     CouponKind,
     CouponSource,
@@ -33,6 +30,9 @@ from coupons.models import (
     PromoRedemption,
 )
 from coupons.stacking import CouponInput, PromoInput
+from coupons.titles import GENERATED_TITLES, SYSTEM_TITLES
+from lib import sqlonce
+from lib.i18n import choice_labels
 from lib.money import format_money
 
 # Sources that exist only because of the referral program: not usable where the program is off.
@@ -113,14 +113,18 @@ def resolve_promo_code(*, member: User, code: str) -> PromoInput | None:
 def sale_event_to_share(*, at: datetime, currency: str, within: timedelta) -> Campaign | None:
     """The big sale event worth sharing for (Invite Friends' tips): one running at `at`, else the next one
     starting within `within`; only events in the member's region currency (others are not theirs). One query."""
-    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=at + within)
+    found = sqlonce.instances(_sale_events, currency, at, at + within, limit=1)
+    return found[0] if found else None
+
+
+def _sale_events(currency: str, at: datetime, until: datetime) -> QuerySet[Campaign]:
+    soon = Q(is_active=True, starts_at__gt=at, starts_at__lte=until)
     return (
         events()
         .filter(currency=currency)
         .filter(running(at=at) | soon)
         .order_by("starts_at", "id")  # a running event started before any upcoming one
         .only("name", "starts_at", "ends_at")
-        .first()
     )
 
 
@@ -195,7 +199,40 @@ def _percent_text(percent: Decimal, language: str) -> str:
     return floatformat(percent, "-1")
 
 
-def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
+@dataclass(frozen=True)
+class _Labels:
+    """The words a coupon card prints from its choices and system titles, in one language."""
+
+    kind: dict[str, str]
+    status: dict[str, str]
+    source: dict[str, str]
+    system_titles: dict[str, str]
+    generated_titles: dict[str, str]
+
+    def title(self, title: str, source: str) -> str:
+        """What `Coupon.display_title` prints (`coupons.titles.system_title`, the title, the source's label)."""
+        return (
+            self.system_titles.get(title)
+            or self.generated_titles.get(source)
+            or title
+            or self.source.get(source, source)
+        )
+
+
+# `get_FOO_display()` and the lazy titles translate and hash every choice on each call (≈ 0.5 ms a coupon):
+# the labels are code, the same for every reader of a language, so they are made once per language.
+@lru_cache(maxsize=32)
+def _labels(language: str | None) -> _Labels:
+    return _Labels(
+        kind=choice_labels(CouponKind),
+        status=choice_labels(CouponStatus),
+        source=choice_labels(CouponSource),
+        system_titles={key: str(value) for key, value in SYSTEM_TITLES.items()},
+        generated_titles={key: str(value) for key, value in GENERATED_TITLES.items()},
+    )
+
+
+def _wallet_coupon(coupon: Coupon, at: datetime, tz: tzinfo | None = None) -> WalletCoupon:
     is_usable = coupon.is_usable(at)
     seconds_left = (coupon.expires_at - at).total_seconds()
     # Days rounded up, so a coupon expiring the day after tomorrow reads "2 days" (not 1.99 → 1).
@@ -208,12 +245,13 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         tone = "warning"
     else:
         tone = "info"
+    labels = _labels(get_language())
     if coupon.status == CouponStatus.ACTIVE:
-        state = str(CouponStatus.ACTIVE.label if is_usable else CouponStatus.EXPIRED.label)
+        state = labels.status[CouponStatus.ACTIVE if is_usable else CouponStatus.EXPIRED]
     else:
-        state = coupon.get_status_display()
+        state = labels.status.get(coupon.status, coupon.status)  # what get_status_display() prints
     percent = _percent(coupon.value, coupon.min_spend)
-    expires_local = timezone.localtime(coupon.expires_at)
+    expires_local = timezone.localtime(coupon.expires_at, tz)
     language = get_language() or ""
     return WalletCoupon(
         coupon=coupon,
@@ -225,8 +263,8 @@ def _wallet_coupon(coupon: Coupon, at: datetime) -> WalletCoupon:
         value_text=format_money(coupon.value, coupon.currency),
         min_spend_text=format_money(coupon.min_spend, coupon.currency),
         percent_text=_percent_text(percent, language) if percent is not None else "",
-        title_text=coupon.display_title,
-        kind_label=coupon.get_kind_display(),
+        title_text=labels.title(coupon.title, coupon.source),  # Coupon.display_title
+        kind_label=labels.kind.get(coupon.kind, coupon.kind),
         expiry_text=(
             _("Expires in less than a day")
             if tone == "danger"
@@ -261,6 +299,12 @@ class ReferralMonth(Protocol):
     resets_on: date
 
 
+def _history_count(member_id: int, at: datetime) -> QuerySet:
+    """How many of the member's coupons are history at `at` (used, expired, voided, or past expiry)."""
+    history = Coupon.objects.filter(owner_id=member_id).filter(~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at))
+    return history.order_by().values("owner").annotate(n=Count("id")).values_list("n")
+
+
 def wallet_for(
     *,
     member: User,
@@ -286,12 +330,14 @@ def wallet_for(
         .select_related("store", "campaign")
         .order_by("expires_at", "id")
     )
-    usable = [_wallet_coupon(c, at) for c in usable_qs]
+    tz = timezone.get_current_timezone()
+    usable = [_wallet_coupon(c, at, tz) for c in usable_qs]
     platform = [w for w in usable if w.coupon.kind != CouponKind.STORE]
     store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
 
     history_filter = ~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at)
-    history_count = Coupon.objects.filter(owner=member).filter(history_filter).count()
+    counted = sqlonce.rows(_history_count, member.pk, at)
+    history_count = counted[0][0] if counted else 0
     history: list[WalletCoupon] = []
     if tab == "history":
         history_qs = (
@@ -300,7 +346,7 @@ def wallet_for(
             .select_related("store", "campaign", "used_order")
             .order_by("-expires_at", "-id")[:HISTORY_LIMIT]
         )
-        history = [_wallet_coupon(c, at) for c in history_qs]
+        history = [_wallet_coupon(c, at, tz) for c in history_qs]
 
     shown = {"platform": platform, "store": store, "history": history}[tab]
     return Wallet(
@@ -318,75 +364,3 @@ def wallet_for(
         calculator=savings_calculator(usable, currency=region.currency),
         history_truncated=tab == "history" and history_count > HISTORY_LIMIT,
     )
-
-
-# --------------------------------------------------------------------------- My Coupons content cache
-
-
-# Parts of the version another app adds (the view passes referrals' parts): annotations of the member's User
-# row, where OuterRef("pk") is the member. Called once per process, when the SQL is compiled.
-VersionParts = Callable[[], dict[str, Expression]]
-
-
-def wallet_page_version(*, member: User, also: VersionParts | None = None) -> str:
-    """A string that changes whenever anything My Coupons shows from the database changes: one query.
-
-    What the cached content shows, and what changes its key (`coupons.views.wallet`):
-    - the coupon cards, tab counts, "ready to use", total value and the calculator's rows and totals:
-      the member's coupons' count, their latest issued_at / used_at / voided_at / expired_at /
-      expires_at and their count per status (a new, used, voided, swept or deleted coupon each
-      change one of these; "used on order …" is written with used_at);
-    - coins and their value: User.coins and the member's latest coin ledger id;
-    - what `also` adds: the view adds the referral program's parts ("Referral coupons this month" and the
-      welcome-pending note; see coupons.views);
-    - the region (currency, monthly limit, month's reset): the member's country (here and in the key);
-    - "expires in", badge tones, usable vs expired before the sweep: the clock (the key's minute bucket);
-    - tab, language, money locale and time zone: in the key (the locale also follows a Region's `locale`).
-    What may lag by up to WALLET_PAGE_CACHE_SECONDS: staff edits of a Region's program settings, and
-    renaming a store or an order's external id shown on a card.
-    """
-    sql, params = _wallet_version_sql(connection.vendor, also)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [member.pk if p == _MEMBER_SENTINEL else p for p in params])
-        row = cursor.fetchone()
-    return "|".join(
-        "" if value is None else (value.isoformat() if hasattr(value, "isoformat") else str(value))
-        for value in (row or ())
-    )
-
-
-def version_text(expression) -> Coalesce:
-    """An expression as text, '' for NULL: a part of a one-query page version."""
-    return Coalesce(Cast(expression, CharField()), Value(""))
-
-
-# The member's id while the version query's SQL is compiled (no real id): replaced by the real id on each call.
-_MEMBER_SENTINEL = -7_356_915_013
-
-
-@lru_cache(maxsize=8)
-def _wallet_version_sql(vendor: str, also: VersionParts | None) -> tuple[str, tuple]:
-    """The version query's SQL, compiled by the ORM once per process (compiling it costs more than running it)."""
-    coupon_parts = [version_text(Count("id"))]
-    for name in ("issued_at", "used_at", "voided_at", "expired_at", "expires_at"):
-        coupon_parts.append(version_text(Max(name)))
-    for status in CouponStatus.values:
-        coupon_parts.append(version_text(Count("id", filter=Q(status=status))))
-    # One flat "a || '/' || b || …" (SQL standard; a nested Concat overflows SQLite's parser).
-    joined = Func(*coupon_parts, template="(%(expressions)s)", arg_joiner=" || '/' || ", output_field=CharField())
-    coupons = Coupon.objects.filter(owner=OuterRef("pk")).values("owner").order_by()
-    ledger = CoinLedger.objects.filter(member=OuterRef("pk")).order_by("-id")
-    extra = also() if also is not None else {}
-    query = (
-        User.objects.filter(pk=_MEMBER_SENTINEL)
-        .annotate(
-            # Every coupon part in one scan of the member's coupons (the part that grows).
-            coupons_v=Subquery(coupons.annotate(v=joined).values("v")[:1]),
-            ledger_id=Subquery(ledger.values("id")[:1]),
-            **extra,
-        )
-        .values_list("coupons_v", "coins", "ledger_id", *extra, "country")
-    ).query
-    sql, params = query.get_compiler(connection=connection).as_sql()
-    assert params.count(_MEMBER_SENTINEL) == 1, "the version query takes the member's id once"
-    return sql, tuple(params)

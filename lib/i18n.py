@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import Choices
 from django.utils import formats, timezone
 from django.utils.functional import Promise, lazy
+from django.utils.translation import get_language
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -42,3 +45,18 @@ def local_datetime(value: datetime) -> str:
 def month_year(value: date) -> str:
     """ "December 2026" in the active language."""
     return formats.date_format(value, "YEAR_MONTH_FORMAT")
+
+
+@lru_cache(maxsize=256)
+def _choice_labels(choices_class: type[Choices], language: str | None) -> dict[Any, str]:
+    return {value: str(label) for value, label in choices_class.choices}
+
+
+def choice_labels(choices_class: type[Choices]) -> dict[Any, str]:
+    """{value: label} of a Django `Choices` class in the active language, made once per process and language.
+
+    What `get_FOO_display()` prints without its per-call work (it hashes every lazy label of the field's
+    choices on each call). The labels are code, not data: the same for every reader of one language.
+    Read-only: the dict is shared.
+    """
+    return _choice_labels(choices_class, get_language())

@@ -29,6 +29,7 @@ from babel.messages.pofile import read_po, write_po
 from django.conf import settings
 from django.utils.translation import to_locale
 from django.utils.translation.template import templatize
+from jinja2.ext import babel_extract
 
 BASE_DIR = Path(settings.BASE_DIR)
 LOCALE_DIR = BASE_DIR / "locale"
@@ -72,17 +73,28 @@ def _sources(root: Path) -> Iterator[Path]:
         for path in sorted((root / top).rglob("*")):
             if not path.is_file() or SKIPPED_PARTS & set(path.relative_to(root).parts):
                 continue
-            if path.suffix == ".py" or (path.suffix in TEMPLATE_SUFFIXES and "templates" in path.parts):
+            if path.suffix == ".py" or (path.suffix in TEMPLATE_SUFFIXES and {"templates", "jinja2"} & set(path.parts)):
                 yield path
+
+
+def _jinja2_messages(path: Path) -> Iterator[tuple[int, str, tuple[str | None, ...] | str, list[str]]]:
+    """Jinja2's own Babel extractor, with the environment the portal renders with (its i18n extension)."""
+    with path.open("rb") as fileobj:
+        yield from babel_extract(fileobj, KEYWORDS.keys(), [], {"extensions": "jinja2.ext.i18n", "trimmed": "false"})
 
 
 def _messages_of(path: Path, root: Path) -> Iterator[tuple[int, str | tuple[str, ...], str | None]]:
     text = path.read_text(encoding="utf-8")
-    if path.suffix != ".py":
+    if path.suffix != ".py" and "jinja2" in path.relative_to(root).parts:
+        found = _jinja2_messages(path)
+    elif path.suffix != ".py":
         # Django's own conversion of a template to gettext calls; the filler around them is not Python, so its
         # indentation is dropped for the tokenizer (line numbers stay).
         text = "\n".join(line.lstrip() for line in templatize(text, origin=str(path.relative_to(root))).split("\n"))
-    for lineno, funcname, messages, _comments in extract_python(io.BytesIO(text.encode()), KEYWORDS, [], {}):
+        found = extract_python(io.BytesIO(text.encode()), KEYWORDS, [], {})
+    else:
+        found = extract_python(io.BytesIO(text.encode()), KEYWORDS, [], {})
+    for lineno, funcname, messages, _comments in found:
         spec = KEYWORDS[funcname]
         context = None
         if messages is None:  # a call with a variable (a label written by the code earlier): nothing to extract

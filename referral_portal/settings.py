@@ -107,6 +107,14 @@ TEMPLATES = [
             ],
         },
     },
+    # The main content of the two busiest member pages (Invite Friends, My Coupons): `<app>/jinja2/`, rendered by
+    # the views through this engine; the page around it stays a Django template (referral_portal/jinja2.py).
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"environment": "referral_portal.jinja2.environment"},
+    },
 ]
 
 # --- Database -------------------------------------------------------------
@@ -383,11 +391,6 @@ REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)
 SIGNUP_RATE_LIMIT = env.int("SIGNUP_RATE_LIMIT", default=10)
 # Invite Friends keeps each member's per-channel funnel this long in the cache (docs/performance.md).
 INVITE_FUNNEL_CACHE_SECONDS = env.int("INVITE_FUNNEL_CACHE_SECONDS", default=60)
-# Invite Friends keeps its rendered main content this long, per member, data version and minute (0 = off).
-INVITE_PAGE_CACHE_SECONDS = env.int("INVITE_PAGE_CACHE_SECONDS", default=60)
-# My Coupons keeps its rendered main content (no calculator picks) this long, per member, data version and minute
-# (0 = off).
-WALLET_PAGE_CACHE_SECONDS = env.int("WALLET_PAGE_CACHE_SECONDS", default=60)
 DEVICE_COOKIE_NAME = "rp_device"
 ATTRIBUTION_COOKIE_NAME = "rp_ref"
 

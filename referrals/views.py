@@ -6,7 +6,6 @@ import logging
 from datetime import datetime
 from functools import lru_cache
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -16,7 +15,6 @@ from django.template.loader import render_to_string
 from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_safe
 
@@ -27,16 +25,17 @@ from accounts.locales import region_money_locale_choice
 from accounts.models import PhoneVerification, Region, User
 from accounts.selectors import pending_phone_code, region_for_country
 from coupons.selectors import sale_event_to_share
-from lib import pagecache, ratelimit
+from lib import ratelimit
 from lib.client import client_info, client_ip
-from lib.money import active_money_locale, format_money, use_money_locale
+from lib.money import format_money, use_money_locale
 from referrals import services
 from referrals.cookies import read_attribution, set_attribution_cookie
 from referrals.models import ReferralCode
 from referrals.program import CREDIT_DEADLINE, REMINDER_WINDOW, REMINDERS_PER_FRIEND, SUPPORT_AFTER, hours
 from referrals.readiness import readiness
 from referrals.reasons import FLAGGED_MESSAGE
-from referrals.selectors import cards, funnel, meter, milestones, page_version
+from referrals.selectors import cards, funnel, meter, milestones
+from referrals.selectors import tallies as tallies_of_referrals
 from referrals.selectors.friend import friend_invitation
 from referrals.selectors.links import device_has_account, usable_code
 from referrals.services import attribution
@@ -79,7 +78,8 @@ def _invite_content(
     now: datetime,
     pending_phone: PhoneVerification | None,
 ) -> str:
-    """The page's main content (everything in the content block), with the CSRF placeholder."""
+    """The page's main content (everything in the content block), rendered by the Jinja2 engine
+    (`referrals/jinja2/referrals/_invite_content.html`, referral_portal/jinja2.py)."""
     link = _invite_link(request, code.code)
     region = region_for_country(str(user.country))
     ready = readiness(member=user, region=region)
@@ -92,14 +92,16 @@ def _invite_content(
         if welcome_text
         else _("Join me on the marketplace: sign up with my link and get welcome coupons.")
     )
-    counts = cards.tab_counts(member=user)
+    # One pass over the member's referrals: tab counts, the funnel's referral half, friends on the way.
+    tallies = tallies_of_referrals.referral_tallies(member=user)
+    counts = tallies.tabs
     page = cards.referral_page(member=user, tab=tab, page=page_number, region=region, count=counts[tab])
     # Support's part of each card (its open request) comes from support, joined here.
     open_requests = support_selectors.open_requests_by_referral(referral_ids=[r.pk for r in page.object_list])
     referral_cards = cards.referral_cards(page.object_list, now=now, open_requests=open_requests)
     # The exact counts in the key: a sign-up or a reward shows in the funnel at once (only opens may lag).
     version = "-".join(str(counts[key]) for key in cards.TABS)
-    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version)
+    channels = funnel.cached_channel_funnel(member=user, code=code.code, version=version, referrals=tallies.channels)
     progress = meter.monthly_progress(member=user, now=now, region=region)
     earned = meter.referral_earnings(member=user)
     context = {
@@ -119,7 +121,7 @@ def _invite_content(
         "reward_text": reward_text,
         "welcome_text": welcome_text,
         "progress": progress,
-        "on_the_way": meter.on_the_way(member=user, progress=progress, region=region),
+        "on_the_way": meter.on_the_way(member=user, progress=progress, region=region, friends=tallies.on_the_way),
         "milestone": milestones.milestone_progress(member=user, region=region, now=now),
         "earnings": earned,
         # One definition each (docs/program-rules.md section 9): what "Earned so far" sums is what
@@ -133,9 +135,8 @@ def _invite_content(
         "page": page,
         "cards": referral_cards,
         "credit_deadline_hours": hours(CREDIT_DEADLINE),
-        "csrf_token": pagecache.CSRF_PLACEHOLDER,  # overrides the context processor's token: never cached
     }
-    return render_to_string("referrals/_invite_content.html", context, request=request)
+    return render_to_string("referrals/_invite_content.html", context, request=request, using="jinja2")
 
 
 @require_GET
@@ -148,58 +149,28 @@ def invite(request: HttpRequest) -> HttpResponse:
     a country outside the program) reads what stands in the way, with the phone form right there, and no
     share buttons.
 
-    The main content is kept INVITE_PAGE_CACHE_SECONDS in the shared cache under a key made of the
-    member, their code, tab, page, language, money locale, time zone, country (so the region's readiness),
-    whether the phone is verified and the pending phone code, scheme and host, the current minute and
-    `page_version.invite_page_version` (one query that changes with anything the content shows, support's
-    requests included; its docstring lists what and why). A hit costs the session, the user, the code, the
-    version query and one cache GET (and, without a verified phone, the pending code). Header, messages and CSRF
-    token stay per request; a cache error only means rendering (docs/program-rules.md G1).
+    Rendered on every request, from the data as it is now (no page cache, so nothing can be stale): a constant
+    number of queries whatever the number of friends (tests/perf/test_constant_queries.py), the main content
+    through Jinja2 (docs/performance.md, issue 20).
     """
     user = request.user
     if not user.may_use_program:
         return render(request, "referrals/invite_restricted.html", {"message": FLAGGED_MESSAGE})
     now = timezone.now()
     code = services.ensure_referral_code(member=user)
-    # The rest of readiness (the country's region) is read inside the render: the key carries the country.
     pending_phone = pending_phone_code(member=user) if user.phone_verified_at is None else None
     tab = request.GET.get("tab", "all")
     if tab not in cards.TABS:
         tab = "all"
-    page_number = _page_number(request.GET.get("page"))
-    ttl = settings.INVITE_PAGE_CACHE_SECONDS
-    key = None
-    if ttl > 0:
-        parts = [
-            page_version.invite_page_version(member=user, extra=support_selectors.invite_page_version_parts),
-            tab,
-            page_number,
-            get_language() or "",
-            active_money_locale(),  # language + country, or the region's locale (accounts.locales)
-            timezone.get_current_timezone_name(),
-            str(user.country),
-            "phone" if user.phone_verified_at else "no-phone",
-            str(pending_phone.pk if pending_phone else ""),
-            request.scheme,
-            request.get_host(),
-            now.strftime("%Y%m%d%H%M"),  # "expires in", the crediting / support delays, the month's reset
-        ]
-        key = pagecache.content_key(f"invite:page:v2:{user.pk}:{code.code}", parts)
-    html = pagecache.cached_content(
-        key=key,
-        ttl=ttl,
-        render=lambda: _invite_content(
-            request,
-            user=user,
-            code=code,
-            tab=tab,
-            page_number=page_number,
-            now=now,
-            pending_phone=pending_phone,
-        ),
-        name="invite",
+    html = _invite_content(
+        request,
+        user=user,
+        code=code,
+        tab=tab,
+        page_number=_page_number(request.GET.get("page")),
+        now=now,
+        pending_phone=pending_phone,
     )
-    html = pagecache.with_csrf_token(request, html)
     return render(request, "referrals/invite.html", {"invite_content": mark_safe(html)})  # noqa: S308 - our own render
 
 

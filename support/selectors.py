@@ -1,14 +1,13 @@
-"""What the support pages read (only the member's own requests), and support's part of the Invite Friends page."""
+"""What the support pages read (only the member's own requests), and support's part of the Invite Friends cards."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from django.db.models import Count, Max, OuterRef, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
-from referrals.selectors.page_version import scalar
+from lib import sqlonce
 from support.models import OPEN_STATUSES, SupportRequest
 
 
@@ -22,6 +21,12 @@ def request_for_member(*, member: User, pk: int) -> SupportRequest | None:
     return SupportRequest.objects.select_related("referral", "referral__friend").filter(pk=pk, member=member).first()
 
 
+def _open_requests(*referral_ids: int) -> QuerySet[SupportRequest]:
+    return SupportRequest.objects.filter(referral_id__in=referral_ids, status__in=OPEN_STATUSES).only(
+        "id", "referral_id", "status", "kind", "created_at"
+    )
+
+
 def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, SupportRequest]:
     """The open request of each referral that has one (the first in the staff queue's order): one query, none
     without ids. The Invite Friends cards show its number and status."""
@@ -29,17 +34,7 @@ def open_requests_by_referral(*, referral_ids: Iterable[int]) -> dict[int, Suppo
     if not ids:
         return {}
     found: dict[int, SupportRequest] = {}
-    rows = SupportRequest.objects.filter(referral_id__in=ids, status__in=OPEN_STATUSES).only(
-        "id", "referral_id", "status", "kind", "created_at"
-    )
-    for request in rows:
+    for request in sqlonce.instances(_open_requests, *ids):
         if request.referral_id is not None:  # always, by the filter
             found.setdefault(request.referral_id, request)
     return found
-
-
-def invite_page_version_parts() -> dict[str, Any]:
-    """Support's columns of the Invite Friends version query (`referrals.selectors.page_version`): count and latest
-    change of the support requests on the member's referrals, so a card's request shows at once."""
-    requests = SupportRequest.objects.filter(referral__referrer=OuterRef("pk")).values("referral__referrer")
-    return {"requests_n": scalar(requests, Count("id")), "requests_at": scalar(requests, Max("updated_at"))}

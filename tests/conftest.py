@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -32,7 +33,28 @@ def _redis_reachable(url: str) -> bool:
         return False
 
 
+def _instrument_jinja2() -> None:
+    """The test client's `response.context` and `assertTemplateUsed` for Jinja2 templates too: Django's test setup
+    instruments its own engine only (the `template_rendered` signal); the member pages' content is Jinja2."""
+    from django.template import Context
+    from django.template.backends import jinja2 as backend
+    from django.test.signals import template_rendered
+
+    render = backend.Template.render
+    if getattr(render, "instrumented", False):
+        return
+
+    def instrumented(self, context=None, request=None):
+        template = SimpleNamespace(name=self.origin.template_name, origin=self.origin)
+        template_rendered.send(sender=self, template=template, context=Context(dict(context or {})))
+        return render(self, context, request)
+
+    instrumented.instrumented = True
+    backend.Template.render = instrumented
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _instrument_jinja2()
     config.addinivalue_line(
         "markers", "member(signed_in=True, **fields): how the `member` fixture's member looks (UserFactory fields)"
     )

@@ -8,7 +8,6 @@
 - meter:        this program month's count against the limit, and what the member earned;
 - funnel:       clicks → sign-ups → first orders → coupons per share channel (cached);
 - cards:        the Invite Friends tabs and referral cards;
-- page_version: the one-query version of everything Invite Friends shows (its page-cache key);
 - behaviour:    the staff's behaviour panel on a referrer.
 
 Every function runs a fixed number of queries, whatever the number of referrals or clicks.

@@ -7,7 +7,7 @@ and passes it to `referral_cards`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, time, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import CouponStatus
+from lib.i18n import choice_labels
 from lib.money import format_money
 from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
 from referrals.models import Channel, Referral, ReferralEvent
@@ -51,6 +52,7 @@ def tab_counts(*, member: User) -> dict[str, int]:
     return Referral.objects.filter(referrer=member).aggregate(**aggregates)
 
 
+@lru_cache(maxsize=64)  # an expression is copied when a query resolves it: built once per limit
 def _month_ordinal(limit: int) -> Case:
     """For a capped referral: its number among the month's counted referrals, "your 11th in November 2026".
 
@@ -156,14 +158,9 @@ _TIMELINE_TONES: dict[str, str] = {
 }
 
 
-# Choice labels by value: `get_FOO_display()` rebuilds a dict of every choice on each call.
-_STATE_LABELS = dict(ReferralState.choices)
-_CHANNEL_LABELS = dict(Channel.choices)
-
-
-def _label(labels: dict, value: str) -> str:
-    """What `get_FOO_display()` prints: the choice's label, else the raw value."""
-    return str(labels.get(value, value))
+def _label(labels: dict[str, str], value: str) -> str:
+    """What `get_FOO_display()` prints: the choice's label, else the raw value (`labels`: `choice_labels`)."""
+    return labels.get(value, value)
 
 
 @lru_cache(maxsize=1024)
@@ -172,15 +169,23 @@ def _day_text(day: date, language: str) -> str:
     return date_filter(day, "DATE_FORMAT")
 
 
-def _local_day(value: datetime) -> str:
-    """What `{{ value|date:"DATE_FORMAT" }}` prints in the active time zone and language."""
-    return _day_text(timezone.localtime(value).date(), get_language() or "")
+@lru_cache(maxsize=4096)
+def _time_text(value: time, language: str) -> str:
+    """`{{ value|time:"TIME_FORMAT" }}`, once per time of day and language (the key carries the language)."""
+    return time_format(value, "TIME_FORMAT")
 
 
-def _local_minute(value: datetime) -> str:
-    """The day (DATE_FORMAT) and the time (TIME_FORMAT) in the active time zone and language."""
-    local = timezone.localtime(value)
-    return f"{_day_text(local.date(), get_language() or '')}, {time_format(local.time(), 'TIME_FORMAT')}"
+def _local_day(value: datetime, tz: tzinfo | None = None) -> str:
+    """What `{{ value|date:"DATE_FORMAT" }}` prints in the active time zone (or `tz`) and language."""
+    return _day_text(timezone.localtime(value, tz).date(), get_language() or "")
+
+
+def _local_minute(value: datetime, tz: tzinfo | None = None) -> str:
+    """The day (DATE_FORMAT) and the time (TIME_FORMAT) in the active time zone (or `tz`) and language."""
+    local = timezone.localtime(value, tz)
+    language = get_language() or ""
+    # TIME_FORMAT prints at most seconds: the key drops the microseconds, so the cache is shared.
+    return f"{_day_text(local.date(), language)}, {_time_text(local.time().replace(microsecond=0), language)}"
 
 
 def referral_cards(
@@ -192,29 +197,32 @@ def referral_cards(
     id to its open support request (`support.selectors.open_requests_by_referral`).
     """
     open_requests = open_requests or {}
+    tz = timezone.get_current_timezone()  # once, not per date
+    state_labels = choice_labels(ReferralState)
+    channel_labels = choice_labels(Channel)
     cards = []
     for r in referrals:
         x = explain(r, now=now)
         signed_up = _("Signed up %(day)s via %(channel)s") % {
-            "day": _local_day(r.registered_at),
-            "channel": _label(_CHANNEL_LABELS, r.channel),
+            "day": _local_day(r.registered_at, tz),
+            "channel": _label(channel_labels, r.channel),
         }
         if r.completed_at:
-            order_text = " · " + _("first order completed %(when)s") % {"when": _local_minute(r.completed_at)}
+            order_text = " · " + _("first order completed %(when)s") % {"when": _local_minute(r.completed_at, tz)}
         elif r.order_placed_at:
-            order_text = " · " + _("first order placed %(day)s") % {"day": _local_day(r.order_placed_at)}
+            order_text = " · " + _("first order placed %(day)s") % {"day": _local_day(r.order_placed_at, tz)}
         else:
             order_text = ""
         timeline = []
         for e in r.events.all():
-            label = _label(_STATE_LABELS, e.to_state)
+            label = _label(state_labels, e.to_state)
             if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
                 label = f"{label} — {staff_label(e.reason_code)}"
             timeline.append(
                 {
                     "tone": _TIMELINE_TONES.get(e.to_state, "info"),
-                    "iso": timezone.localtime(e.occurred_at).isoformat(),  # the `c` date format
-                    "when": _local_minute(e.occurred_at),
+                    "iso": timezone.localtime(e.occurred_at, tz).isoformat(),  # the `c` date format
+                    "when": _local_minute(e.occurred_at, tz),
                     "label": label,
                 }
             )
@@ -224,7 +232,7 @@ def referral_cards(
                 "pk": r.pk,
                 "friend_name": mask_name(r.friend.first_name, r.friend.last_name),
                 "state": r.state,
-                "state_label": _label(_STATE_LABELS, r.state),
+                "state_label": _label(state_labels, r.state),
                 "signed_up": signed_up + order_text,
                 "terms_text": terms_text(r),
                 "second_chance_text": (
@@ -242,7 +250,7 @@ def referral_cards(
                 ),
                 "is_credited": r.state == ReferralState.CREDITED,
                 "steps": _tracker(r),
-                "coupon": _reward_coupon(r),
+                "coupon": _reward_coupon(r, tz),
                 # A friend who signed up and has not ordered: the member may send a pre-written reminder.
                 "can_remind": r.state == ReferralState.REGISTERED,
                 "explanation": x,
@@ -257,15 +265,22 @@ def referral_cards(
 def _tracker(r: Referral) -> list[dict]:
     """The card's compact tracker: signed up → first order → completed → coupon, each step done or not."""
     ended = r.state in NOT_CREDITED_STATES
+    signed_up, first_order, completed, no_coupon, coupon = _tracker_labels(get_language())
     return [
-        {"label": _("Signed up"), "done": True},
-        {"label": _("First order"), "done": r.order_placed_at is not None or r.completed_at is not None},
-        {"label": _("Completed"), "done": r.completed_at is not None},
-        {"label": _("No coupon") if ended else _("Coupon"), "done": r.state == ReferralState.CREDITED, "ended": ended},
+        {"label": signed_up, "done": True},
+        {"label": first_order, "done": r.order_placed_at is not None or r.completed_at is not None},
+        {"label": completed, "done": r.completed_at is not None},
+        {"label": no_coupon if ended else coupon, "done": r.state == ReferralState.CREDITED, "ended": ended},
     ]
 
 
-def _reward_coupon(r: Referral) -> dict | None:
+@lru_cache(maxsize=32)
+def _tracker_labels(language: str | None) -> tuple[str, str, str, str, str]:
+    """The tracker's step labels in one language (the key carries the language `_` reads)."""
+    return (_("Signed up"), _("First order"), _("Completed"), _("No coupon"), _("Coupon"))
+
+
+def _reward_coupon(r: Referral, tz: tzinfo | None = None) -> dict | None:
     """A credited card's coupon: value, expiry, and the link to it in My Coupons (None without one)."""
     if r.state != ReferralState.CREDITED:
         return None
@@ -278,10 +293,10 @@ def _reward_coupon(r: Referral) -> dict | None:
     return {
         "pk": coupon.pk,
         "value_text": format_money(coupon.value, coupon.currency),
-        "expires_on": _local_day(coupon.expires_at),
-        "expires_iso": timezone.localtime(coupon.expires_at).isoformat(),
+        "expires_on": _local_day(coupon.expires_at, tz),
+        "expires_iso": timezone.localtime(coupon.expires_at, tz).isoformat(),
         "is_usable": usable,
-        "status_label": str(CouponStatus(coupon.status).label),
+        "status_label": choice_labels(CouponStatus)[coupon.status],
         "url": f"{reverse('coupons:wallet')}?tab={tab}#coupon-{coupon.pk}",
     }
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
 from accounts.selectors import region_for_country
+from lib import sqlonce
 from referrals.eligibility import welcome_package_due
 from referrals.explain import friend_signup_notice as notice_words
 from referrals.models import Referral, ReferralEvent
@@ -49,9 +50,13 @@ def review_opened_at_signup(*, referral: Referral) -> bool:
     return Referral.objects.filter(_under_review_since_signup(), pk=referral.pk).exists()
 
 
+def _pending_welcome(friend_id: int) -> QuerySet:
+    return Referral.objects.filter(_under_review_since_signup(), friend_id=friend_id).order_by().values_list("pk")
+
+
 def welcome_package_pending(*, friend: User) -> bool:
     """The friend joined through a link and their welcome coupons wait for a staff review (opened at sign-up)."""
-    return Referral.objects.filter(_under_review_since_signup(), friend=friend).exists()
+    return bool(sqlonce.rows(_pending_welcome, friend.pk, limit=1))
 
 
 # Medium signals a verified, never-used phone of the account's country answers (docs/program-rules.md section 2).

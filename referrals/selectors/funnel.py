@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from lib import sqlonce
+from lib.i18n import choice_labels
 from referrals.models import Channel, Click, ClickTally, Referral
 from referrals.reasons import ReasonCode, ReferralState
 
@@ -42,9 +45,81 @@ class Funnel:
         return [r for r in self.rows if r.clicks or r.signups]
 
 
-def channel_funnel(*, member: User) -> Funnel:
-    """Clicks → sign-ups → first orders → coupons per channel: two aggregate queries."""
-    labels = dict(Channel.choices)
+# What the funnel counts over a member's referrals, per channel and state (also read by `tallies.referral_tallies`,
+# which derives the tab counts from the same rows): the states' counts come from the grouping, the rest from these.
+REFERRAL_COUNTS = {
+    "n": Count("id"),
+    # A first order: placed, or known only by its completion (the tracker's definition too).
+    "ordered": Count("id", filter=Q(order_placed_at__isnull=False) | Q(completed_at__isnull=False)),
+    "already": Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),
+}
+
+
+class StateCounts(NamedTuple):
+    """`REFERRAL_COUNTS` of the member's referrals of one channel and state."""
+
+    channel: str
+    state: str
+    n: int
+    ordered: int
+    already: int
+
+
+class ChannelCounts(NamedTuple):
+    """The funnel's counts of one channel."""
+
+    channel: str
+    n: int
+    ordered: int
+    credited: int
+    awaiting: int  # signed up, no order yet
+    already: int
+
+
+def by_channel_and_state(member_id: int) -> QuerySet:
+    """The member's referrals' `REFERRAL_COUNTS` per channel and state (`StateCounts` rows)."""
+    return (
+        Referral.objects.filter(referrer_id=member_id)
+        .values("channel", "state")
+        .annotate(**REFERRAL_COUNTS)
+        .order_by()
+        .values_list("channel", "state", *REFERRAL_COUNTS)
+    )
+
+
+def channel_counts(rows: list[StateCounts]) -> list[ChannelCounts]:
+    """The funnel's counts per channel from the per-state rows (in the order of the channels' first rows)."""
+    channels: dict[str, list[int]] = {}
+    for row in rows:
+        n, ordered, credited, awaiting, already = channels.setdefault(row.channel, [0, 0, 0, 0, 0])
+        channels[row.channel] = [
+            n + row.n,
+            ordered + row.ordered,
+            credited + (row.n if row.state == ReferralState.CREDITED else 0),
+            awaiting + (row.n if row.state == ReferralState.REGISTERED else 0),
+            already + row.already,
+        ]
+    return [ChannelCounts(channel, *counts) for channel, counts in channels.items()]
+
+
+def referral_counts(*, member: User) -> list[ChannelCounts]:
+    """The funnel's counts of the member's referrals per channel: one query."""
+    return channel_counts([StateCounts(*row) for row in sqlonce.rows(by_channel_and_state, member.pk)])
+
+
+def _clicks_by_channel(member_id: int) -> QuerySet:
+    """Raw clicks per channel plus the pruned ones' tally (`lib.sqlonce`: compiled once per process)."""
+    raw = Click.objects.filter(referral_code__user_id=member_id).values("channel").annotate(n=Count("id")).order_by()
+    tallied = (
+        ClickTally.objects.filter(referral_code__user_id=member_id).values("channel").annotate(n=F("clicks")).order_by()
+    )
+    return raw.union(tallied, all=True).values_list("channel", "n")
+
+
+def channel_funnel(*, member: User, referrals: list[ChannelCounts] | None = None) -> Funnel:
+    """Clicks → sign-ups → first orders → coupons per channel: two aggregate queries (one when the referrals'
+    counts are given, from `referral_counts` or `tallies.referral_tallies`)."""
+    labels = choice_labels(Channel)
     rows: dict[str, ChannelFunnel] = {}
 
     def row(channel: str) -> ChannelFunnel:
@@ -55,30 +130,17 @@ def channel_funnel(*, member: User) -> Funnel:
     # A referral keeps the channel of the link it came through, so "opens without a sign-up" is opens minus
     # sign-ups, per channel (no per-click EXISTS probe). Raw clicks, plus the clicks the retention job removed
     # and counted per channel (referrals.services.retention), in one query.
-    raw = Click.objects.filter(referral_code__user=member).values("channel").annotate(n=Count("id")).order_by()
-    tallied = ClickTally.objects.filter(referral_code__user=member).values("channel").annotate(n=F("clicks")).order_by()
-    for channel, n in raw.union(tallied, all=True).values_list("channel", "n"):
+    for channel, n in sqlonce.rows(_clicks_by_channel, member.pk):
         row(channel).clicks += n
 
-    referrals = (
-        Referral.objects.filter(referrer=member)
-        .values("channel")
-        .annotate(
-            n=Count("id"),
-            # A first order: placed, or known only by its completion (the tracker's definition too).
-            ordered=Count("id", filter=Q(order_placed_at__isnull=False) | Q(completed_at__isnull=False)),
-            credited=Count("id", filter=Q(state=ReferralState.CREDITED)),
-            awaiting=Count("id", filter=Q(state=ReferralState.REGISTERED)),
-            already=Count("id", filter=Q(reason_code=ReasonCode.ALREADY_REGISTERED)),
-        )
-        .order_by()
-    )
+    if referrals is None:
+        referrals = referral_counts(member=member)
     already = 0
     for f in referrals:
-        r = row(f["channel"])
-        r.signups, r.first_orders, r.coupons = f["n"], f["ordered"], f["credited"]
-        r.awaiting_first_order = f["awaiting"]
-        already += f["already"]
+        r = row(f.channel)
+        r.signups, r.first_orders, r.coupons = f.n, f.ordered, f.credited
+        r.awaiting_first_order = f.awaiting
+        already += f.already
     for r in rows.values():
         if r.channel == Channel.TYPED:
             # A code typed at sign-up opened no link: the row has sign-ups only.
@@ -102,7 +164,9 @@ def channel_funnel(*, member: User) -> Funnel:
     return Funnel(rows=ordered_rows, total=total, rejected_already_registered=already)
 
 
-def cached_channel_funnel(*, member: User, code: str, version: str = "") -> Funnel:
+def cached_channel_funnel(
+    *, member: User, code: str, version: str = "", referrals: list[ChannelCounts] | None = None
+) -> Funnel:
     """`channel_funnel`, kept INVITE_FUNNEL_CACHE_SECONDS in the shared cache (0 turns the cache off).
 
     The two aggregates read every click and referral the member ever had, so they are the part of
@@ -113,16 +177,16 @@ def cached_channel_funnel(*, member: User, code: str, version: str = "") -> Funn
     """
     ttl = settings.INVITE_FUNNEL_CACHE_SECONDS
     if ttl <= 0:
-        return channel_funnel(member=member)
+        return channel_funnel(member=member, referrals=referrals)
     # The channel labels are words: one entry per language.
     key = f"invite:funnel:v4:{member.pk}:{code}:{get_language() or ''}:{version}"
     try:
         funnel = cache.get(key)
     except Exception:  # the cache only speeds the page up (docs/program-rules.md G1)
         logger.warning("invite funnel cache unavailable; reading the database", exc_info=True)
-        return channel_funnel(member=member)
+        return channel_funnel(member=member, referrals=referrals)
     if funnel is None:
-        funnel = channel_funnel(member=member)
+        funnel = channel_funnel(member=member, referrals=referrals)
         try:
             cache.set(key, funnel, timeout=ttl)
         except Exception:  # same: a cache failure never fails the page

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import Coupon, CouponSource, CouponStatus
+from lib import sqlonce
 from referrals.models import MonthlyRewardCounter, Referral
 from referrals.program import next_program_month, program_month
 from referrals.reasons import ReferralState
@@ -49,13 +50,16 @@ class MonthlyProgress:
         return not self.is_full and self.count >= self.limit - NEAR_LIMIT
 
 
+def _counter(member_id: int, month: date) -> QuerySet:
+    return MonthlyRewardCounter.objects.filter(referrer_id=member_id, month=month).order_by("pk").values_list("count")
+
+
 def monthly_progress(*, member: User, now: datetime, region: Region | None = None) -> MonthlyProgress:
     """Coupons credited this program month (the counter row is the authority) and when it resets."""
     region = region or region_for_country(str(member.country))
     month = program_month(at=now, time_zone=region.time_zone)
-    count = (
-        MonthlyRewardCounter.objects.filter(referrer=member, month=month).values_list("count", flat=True).first() or 0
-    )
+    found = sqlonce.rows(_counter, member.pk, month, limit=1)
+    count = (found[0][0] if found else 0) or 0
     return MonthlyProgress(
         count=count,
         limit=region.monthly_limit,
@@ -65,16 +69,20 @@ def monthly_progress(*, member: User, now: datetime, region: Region | None = Non
     )
 
 
-def referral_earnings(*, member: User) -> list[tuple[str, Decimal, int]]:
-    """(currency, total value, coupons) of the member's referral coupons, reversed ones excluded."""
-    rows = (
-        Coupon.objects.filter(owner=member, source=CouponSource.REFERRAL)
+def _earnings(member_id: int) -> QuerySet:
+    return (
+        Coupon.objects.filter(owner_id=member_id, source=CouponSource.REFERRAL)
         .exclude(status=CouponStatus.VOIDED)
         .values("currency")
         .annotate(total=Sum("value"), n=Count("id"))
         .order_by("currency")
+        .values_list("currency", "total", "n")
     )
-    return [(r["currency"], r["total"], r["n"]) for r in rows]
+
+
+def referral_earnings(*, member: User) -> list[tuple[str, Decimal, int]]:
+    """(currency, total value, coupons) of the member's referral coupons, reversed ones excluded."""
+    return [(currency, total, n) for currency, total, n in sqlonce.rows(_earnings, member.pk)]
 
 
 def coupons_earned(earnings: list[tuple[str, Decimal, int]]) -> int:
@@ -93,21 +101,34 @@ class OnTheWay:
     currency: str
 
 
-def on_the_way(*, member: User, progress: MonthlyProgress, region: Region) -> OnTheWay:
-    """Money on the way: the member's referrals in ON_THE_WAY_STATES (one query), each worth the reward its frozen
-    terms promise (`referrals.terms`; the member's region for one without a snapshot), the first due filling the
-    remaining slots."""
-    snapshots = list(
-        Referral.objects.filter(referrer=member, state__in=ON_THE_WAY_STATES)
+def _on_the_way_terms(member_id: int) -> QuerySet:
+    """The terms of the member's referrals on the way, the first due first."""
+    return (
+        Referral.objects.filter(referrer_id=member_id, state__in=ON_THE_WAY_STATES)
         .order_by(F("credit_due_at").asc(nulls_last=True), F("order_placed_at").asc(nulls_last=True), "id")
-        .values_list("terms", flat=True)
+        .values_list("terms")
     )
-    coupons = min(len(snapshots), progress.remaining)
+
+
+def on_the_way(*, member: User, progress: MonthlyProgress, region: Region, friends: int | None = None) -> OnTheWay:
+    """Money on the way: the member's referrals in ON_THE_WAY_STATES, each worth the reward its frozen terms promise
+    (`referrals.terms`; the member's region for one without a snapshot), the first due filling the remaining slots.
+
+    One query, which reads the terms of the first `remaining` only when `friends` (how many are in those states,
+    e.g. from `tallies.referral_tallies`) is given, and none when no slot or no friend is left.
+    """
+    if friends is None:
+        snapshots = [terms for (terms,) in sqlonce.rows(_on_the_way_terms, member.pk)]
+        friends = len(snapshots)
+    else:
+        wanted = min(friends, progress.remaining)
+        snapshots = [terms for (terms,) in sqlonce.rows(_on_the_way_terms, member.pk, limit=wanted)] if wanted else []
+    coupons = min(friends, progress.remaining)
     today = reward_from_region(region)
     due = [frozen_reward(snapshot) if snapshot else today for snapshot in snapshots[:coupons]]
     # A snapshot in another currency (the member has since moved to another region) is not added into this one.
     amount = sum((terms.reward_amount for terms in due if terms.currency == region.currency), Decimal("0"))
-    return OnTheWay(friends=len(snapshots), coupons=coupons, amount=amount, currency=region.currency)
+    return OnTheWay(friends=friends, coupons=coupons, amount=amount, currency=region.currency)
 
 
 def counted_this_month(*, now: datetime) -> int:

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.db.models import QuerySet
+
 from accounts.models import Region, User
+from lib import sqlonce
 from referrals.models import MilestoneAward, MilestoneTier, QuarterCreditCounter
 from referrals.program import next_program_quarter, program_quarter
 
@@ -31,9 +34,13 @@ class MilestoneProgress:
         return min(100, round(100 * self.credited / self.next_friends)) if self.next_friends else 100
 
 
+def _active_tiers(region_id: int) -> QuerySet:
+    return MilestoneTier.objects.filter(region_id=region_id, is_active=True).order_by("friends")
+
+
 def milestone_progress(*, member: User, region: Region, now: datetime) -> MilestoneProgress | None:
     """This quarter's progress toward the region's active milestones (three queries), or None if there are none."""
-    tiers = list(MilestoneTier.objects.filter(region=region, is_active=True).order_by("friends"))
+    tiers = sqlonce.instances(_active_tiers, region.pk)
     if not tiers:
         return None
     quarter = program_quarter(at=now, time_zone=region.time_zone)

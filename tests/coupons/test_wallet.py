@@ -22,13 +22,6 @@ D = Decimal
 URL = "/coupons/"
 
 
-@pytest.fixture(autouse=True)
-def no_page_cache(settings):
-    """These tests read the rendered context and count a render's queries; the content cache has its own
-    tests (test_wallet_cache.py)."""
-    settings.WALLET_PAGE_CACHE_SECONDS = 0
-
-
 def test_wallet_url_name():
     assert reverse("coupons:wallet") == URL
 

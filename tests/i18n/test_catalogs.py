@@ -38,9 +38,14 @@ def test_the_compiled_catalog_is_what_its_source_compiles_to(language):
 
 def test_extraction_reads_templates_and_python_with_plurals_and_placeholders():
     messages = {m.id if isinstance(m.id, str) else m.id[0]: m for m in catalogs.extract() if m.id}
-    # A template's blocktranslate with count (referrals/templates/referrals/_invite_content.html) ...
+    # A Jinja2 template's trans with pluralize (referrals/jinja2/referrals/_invite_content.html), the msgid Django's
+    # blocktranslate gave it before, so one catalog serves both engines ...
     opens = messages["%(opens)s link open did not lead to a sign-up (yet). We never show who opened your link."]
     assert opens.id[1].startswith("%(opens)s link opens")
+    assert "referrals/jinja2/referrals/_invite_content.html" in {path for path, _line in opens.locations}
+    # ... a Django template's blocktranslate with count (templates/_form.html) ...
+    errors = messages["Please correct this before you go on:"]
+    assert errors.id[1] == "Please correct these %(count)s things before you go on:"
     # ... a Python ngettext (referrals/program.py) and a lazy module-level sentence (referrals/reasons.py).
     assert messages["%(count)s hour"].id == ("%(count)s hour", "%(count)s hours")
     assert "For security reasons, your request cannot be processed." in messages

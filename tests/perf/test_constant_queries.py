@@ -38,8 +38,6 @@ STATES = [
 
 @pytest.fixture(autouse=True)
 def _first_visits(settings):
-    settings.INVITE_PAGE_CACHE_SECONDS = 0
-    settings.WALLET_PAGE_CACHE_SECONDS = 0
     settings.INVITE_FUNNEL_CACHE_SECONDS = 0
 
 

@@ -1,0 +1,126 @@
+"""A fixed-shape ORM query compiled to SQL once per connection, then run with each call's values.
+
+Building and compiling a QuerySet (filters, aggregates with FILTER clauses, subqueries) costs more Python than
+PostgreSQL spends running a small page query (docs/performance.md, issue 20). For a query whose shape never
+changes — only a member's id, a time, a country do — `rows(build, *values)` asks `build(*sentinels)` for the
+QuerySet once per database connection (so once per worker thread and process), keeps its SQL, where each
+sentinel landed among the parameters and the fields' converters, and on every call sends that SQL with the
+sentinels replaced by the values, adapted as the ORM adapts them (datetimes, dates). `instances` makes model
+instances of a plain (no `select_related`) query the way the ORM does.
+
+`build` must use each value only as a lookup's right-hand side (`filter(referrer_id=v)`, `expires_at__gt=v`),
+not in Python arithmetic or in slicing; pass a computed bound as a value of its own. A value the compiled
+parameters do not contain exactly once per use is refused when the SQL is compiled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model, QuerySet
+
+Build = Callable[..., QuerySet[Any, Any]]
+
+
+def _sentinel(index: int, value: object) -> object:
+    """A value of `value`'s type that no real call uses, distinct per position."""
+    if isinstance(value, bool):
+        raise TypeError("sqlonce: a boolean changes the SQL's shape, not a parameter")
+    if isinstance(value, int):
+        return -7_356_915_017 - index
+    if isinstance(value, str):
+        return f"\x00sqlonce-{index}"
+    if isinstance(value, datetime):
+        return datetime(1901, 2, 3, 4, 5, 6, 700_000 + index, tzinfo=UTC)
+    if isinstance(value, date):
+        return date(1901, 2, 3 + index)
+    raise TypeError(f"sqlonce: no sentinel for {type(value).__name__}")
+
+
+def _adapt(connection: Any, value: object) -> object:
+    """A value as the ORM sends it for a DateTimeField / DateField lookup (SQLite: text; PostgreSQL: itself)."""
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    if isinstance(value, date):
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    params: tuple[Any, ...]
+    slots: tuple[int | None, ...]  # for each parameter: the index of the value it takes, or None (a constant)
+    converters: dict[int, Any]
+    compiler: Any
+    model: type[Model] | None
+    attnames: tuple[str, ...]
+
+
+def _compile(connection: Any, build: Build, values: tuple[object, ...]) -> _Compiled:
+    sentinels = [_sentinel(i, v) for i, v in enumerate(values)]
+    queryset = build(*sentinels)
+    compiler = queryset.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    adapted = [_adapt(connection, s) for s in sentinels]
+    slots: list[int | None] = []
+    for p in params:
+        found = [i for i, a in enumerate(adapted) if type(p) is type(a) and p == a]
+        slots.append(found[0] if found else None)
+    for i in range(len(values)):
+        if i not in slots:
+            raise ValueError(f"sqlonce: {build.__qualname__} does not use value {i} as a parameter")
+    select = [column for column, _sql, _alias in compiler.select]
+    converters = compiler.get_converters(select)
+    model, attnames = None, ()
+    klass_info = compiler.klass_info
+    if klass_info is not None and not queryset.query.values_select and not queryset.query.annotation_select:
+        if compiler.query.select_related:
+            raise ValueError("sqlonce: select_related is not supported")
+        model = klass_info["model"]
+        attnames = tuple(column.target.attname for column in select)
+    return _Compiled(sql, tuple(params), tuple(slots), converters, compiler, model, attnames)
+
+
+def _run(build: Build, values: tuple[object, ...], limit: int | None) -> tuple[_Compiled, list[Any]]:
+    connection = connections[DEFAULT_DB_ALIAS]  # the thread's own connection object, which keeps the cache
+    cache = connection.__dict__.setdefault("_sqlonce", {})
+    key = (build, len(values))  # a list of ids (`pk__in`) compiles once per length
+    compiled = cache.get(key)
+    if compiled is None:
+        compiled = cache[key] = _compile(connection, build, values)
+    params: list[Any] = [
+        p if slot is None else _adapt(connection, values[slot])
+        for p, slot in zip(compiled.params, compiled.slots, strict=True)
+    ]
+    sql = compiled.sql
+    if limit is not None:
+        sql, params = f"{sql} LIMIT %s", [*params, limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    if compiled.converters:
+        fetched = list(compiled.compiler.apply_converters(fetched, compiled.converters))
+    return compiled, fetched
+
+
+def rows(build: Build, *values: object, limit: int | None = None) -> list[tuple[Any, ...]]:
+    """The rows of `build(*values)` (a `values_list` query), converted as the ORM converts them; `limit` adds a
+    LIMIT (the query must not be sliced). One round trip; the SQL compiled once per connection."""
+    _compiled, fetched = _run(build, values, limit)
+    return [tuple(row) for row in fetched]
+
+
+def instances(build: Build, *values: object, limit: int | None = None) -> list[Any]:
+    """The model instances of `build(*values)` (a plain query of one model: `only()` is fine, `select_related`
+    is not), as the ORM makes them. One round trip; the SQL compiled once per connection."""
+    compiled, fetched = _run(build, values, limit)
+    if compiled.model is None:
+        raise ValueError(f"sqlonce: {build.__qualname__} is not a query of model instances")
+    from_db = compiled.model.from_db
+    alias = connections[DEFAULT_DB_ALIAS].alias
+    return [from_db(alias, compiled.attnames, tuple(row)) for row in fetched]
