@@ -30,7 +30,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cpu import children, cpu_seconds, postgres_backends
-from crediting_bench import SEED
+from crediting_bench import SEED, seed_params
 from sweepdb import PY, ROOT, bench_env, fresh_database, setup_django, sql
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_celery")
@@ -130,7 +130,7 @@ def main() -> int:
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         for statement in SEED.split(";\n"):
             if statement.strip():
-                sql(conn, statement, {"referrers": max(1, TASKS // 10), "referrals": TASKS})
+                sql(conn, statement, seed_params(max(1, TASKS // 10), TASKS))
     ids = reset_referrals()
 
     def publish_noop():

@@ -44,21 +44,33 @@ TABLES = (
 SEED = """
 SELECT setseed(0.19) WHERE %(referrers)s > 0;
 INSERT INTO accounts_user (password, is_superuser, email, email_normalized, first_name, last_name, country, language,
-    currency, time_zone, phone, status, status_reason, coins, is_staff, is_active, date_joined, level, level_points)
-SELECT '!', false, 'm' || g || '@bench.example', 'm' || g || '@bench.example', 'Friend' || g, '', 'US', 'en', 'USD',
+    time_zone, phone, status, status_reason, coins, is_staff, is_active, date_joined, level, level_points)
+SELECT '!', false, 'm' || g || '@bench.example', 'm' || g || '@bench.example', 'Friend' || g, '', 'US', 'en',
     'UTC', '', 'active', '', 0, false, true, now() - interval '60 days', 'silver', 0
 FROM generate_series(1, %(referrers)s + %(referrals)s) g;
 INSERT INTO referrals_referralcode (code, is_active, created_at, user_id)
 SELECT 'BENCH' || u.id, true, now(), u.id FROM accounts_user u ORDER BY u.id LIMIT %(referrers)s;
-INSERT INTO referrals_referral (channel, state, reason_code, signals, registered_at, completed_at, credit_due_at,
-    updated_at, friend_id, referrer_id, code_id)
-SELECT 'other', 'qualified', '', '{}', now() - interval '3 days', now() - interval '2 days' + g * interval '1 ms',
-    now() - interval '1 day' + g * interval '1 ms', now(), f.id, c.user_id, c.id
+INSERT INTO referrals_referral (channel, state, reason_code, signals, terms, registered_at, completed_at,
+    credit_due_at, updated_at, friend_id, referrer_id, code_id)
+SELECT 'other', 'qualified', '', '{}', %(terms)s::jsonb, now() - interval '3 days',
+    now() - interval '2 days' + g * interval '1 ms', now() - interval '1 day' + g * interval '1 ms', now(),
+    f.id, c.user_id, c.id
 FROM (SELECT g, %(referrers)s + g AS friend_id, 1 + floor(%(referrers)s * power(random(), 2))::int AS k
       FROM generate_series(1, %(referrals)s) g) s
 JOIN accounts_user f ON f.id = (SELECT min(id) FROM accounts_user) - 1 + s.friend_id
 JOIN referrals_referralcode c ON c.id = (SELECT min(id) FROM referrals_referralcode) - 1 + s.k
 """
+
+
+def seed_params(referrers: int, referrals: int) -> dict:
+    """SEED's parameters: the terms frozen at sign-up are those of the default region (US), as sign-up writes them."""
+    import json
+
+    from referrals.terms import snapshot_for
+
+    terms = snapshot_for(friend_country="US", referrer_country="US", at=datetime.now(UTC))
+    return {"referrers": referrers, "referrals": referrals, "terms": json.dumps(terms)}
+
 
 # Referrer k of the referral is 1 + floor(REFERRERS * random()^2): skewed, so the limit of 10 a month bites for many
 # referrers and not for others.
@@ -195,7 +207,7 @@ def main() -> int:
     with psycopg.connect(DATABASE_URL, autocommit=True) as conn:
         for statement in SEED.split(";\n"):
             if statement.strip():
-                sql(conn, statement, {"referrers": REFERRERS, "referrals": REFERRALS})
+                sql(conn, statement, seed_params(REFERRERS, REFERRALS))
         vacuum(DATABASE_URL, "accounts_user", "referrals_referralcode", "referrals_referral")
         now = datetime.now(UTC)
         raw_seconds, raw_cpu = run_raw(conn, now)

@@ -40,9 +40,9 @@ TARGET_RATIO = 0.8
 
 SEED = [
     """INSERT INTO accounts_user (password, is_superuser, email, email_normalized, first_name, last_name, country,
-        language, currency, time_zone, phone, status, status_reason, coins, is_staff, is_active, date_joined, level,
+        language, time_zone, phone, status, status_reason, coins, is_staff, is_active, date_joined, level,
         level_points)
-    SELECT '!', false, 'o' || g || '@bench.example', 'o' || g || '@bench.example', 'Owner' || g, '', 'US', 'en', 'USD',
+    SELECT '!', false, 'o' || g || '@bench.example', 'o' || g || '@bench.example', 'Owner' || g, '', 'US', 'en',
         'UTC', '', 'active', '', 0, false, true, now() - interval '90 days', 'silver', 0
     FROM generate_series(1, %(owners)s) g""",
     # Overdue: expired between 60 days and 1 minute ago; then 10 % still valid (the claim must not touch them).

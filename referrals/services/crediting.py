@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -28,6 +28,7 @@ from referrals.models import MonthlyRewardCounter, Referral, ReferralEvent
 from referrals.program import CREDIT_DEADLINE, hours, hours_text, program_month
 from referrals.reasons import ReasonCode, ReferralState
 from referrals.services.batch import credit_locked, load_due, reward_key
+from referrals.services.credit_one import credit_referral_in_database
 from referrals.services.milestones import count_credit
 from referrals.services.notices import notify_credited
 from referrals.services.terms import terms_for
@@ -87,6 +88,15 @@ def credit_referral(*, referral_id: int) -> str:
 
     Returns the referral's state afterwards ("" if it does not exist).
     """
+    if connection.vendor == "postgresql":
+        # The same work in one PL/pgSQL call (referrals/migrations/0014_credit_referral_function.py).
+        return credit_referral_in_database(referral_id=referral_id)
+    return credit_referral_orm(referral_id=referral_id)
+
+
+def credit_referral_orm(*, referral_id: int) -> str:
+    """`credit_referral` through the ORM (SQLite; on PostgreSQL the tests compare it with the function); the
+    caller's transaction holds it."""
     referral = Referral.objects.select_for_update(of=("self",)).filter(pk=referral_id).first()
     if referral is None:
         return ""

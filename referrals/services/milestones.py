@@ -94,23 +94,33 @@ def count_credits(
         by_increment[counts[key] - counter.count].append(counter.pk)
     for increment, ids in by_increment.items():
         QuarterCreditCounter.objects.filter(pk__in=ids).update(count=F("count") + increment)
+    return award_places(
+        [(credit.referral_id, region.pk, quarter, place) for credit, region, quarter, place in places], at=at
+    )
+
+
+def award_places(places: Sequence[tuple[int, int, date, int]], *, at: datetime) -> list[MilestoneAward]:
+    """(referral id, region id, quarter, place in the quarter) of counted credits → the milestones they reach,
+    issued (the tail of `count_credits`; the PostgreSQL credit function counts and calls this when a tier is hit)."""
     tiers: defaultdict[tuple[int, int], list[MilestoneTier]] = defaultdict(list)
     for tier in MilestoneTier.objects.filter(
-        region_id__in={region.pk for _c, region, _q, _p in places},
+        region_id__in={region_id for _r, region_id, _q, _p in places},
         is_active=True,
-        friends__in={place for _c, _r, _q, place in places},
+        friends__in={place for _r, _g, _q, place in places},
     ).select_related("region"):
         tiers[(tier.region_id, tier.friends)].append(tier)
     reached = [
-        (credit, quarter, tier) for credit, region, quarter, place in places for tier in tiers[(region.pk, place)]
+        (referral_id, quarter, tier)
+        for referral_id, region_id, quarter, place in places
+        for tier in tiers[(region_id, place)]
     ]
     if not reached:
         return []
-    referrals = Referral.objects.select_related("referrer").in_bulk([credit.referral_id for credit, _q, _t in reached])
+    referrals = Referral.objects.select_related("referrer").in_bulk([referral_id for referral_id, _q, _t in reached])
     return [
         award
-        for credit, quarter, tier in reached
-        if (award := _award(referral=referrals[credit.referral_id], tier=tier, quarter=quarter, at=at)) is not None
+        for referral_id, quarter, tier in reached
+        if (award := _award(referral=referrals[referral_id], tier=tier, quarter=quarter, at=at)) is not None
     ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -66,6 +67,24 @@ def credited_notice(
 ) -> Notice:
     """The 'you earned a coupon' notice in the referrer's `language` and `time_zone`; `locale` is their money locale
     (`member_money_locale`), `link` My Coupons."""
+    title, body, words = _credited_words(language, time_zone, locale, value, min_spend, currency, expires_at)
+    return Notice(
+        member_id=referrer_id,
+        kind="referral_credited",
+        title=title,
+        body=body % {**words, "friend": friend_name or words["friend"]},
+        link=link,
+        dedupe_key=f"referral-credited:{referral_id}",
+    )
+
+
+@lru_cache(maxsize=256)
+def _credited_words(
+    language: str, time_zone: str, locale: str, value: Decimal, min_spend: Decimal, currency: str, expires_at: datetime
+) -> tuple[str, str, dict[str, str]]:
+    """The credited notice's title, its translated body (with %(friend)s still to fill) and the body's other words,
+    once per language, amounts and expiry: a sweep batch credits hundreds on the same terms at the same instant,
+    and switching language and time zone and formatting the money and the date cost more than the rest of a row."""
     with translation.override(language or settings.LANGUAGE_CODE), timezone.override(_zone(time_zone)):
         amount = format_money(value, currency, locale)
         minimum = format_money(min_spend, currency, locale)
@@ -73,20 +92,9 @@ def credited_notice(
         body = _(
             "%(friend)s completed their first order, so we added a %(amount)s coupon (minimum spend %(minimum)s) "
             "to My Coupons. It is valid until %(date)s."
-        ) % {
-            "friend": friend_name or _("your friend"),
-            "amount": amount,
-            "minimum": minimum,
-            "date": local_date(expires_at),
-        }
-    return Notice(
-        member_id=referrer_id,
-        kind="referral_credited",
-        title=title,
-        body=body,
-        link=link,
-        dedupe_key=f"referral-credited:{referral_id}",
-    )
+        )
+        words = {"friend": str(_("your friend")), "amount": amount, "minimum": minimum, "date": local_date(expires_at)}
+    return title, str(body), words
 
 
 def notify_credited(*, referral: Referral, coupon: Coupon) -> None:

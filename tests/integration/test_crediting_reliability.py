@@ -194,10 +194,11 @@ def test_a_worker_killed_mid_credit_leaves_nothing_and_a_rerun_gives_one_coupon(
         f"""
         import os, django
         django.setup()
-        from referrals.services import batch, crediting
+        from referrals.services import batch, credit_one, crediting
         def die(*args, **kwargs):
             os._exit(9)
-        batch.notify_many = die
+        batch.notify_many = die  # the ORM path (SQLite)
+        credit_one.notify_many = die  # the PostgreSQL function's path: after the function call, before commit
         crediting.credit_referral(referral_id={referral.pk})
         """
     )

@@ -153,6 +153,18 @@ def test_a_failing_referral_does_not_stall_the_sweep(monkeypatch):
         return real(new, **kwargs)
 
     monkeypatch.setattr(batch, "issue_coupons", failing)
+    # The one-by-one retry goes through `credit_referral`: on PostgreSQL the function (credit_one), which the bad
+    # referral must fail too.
+    from referrals.services import crediting
+
+    real_function = crediting.credit_referral_in_database
+
+    def failing_function(*, referral_id):
+        if referral_id == first.pk:
+            raise RuntimeError("boom")
+        return real_function(referral_id=referral_id)
+
+    monkeypatch.setattr(crediting, "credit_referral_in_database", failing_function)
     assert credit_due_referrals() == {"failed": 1, "credited": 1}
     first.refresh_from_db()
     assert first.state == ReferralState.QUALIFIED

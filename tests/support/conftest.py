@@ -21,6 +21,7 @@ def staff_roles(db) -> None:
     import_module("support.migrations.0003_what_if_roles").grant(apps, None)
     # The powers later migrations added (0002 resets each group to its own list).
     import_module("support.migrations.0005_staff_roles_refunds_manual_coupons").add_powers(apps, None)
+    import_module("support.migrations.0007_program_manager_retries_parked_tasks").add_powers(apps, None)
 
 
 @pytest.fixture

@@ -199,3 +199,16 @@ def test_a_superuser_sees_every_page(client):
         opts = model._meta
         assert client.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")).status_code == 200
     assert client.get(reverse("staff_dashboard")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"), [("Program manager", True), ("Support agent", False), ("Fraud analyst", False)]
+)
+def test_retrying_a_parked_task_belongs_to_the_program_manager(role_client, role, allowed):
+    """Issue 19: a parked task is seen and retried by hand by a program manager (audited), by no other role."""
+    from ops.models import TaskDelivery
+
+    client = role_client(role)
+    assert ("retry_parked_tasks" in _actions(role_client, role, TaskDelivery)) is allowed
+    page = client.get(reverse("admin:ops_taskdelivery_changelist"))
+    assert page.status_code == (200 if allowed else 403)
