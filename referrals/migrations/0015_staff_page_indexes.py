@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("orders", "0005_refund_decision_permission"),
-        ("referrals", "0013_mask_contacts_in_signals_and_timelines"),
+        ("referrals", "0014_credit_referral_function"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
