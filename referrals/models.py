@@ -40,7 +40,7 @@ class ReferralCode(models.Model):
 class Click(models.Model):
     """One visit of /r/<code>. Clicks never change reward state."""
 
-    # No index of its own: click_code_time_idx starts with this column and serves every lookup by code,
+    # No index of its own: click_code_time_chan_idx starts with this column and serves every lookup by code,
     # so each click (the hot path) maintains one index fewer (docs/performance.md).
     referral_code = models.ForeignKey(ReferralCode, on_delete=models.CASCADE, related_name="clicks", db_index=False)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.OTHER)
@@ -50,7 +50,11 @@ class Click(models.Model):
     ip_country = models.CharField(max_length=2, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["referral_code", "clicked_at"], name="click_code_time_idx")]
+        # The channel rides along (PostgreSQL INCLUDE): the funnel counts a member's clicks per channel from the
+        # index alone (an index-only scan on a vacuumed table), with no second index for every click to maintain.
+        indexes = [
+            models.Index(fields=["referral_code", "clicked_at"], include=["channel"], name="click_code_time_chan_idx")
+        ]
 
     def __str__(self) -> str:
         return f"{self.referral_code} via {self.channel}"

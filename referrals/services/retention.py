@@ -41,7 +41,8 @@ def _add_to_tally(counts: Counter[tuple[int, str]], now: datetime) -> None:
         f"SET clicks = {table}.clicks + EXCLUDED.clicks, updated_at = EXCLUDED.updated_at"
     )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(code, channel, n, now) for (code, channel), n in counts.items()])
+        # In one order (code, channel): two pruners upserting the same tallies in different orders would deadlock.
+        cursor.executemany(sql, [(code, channel, n, now) for (code, channel), n in sorted(counts.items())])
 
 
 def prune_clicks(*, now: datetime | None = None, batch: int = PRUNE_BATCH, max_batches: int | None = None) -> int:
