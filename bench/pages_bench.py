@@ -128,7 +128,7 @@ if Coupon.objects.filter(owner=member).count() < 60:
                issued_at=now, expires_at=now + timedelta(days=1 + i %% 30)) for i in range(60)])
 from django.db import connection
 with connection.cursor() as cursor:
-    cursor.execute("ANALYZE")  # fresh planner statistics after the bulk insert, as autovacuum would do
+    cursor.execute("VACUUM (ANALYZE)")  # statistics and the visibility map after the bulk insert, as autovacuum would
 session = SessionStore()
 session[SESSION_KEY] = str(member.pk)
 session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
