@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from coupons.models import Coupon, StoreOfferAudience
 from referrals.models import QuarterCreditCounter
@@ -121,7 +122,8 @@ def test_a_program_manager_reads_the_delivery_log_and_resends(page, login, scree
     page.locator("button[name=index], input[name=index], .actions button").first.click()
     page.get_by_label("Reason").fill("Partner fixed their certificate")
     page.get_by_role("button", name="Re-send").click()
-    assert "scheduled to be sent again" in page.locator("body").inner_text()
+    # Waits for the page the POST answers with (reading the body at once could read the form still unloaded).
+    expect(page.locator(".messagelist, .messages, body").first).to_contain_text("scheduled to be sent again")
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
     assert AuditLog.objects.get(action="outbound.resend").reason == "Partner fixed their certificate"
