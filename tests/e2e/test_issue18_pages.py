@@ -50,11 +50,14 @@ def test_follow_a_store_collect_its_coupons_and_use_one_at_checkout(page, login,
     assert "Follow the store to collect this coupon." in coupons.inner_text()
     shoot(page, "store-get-coupons")
     axe_check(page, "store-get-coupons")
-    page.get_by_role("button", name="Follow store").click()
-    assert "You now follow Northwind Outfitters." in page.locator("body").inner_text()
+    # Each button posts a form: wait for the page it answers with before reading it.
+    with page.expect_navigation():
+        page.get_by_role("button", name="Follow store").click()
+    expect(page.locator("body")).to_contain_text("You now follow Northwind Outfitters.")
     for _ in range(2):
-        page.locator(".store-coupons").get_by_role("button", name="Collect").first.click()
-        assert "now in My Coupons" in page.locator("body").inner_text()
+        with page.expect_navigation():
+            page.locator(".store-coupons").get_by_role("button", name="Collect").first.click()
+        expect(page.locator("body")).to_contain_text("now in My Coupons")
     assert coupons.locator(".badge-success").count() == 2
     assert page.get_by_role("button", name="Unfollow").is_visible()
     shoot(page, "store-coupons-collected")
@@ -121,9 +124,9 @@ def test_a_program_manager_reads_the_delivery_log_and_resends(page, login, scree
     page.locator("select[name=action]").select_option("resend")
     page.locator("button[name=index], input[name=index], .actions button").first.click()
     page.get_by_label("Reason").fill("Partner fixed their certificate")
-    page.get_by_role("button", name="Re-send").click()
-    # Waits for the page the POST answers with (reading the body at once could read the form still unloaded).
-    expect(page.locator(".messagelist, .messages, body").first).to_contain_text("scheduled to be sent again")
+    with page.expect_navigation():  # the page the POST answers with, not the form still unloading
+        page.get_by_role("button", name="Re-send").click()
+    expect(page.locator("body")).to_contain_text("scheduled to be sent again")
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.PENDING
     assert AuditLog.objects.get(action="outbound.resend").reason == "Partner fixed their certificate"

@@ -169,8 +169,9 @@ def test_referral_journey_from_copied_link_to_credited_coupon(
     rosa = new_page(REFERRER_UA)
     rosa.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     log_in(rosa, email="rosa@example.com")
-    nav(rosa, "Invite Friends").click()
-    assert rosa.locator("h1").inner_text() == "Share your link, earn coupons"
+    with rosa.expect_navigation():
+        nav(rosa, "Invite Friends").click()
+    expect(rosa.locator("h1")).to_have_text("Share your link, earn coupons")
     assert "No friends have signed up yet" in rosa.locator("#referrals").inner_text()
     copy = rosa.get_by_role("button", name="Copy link", exact=True)
     copy.click()
