@@ -5,6 +5,8 @@ retries a parked task by hand (`ops.retry_parked_task`, through the audited staf
 
 from django.db import migrations
 
+from lib.migration_ops import grant_role_powers, revoke_role_powers
+
 ADDED: dict[str, list[tuple[str, str]]] = {
     "Program manager": [
         ("ops", "view_taskdelivery"),
@@ -16,29 +18,11 @@ ADDED: dict[str, list[tuple[str, str]]] = {
 
 
 def add_powers(apps, schema_editor) -> None:
-    from django.contrib.auth.management import create_permissions
-
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, wanted in ADDED.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in wanted:
-            group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    grant_role_powers(apps, ADDED)
 
 
 def remove_powers(apps, schema_editor) -> None:
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, wanted in ADDED.items():
-        group = Group.objects.filter(name=name).first()
-        for app_label, codename in wanted:
-            permission = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
-            if group is not None and permission is not None:
-                group.permissions.remove(permission)
+    revoke_role_powers(apps, ADDED)
 
 
 class Migration(migrations.Migration):
