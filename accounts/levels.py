@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db import transaction
 
 from accounts.models import Level, LevelCode, User
+from lib import sqlonce
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,13 @@ DEFAULT_LEVELS: list[dict] = [
 # --- Rules (plain functions) ------------------------------------------------------------
 
 
+def _levels():
+    return Level.objects.order_by("min_points", "id")
+
+
 def all_levels() -> list[Level]:
     """Every level, lowest threshold first (the built-in defaults if none are stored)."""
-    levels = list(Level.objects.order_by("min_points", "id"))
+    levels = sqlonce.instances(_levels)
     return levels or [Level(**row) for row in DEFAULT_LEVELS]
 
 
@@ -177,14 +182,30 @@ def standing_for(*, member: User) -> Standing:
 _LEVEL_FIELDS = ["level_points", "level", "level_updated_at", "points_expire_at"]
 
 
-@transaction.atomic
-def set_level_points(*, member: User, points: int, points_expire_at: datetime | None, at: datetime) -> User:
+def _locked_member(pk: int):
+    return User.objects.select_for_update().filter(pk=pk)
+
+
+def lock_member(*, pk: int) -> User:
+    """The member's row, locked until the transaction ends (User.DoesNotExist if there is none)."""
+    found = sqlonce.instances(_locked_member, pk)
+    if not found:
+        raise User.DoesNotExist("User matching query does not exist.")
+    return found[0]
+
+
+@transaction.atomic(savepoint=False)  # nothing to roll back alone; an error ends the caller's transaction
+def set_level_points(
+    *, member: User, points: int, points_expire_at: datetime | None, at: datetime, locked: User | None = None
+) -> User:
     """Store the member's points, the level they give and when the oldest counted order stops counting, as of `at`.
 
     The one write of a member's level (orders.points.recompute_level calls it with the points it counted). Under
-    the member's row lock; safe to repeat. The new values are copied onto `member` too.
+    the member's row lock (`locked`: the caller's `lock_member` row, read in this transaction); safe to repeat.
+    The new values are copied onto `member` too.
     """
-    locked = User.objects.select_for_update().get(pk=member.pk)
+    if locked is None:
+        locked = lock_member(pk=member.pk)
     level = level_for_points(points, all_levels())
     previous = locked.level
     locked.level_points = points

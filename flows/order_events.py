@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from accounts.models import User
-from flows.orders import place_order, record_transition
+from flows.orders import apply_transition, place_order
 from orders.errors import EventRefused, InvalidOrder, InvalidTransition
 from orders.models import Order, Store
 from orders.services.inbox import claim_event, mark_processed
 from orders.services.lines import LineInput
+from orders.services.transitions import locked_order_by_external_id
 from orders.webhooks import OrderEventData
 
 
@@ -41,11 +42,14 @@ def receive_order_event(*, event: OrderEventData) -> EventOutcome:
 def _apply(event: OrderEventData) -> str:
     if event.type == "order.placed":
         return _place(event)
-    order = Order.objects.filter(external_id=event.order_id).first()
+    # Locked at once: two events of one order are decided one after the other.
+    order = locked_order_by_external_id(event.order_id)
     if order is None:
         raise EventRefused("No order has this id (send order.placed first).", code="unknown_order")
     try:
-        outcome = record_transition(order=order, event=event.transition, occurred_at=event.occurred_at, strict=False)
+        outcome = apply_transition(
+            order=order, event=event.transition, occurred_at=event.occurred_at, strict=False, is_locked=True
+        )
     except InvalidTransition as exc:
         raise EventRefused(str(exc.message), code="invalid_transition", conflict=True) from None
     if outcome.changed:

@@ -56,7 +56,8 @@ def _after_transition(result: TransitionResult) -> None:
     if order.is_first:
         pass_first_order_event(order=order, event=result.event, occurred_at=result.occurred_at)
     if result.event in (OrderState.COMPLETED, OrderState.REFUNDED):
-        recompute_level(member=order.buyer)
+        # The buyer's row is read (and locked) by recompute_level; an instance already loaded gets the new level.
+        recompute_level(member=order.buyer if Order.buyer.is_cached(order) else User(pk=order.buyer_id))
 
 
 # --- Placing ---------------------------------------------------------------------------------------------
@@ -169,8 +170,21 @@ def checkout(
 def record_transition(
     *, order: Order, event: str, occurred_at: datetime | None = None, strict: bool = True
 ) -> TransitionResult:
-    """Record a transition (orders.services.transitions) and pass on what it changed; see the module docstring."""
-    result = transitions.record_transition(order=order, event=event, occurred_at=occurred_at, strict=strict)
+    """Record a transition (orders.services.transitions) and pass on what it changed, all or nothing (a
+    savepoint inside a caller's transaction); see the module docstring."""
+    return apply_transition(order=order, event=event, occurred_at=occurred_at, strict=strict)
+
+
+def apply_transition(
+    *, order: Order, event: str, occurred_at: datetime | None = None, strict: bool = True, is_locked: bool = False
+) -> TransitionResult:
+    """`record_transition` for a caller whose own transaction is the unit and ends with any error it raises
+    (flows.order_events: the inbox row and the event's effect commit together): no savepoint of its own, each
+    of which is two more round trips per event. `is_locked`: the caller read `order` with a row lock in this
+    transaction."""
+    result = transitions.record_transition(
+        order=order, event=event, occurred_at=occurred_at, strict=strict, is_locked=is_locked
+    )
     if result.changed and event == OrderState.CANCELED:
         # Same rule for a member's cancel and a shop's: canceled before payment gives coupons, coins and promo back.
         release_for_canceled_order(order=result.order)

@@ -17,7 +17,7 @@ from dateutil.relativedelta import relativedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.levels import set_level_points
+from accounts.levels import lock_member, set_level_points
 from accounts.models import User
 from orders.selectors import completed_spend
 
@@ -34,18 +34,19 @@ def window_start(at: datetime) -> datetime:
     return at - POINTS_WINDOW
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # nothing to roll back alone; an error ends the caller's transaction
 def recompute_level(*, member: User, at: datetime | None = None) -> User:
     """Store the member's points and level as of `at`; one member at a time (row lock), safe to repeat."""
     at = at or timezone.now()
     # The lock orders concurrent recomputes of one member: the later one sees the earlier's order.
-    locked = User.objects.select_for_update().get(pk=member.pk)
+    locked = lock_member(pk=member.pk)
     total, oldest = completed_spend(member=locked, completed_after=window_start(at), completed_until=at)
     return set_level_points(
         member=member,
         points=points_for(total),
         points_expire_at=oldest + POINTS_WINDOW if oldest else None,
         at=at,
+        locked=locked,
     )
 
 

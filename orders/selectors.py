@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User
+from lib import sqlonce
 from orders import rules
 from orders.models import Order, OrderLine, OrderState, Product, Store, StoreFollow
 
@@ -80,10 +81,24 @@ def completed_spend(
     *, member: User, completed_after: datetime, completed_until: datetime
 ) -> tuple[Decimal, datetime | None]:
     """Total of the buyer's completed, not refunded orders completed in (after, until], and the oldest completion."""
-    row = Order.objects.filter(
-        buyer=member, state=OrderState.COMPLETED, completed_at__gt=completed_after, completed_at__lte=completed_until
-    ).aggregate(total=Sum("total"), oldest=Min("completed_at"))
-    return row["total"] or Decimal("0"), row["oldest"]
+    found = sqlonce.rows(_completed_spend, member.pk, completed_after, completed_until)
+    total, oldest = found[0] if found else (None, None)
+    return total or Decimal("0"), oldest
+
+
+def _completed_spend(member_id: int, completed_after: datetime, completed_until: datetime):
+    # Grouped by the one buyer: no row when nothing counts (compiled once per connection: every completion runs it).
+    return (
+        Order.objects.filter(
+            buyer_id=member_id,
+            state=OrderState.COMPLETED,
+            completed_at__gt=completed_after,
+            completed_at__lte=completed_until,
+        )
+        .values("buyer_id")
+        .annotate(spend=Sum("total"), oldest=Min("completed_at"))
+        .values_list("spend", "oldest")
+    )
 
 
 def history(order: Order) -> list[dict]:

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.identity import phone_country
 from accounts.models import AccountDevice, Device, IPSighting, User
 from accounts.selectors import region_for_country
+from lib import sqlonce
 from orders.models import Order, PaymentCard
 from referrals.eligibility import AccountFacts, FirstOrderFacts, SignupFacts
 from referrals.models import Referral
@@ -152,49 +153,92 @@ BURST_COUNTED = Q(state__in=[ReferralState.QUALIFIED, ReferralState.CREDITED, Re
 )
 
 
+def _card_of_order(card_id: int):
+    return PaymentCard.objects.filter(pk=card_id).values_list("fingerprint", "first_used_at")
+
+
+def _card_holders(fingerprint: str, friend_id: int):
+    """Every other holder of the same card; the friend's own row is the friend's."""
+    return PaymentCard.objects.filter(fingerprint=fingerprint).exclude(user_id=friend_id)
+
+
+def _card_used_by_referrer(fingerprint: str, friend_id: int, referrer_id: int):
+    return _card_holders(fingerprint, friend_id).filter(user_id=referrer_id).values_list("pk")
+
+
+def _card_accounts_on_referrer_devices(fingerprint: str, friend_id: int, referrer_id: int):
+    referrer_devices = AccountDevice.objects.filter(user_id=referrer_id).values("device_id")
+    on_referrer_devices = AccountDevice.objects.filter(device_id__in=referrer_devices).values("user_id")
+    return (
+        _card_holders(fingerprint, friend_id)
+        .exclude(user_id=referrer_id)
+        .filter(user_id__in=on_referrer_devices)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+    )
+
+
+def _card_accounts_before_friend(fingerprint: str, friend_id: int, referrer_id: int, first_used_at: datetime):
+    # Only accounts that had the card before the friend: an account that used it later is the
+    # newcomer, not the friend (and one decision does not depend on which event arrived first).
+    return (
+        _card_holders(fingerprint, friend_id)
+        .exclude(user_id=referrer_id)
+        .filter(first_used_at__lt=first_used_at)
+        .order_by("first_used_at", "user_id")
+        .values_list("user_id", flat=True)
+    )
+
+
+def _referrer_qualified_nearby(referrer_id: int, after: datetime, before: datetime, referral_id: int):
+    return (
+        Referral.objects.filter(BURST_COUNTED, referrer_id=referrer_id, completed_at__gt=after, completed_at__lt=before)
+        .exclude(pk=referral_id)
+        .order_by("completed_at", "pk")
+        .values_list("pk", "completed_at")
+    )
+
+
 def first_order_facts(*, referral: Referral, order: Order, completed_at: datetime | None = None) -> FirstOrderFacts:
-    """Gather what `referrals.eligibility.decide_first_order` needs (at most five queries).
+    """Gather what `referrals.eligibility.decide_first_order` needs (at most five queries, each compiled to SQL
+    once per connection: `lib.sqlonce`; every order event of a first order runs them).
 
     `completed_at` is given when the first order completed: the referrer's other qualified
     friends within REFERRER_BURST_WINDOW of it are read then (the caller holds the referrer's lock).
     """
     shown = FIRST_ORDER_ACCOUNTS_SHOWN
-    card = order.card if order.card_id else None
     card_facts: dict = {}
+    card: tuple | None = None
+    if order.card_id:
+        if Order.card.is_cached(order) and order.card is not None:
+            card = (order.card.fingerprint, order.card.first_used_at)
+        else:
+            found = sqlonce.rows(_card_of_order, order.card_id)
+            card = found[0] if found else None
     if card is not None:
-        # Every other holder of the same card; the friend's own row is the friend's.
-        holders = PaymentCard.objects.filter(fingerprint=card.fingerprint).exclude(user_id=referral.friend_id)
-        referrer_devices = AccountDevice.objects.filter(user_id=referral.referrer_id).values("device_id")
-        on_referrer_devices = AccountDevice.objects.filter(device_id__in=referrer_devices).values("user_id")
-        others = holders.exclude(user_id=referral.referrer_id)
+        fingerprint, first_used_at = card
+        people = (fingerprint, referral.friend_id, referral.referrer_id)
         card_facts = {
-            "card_fingerprint": card.fingerprint,
-            "card_used_by_referrer": holders.filter(user_id=referral.referrer_id).exists(),
+            "card_fingerprint": fingerprint,
+            "card_used_by_referrer": bool(sqlonce.rows(_card_used_by_referrer, *people, limit=1)),
             "card_accounts_on_referrer_devices": tuple(
-                others.filter(user_id__in=on_referrer_devices)
-                .order_by("user_id")
-                .values_list("user_id", flat=True)[:shown]
+                user_id for (user_id,) in sqlonce.rows(_card_accounts_on_referrer_devices, *people, limit=shown)
             ),
-            # Only accounts that had the card before the friend: an account that used it later is the
-            # newcomer, not the friend (and one decision does not depend on which event arrived first).
             "card_accounts_before_friend": tuple(
-                others.filter(first_used_at__lt=card.first_used_at)
-                .order_by("first_used_at", "user_id")
-                .values_list("user_id", flat=True)[:shown]
+                user_id
+                for (user_id,) in sqlonce.rows(_card_accounts_before_friend, *people, first_used_at, limit=shown)
             ),
         }
     nearby: tuple = ()
     if completed_at is not None:
         nearby = tuple(
-            Referral.objects.filter(
-                BURST_COUNTED,
-                referrer_id=referral.referrer_id,
-                completed_at__gt=completed_at - REFERRER_BURST_WINDOW,
-                completed_at__lt=completed_at + REFERRER_BURST_WINDOW,
+            sqlonce.rows(
+                _referrer_qualified_nearby,
+                referral.referrer_id,
+                completed_at - REFERRER_BURST_WINDOW,
+                completed_at + REFERRER_BURST_WINDOW,
+                referral.pk,
             )
-            .exclude(pk=referral.pk)
-            .order_by("completed_at", "pk")
-            .values_list("pk", "completed_at")
         )
     return FirstOrderFacts(
         order=order.external_id, completed_at=completed_at, referrer_qualified_nearby=nearby, **card_facts

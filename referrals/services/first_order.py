@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from lib import sqlonce
 from orders.models import Order
 from referrals.eligibility import Decision, decide_first_order
 from referrals.models import Referral
@@ -69,6 +70,10 @@ def replace_first_order(*, old: Order, new: Order) -> bool:
         return allowed
 
 
+def _lock_member(pk: int):
+    return get_user_model().objects.select_for_update().filter(pk=pk).values_list("pk")
+
+
 def check_first_order(*, referral: Referral, order: Order, completed_at: datetime | None = None) -> Decision:
     """The first-order rules (card links; at completion also referrer bursts) applied to today's facts.
 
@@ -77,7 +82,7 @@ def check_first_order(*, referral: Referral, order: Order, completed_at: datetim
     (the lock is held only until the order event's transaction commits).
     """
     if completed_at is not None:
-        get_user_model().objects.select_for_update().filter(pk=referral.referrer_id).values_list("pk").first()
+        sqlonce.rows(_lock_member, referral.referrer_id)
     return decide_first_order(first_order_facts(referral=referral, order=order, completed_at=completed_at))
 
 

@@ -25,6 +25,7 @@ from django.utils.dateparse import parse_datetime
 
 from coupons.models import Coupon
 from coupons.services import reverse_reward_coupon
+from lib import sqlonce
 from orders.models import Order
 from referrals.eligibility import UNDER_REVIEW, VOIDED
 from referrals.models import Referral
@@ -72,6 +73,11 @@ class FirstOrderOutcome:
     spent_reward: SpentReward | None = None
 
 
+def _friend_referral_locked(friend_id: int):
+    # At most one referral per friend. Its referrer and friend are read only when a notice needs them.
+    return Referral.objects.select_for_update().filter(friend_id=friend_id)
+
+
 def record_first_order_event(*, order: Order, event: str, occurred_at: datetime) -> FirstOrderOutcome:
     """Apply one event of a buyer's first order to the friend's referral; idempotent and order-independent.
 
@@ -83,13 +89,10 @@ def record_first_order_event(*, order: Order, event: str, occurred_at: datetime)
     if timezone.is_naive(occurred_at):
         raise ValueError("occurred_at must be timezone-aware")
     outcome = FirstOrderOutcome()
-    with transaction.atomic():
-        referral = (
-            Referral.objects.select_for_update(of=("self",))
-            .select_related("referrer", "friend")
-            .filter(friend_id=order.buyer_id)
-            .first()
-        )
+    # No savepoint: nothing here is meant to fail alone (an error ends the caller's transaction).
+    with transaction.atomic(savepoint=False):
+        found = sqlonce.instances(_friend_referral_locked, order.buyer_id)
+        referral = found[0] if found else None
         outcome.referral = referral
         if referral is None:
             return outcome

@@ -21,7 +21,7 @@ class InvalidTransition(DomainError):
     code = "INVALID_REFERRAL_TRANSITION"
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a conditional UPDATE and an INSERT: nothing to roll back alone
 def transition(
     *,
     referral: Referral,
