@@ -1,12 +1,13 @@
 """Where an `order.completed` event's time goes, in-process (not a benchmark: `bench/run.py` does not run it).
 
-Seeds BENCH_EVENTS (300) friends with a referral and a placed first order (through the endpoint, not measured),
+Seeds 1.5 × BENCH_EVENTS (300) friends with a referral and a placed first order (through the endpoint, not measured),
 then POSTs each friend's signed `order.completed` to `/api/order-events/` through Django's WSGI handler (every
 middleware, production settings: DEBUG off, PostgreSQL, persistent connection), as gunicorn would. The outbox
 row each qualification writes is left for the dispatcher thread in a web process; here the after-commit kick is
 a no-op, so only the request's own work is counted. Prints per event: wall ms, this process's CPU ms, the
 PostgreSQL backend's CPU ms and SQL statements; PROFILE=1 adds a cProfile (cumulative, PROFILE_TOP lines) and
-PROFILE_SQL=1 the statements of one event.
+PROFILE_SQL=1 the statements of one event. Then BENCH_EVENTS / 2 more events through the view function alone (no
+WSGI handler, no middleware): the difference is what the handler and the middleware cost.
 
     python bench/profile_order_events.py
     PROFILE=1 python bench/profile_order_events.py
@@ -65,10 +66,19 @@ def _setup() -> None:
     django.setup()
 
 
-def _post(client, payload: dict) -> int:
+def _post(client, payload: dict, view=None) -> int:
     body = json.dumps(payload).encode()
     stamp = str(int(time.time()))
     digest = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    if view is not None:  # the view alone: no WSGI handler, no middleware
+        request = client.post(
+            "/api/order-events/",
+            data=body,
+            content_type="application/json",
+            headers={"Shop-Signature": f"t={stamp},v1={digest}"},
+            REMOTE_ADDR="127.0.0.1",
+        )
+        return view(request).status_code
     answer = client.post(
         "/api/order-events/",
         data=body,
@@ -101,10 +111,11 @@ def main() -> int:
     from django.contrib.auth.hashers import get_hashers
     from django.db import connection
     from django.db.backends.utils import CursorWrapper
-    from django.test import Client
+    from django.test import Client, RequestFactory
 
     from ops import dispatcher
     from ops.models import OutboxMessage
+    from orders.views import order_events
     from referrals.models import Referral
     from tests.factories import ReferralFactory, StoreFactory
 
@@ -112,7 +123,7 @@ def main() -> int:
     get_hashers.cache_clear()
     dispatcher.kick = lambda pk: None  # a web process hands the row to its dispatcher thread; not measured here
     StoreFactory(slug="bench-store")
-    emails = [ReferralFactory().friend.email for _ in range(EVENTS)]
+    emails = [ReferralFactory().friend.email for _ in range(EVENTS + EVENTS // 2)]
     client = Client()
     for n, email in enumerate(emails):
         assert _post(client, _placed(n, email)) == 200
@@ -139,6 +150,7 @@ def main() -> int:
     wall, cpu, db_cpu = time.perf_counter() - started, time.process_time() - cpu, cpu_seconds(backend) - db_cpu
     CursorWrapper.execute = execute  # type: ignore[method-assign]
     n = EVENTS - WARM
+    factory = RequestFactory()
     assert statuses == [200] * n, {s: statuses.count(s) for s in set(statuses)}
     qualified = Referral.objects.filter(state="qualified").count()
     pending = OutboxMessage.objects.filter(dispatched_at__isnull=True).count()
@@ -146,6 +158,15 @@ def main() -> int:
         f"{n} order.completed: {1000 * wall / n:.2f} ms wall, {1000 * cpu / n:.2f} ms Python CPU, "
         f"{1000 * db_cpu / n:.2f} ms PostgreSQL CPU, {len(statements) / n:.1f} statements per event "
         f"({qualified} referrals qualified, {pending} outbox rows pending)"
+    )
+    # The same work through the view function alone: what the WSGI handler and the middleware add.
+    view_cpu = time.process_time()
+    for n in range(EVENTS, EVENTS + EVENTS // 2):
+        assert _post(factory, _completed(n), view=order_events) == 200
+    view_cpu = time.process_time() - view_cpu
+    print(
+        f"{EVENTS // 2} more through the view alone (no handler, no middleware): "
+        f"{1000 * view_cpu / (EVENTS // 2):.2f} ms Python CPU"
     )
     if os.environ.get("PROFILE_SQL") == "1":
         per = len(statements) // n
