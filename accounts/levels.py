@@ -212,7 +212,7 @@ def set_level_points(
     locked.level = level.code
     locked.level_updated_at = at
     locked.points_expire_at = points_expire_at
-    locked.save(update_fields=_LEVEL_FIELDS)
+    sqlonce.update_fields(locked, _LEVEL_FIELDS)  # User.save() only normalises the e-mail, not written here
     if level.code != previous:
         logger.info("member %s level %s -> %s (%s points)", locked.pk, previous, level.code, points)
     for name in _LEVEL_FIELDS:

@@ -4,7 +4,8 @@ A gunicorn web tier as docs/deployment.md runs it (2 workers × 4 threads) on Po
 and the broker on a redis-server of the bench's own. BENCH_EVENTS friends' first orders are placed while
 Redis answers; then Redis is frozen (SIGSTOP) and their completions arrive open-loop at BENCH_RATE events/s
 (the shop does not wait for slow answers; BENCH_FREEZE=0 runs the same with Redis answering). Prints the
-events/s answered, p50/p99/max latency and the answers.
+events/s answered, p50/p99/max latency, the answers, and the CPU per completion (the gunicorn workers and
+their PostgreSQL backends, from /proc: bench/cpu.py).
 
     python bench/redis_outage_bench.py                       # this tree
     BENCH_ROOT=/tmp/rp_before python bench/redis_outage_bench.py   # another tree (e.g. `git archive main`)
@@ -33,6 +34,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import children, cpu_seconds, postgres_backends
 
 ROOT = Path(os.environ.get("BENCH_ROOT") or Path(__file__).resolve().parent.parent)
 PY = sys.executable
@@ -187,6 +191,9 @@ def main() -> int:
             healthy = list(pool.map(lambda item: post_event(url, placed(*item)), enumerate(emails)))
         assert {status for status, _ in healthy} == {200}, {status for status, _ in healthy}
 
+        server = children(gunicorn.pid)  # the workers
+        backends = postgres_backends(DATABASE_URL)
+        cpu_before = {pid: cpu_seconds([pid]) for pid in server + backends}
         if FREEZE:
             os.kill(redis.pid, signal.SIGSTOP)
         results: list[tuple[int, float]] = [(0, 0.0)] * EVENTS
@@ -204,6 +211,10 @@ def main() -> int:
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+        # CPU the completions cost: the workers, and their PostgreSQL backends (any opened meanwhile in full).
+        backends_after = postgres_backends(DATABASE_URL)
+        worker_cpu = sum(cpu_seconds([pid]) - cpu_before[pid] for pid in server)
+        db_cpu = sum(cpu_seconds([pid]) - cpu_before.get(pid, 0.0) for pid in set(backends + backends_after))
         os.kill(redis.pid, signal.SIGCONT)
         latencies = [seconds for _, seconds in results]
         statuses: dict[int, int] = {}
@@ -220,6 +231,10 @@ def main() -> int:
             f"answered in {elapsed:.1f} s = "
             f"{EVENTS / elapsed:.1f} events/s; p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
             f"p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; answers {statuses}"
+        )
+        print(
+            f"CPU per order.completed: {1000 * worker_cpu / EVENTS:.1f} ms gunicorn workers + "
+            f"{1000 * db_cpu / EVENTS:.1f} ms PostgreSQL backends"
         )
         if FREEZE and (ROOT / "ops").exists():
             time.sleep(12)  # Redis back: the web processes' dispatchers relay the outbox within seconds

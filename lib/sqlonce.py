@@ -15,15 +15,16 @@ parameters do not contain exactly once per use is refused when the SQL is compil
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
 
 Build = Callable[..., QuerySet[Any, Any]]
+M = TypeVar("M", bound=Model)
 
 
 def _sentinel(index: int, value: object) -> object:
@@ -124,3 +125,68 @@ def instances(build: Build, *values: object, limit: int | None = None) -> list[A
     from_db = compiled.model.from_db
     alias = connections[DEFAULT_DB_ALIAS].alias
     return [from_db(alias, compiled.attnames, tuple(row)) for row in fetched]
+
+
+# --- Writes of one row -----------------------------------------------------------------------------------------
+#
+# `Model.save()` builds and compiles its INSERT or UPDATE on every call, which costs about as much Python again as
+# the round trip (≈ 0.12 ms per write on the 2-core machine of docs/performance.md); an order event writes six rows.
+# These write one row with SQL built once per connection, model and columns, each value prepared as `save()`
+# prepares it (`pre_save`, so `auto_now` columns are stamped, then `get_db_prep_save`). They skip what `save()`
+# adds on top: a model's own `save()` override and the pre/post-save signals (the portal connects none, see
+# docs/ARCHITECTURE "No Django signals"), so use them only for a model whose `save()` changes nothing in the
+# columns written.
+
+
+def _write_sql(connection: Any, key: tuple, build: Callable[[], str]) -> str:
+    cache = connection.__dict__.setdefault("_sqlonce_writes", {})
+    sql = cache.get(key)
+    if sql is None:
+        sql = cache[key] = build()
+    return sql
+
+
+def insert(instance: M) -> M:
+    """INSERT `instance` (a new row; every concrete column but an automatic primary key) and set its primary key."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = instance._meta
+    auto_pk = meta.auto_field is not None and instance.pk is None
+    fields = [f for f in meta.concrete_fields if not (auto_pk and f is meta.auto_field)]
+    if any(f.has_db_default() for f in fields):
+        raise ValueError(f"sqlonce.insert: {meta.label} has a db_default column")
+
+    def build() -> str:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(str(f.column)) for f in fields)
+        returning = f" RETURNING {quote(str(meta.pk.column))}" if auto_pk else ""
+        marks = ", ".join(["%s"] * len(fields))
+        return f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks}){returning}"  # noqa: S608
+
+    sql = _write_sql(connection, ("insert", meta.label, auto_pk), build)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        if auto_pk:
+            instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
+
+
+def update_fields(instance: Model, fields: Sequence[str]) -> int:
+    """UPDATE these columns of `instance`'s row (by primary key), like `save(update_fields=fields)`; returns the
+    number of rows updated (0: the row is gone)."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = instance._meta
+    concrete = {f.name: f for f in meta.concrete_fields}
+    targets = [concrete[name] for name in fields]
+
+    def build() -> str:
+        quote = connection.ops.quote_name
+        assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in targets)
+        return f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(str(meta.pk.column))} = %s"  # noqa: S608
+
+    sql = _write_sql(connection, ("update", meta.label, tuple(fields)), build)
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in targets]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, meta.pk.get_db_prep_value(instance.pk, connection)])
+        return cursor.rowcount

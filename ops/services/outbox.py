@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from lib import sqlonce
 from lib.breaker import is_outage
 from lib.publish import broker_refuses_now, publish_task
 from ops.models import OutboxMessage
@@ -45,7 +46,7 @@ def _kick_after_commit(message: OutboxMessage) -> None:
 
 def enqueue_task(*, name: str, args: Sequence[Any] = ()) -> OutboxMessage:
     """Record Celery task `name(*args)` in the current transaction; it is published after commit."""
-    message = OutboxMessage.objects.create(kind=OutboxMessage.Kind.TASK, target=name, args=list(args))
+    message = sqlonce.insert(OutboxMessage(kind=OutboxMessage.Kind.TASK, target=name, args=list(args)))
     _kick_after_commit(message)
     return message
 
@@ -53,7 +54,7 @@ def enqueue_task(*, name: str, args: Sequence[Any] = ()) -> OutboxMessage:
 def enqueue_call(*, target: str, args: Sequence[Any] = ()) -> OutboxMessage:
     """Record a call of the idempotent function at dotted path `target` in the current transaction."""
     import_string(target)  # a wrong path fails the write that names it, not a relay later
-    message = OutboxMessage.objects.create(kind=OutboxMessage.Kind.CALL, target=target, args=list(args))
+    message = sqlonce.insert(OutboxMessage(kind=OutboxMessage.Kind.CALL, target=target, args=list(args)))
     _kick_after_commit(message)
     return message
 

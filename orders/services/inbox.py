@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 from django.utils import timezone
 
+from lib import sqlonce
 from orders.models import OrderEvent
 from orders.webhooks import OrderEventData
 
@@ -45,4 +46,4 @@ def mark_processed(*, inbox: OrderEvent, result: str) -> None:
     """Keep what applying the event did, for staff."""
     inbox.processed_at = timezone.now()
     inbox.result = result[:200]
-    inbox.save(update_fields=["processed_at", "result"])
+    sqlonce.update_fields(inbox, ["processed_at", "result"])

@@ -69,7 +69,7 @@ def record_transition(
             if decision.outcome in (rules.APPLY, rules.SUPERSEDED):
                 setattr(locked, f"{event}_at", occurred_at)
                 locked.state = rules.resolve_state(rules.Facts.of(locked))
-                locked.save(update_fields=[f"{event}_at", "state", "updated_at"])
+                sqlonce.update_fields(locked, [f"{event}_at", "state", "updated_at"])
     if locked is None:
         raise Order.DoesNotExist("Order matching query does not exist.")
     if decision.outcome == rules.INVALID:

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from lib import sqlonce
 from lib.errors import DomainError
 from lib.masking import redact_contacts
 from referrals.models import Referral, ReferralEvent
@@ -52,16 +53,18 @@ def transition(
     from_state = referral.state
     for name, value in values.items():
         setattr(referral, name, value)
-    ReferralEvent.objects.create(
-        referral=referral,
-        from_state=from_state,
-        to_state=to_state,
-        reason_code=reason_code,
-        actor=actor,
-        actor_kind=actor_kind,
-        note=redact_contacts(note)[:500],
-        occurred_at=occurred_at,
-        recorded_at=now,
+    sqlonce.insert(
+        ReferralEvent(
+            referral=referral,
+            from_state=from_state,
+            to_state=to_state,
+            reason_code=reason_code,
+            actor=actor,
+            actor_kind=actor_kind,
+            note=redact_contacts(note)[:500],
+            occurred_at=occurred_at,
+            recorded_at=now,
+        )
     )
     return True
 

@@ -78,3 +78,51 @@ def test_label_maps_follow_the_language():
         assert _labels("de").title("Welcome coupon", "welcome") == Coupon(title="Welcome coupon").display_title
     with override("en"):
         assert choice_labels(CouponStatus)["active"] == "Active"
+
+
+def _row(model, pk, *, skip=()):
+    return {
+        f.attname: v
+        for f in model._meta.concrete_fields
+        if f.name not in ("id", *skip)
+        for v in [model.objects.filter(pk=pk).values_list(f.attname, flat=True).get()]
+    }
+
+
+def test_insert_writes_the_row_create_writes():
+    from ops.models import OutboxMessage
+    from referrals.models import ReferralEvent
+    from tests.factories import ReferralFactory
+
+    created = OutboxMessage.objects.create(kind="task", target="referrals.tasks.x", args=[1, "two", {"a": None}])
+    inserted = sqlonce.insert(OutboxMessage(kind="task", target="referrals.tasks.x", args=[1, "two", {"a": None}]))
+    assert inserted.pk not in (None, created.pk) and not inserted._state.adding and inserted._state.db == "default"
+    stamps = ("created_at", "next_attempt_at")  # each row's own now
+    assert _row(OutboxMessage, inserted.pk, skip=stamps) == _row(OutboxMessage, created.pk, skip=stamps)
+    assert OutboxMessage.objects.get(pk=inserted.pk).args == [1, "two", {"a": None}]
+    referral = ReferralFactory()
+    at = timezone.now()
+    values = {"referral": referral, "to_state": "qualified", "note": "n", "occurred_at": at, "recorded_at": at}
+    a, b = ReferralEvent.objects.create(**values), sqlonce.insert(ReferralEvent(**values))
+    assert _row(ReferralEvent, a.pk) == _row(ReferralEvent, b.pk)
+
+
+def test_update_fields_writes_what_save_update_fields_writes_and_stamps_auto_now():
+    from referrals.models import Referral
+    from tests.factories import ReferralFactory
+
+    a, b = ReferralFactory(), ReferralFactory()
+    before = Referral.objects.get(pk=b.pk).updated_at
+    for referral in (a, b):
+        referral.state, referral.signals = "qualified", {"first_order": {"x": [1, 2]}}
+        referral.credit_due_at = timezone.now()
+    a.save(update_fields=["state", "signals", "credit_due_at", "updated_at"])
+    assert sqlonce.update_fields(b, ["state", "signals", "credit_due_at", "updated_at"]) == 1
+    stored = Referral.objects.get(pk=b.pk)
+    assert (stored.state, stored.signals, stored.credit_due_at) == (
+        "qualified",
+        {"first_order": {"x": [1, 2]}},
+        b.credit_due_at,
+    )
+    assert stored.updated_at == b.updated_at and stored.updated_at > before  # auto_now, as save() stamps it
+    assert sqlonce.update_fields(Referral(pk=0), ["state"]) == 0
