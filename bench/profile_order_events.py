@@ -144,7 +144,10 @@ def main() -> int:
     cpu, db_cpu, started = time.process_time(), cpu_seconds(backend), time.perf_counter()
     if profile:
         profile.enable()
-    statuses = [_post(client, _completed(n)) for n in range(WARM, EVENTS)]
+    statuses, last_event_starts_at = [], 0
+    for n in range(WARM, EVENTS):
+        last_event_starts_at = len(statements)
+        statuses.append(_post(client, _completed(n)))
     if profile:
         profile.disable()
     wall, cpu, db_cpu = time.perf_counter() - started, time.process_time() - cpu, cpu_seconds(backend) - db_cpu
@@ -169,8 +172,7 @@ def main() -> int:
         f"{1000 * view_cpu / (EVENTS // 2):.2f} ms Python CPU"
     )
     if os.environ.get("PROFILE_SQL") == "1":
-        per = len(statements) // n
-        for sql in statements[-per:]:
+        for sql in statements[last_event_starts_at:]:
             print("  ", sql[:220])
     if profile:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(TOP)

@@ -32,13 +32,14 @@ def _locked_order(pk: int):
 
 
 def locked_order_by_external_id(external_id: str) -> Order | None:
-    """The order with this shop id, row-locked until the transaction ends (pass it on with is_locked=True)."""
+    """The order with this shop id, row-locked until the transaction ends (pass it on with is_locked=True), with
+    its card (the first-order checks read it; the card's row is not locked)."""
     found = sqlonce.instances(_locked_by_external_id, external_id)
     return found[0] if found else None
 
 
 def _locked_by_external_id(external_id: str):
-    return Order.objects.select_for_update().filter(external_id=external_id)
+    return Order.objects.select_for_update(of=("self",)).select_related("card").filter(external_id=external_id)
 
 
 def record_transition(

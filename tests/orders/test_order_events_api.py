@@ -476,9 +476,10 @@ def test_an_order_placed_before_the_buyers_account_existed_is_refused(client, st
 
 def test_a_first_orders_completion_costs_a_fixed_number_of_statements_and_no_savepoint_of_its_own(client, store):
     """The endpoint's busiest event (docs/performance.md, issue 19): a referred friend's first order completing
-    qualifies the referral in 18 statements (inbox claim, order lock and update, referral lock, referrer lock,
-    card and burst facts, the referral's move and timeline row, the credit's outbox row, the buyer's points and
-    level, the inbox result), with no savepoint beyond the event's own transaction (here nested in the test's)."""
+    qualifies the referral in 17 statements (inbox claim, the order's lock with its card, its update, referral lock,
+    referrer lock, card and burst facts, the referral's move and timeline row, the credit's outbox row, the buyer's
+    points and level, the inbox result), with no savepoint beyond the event's own transaction (here nested in the
+    test's)."""
     referral = ReferralFactory(friend__email="friend-q@example.com", friend__date_joined=JOINED)
     assert post(client, placed(email="friend-q@example.com")).status_code == 200
     with CaptureQueriesContext(connection) as queries:
@@ -489,4 +490,4 @@ def test_a_first_orders_completion_costs_a_fixed_number_of_statements_and_no_sav
     statements = [query["sql"] for query in queries.captured_queries]
     savepoints = [sql for sql in statements if sql.startswith("SAVEPOINT")]
     assert len(savepoints) == 1, statements  # the event's own (a transaction when not nested)
-    assert len(statements) - 2 * len(savepoints) == 18, statements
+    assert len(statements) - 2 * len(savepoints) == 17, statements
