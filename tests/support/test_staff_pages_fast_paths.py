@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin import AdminSite, ModelAdmin
+from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -91,3 +92,30 @@ def test_the_review_queue_is_oldest_request_first_and_filters_by_the_codes_under
     assert [code for code, _ in spec.lookup_choices] == ["DISPOSABLE_EMAIL", "IP_BURST"]
     filtered = client.get(url, {"reason_code__exact": "IP_BURST"})
     assert [r.pk for r in filtered.context["cl"].result_list] == [late.pk]
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata", "America/Sao_Paulo"])
+@pytest.mark.parametrize("language", ["en", "de", "pt-br"])
+def test_stamp_prints_what_the_date_filter_prints(time_zone, language):
+    """`|stamp` is Django's `|date` for formats of digits only; anything else goes to Django's filter."""
+    formats = ['"Y-m-d H:i"', '"YmdHi"', "'c'", '"Y-m-d"', '"H:i:s"', '"d.m.Y {H}"', '"j M Y, H:i"']
+    formats.append('"DATETIME_FORMAT"')
+    values = [
+        datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime(2026, 12, 31, 22, 30, tzinfo=UTC),
+        datetime(2026, 7, 4, 3, 5),  # naive
+        date(2026, 2, 3),
+        None,
+        "",
+    ]
+
+    def render(name, fmt, value):
+        try:
+            return Template(f"{{% load staff %}}{{{{ v|{name}:{fmt} }}}}").render(Context({"v": value}))
+        except TypeError as error:  # Django's filter: a time format for a date
+            return type(error)
+
+    with timezone.override(time_zone), translation.override(language):
+        for fmt in formats:
+            for value in values:
+                assert render("stamp", fmt, value) == render("date", fmt, value), (fmt, value)
