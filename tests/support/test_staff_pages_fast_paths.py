@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib import admin
+from django.contrib import admin as django_admin
 from django.contrib.admin import AdminSite, ModelAdmin
 from django.template import Context, Template
 from django.test import RequestFactory
@@ -16,6 +19,7 @@ from accounts.admin.member_page import linked_accounts
 from coupons.models import Coupon
 from lib.i18n import field_display
 from referrals.models import Referral
+from support.templatetags import staff as staff_tag
 from tests.factories import AccountDeviceFactory, CouponFactory, PaymentCardFactory, UserFactory
 from tests.support.builders import referral_with_timeline
 from tests.support.conftest import make_staff, role_client, staff_roles  # noqa: F401
@@ -119,3 +123,40 @@ def test_stamp_prints_what_the_date_filter_prints(time_zone, language):
         for fmt in formats:
             for value in values:
                 assert render("stamp", fmt, value) == render("date", fmt, value), (fmt, value)
+
+
+def test_the_menu_template_is_djangos_verbatim():
+    """admin/nav_sidebar_body.html is Django's admin/nav_sidebar.html (copy it again after a Django upgrade)."""
+    ours = Path(settings.BASE_DIR, "templates/admin/nav_sidebar_body.html").read_text()
+    djangos = Path(django_admin.__file__).parent.joinpath("templates/admin/nav_sidebar.html").read_text()
+    assert ours == djangos
+
+
+def test_the_cached_menu_is_djangos_for_each_staff_member_page_and_language(make_staff):  # noqa: F811
+    """The menu is rendered once per menu content, path and language: each staff member still sees their own
+    menu (their permissions), with the current page marked, in their language."""
+    staff_tag._SIDEBARS.clear()
+    manager, agent = make_staff("Program manager"), make_staff("Support agent")
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    ours = Template("{% include 'admin/nav_sidebar.html' %}")
+    djangos = Template("{% include 'admin/nav_sidebar_body.html' %}")
+    seen = {}
+    for _ in range(2):  # the second round is served from the cache
+        for user in (manager, agent, superuser):
+            for path in ("/admin/referrals/referral/", "/admin/accounts/user/", "/admin/accounts/user/7/change/"):
+                for language in ("en", "de"):
+                    request = RequestFactory().get(path)
+                    request.user = user
+                    with translation.override(language):
+                        context = {"request": request, "available_apps": admin.site.get_app_list(request)}
+                        html = ours.render(Context(context))
+                        assert html == djangos.render(Context(context)), (user, path, language)
+                    seen.setdefault((user.pk, path, language), html)
+                    assert seen[(user.pk, path, language)] == html
+    # The cases differ (so the cache must tell them apart): each member's menu, the current page, the language.
+    assert len({seen[(user.pk, "/admin/referrals/referral/", "en")] for user in (manager, agent, superuser)}) == 3
+    assert (
+        seen[(superuser.pk, "/admin/referrals/referral/", "en")] != seen[(superuser.pk, "/admin/accounts/user/", "en")]
+    )
+    assert seen[(superuser.pk, "/admin/accounts/user/", "en")] != seen[(superuser.pk, "/admin/accounts/user/", "de")]
+    assert 'aria-current="page">' in seen[(superuser.pk, "/admin/accounts/user/", "en")]
