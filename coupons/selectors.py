@@ -299,6 +299,16 @@ class ReferralMonth(Protocol):
     resets_on: date
 
 
+def _usable_coupons(member_id: int, at: datetime) -> QuerySet[Coupon]:
+    """The member's usable coupons at `at` with their store and campaign, the first to expire first."""
+    return (
+        Coupon.objects.usable(at=at)
+        .filter(owner_id=member_id)
+        .select_related("store", "campaign")
+        .order_by("expires_at", "id")
+    )
+
+
 def _history_count(member_id: int, at: datetime) -> QuerySet:
     """How many of the member's coupons are history at `at` (used, expired, voided, or past expiry)."""
     history = Coupon.objects.filter(owner_id=member_id).filter(~Q(status=CouponStatus.ACTIVE) | Q(expires_at__lte=at))
@@ -324,14 +334,8 @@ def wallet_for(
     tab = tab if tab in WALLET_TABS else "platform"
     region = region or region_for_country(str(member.country))
 
-    usable_qs = (
-        Coupon.objects.usable(at=at)
-        .filter(owner=member)
-        .select_related("store", "campaign")
-        .order_by("expires_at", "id")
-    )
     tz = timezone.get_current_timezone()
-    usable = [_wallet_coupon(c, at, tz) for c in usable_qs]
+    usable = [_wallet_coupon(c, at, tz) for c in sqlonce.instances(_usable_coupons, member.pk, at)]
     platform = [w for w in usable if w.coupon.kind != CouponKind.STORE]
     store = [w for w in usable if w.coupon.kind == CouponKind.STORE]
 

@@ -6,7 +6,7 @@ changes — only a member's id, a time, a country do — `rows(build, *values)` 
 QuerySet once per database connection (so once per worker thread and process), keeps its SQL, where each
 sentinel landed among the parameters and the fields' converters, and on every call sends that SQL with the
 sentinels replaced by the values, adapted as the ORM adapts them (datetimes, dates). `instances` makes model
-instances of a plain (no `select_related`) query the way the ORM does.
+instances the way the ORM's ModelIterable does, `select_related` objects and annotations included.
 
 `build` must use each value only as a lookup's right-hand side (`filter(referrer_id=v)`, `expires_at__gt=v`),
 not in Python arithmetic or in slicing; pass a computed bound as a value of its own. A value the compiled
@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
+from django.db.models.query import get_related_populators
 
 Build = Callable[..., QuerySet[Any, Any]]
 
@@ -59,6 +60,9 @@ class _Compiled:
     compiler: Any
     model: type[Model] | None
     attnames: tuple[str, ...]
+    model_columns: slice  # where the model's own fields are in a row
+    related: tuple[Any, ...]  # Django's RelatedPopulators: the select_related objects of a row
+    annotations: tuple[tuple[str, int], ...]  # (attribute, column) of each annotation
 
 
 def _compile(connection: Any, build: Build, values: tuple[object, ...]) -> _Compiled:
@@ -76,17 +80,29 @@ def _compile(connection: Any, build: Build, values: tuple[object, ...]) -> _Comp
             raise ValueError(f"sqlonce: {build.__qualname__} does not use value {i} as a parameter")
     select = [column for column, _sql, _alias in compiler.select]
     converters = compiler.get_converters(select)
-    model, attnames = None, ()
+    model: type[Model] | None = None
+    attnames: tuple[str, ...] = ()
+    model_columns = slice(0)
+    related: tuple[Any, ...] = ()
+    annotations: tuple[tuple[str, int], ...] = ()
     klass_info = compiler.klass_info
-    if klass_info is not None and not queryset.query.values_select and not queryset.query.annotation_select:
-        if compiler.query.select_related:
-            raise ValueError("sqlonce: select_related is not supported")
+    if klass_info is not None and not queryset.query.values_select:
+        # What ModelIterable reads off the compiler once per query (django/db/models/query.py).
         model = klass_info["model"]
-        attnames = tuple(column.target.attname for column in select)
-    return _Compiled(sql, tuple(params), tuple(slots), converters, compiler, model, attnames)
+        fields = klass_info["select_fields"]
+        model_columns = slice(fields[0], fields[-1] + 1)
+        attnames = tuple(column.target.attname for column, _sql, _alias in compiler.select[model_columns])
+        # Django 5.2's signature (the stubs describe a later one with a fetch mode).
+        related = tuple(get_related_populators(klass_info, compiler.select, connection.alias))  # type: ignore[call-arg]
+        annotations = tuple(compiler.annotation_col_map.items())
+    return _Compiled(
+        sql, tuple(params), tuple(slots), converters, compiler, model, attnames, model_columns, related, annotations
+    )
 
 
-def _run(build: Build, values: tuple[object, ...], limit: int | None) -> tuple[_Compiled, list[Any]]:
+def _run(
+    build: Build, values: tuple[object, ...], limit: int | None, offset: int | None = None
+) -> tuple[_Compiled, list[Any]]:
     connection = connections[DEFAULT_DB_ALIAS]  # the thread's own connection object, which keeps the cache
     cache = connection.__dict__.setdefault("_sqlonce", {})
     key = (build, len(values))  # a list of ids (`pk__in`) compiles once per length
@@ -100,6 +116,8 @@ def _run(build: Build, values: tuple[object, ...], limit: int | None) -> tuple[_
     sql = compiled.sql
     if limit is not None:
         sql, params = f"{sql} LIMIT %s", [*params, limit]
+    if offset:
+        sql, params = f"{sql} OFFSET %s", [*params, offset]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
@@ -115,12 +133,22 @@ def rows(build: Build, *values: object, limit: int | None = None) -> list[tuple[
     return [tuple(row) for row in fetched]
 
 
-def instances(build: Build, *values: object, limit: int | None = None) -> list[Any]:
-    """The model instances of `build(*values)` (a plain query of one model: `only()` is fine, `select_related`
-    is not), as the ORM makes them. One round trip; the SQL compiled once per connection."""
-    compiled, fetched = _run(build, values, limit)
-    if compiled.model is None:
+def instances(build: Build, *values: object, limit: int | None = None, offset: int | None = None) -> list[Any]:
+    """The model instances of `build(*values)`, as the ORM makes them: `only()`, `select_related` (the related
+    objects set on each instance) and annotations (set as attributes) included; `prefetch_related` is not run.
+    `limit` / `offset` page the rows (the query must not be sliced). One round trip; the SQL compiled once per
+    connection."""
+    compiled, fetched = _run(build, values, limit, offset)
+    model = compiled.model
+    if model is None:
         raise ValueError(f"sqlonce: {build.__qualname__} is not a query of model instances")
-    from_db = compiled.model.from_db
-    alias = connections[DEFAULT_DB_ALIAS].alias
-    return [from_db(alias, compiled.attnames, tuple(row)) for row in fetched]
+    from_db, alias, columns = model.from_db, connections[DEFAULT_DB_ALIAS].alias, compiled.model_columns
+    objects = []
+    for row in fetched:
+        obj = from_db(alias, compiled.attnames, tuple(row[columns]))
+        for populator in compiled.related:
+            populator.populate(row, obj)
+        for attribute, column in compiled.annotations:
+            setattr(obj, attribute, row[column])
+        objects.append(obj)
+    return objects

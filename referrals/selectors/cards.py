@@ -6,14 +6,25 @@ and passes it to `referral_cards`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, tzinfo
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce, TruncMonth
 from django.template.defaultfilters import date as date_filter
@@ -26,6 +37,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Region, User
 from accounts.selectors import region_for_country
 from coupons.models import CouponStatus
+from lib import sqlonce
 from lib.i18n import choice_labels
 from lib.money import format_money
 from referrals.explain import IN_PROGRESS_STATES, NOT_CREDITED_STATES, explain
@@ -80,53 +92,84 @@ def _month_ordinal(limit: int) -> Case:
 def referrals_for_page(*, member: User, tab: str = "all", region: Region | None = None) -> QuerySet[Referral]:
     """The member's referrals for one tab, newest first, with everything a card shows (no per-row queries)."""
     region = region or region_for_country(str(member.country))
-    # The counted month in SQL: the same program month as `referrals.program.program_month`.
-    tz = program_zone(region.time_zone)
-    states = TABS.get(tab, TABS["all"])[1]
-    qs = Referral.objects.filter(referrer=member)
-    if states:
-        qs = qs.filter(state__in=states)
-    return (
-        qs.select_related("friend", "first_order", "reward_coupon")
-        .only(
-            "id",
-            "state",
-            "reason_code",
-            "channel",
-            "registered_at",
-            "order_placed_at",
-            "completed_at",
-            "credited_at",
-            "decided_at",
-            "referrer_id",
-            "terms",
-            "friend__first_name",
-            "friend__last_name",
-            "first_order__id",
-            "first_order__external_id",
-            "reward_coupon__id",
-            "reward_coupon__value",
-            "reward_coupon__currency",
-            "reward_coupon__status",
-            "reward_coupon__expires_at",
-        )
-        .alias(counted_at=Coalesce("decided_at", "completed_at"))
-        .annotate(counted_month=TruncMonth("counted_at", tzinfo=tz))
-        .annotate(month_ordinal=_month_ordinal(region.monthly_limit))
-        # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
-        .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
-        # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
-        .annotate(second_chance_at=KT("signals__second_chance__at"))
-        .prefetch_related(
-            Prefetch(
-                "events",
-                queryset=ReferralEvent.objects.only(
-                    "id", "referral_id", "to_state", "reason_code", "occurred_at"
-                ).order_by("occurred_at", "id"),
-            ),
-        )
-        .order_by("-registered_at", "-id")
+    return _cards_query(tab, region.monthly_limit, region.time_zone)(member.pk).prefetch_related(_timeline())
+
+
+def _timeline_rows() -> QuerySet[ReferralEvent]:
+    """A card's timeline: its referral's events, oldest first (only what a timeline prints)."""
+    return ReferralEvent.objects.only("id", "referral_id", "to_state", "reason_code", "occurred_at").order_by(
+        "occurred_at", "id"
     )
+
+
+def _timeline() -> Prefetch:
+    """Each card's timeline as the list `referral.timeline`."""
+    return Prefetch("events", queryset=_timeline_rows(), to_attr="timeline")
+
+
+def _timelines_of(*referral_ids: int) -> QuerySet[ReferralEvent]:
+    return _timeline_rows().filter(referral_id__in=referral_ids)
+
+
+def _add_timelines(referrals: list[Referral]) -> None:
+    """`referral.timeline` for each referral, as `_timeline()` prefetches it: one query compiled once per page
+    size (`lib.sqlonce`)."""
+    timelines: dict[int, list[ReferralEvent]] = {r.pk: [] for r in referrals}
+    if referrals:
+        for event in sqlonce.instances(_timelines_of, *timelines):
+            timelines[event.referral_id].append(event)
+    for r in referrals:
+        r.timeline = timelines[r.pk]  # type: ignore[attr-defined]  # what Prefetch(to_attr=) sets
+
+
+@lru_cache(maxsize=256)
+def _cards_query(tab: str, limit: int, time_zone: str) -> Callable[[int], QuerySet[Referral]]:
+    """The cards' query of one tab for a member id, in a region's limit and time zone: one function per
+    (tab, limit, zone), so `lib.sqlonce` compiles each shape once (the zone and the limit are part of the SQL)."""
+    # The counted month in SQL: the same program month as `referrals.program.program_month`.
+    tz = program_zone(time_zone)
+    states = TABS.get(tab, TABS["all"])[1]
+
+    def build(member_id: int) -> QuerySet[Referral]:
+        qs = Referral.objects.filter(referrer_id=member_id)
+        if states:
+            qs = qs.filter(state__in=states)
+        return (
+            qs.select_related("friend", "first_order", "reward_coupon")
+            .only(
+                "id",
+                "state",
+                "reason_code",
+                "channel",
+                "registered_at",
+                "order_placed_at",
+                "completed_at",
+                "credited_at",
+                "decided_at",
+                "referrer_id",
+                "terms",
+                "friend__first_name",
+                "friend__last_name",
+                "first_order__id",
+                "first_order__external_id",
+                "reward_coupon__id",
+                "reward_coupon__value",
+                "reward_coupon__currency",
+                "reward_coupon__status",
+                "reward_coupon__expires_at",
+            )
+            .alias(counted_at=Coalesce("decided_at", "completed_at"))
+            .annotate(counted_month=TruncMonth("counted_at", tzinfo=tz))
+            .annotate(month_ordinal=_month_ordinal(limit))
+            # The one stored check a card's wording needs (DEVICE_LIMIT on the referrer's side), not the signals JSON.
+            .annotate(referrer_device_limit=KT("signals__checks__referrer_device_limit"))
+            # When a medium-signal review closed itself on the friend's verified phone (services.second_chance).
+            .annotate(second_chance_at=KT("signals__second_chance__at"))
+            .order_by("-registered_at", "-id")
+        )
+
+    build.__qualname__ = f"cards_query[{tab},{limit},{time_zone}]"
+    return build
 
 
 def referral_page(
@@ -140,12 +183,19 @@ def referral_page(
 ) -> Page:
     """One page of referral cards: a count, the page rows and their timelines (3 queries).
 
-    Pass `count` (the tab's size from `tab_counts`) to skip the paginator's COUNT query (2 queries).
+    Pass `count` (the tab's size from `tab_counts`) to skip the paginator's COUNT query (2 queries); the page's
+    query is then compiled once per process and shape (`lib.sqlonce`) instead of on every visit.
     """
-    paginator = Paginator(referrals_for_page(member=member, tab=tab, region=region), per_page)
-    if count is not None:
-        paginator.count = count  # a cached_property: the instance attribute replaces the query
-    return paginator.get_page(page)
+    if count is None:
+        return Paginator(referrals_for_page(member=member, tab=tab, region=region), per_page).get_page(page)
+    region = region or region_for_country(str(member.country))
+    # The paginator validates the page number against the known count; the rows come from the compiled query.
+    found = Paginator(range(count), per_page).get_page(page)
+    build = _cards_query(tab if tab in TABS else "all", region.monthly_limit, region.time_zone)
+    rows = sqlonce.instances(build, member.pk, limit=per_page, offset=(found.number - 1) * per_page)
+    _add_timelines(rows)
+    found.object_list = rows
+    return found
 
 
 _TIMELINE_TONES: dict[str, str] = {
@@ -193,7 +243,7 @@ def referral_cards(
 ) -> list[dict]:
     """Everything one card prints, as plain strings made once in Python (no per-row template filters).
 
-    `referrals` come from `referrals_for_page` (friend and events prefetched); `open_requests` maps a referral's
+    `referrals` come from `referral_page` / `referrals_for_page` (friend, timeline); `open_requests` maps a referral's
     id to its open support request (`support.selectors.open_requests_by_referral`).
     """
     open_requests = open_requests or {}
@@ -214,7 +264,7 @@ def referral_cards(
         else:
             order_text = ""
         timeline = []
-        for e in r.events.all():
+        for e in r.timeline:  # type: ignore[attr-defined]  # set by _timeline() / _add_timelines
             label = _label(state_labels, e.to_state)
             if e.reason_code and e.reason_code != ReasonCode.ACCOUNT_FLAGGED:
                 label = f"{label} — {staff_label(e.reason_code)}"

@@ -6,7 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import override
 
@@ -78,3 +78,24 @@ def test_label_maps_follow_the_language():
         assert _labels("de").title("Welcome coupon", "welcome") == Coupon(title="Welcome coupon").display_title
     with override("en"):
         assert choice_labels(CouponStatus)["active"] == "Active"
+
+
+def _with_owner(after: object) -> QuerySet[Coupon]:
+    return (
+        Coupon.objects.filter(expires_at__gt=after)
+        .select_related("owner", "referral")
+        .only("id", "value", "owner__email", "referral__id")
+        .annotate(twice=F("value") * 2)
+        .order_by("id")
+    )
+
+
+def test_instances_bring_select_related_rows_and_annotations_and_page_with_an_offset(django_assert_num_queries):
+    a, b = UserFactory(), UserFactory()
+    coupons = [_coupon(a, days=1), _coupon(b, days=2, value="2.50"), _coupon(a, days=3, value="7.00")]
+    now = timezone.now()
+    with django_assert_num_queries(1):  # the owner comes with the row; a null referral is None, not a query
+        found = sqlonce.instances(_with_owner, now, limit=2, offset=1)
+        seen = [(c.pk, c.value, c.owner.email, c.referral, c.twice) for c in found]
+    assert seen == [(c.pk, c.value, c.owner.email, None, c.value * 2) for c in coupons[1:]]
+    assert [c.pk for c in sqlonce.instances(_with_owner, now)] == [c.pk for c in _with_owner(now)]

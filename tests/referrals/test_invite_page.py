@@ -21,6 +21,7 @@ from tests.factories import (
     CampaignFactory,
     ClickFactory,
     CouponFactory,
+    OrderFactory,
     ReferralEventFactory,
     ReferralFactory,
     UserFactory,
@@ -616,3 +617,69 @@ def test_a_referrer_side_device_limit_card_says_it_is_about_the_referrers_device
     html = page(client)
     assert "One of the devices you use already has 4 other accounts taking part in the program" in html
     assert "Your friend&#x27;s device already has 4 accounts" not in html
+
+
+def _card_fields(referral) -> tuple:
+    """Everything a card reads off a referral row (its own fields, the related rows, the annotations, the
+    timeline)."""
+    coupon = getattr(referral, "reward_coupon", None)
+    return (
+        referral.pk,
+        referral.state,
+        referral.reason_code,
+        referral.channel,
+        referral.registered_at,
+        referral.completed_at,
+        referral.decided_at,
+        referral.terms,
+        referral.friend.first_name,
+        referral.friend.last_name,
+        referral.first_order.external_id if referral.first_order else None,
+        (coupon.pk, coupon.value, coupon.currency, coupon.status, coupon.expires_at) if coupon else None,
+        referral.month_ordinal,
+        referral.referrer_device_limit,
+        referral.second_chance_at,
+        [(e.to_state, e.reason_code, e.occurred_at) for e in referral.timeline],
+    )
+
+
+@pytest.mark.parametrize("tab", list(cards.TABS))
+def test_the_compiled_page_of_cards_is_the_orms_page(member, tab, django_assert_num_queries):
+    """`referral_page` with a count runs the cards' query compiled once (lib.sqlonce): every page of every tab
+    gives the rows, related rows, annotations and timelines the ORM's queryset gives, in the same order, in two
+    queries a page (the rows with their related rows, the timelines)."""
+    t = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+    MonthlyRewardCounter.objects.create(referrer=member, month=date(2026, 11, 1), count=10)
+    for n in range(14):
+        state = ["registered", "order_placed", "credited", "capped", "voided", "under_review", "qualified"][n % 7]
+        friend = UserFactory()
+        referral = ReferralFactory(
+            referrer=member,
+            friend=friend,
+            state=state,
+            channel=["whatsapp", "email"][n % 2],
+            registered_at=t - timedelta(days=n),
+            completed_at=t if state in ("credited", "capped", "qualified") else None,
+            decided_at=t if state == "capped" else None,
+            reason_code={"capped": "MONTHLY_LIMIT", "voided": "SELF_REFERRAL", "under_review": "REFERRER_BURST"}.get(
+                state, ""
+            ),
+            first_order=OrderFactory(buyer=friend) if n % 3 == 0 else None,
+            signals={"checks": {"referrer_device_limit": True}} if n == 4 else {},
+        )
+        if state == "credited":
+            CouponFactory(referral=referral)
+        ReferralEventFactory(referral=referral, to_state=state)
+    region = Region.objects.get(is_default=True)
+    orm = list(cards.referrals_for_page(member=member, tab=tab, region=region))
+    assert orm, tab
+    per_page = 4
+    compiled = []
+    for number in range(1, (len(orm) + per_page - 1) // per_page + 1):
+        with django_assert_num_queries(2):
+            page = cards.referral_page(
+                member=member, tab=tab, page=number, per_page=per_page, region=region, count=len(orm)
+            )
+            compiled += [_card_fields(r) for r in page.object_list]
+    assert compiled == [_card_fields(r) for r in orm]
+    assert any(r.month_ordinal for r in orm) or tab in ("progress", "credited")
