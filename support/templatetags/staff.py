@@ -11,6 +11,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import get_language
 
 from lib.i18n import field_display
+from referrals.admin.panels import timeline_html
 
 register = template.Library()
 
@@ -20,6 +21,12 @@ def display(obj, field_name: str) -> str:
     """`{{ referral|display:"state" }}`: the label of a field's choice, as `get_state_display` prints it, without
     rebuilding the field's choices on each call (lib.i18n.field_display)."""
     return field_display(obj, field_name)
+
+
+@register.filter
+def timeline(events) -> SafeString:
+    """`{{ referral.events.all|timeline }}`: the referral's timeline (referrals.admin.panels.timeline_html)."""
+    return timeline_html(events)
 
 
 @register.filter

@@ -17,7 +17,8 @@ from django.utils import timezone, translation
 from accounts.admin.member_page import linked_accounts
 from coupons.models import Coupon
 from lib.i18n import field_display
-from referrals.models import Referral
+from referrals.admin.panels import timeline_html
+from referrals.models import Referral, ReferralEvent
 from support.templatetags import staff as staff_tag
 from tests.factories import AccountDeviceFactory, CouponFactory, PaymentCardFactory, UserFactory
 from tests.support.builders import referral_with_timeline
@@ -152,3 +153,43 @@ def test_the_cached_menu_is_djangos_for_each_staff_member_page_and_language(make
     )
     assert seen[(superuser.pk, "/admin/accounts/user/", "en")] != seen[(superuser.pk, "/admin/accounts/user/", "de")]
     assert 'aria-current="page">' in seen[(superuser.pk, "/admin/accounts/user/", "en")]
+
+
+# admin/referrals/timeline.html as it was (an include per referral) before `timeline_html` replaced it.
+TIMELINE_TEMPLATE = """{% load i18n staff %}{% if events %}<ol class="staff-timeline">
+{% for event in events %}<li><time datetime="{{ event.occurred_at|date:'c' }}">{{ event.occurred_at|date:"Y-m-d H:i" }}</time>
+ {{ event.from_state|default:"∅" }} → <strong>{{ event.to_state }}</strong>{% if event.reason_code %} <code>{{ event.reason_code }}</code>{% endif %}
+ <span class="muted">({{ event|display:"actor_kind" }}{% if event.actor %}: {{ event.actor }}{% endif %}{% if event.recorded_at and event.recorded_at|date:"YmdHi" != event.occurred_at|date:"YmdHi" %}; {% blocktranslate with when=event.recorded_at|date:"Y-m-d H:i" %}recorded {{ when }}{% endblocktranslate %}{% endif %})</span>{% if event.note %} — {{ event.note }}{% endif %}</li>
+{% endfor %}</ol>{% else %}<span class="muted">—</span>{% endif %}
+"""  # noqa: E501
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata"])
+@pytest.mark.parametrize("language", ["en", "de", "pt-br"])
+def test_the_timeline_in_python_is_the_template_it_replaced(time_zone, language):
+    at = datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)
+    actor = UserFactory(email="<b>staff</b>@example.com")
+    events = [
+        ReferralEvent(from_state="", to_state="registered", occurred_at=at, recorded_at=at + timedelta(seconds=20)),
+        ReferralEvent(
+            from_state="registered",
+            to_state="under_review",
+            reason_code="IP_BURST",
+            occurred_at=at,
+            recorded_at=at + timedelta(minutes=3),
+            note="Shared IP & <script>",
+        ),
+        ReferralEvent(
+            from_state="under_review",
+            to_state="rejected",
+            reason_code="SELF_REFERRAL",
+            actor_kind="staff",
+            actor=actor,
+            occurred_at=at + timedelta(days=2),
+            recorded_at=None,
+        ),
+    ]
+    with timezone.override(time_zone), translation.override(language):
+        for shown in (events, events[:1], []):
+            expected = Template(TIMELINE_TEMPLATE).render(Context({"events": shown}))
+            assert timeline_html(shown) == expected
