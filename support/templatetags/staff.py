@@ -86,6 +86,7 @@ def stamp(value, date_format: str = "Y-m-d H:i") -> str:
 # Rendered admin menus: (language, path, the menu's content) → HTML. Bounded: a change page's path is new each time.
 _SIDEBARS: dict[tuple, SafeString] = {}
 _SIDEBARS_MAX = 256
+_MENU = "admin/nav_sidebar.html"
 
 
 def _menu_key(apps) -> tuple:
@@ -107,16 +108,15 @@ def _djangos_menu(engine):
     return engine.find_template(_MENU, skip=[ours])[0]
 
 
-_MENU = "admin/nav_sidebar.html"
-
-
 @register.simple_tag(takes_context=True)
 def nav_sidebar(context) -> SafeString:
     """Django's admin menu (its own admin/nav_sidebar.html), rendered once per process for each menu content,
     page path and language: its ~40 models cost a few milliseconds of template work on every staff page, for
     the same HTML. The key holds everything the template reads, so a staff member whose permissions differ,
     another page or another language gets its own rendering."""
-    request = context["request"]
+    request = context.get("request")
+    if request is None:  # no request context processor: Django's template as it is, uncached
+        return _djangos_menu(context.template.engine).render(context)
     key = (get_language(), request.path, _menu_key(context.get("available_apps") or ()))
     html = _SIDEBARS.get(key)
     if html is None:
