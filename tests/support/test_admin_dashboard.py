@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -69,6 +71,84 @@ def test_technical_delays_and_reviews_undecided_over_a_day():
     assert {r.pk for r in data["delayed"]} == {late.pk, flagged.pk}
     assert [r.pk for r in data["stale_reviews"]] == [old_review.pk]
     assert data["stale_review_count"] == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_alert_figures_equal_a_count_of_the_rows():
+    """The qualified figures and the stale-review count are separate index-only queries: same numbers as counting
+    the rows one by one, including a qualified referral with no completion date (its due date is its age), a
+    flagged but recent one, an old one flagged too, and reviews waiting since registration (no request date)."""
+    qualified = [
+        referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=30)),
+        referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=30), delay_flagged_at=NOW),
+        referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=1), delay_flagged_at=NOW),
+        referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=1)),
+        referral_with_timeline(state="qualified", completed_at=None, credit_due_at=NOW - timedelta(days=3)),
+    ]
+    reviews = [
+        referral_with_timeline(
+            state="under_review", reason_code="IP_BURST", review_requested_at=NOW - timedelta(days=2)
+        ),
+        referral_with_timeline(
+            state="under_review", reason_code="IP_BURST", review_requested_at=NOW - timedelta(hours=1)
+        ),
+        referral_with_timeline(
+            state="under_review",
+            reason_code="IP_BURST",
+            review_requested_at=None,
+            registered_at=NOW - timedelta(days=2),
+        ),
+        referral_with_timeline(
+            state="under_review",
+            reason_code="IP_BURST",
+            review_requested_at=None,
+            registered_at=NOW - timedelta(hours=2),
+        ),
+    ]
+    # Other states with the same dates count for nothing.
+    referral_with_timeline(state="credited", completed_at=NOW - timedelta(days=5), delay_flagged_at=NOW)
+    referral_with_timeline(state="registered", review_requested_at=NOW - timedelta(days=5))
+    data = dashboard_data()
+    assert data["qualified_count"] == len(qualified)
+    assert data["oldest_qualified_age"] == timedelta(days=3)
+    is_delayed = [
+        r for r in qualified if r.delay_flagged_at or (r.completed_at and r.completed_at < NOW - timedelta(hours=24))
+    ]
+    assert data["delayed_count"] == len(is_delayed) == 3
+    assert {r.pk for r in data["delayed"]} == {r.pk for r in is_delayed}
+    stale = [r for r in reviews if (r.review_requested_at or r.registered_at) < NOW - timedelta(hours=24)]
+    assert data["stale_review_count"] == len(stale) == 2
+    assert {r.pk for r in data["stale_reviews"]} == {r.pk for r in stale}
+
+
+@pytest.mark.postgres
+@time_machine.travel(NOW, tick=False)
+def test_the_dashboard_counts_are_answered_from_an_index_alone():
+    """Counting tens of thousands of referrals or coupons per state is cheap only without reading the table's rows:
+    each count of the alert cards and the redemption rate has an index that carries every column it reads."""
+    referral_with_timeline(state="qualified", completed_at=NOW - timedelta(hours=30))
+    referral_with_timeline(state="under_review", reason_code="IP_BURST", review_requested_at=NOW - timedelta(days=2))
+    reward_coupon(referral_with_timeline(state="credited"))
+    with connection.cursor() as cursor:
+        # As autovacuum leaves the tables: statistics, and every page marked all-visible (the planner reads the
+        # count from pg_class; a VACUUM here would not mark pages while other tests' transactions are open).
+        cursor.execute("ANALYZE referrals_referral, coupons_coupon")
+        cursor.execute(
+            "UPDATE pg_class SET relallvisible = relpages WHERE oid IN "
+            "('referrals_referral'::regclass, 'coupons_coupon'::regclass)"
+        )
+    with CaptureQueriesContext(connection) as queries:
+        dashboard_data()
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and "GROUP BY" not in q["sql"]]
+    counts = [sql for sql in counts if "decided_at" not in sql and "issued_at" not in sql]  # small date ranges
+    assert len(counts) == 3
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a table of a few rows is read whole otherwise
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        for sql in counts:
+            cursor.execute("EXPLAIN (FORMAT TEXT) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Index Only Scan" in plan, plan
 
 
 @time_machine.travel(NOW, tick=False)

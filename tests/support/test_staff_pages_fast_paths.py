@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib import admin
+from django.contrib import admin as django_admin
 from django.contrib.admin import AdminSite, ModelAdmin
+from django.template import Context, Template
 from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -14,7 +17,9 @@ from django.utils import timezone, translation
 from accounts.admin.member_page import linked_accounts
 from coupons.models import Coupon
 from lib.i18n import field_display
-from referrals.models import Referral
+from referrals.admin.panels import timeline_html
+from referrals.models import Referral, ReferralEvent
+from support.templatetags import staff as staff_tag
 from tests.factories import AccountDeviceFactory, CouponFactory, PaymentCardFactory, UserFactory
 from tests.support.builders import referral_with_timeline
 from tests.support.conftest import make_staff, role_client, staff_roles  # noqa: F401
@@ -91,3 +96,100 @@ def test_the_review_queue_is_oldest_request_first_and_filters_by_the_codes_under
     assert [code for code, _ in spec.lookup_choices] == ["DISPOSABLE_EMAIL", "IP_BURST"]
     filtered = client.get(url, {"reason_code__exact": "IP_BURST"})
     assert [r.pk for r in filtered.context["cl"].result_list] == [late.pk]
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata", "America/Sao_Paulo"])
+@pytest.mark.parametrize("language", ["en", "de", "pt-br"])
+def test_stamp_prints_what_the_date_filter_prints(time_zone, language):
+    """`|stamp` is Django's `|date` for formats of digits only; anything else goes to Django's filter."""
+    formats = ['"Y-m-d H:i"', '"YmdHi"', "'c'", '"Y-m-d"', '"H:i:s"', '"d.m.Y {H}"', '"j M Y, H:i"']
+    formats.append('"DATETIME_FORMAT"')
+    values = [
+        datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC),
+        datetime(2026, 12, 31, 22, 30, tzinfo=UTC),
+        datetime(2026, 7, 4, 3, 5),  # naive
+        date(2026, 2, 3),
+        None,
+        "",
+    ]
+
+    def render(name, fmt, value):
+        try:
+            return Template(f"{{% load staff %}}{{{{ v|{name}:{fmt} }}}}").render(Context({"v": value}))
+        except TypeError as error:  # Django's filter: a time format for a date
+            return type(error)
+
+    with timezone.override(time_zone), translation.override(language):
+        for fmt in formats:
+            for value in values:
+                assert render("stamp", fmt, value) == render("date", fmt, value), (fmt, value)
+
+
+def test_the_cached_menu_is_djangos_for_each_staff_member_page_and_language(make_staff):  # noqa: F811
+    """The menu is rendered once per menu content, path and language: each staff member still sees their own
+    menu (their permissions), with the current page marked, in their language."""
+    staff_tag._SIDEBARS.clear()
+    manager, agent = make_staff("Program manager"), make_staff("Support agent")
+    superuser = UserFactory(is_staff=True, is_superuser=True)
+    ours = Template("{% include 'admin/nav_sidebar.html' %}")
+    djangos = Template(Path(django_admin.__file__).parent.joinpath("templates/admin/nav_sidebar.html").read_text())
+    seen = {}
+    for _ in range(2):  # the second round is served from the cache
+        for user in (manager, agent, superuser):
+            for path in ("/admin/referrals/referral/", "/admin/accounts/user/", "/admin/accounts/user/7/change/"):
+                for language in ("en", "de"):
+                    request = RequestFactory().get(path)
+                    request.user = user
+                    with translation.override(language):
+                        context = {"request": request, "available_apps": admin.site.get_app_list(request)}
+                        html = ours.render(Context(context))
+                        assert html == djangos.render(Context(context)), (user, path, language)
+                    seen.setdefault((user.pk, path, language), html)
+                    assert seen[(user.pk, path, language)] == html
+    # The cases differ (so the cache must tell them apart): each member's menu, the current page, the language.
+    assert len({seen[(user.pk, "/admin/referrals/referral/", "en")] for user in (manager, agent, superuser)}) == 3
+    assert (
+        seen[(superuser.pk, "/admin/referrals/referral/", "en")] != seen[(superuser.pk, "/admin/accounts/user/", "en")]
+    )
+    assert seen[(superuser.pk, "/admin/accounts/user/", "en")] != seen[(superuser.pk, "/admin/accounts/user/", "de")]
+    assert 'aria-current="page">' in seen[(superuser.pk, "/admin/accounts/user/", "en")]
+
+
+# admin/referrals/timeline.html as it was (an include per referral) before `timeline_html` replaced it.
+TIMELINE_TEMPLATE = """{% load i18n staff %}{% if events %}<ol class="staff-timeline">
+{% for event in events %}<li><time datetime="{{ event.occurred_at|date:'c' }}">{{ event.occurred_at|date:"Y-m-d H:i" }}</time>
+ {{ event.from_state|default:"∅" }} → <strong>{{ event.to_state }}</strong>{% if event.reason_code %} <code>{{ event.reason_code }}</code>{% endif %}
+ <span class="muted">({{ event|display:"actor_kind" }}{% if event.actor %}: {{ event.actor }}{% endif %}{% if event.recorded_at and event.recorded_at|date:"YmdHi" != event.occurred_at|date:"YmdHi" %}; {% blocktranslate with when=event.recorded_at|date:"Y-m-d H:i" %}recorded {{ when }}{% endblocktranslate %}{% endif %})</span>{% if event.note %} — {{ event.note }}{% endif %}</li>
+{% endfor %}</ol>{% else %}<span class="muted">—</span>{% endif %}
+"""  # noqa: E501
+
+
+@pytest.mark.parametrize("time_zone", ["UTC", "Asia/Kolkata"])
+@pytest.mark.parametrize("language", ["en", "de", "pt-br"])
+def test_the_timeline_in_python_is_the_template_it_replaced(time_zone, language):
+    at = datetime(2026, 3, 1, 23, 59, 30, tzinfo=UTC)
+    actor = UserFactory(email="<b>staff</b>@example.com")
+    events = [
+        ReferralEvent(from_state="", to_state="registered", occurred_at=at, recorded_at=at + timedelta(seconds=20)),
+        ReferralEvent(
+            from_state="registered",
+            to_state="under_review",
+            reason_code="IP_BURST",
+            occurred_at=at,
+            recorded_at=at + timedelta(minutes=3),
+            note="Shared IP & <script>",
+        ),
+        ReferralEvent(
+            from_state="under_review",
+            to_state="rejected",
+            reason_code="SELF_REFERRAL",
+            actor_kind="staff",
+            actor=actor,
+            occurred_at=at + timedelta(days=2),
+            recorded_at=None,
+        ),
+    ]
+    with timezone.override(time_zone), translation.override(language):
+        for shown in (events, events[:1], []):
+            expected = Template(TIMELINE_TEMPLATE).render(Context({"events": shown}))
+            assert timeline_html(shown) == expected
