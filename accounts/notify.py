@@ -24,7 +24,7 @@ from django.utils import timezone
 from accounts.locales import as_member
 from accounts.models import Notification, User
 from lib.bulk import insert_rows
-from ops.services.outbox import enqueue_call, enqueue_task
+from ops.services.outbox import enqueue_call, enqueue_task, merge_list_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +87,17 @@ class Notice:
 # The task that e-mails notices written by `notify_many` (accounts.tasks.email_notices), by name: the domain never
 # imports tasks.
 EMAIL_NOTICES_TASK = "accounts.tasks.email_notices"
+merge_list_tasks(EMAIL_NOTICES_TASK)  # `email_notices(a + b)` e-mails what `(a)` and `(b)` would: one relay message
 
 
-def notify_many(notices: Sequence[Notice]) -> int:
+def notify_many(notices: Sequence[Notice], *, email_now: bool = True) -> int:
     """Write inbox notices in one INSERT (a used `dedupe_key` is skipped) and e-mail them from a task after commit.
 
     Returns how many notices were given. Nothing is rendered or sent here: the task that e-mails the notices
     that were new (`email_notices`) is an outbox row written in the caller's transaction, published after
-    commit, or by the relay once the broker answers again.
+    commit, or by the relay once the broker answers again. `email_now=False` (the credit task, thousands at a
+    time on a sale day) leaves the row to the next relay pass, seconds later, which merges such rows into one
+    message: the crediting path then publishes nothing itself.
     """
     if not notices:
         return 0
@@ -107,7 +110,7 @@ def notify_many(notices: Sequence[Notice]) -> int:
     )
     keys = [n.dedupe_key for n in notices if n.dedupe_key]
     if keys:
-        enqueue_task(name=EMAIL_NOTICES_TASK, args=[keys])
+        enqueue_task(name=EMAIL_NOTICES_TASK, args=[keys], publish_now=email_now)
     return len(notices)
 
 

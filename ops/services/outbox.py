@@ -44,11 +44,24 @@ def _kick_after_commit(message: OutboxMessage) -> None:
     transaction.on_commit(lambda: dispatcher.kick(message.pk))
 
 
-def enqueue_task(*, name: str, args: Sequence[Any] = ()) -> OutboxMessage:
-    """Record Celery task `name(*args)` in the current transaction; it is published after commit."""
+def enqueue_task(*, name: str, args: Sequence[Any] = (), publish_now: bool = True) -> OutboxMessage:
+    """Record Celery task `name(*args)` in the current transaction; it is published after commit, or with
+    `publish_now=False` by the next relay pass (within `ops.tasks.relay_outbox`'s schedule, seconds), which
+    publishes in batches and merges the rows of a `merge_list_tasks` task into one message."""
     message = sqlonce.insert(OutboxMessage(kind=OutboxMessage.Kind.TASK, target=name, args=list(args)))
-    _kick_after_commit(message)
+    if publish_now:
+        _kick_after_commit(message)
     return message
+
+
+# Tasks whose one argument is a list that may be merged: one relay pass publishes their rows as one message.
+_MERGEABLE: set[str] = set()
+
+
+def merge_list_tasks(name: str) -> None:
+    """Let the relay merge pending rows of task `name`, whose only argument is a list: `name(a + b)` does what
+    `name(a)` and `name(b)` do (e.g. e-mailing notices by their keys)."""
+    _MERGEABLE.add(name)
 
 
 def enqueue_call(*, target: str, args: Sequence[Any] = ()) -> OutboxMessage:
@@ -89,6 +102,29 @@ def _dispatch_locked(message: OutboxMessage, *, skip_tasks: bool) -> str:
     message.dispatched_at = timezone.now()
     with connection.cursor() as cursor:  # one row by key: no ORM query to build (every credit task dispatches one)
         cursor.execute(_MARK_SQL, [message.dispatched_at, message.pk])
+    return "dispatched"
+
+
+def _dispatch_merged(rows: list[OutboxMessage], *, skip_tasks: bool) -> str:
+    """Publish claimed rows of one mergeable task as one message (their lists joined, each item once, in order),
+    inside the caller's transaction: all dispatched, or all left pending (an outage) or all failed."""
+    if skip_tasks:
+        return "skipped"
+    items = list(dict.fromkeys(item for row in rows for item in row.args[0]))
+    merged = OutboxMessage(pk=rows[0].pk, kind=OutboxMessage.Kind.TASK, target=rows[0].target, args=[items])
+    try:
+        _run(merged)
+    except Exception as error:
+        if is_outage(error):
+            return "outage"
+        for row in rows:
+            row.attempts += 1
+            row.next_attempt_at = timezone.now() + _retry_delay(row.attempts)
+            row.last_error = f"{type(error).__name__}: {error}"[:2000]
+            row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
+        logger.warning("outbox %s rows of %s failed", len(rows), rows[0].target, exc_info=True)
+        return "failed"
+    OutboxMessage.objects.filter(pk__in=[row.pk for row in rows]).update(dispatched_at=timezone.now())
     return "dispatched"
 
 
@@ -136,10 +172,18 @@ def relay(*, batch: int = BATCH, time_budget: float = RELAY_TIME_BUDGET_SECONDS)
             if skip_tasks:
                 query = query.exclude(kind=OutboxMessage.Kind.TASK)
             messages = list(query.order_by("next_attempt_at", "pk")[:batch])
+            merged: dict[str, list[OutboxMessage]] = {}
             for message in messages:
+                if message.kind == OutboxMessage.Kind.TASK and message.target in _MERGEABLE and not skip_tasks:
+                    merged.setdefault(message.target, []).append(message)
+                    continue
                 outcome = _dispatch_locked(message, skip_tasks=skip_tasks)
                 skip_tasks = skip_tasks or outcome == "outage"
                 counts[outcome] = counts.get(outcome, 0) + 1
+            for rows in merged.values():
+                outcome = _dispatch_merged(rows, skip_tasks=skip_tasks)
+                skip_tasks = skip_tasks or outcome == "outage"
+                counts[outcome] = counts.get(outcome, 0) + len(rows)
         if len(messages) < batch:
             break
     if counts:

@@ -86,5 +86,6 @@ def credit_referral_in_database(*, referral_id: int) -> str:
                 language=language,
             )
         )
-    notify_many(notices)
+    # The e-mail goes with the relay's next pass (seconds), merged with the other credits' (accounts.notify).
+    notify_many(notices, email_now=False)
     return outcome

@@ -164,3 +164,36 @@ def test_dispatched_rows_are_pruned_after_a_week_pending_ones_never():
     assert outbox.prune(now=now) == 1
     assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, pending.pk}
     assert not OutboxMessage.objects.filter(pk=old.pk).exists()
+
+
+EMAILS = "accounts.tasks.email_notices"  # merged by the relay (accounts.notify registers it)
+
+
+def test_rows_left_to_the_relay_go_as_one_message_per_mergeable_task(publish, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        for keys in (["a", "b"], ["c"], ["b", "d"]):
+            outbox.enqueue_task(name=EMAILS, args=[keys], publish_now=False)
+        outbox.enqueue_task(name=CREDIT, args=[9], publish_now=False)
+    publish.assert_not_called()  # nothing published after commit: the relay's next pass does it
+    assert outbox.relay() == {"dispatched": 4}
+    assert sorted(map(tuple, (call.args for call in publish.call_args_list))) == [
+        (EMAILS, [["a", "b", "c", "d"]]),  # each key once, in order
+        (CREDIT, [9]),
+    ]
+    assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
+    assert outbox.relay() == {}
+
+
+def test_merged_rows_stay_pending_together_in_an_outage_and_count_a_failure_together(publish):
+    rows = [OutboxMessageFactory(target=EMAILS, args=[[f"k{n}"]]) for n in range(3)]
+    publish.side_effect = CircuitOpen("redis 127.0.0.1:6379: circuit open")
+    assert outbox.relay() == {"outage": 3}
+    assert {(m.dispatched_at, m.attempts) for m in OutboxMessage.objects.all()} == {(None, 0)}
+    publish.side_effect = ValueError("a bad message")
+    assert outbox.relay() == {"failed": 3}
+    assert {m.attempts for m in OutboxMessage.objects.all()} == {1}
+    OutboxMessage.objects.update(next_attempt_at=timezone.now())
+    publish.side_effect = None
+    assert outbox.relay() == {"dispatched": 3}
+    publish.assert_called_with(EMAILS, [[f"k{n}" for n in range(3)]])
+    assert all(m.dispatched_at for m in OutboxMessage.objects.filter(pk__in=[r.pk for r in rows]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 import time_machine
@@ -21,6 +22,7 @@ from django.forms.models import model_to_dict
 from accounts.models import Notification, Region
 from coupons.models import Coupon, LedgerEntry
 from ops.models import OutboxMessage
+from ops.services.outbox import relay
 from referrals.models import MilestoneAward, MonthlyRewardCounter, QuarterCreditCounter, Referral, ReferralEvent
 from referrals.reasons import ReferralState
 from referrals.services.crediting import credit_referral, credit_referral_orm
@@ -159,3 +161,25 @@ def test_nothing_to_do_answers_like_the_orm_path():
     outcomes, rows = assert_same([later.pk, voided.pk, 0], [referrer.pk])
     assert outcomes == ["qualified", "voided", ""]
     assert not rows["coupons"] and not rows["notices"]
+
+
+def test_the_credits_e_mail_is_left_to_the_relay_which_sends_it(django_capture_on_commit_callbacks, mailoutbox):
+    """The credit task publishes nothing itself (the relay's next pass, seconds later, merges the e-mail rows of
+    many credits into one message): the notice is written with the credit, its e-mail row waits, and the relay's
+    message e-mails it."""
+    from accounts.tasks import email_notices  # the task the relay publishes
+
+    referrer = UserFactory()
+    referral = qualified(referrer)
+    with mock.patch("ops.services.outbox.publish_task") as publish:
+        with django_capture_on_commit_callbacks(execute=True), time_machine.travel(WHEN, tick=False):
+            assert credit_referral(referral_id=referral.pk) == "credited"
+        publish.assert_not_called()
+        row = OutboxMessage.objects.get(target="accounts.tasks.email_notices")
+        assert row.dispatched_at is None
+        with time_machine.travel(WHEN + timedelta(seconds=10), tick=False):  # the relay's next pass
+            assert relay() == {"dispatched": 1}
+        [(name, [keys])] = [call.args for call in publish.call_args_list]
+    assert name == "accounts.tasks.email_notices" and keys == row.args[0]
+    email_notices(keys)
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == [referrer.email]
