@@ -14,9 +14,7 @@ Environment: BENCH_DATABASE_URL (as pages_bench), PROFILE_REQUESTS (50), PROFILE
 
 from __future__ import annotations
 
-import cProfile
 import os
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from cprofile_buckets import bucket_of, profile  # noqa: E402
 from cpu import server_env  # noqa: E402
 
 os.environ.update(
@@ -69,7 +68,6 @@ BUCKETS = [
     ("database round trips", ("psycopg", "django/db/backends/")),
     ("URL reversing", ("django/urls/",)),
 ]
-OURS = str(ROOT) + "/"
 
 
 def _client(email: str) -> Client:
@@ -87,12 +85,8 @@ def _client(email: str) -> Client:
 
 
 def _bucket(filename: str) -> str:
-    if filename.startswith(OURS) and "/.venv/" not in filename:
-        return "our code (selectors, presenters, views, middleware)"
-    for name, parts in BUCKETS:
-        if any(part in filename for part in parts):
-            return name
-    return "other (Django request cycle, Python)"
+    ours = "our code (selectors, presenters, views, middleware)"
+    return bucket_of(filename, BUCKETS, ours=ours, other="other (Django request cycle, Python)")
 
 
 def main() -> int:
@@ -117,23 +111,12 @@ def main() -> int:
             client.get(path)
         wall = (time.perf_counter() - started) * 1000 / REQUESTS
         cpu = (time.process_time() - cpu_started) * 1000 / REQUESTS
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(REQUESTS):
-            client.get(path)
-        profiler.disable()
-        stats = pstats.Stats(profiler)
-        buckets: dict[str, float] = {}
-        for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
-            buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
-        total = sum(buckets.values())
         size = len(response.content) / 1024
         print(
             f"\n=== {label} {path}: {wall:.2f} ms per request unprofiled ({cpu:.2f} ms CPU here), {size:.1f} KiB, "
             f"{len(queries)} queries"
         )
-        for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
-            print(f"  {name:40} {seconds * 1000 / REQUESTS:7.2f} ms  {seconds / total:6.1%}")
+        stats = profile(lambda c=client, p=path: c.get(p), REQUESTS, _bucket)
         stats.sort_stats(SORT).print_stats(TOP)
     return 0
 

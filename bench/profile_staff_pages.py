@@ -13,9 +13,7 @@ Environment: PROFILE_REQUESTS (20), PROFILE_TOP (25), PROFILE_SORT (tottime).
 
 from __future__ import annotations
 
-import cProfile
 import os
-import pstats
 import sys
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from cprofile_buckets import bucket_of, profile  # noqa: E402
 from cpu import server_env  # noqa: E402
 
 os.environ.update(
@@ -55,16 +54,10 @@ BUCKETS = [
     ("database round trips", ("psycopg", "django/db/backends/")),
     ("URL reversing", ("django/urls/",)),
 ]
-OURS = str(ROOT) + "/"
 
 
 def _bucket(filename: str) -> str:
-    if filename.startswith(OURS) and "/.venv/" not in filename:
-        return "our code"
-    for name, parts in BUCKETS:
-        if any(part in filename for part in parts):
-            return name
-    return "other (request cycle, Python)"
+    return bucket_of(filename, BUCKETS, ours="our code", other="other (request cycle, Python)")
 
 
 def main() -> int:
@@ -103,22 +96,11 @@ def main() -> int:
                 client.get(path)
         wall = (time.perf_counter() - started) * 1000 / REQUESTS
         cpu = (time.process_time() - cpu_started) * 1000 / REQUESTS
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(REQUESTS):
-            client.get(path)
-        profiler.disable()
-        stats = pstats.Stats(profiler)
-        buckets: dict[str, float] = {}
-        for (filename, _line, _name), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():
-            buckets[_bucket(filename)] = buckets.get(_bucket(filename), 0.0) + tottime
-        total = sum(buckets.values())
         print(
             f"\n=== {path}: {wall:.1f} ms per request unprofiled ({cpu:.1f} ms CPU in Python), "
             f"{len(sql_ms) // REQUESTS} queries, {sum(sql_ms) / REQUESTS:.1f} ms in SQL; load {os.getloadavg()[0]:.1f}"
         )
-        for name, seconds in sorted(buckets.items(), key=lambda item: -item[1]):
-            print(f"  {name:40} {seconds * 1000 / REQUESTS:7.2f} ms  {seconds / total:6.1%}")
+        stats = profile(lambda c=client, p=path: c.get(p), REQUESTS, _bucket)
         stats.sort_stats(SORT).print_stats(TOP)
     return 0
 
