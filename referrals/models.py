@@ -164,6 +164,32 @@ class Referral(models.Model):
         return f"{self.referrer} → {self.friend} ({self.state})"
 
 
+class ReferralTally(models.Model):
+    """Signed deltas of a referrer's referral counts (`selectors.funnel.REFERRAL_COUNTS`) per channel and state,
+    written by database triggers on every change of a referral (migration 0018) and folded into one row per group
+    by `services.tallies.compact_referral_tallies`; read as SUM()s (docs/performance.md, "Kept referral counts").
+    No foreign key constraint: a referral's delete trigger writes negative deltas for a referrer being deleted."""
+
+    referrer = models.ForeignKey(settings.AUTH_USER_MODEL, models.DO_NOTHING, db_constraint=False, related_name="+")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    state = models.CharField(max_length=14, choices=ReferralState.choices)
+    n = models.IntegerField()
+    ordered = models.IntegerField()
+    already = models.IntegerField()
+    is_delta = models.BooleanField(default=True, help_text=_("Written by a trigger, not compacted yet."))
+
+    class Meta:
+        indexes = [models.Index(fields=["referrer"], name="referral_tally_delta_idx", condition=Q(is_delta=True))]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["referrer", "channel", "state"], condition=Q(is_delta=False), name="referral_tally_compacted"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer_id} {self.channel}/{self.state}: {self.n}"
+
+
 class ReferralReview(Referral):
     """The fraud review queue: referrals under review, oldest first (admin only)."""
 

@@ -10,7 +10,7 @@ from celery import shared_task
 
 from ops.services.outbox import enqueue_task
 from ops.tasks import PortalTask
-from referrals.services import crediting, reconciliation, retention, sweep, what_if
+from referrals.services import crediting, reconciliation, retention, sweep, tallies, what_if
 
 
 class EnqueueAfterCommitTask(PortalTask):
@@ -59,6 +59,14 @@ def reconcile_rewards() -> dict[str, int]:
 def prune_clicks() -> int:
     """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
     return retention.prune_clicks()
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
+def compact_referral_tallies() -> dict[str, int]:
+    """Every minute: the kept referral counts' delta rows folded into one row per group (docs/performance.md).
+    Stopped by its time limit, it loses nothing: each batch is its own transaction and the next run goes on."""
+    done = tallies.compact_referral_tallies()
+    return {"referrers": done.referrers, "removed": done.removed, "kept": done.kept}
 
 
 @shared_task(base=EnqueueAfterCommitTask, acks_late=True, soft_time_limit=1500, time_limit=1600)

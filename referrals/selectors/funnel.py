@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from lib import sqlonce
 from lib.i18n import choice_labels
-from referrals.models import Channel, Click, ClickTally, Referral
+from referrals.models import Channel, Click, ClickTally, Referral, ReferralTally
 from referrals.reasons import ReasonCode, ReferralState
 
 
@@ -71,13 +71,29 @@ class ChannelCounts(NamedTuple):
 
 
 def by_channel_and_state(member_id: int) -> QuerySet:
-    """The member's referrals' `REFERRAL_COUNTS` per channel and state (`StateCounts` rows)."""
+    """The member's referrals' `REFERRAL_COUNTS` per channel and state (`StateCounts` rows), counted over the
+    referrals: the reference the kept counts (`kept_by_channel_and_state`) are tested against."""
     return (
         Referral.objects.filter(referrer_id=member_id)
         .values("channel", "state")
         .annotate(**REFERRAL_COUNTS)
         .order_by()
         .values_list("channel", "state", *REFERRAL_COUNTS)
+    )
+
+
+def kept_by_channel_and_state(member_id: int) -> QuerySet:
+    """The same rows as `by_channel_and_state`, summed from the member's `ReferralTally` rows (kept by database
+    triggers, a few rows per group, whatever the number of referrals): one statement, so a compaction committing
+    meanwhile is seen wholly or not at all. Groups whose referrals all left (n = 0) are dropped."""
+    sums = {f"{name}_sum": Sum(name) for name in REFERRAL_COUNTS}
+    return (
+        ReferralTally.objects.filter(referrer_id=member_id)
+        .values("channel", "state")
+        .annotate(**sums)
+        .exclude(n_sum=0)
+        .order_by()
+        .values_list("channel", "state", *sums)
     )
 
 
@@ -97,8 +113,8 @@ def channel_counts(rows: list[StateCounts]) -> list[ChannelCounts]:
 
 
 def referral_counts(*, member: User) -> list[ChannelCounts]:
-    """The funnel's counts of the member's referrals per channel: one query."""
-    return channel_counts([StateCounts(*row) for row in sqlonce.rows(by_channel_and_state, member.pk)])
+    """The funnel's counts of the member's referrals per channel: one query (of the kept counts)."""
+    return channel_counts([StateCounts(*row) for row in sqlonce.rows(kept_by_channel_and_state, member.pk)])
 
 
 def _clicks_by_channel(member_id: int) -> QuerySet:

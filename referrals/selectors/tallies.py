@@ -2,8 +2,8 @@
 referral half (per channel) and the number of friends whose coupon is on the way.
 
 The same counts as `cards.tab_counts`, `funnel.channel_funnel` and `meter.on_the_way` make on their own (one
-definition each, imported from there); the page reads them from this one grouped query, compiled to SQL once
-per process (`lib.sqlonce`).
+definition each, imported from there); the page reads them from this one grouped query over the referrer's kept
+counts (`ReferralTally`, kept by database triggers), compiled to SQL once per process (`lib.sqlonce`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from accounts.models import User
 from lib import sqlonce
 from referrals.selectors.cards import TABS
-from referrals.selectors.funnel import ChannelCounts, StateCounts, by_channel_and_state, channel_counts
+from referrals.selectors.funnel import ChannelCounts, StateCounts, channel_counts, kept_by_channel_and_state
 from referrals.selectors.meter import ON_THE_WAY_STATES
 
 
@@ -25,8 +25,8 @@ class ReferralTallies:
 
 
 def referral_tallies(*, member: User) -> ReferralTallies:
-    """The tab counts, the per-channel funnel counts and the friends on the way: one query (per channel and state)."""
-    rows = [StateCounts(*row) for row in sqlonce.rows(by_channel_and_state, member.pk)]
+    """The tab counts, the per-channel funnel counts and the friends on the way: one query (per channel and state, of the kept counts)."""
+    rows = [StateCounts(*row) for row in sqlonce.rows(kept_by_channel_and_state, member.pk)]
     tabs = {}
     for key, (_label, states) in TABS.items():
         tabs[key] = sum(row.n for row in rows if not states or row.state in states)
