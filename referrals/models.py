@@ -176,7 +176,7 @@ class ReferralTally(models.Model):
     n = models.IntegerField()
     ordered = models.IntegerField()
     already = models.IntegerField()
-    is_delta = models.BooleanField(default=True, help_text=_("Written by a trigger, not compacted yet."))
+    is_delta = models.BooleanField(default=True)  # written by a trigger, not compacted yet
 
     class Meta:
         indexes = [models.Index(fields=["referrer"], name="referral_tally_delta_idx", condition=Q(is_delta=True))]

@@ -1,7 +1,7 @@
 """The referral program in the support console: everything read-only, changes only through audited actions.
 
 - referral: the referral list and the fraud review queue (with the timeline inline);
-- codes:    clicks, referral codes (enable / disable) and the monthly counters;
+- codes:    clicks, referral codes (enable / disable), the monthly counters and the kept referral counts;
 - actions:  the audited staff actions on referrals (review, credit, void the reward, re-run eligibility);
 - signals:  the stored signals as tables for people;
 - panels:   read-only panels other admins embed (timeline, the referrer's behaviour);

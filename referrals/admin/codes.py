@@ -1,4 +1,5 @@
-"""Clicks, referral codes (disable / enable, audited) and the monthly reward counters, read-only otherwise."""
+"""Clicks, referral codes (disable / enable, audited), the monthly reward counters and the kept referral counts,
+read-only otherwise."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
-from referrals.models import Click, ClickTally, MonthlyRewardCounter, ReferralCode
+from referrals.models import Click, ClickTally, MonthlyRewardCounter, ReferralCode, ReferralTally
 from referrals.services.staff import set_code_active
 from support.admin.staff_actions import ActionRefused, ReasonForm, run_staff_action
 
@@ -34,6 +35,20 @@ class ClickTallyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ClickTally._meta.fields]
+
+
+@admin.register(ReferralTally)
+class ReferralTallyAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A referrer's kept referral counts (Invite Friends sums these rows per channel and state): compacted rows
+    and the triggers' deltas not folded yet (docs/performance.md, "Kept referral counts")."""
+
+    list_display = ["referrer", "channel", "state", "n", "ordered", "already", "is_delta"]
+    list_filter = ["is_delta", "channel", "state"]
+    list_select_related = ["referrer"]
+    search_fields = ["=referrer__id", "=referrer__email"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ReferralTally._meta.fields]
 
 
 class SetCodeForm(ReasonForm):

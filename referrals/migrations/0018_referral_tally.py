@@ -206,7 +206,7 @@ class Migration(migrations.Migration):
                 ("n", models.IntegerField()),
                 ("ordered", models.IntegerField()),
                 ("already", models.IntegerField()),
-                ("is_delta", models.BooleanField(default=True, help_text="Written by a trigger, not compacted yet.")),
+                ("is_delta", models.BooleanField(default=True)),
                 (
                     "referrer",
                     models.ForeignKey(

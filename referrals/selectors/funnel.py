@@ -91,7 +91,7 @@ def kept_by_channel_and_state(member_id: int) -> QuerySet:
         ReferralTally.objects.filter(referrer_id=member_id)
         .values("channel", "state")
         .annotate(**sums)
-        .exclude(n_sum=0)
+        .exclude(Q(n_sum=0))
         .order_by()
         .values_list("channel", "state", *sums)
     )

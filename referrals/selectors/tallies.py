@@ -25,7 +25,8 @@ class ReferralTallies:
 
 
 def referral_tallies(*, member: User) -> ReferralTallies:
-    """The tab counts, the per-channel funnel counts and the friends on the way: one query (per channel and state, of the kept counts)."""
+    """The tab counts, the per-channel funnel counts and the friends on the way: one query (the kept counts per
+    channel and state)."""
     rows = [StateCounts(*row) for row in sqlonce.rows(kept_by_channel_and_state, member.pk)]
     tabs = {}
     for key, (_label, states) in TABS.items():

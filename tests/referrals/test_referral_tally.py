@@ -12,6 +12,7 @@ from importlib import import_module
 import pytest
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
@@ -202,6 +203,19 @@ def test_compaction_runs_every_minute_as_a_task():
     ReferralFactory()
     assert tasks.compact_referral_tallies() == {"referrers": 1, "removed": 1, "kept": 1}
     assert tasks.compact_referral_tallies() == {"referrers": 0, "removed": 0, "kept": 0}
+
+
+def test_staff_see_a_referrers_kept_counts_read_only(staff_client):
+    referral = ReferralFactory(channel=Channel.QR)
+    ReferralFactory(channel=Channel.EMAIL)  # another referrer's
+    url = reverse("admin:referrals_referraltally_changelist")
+    page = staff_client.get(url, {"q": referral.referrer.email})
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == list(ReferralTally.objects.filter(referrer=referral.referrer))
+    row = ReferralTally.objects.get(referrer=referral.referrer)
+    change = staff_client.get(reverse("admin:referrals_referraltally_change", args=[row.pk]))
+    assert change.status_code == 200
+    assert b'name="_save"' not in change.content
 
 
 # --- the property test: random writes of every kind, the counts checked after each --------------------------
