@@ -18,15 +18,23 @@ Why it stays exact while referrals change:
 3. SQLite (development and tests, one writer at a time): the rows up to the highest id read first are summed,
    deleted and the sums inserted; a delta written meanwhile has a higher id and is left for the next run.
 Safe to repeat: a referrer without delta rows is not touched.
+
+`tally_mismatches` compares the kept counts with the referrals counted by `REFERRAL_COUNTS` (the staff check,
+`manage.py check_referral_tallies`); `rebuild_referral_tallies` counts referrers' referrals again into the tally,
+for when something wrote referrals past the triggers (a restore with triggers disabled).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import groupby
 
 from django.db import connection, transaction
+from django.db.models import QuerySet, Sum
 
-from referrals.models import ReferralTally
+from referrals.models import Referral, ReferralTally
+from referrals.selectors.funnel import REFERRAL_COUNTS
 
 COMPACT_BATCH = 500  # referrers per transaction
 # pg_advisory_xact_lock key held by the compactor: "referral tally" (r=0x72, t=0x74) and this migration's number.
@@ -112,3 +120,87 @@ def compact_referral_tallies(*, batch: int = COMPACT_BATCH, max_batches: int | N
         total = Compaction(total.referrers + done.referrers, total.removed + done.removed, total.kept + done.kept)
         after, batches = last, batches + 1
     return total
+
+
+Counts = dict[tuple[str, str], tuple[int, int, int]]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    referrer_id: int
+    kept: Counts  # (channel, state) -> (n, ordered, already), all-zero groups left out
+    counted: Counts
+
+
+def _counted(referrer_ids: list[int] | None) -> QuerySet:
+    """`REFERRAL_COUNTS` over the referrals per (referrer, channel, state): the reference, one definition."""
+    rows = Referral.objects.all() if referrer_ids is None else Referral.objects.filter(referrer_id__in=referrer_ids)
+    return (
+        rows.values("referrer_id", "channel", "state")
+        .annotate(**REFERRAL_COUNTS)
+        .order_by("referrer_id")
+        .values_list("referrer_id", "channel", "state", *REFERRAL_COUNTS)
+    )
+
+
+def _by_referrer(rows) -> Iterator[tuple[int, Counts]]:
+    for referrer_id, group in groupby(rows, key=lambda row: row[0]):
+        counts = {(channel, state): tuple(values) for _, channel, state, *values in group}
+        yield referrer_id, {key: value for key, value in counts.items() if any(value)}
+
+
+def tally_mismatches(*, limit: int = 100) -> list[Mismatch]:
+    """Referrers whose kept counts differ from their referrals counted (at most `limit`), read in one snapshot."""
+    kept_rows = (
+        ReferralTally.objects.values("referrer_id", "channel", "state")
+        .annotate(n_sum=Sum("n"), ordered_sum=Sum("ordered"), already_sum=Sum("already"))
+        .order_by("referrer_id")
+        .values_list("referrer_id", "channel", "state", "n_sum", "ordered_sum", "already_sum")
+    )
+    found: list[Mismatch] = []
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:  # both reads from one snapshot, whatever commits
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        kept = _by_referrer(kept_rows.iterator(chunk_size=5_000))
+        counted = _by_referrer(_counted(None).iterator(chunk_size=5_000))
+        k, c = next(kept, None), next(counted, None)
+        while (k or c) and len(found) < limit:
+            if c is None or (k is not None and k[0] < c[0]):
+                if k is not None and k[1]:
+                    found.append(Mismatch(k[0], k[1], {}))
+                k = next(kept, None)
+            elif k is None or c[0] < k[0]:
+                found.append(Mismatch(c[0], {}, c[1]))
+                c = next(counted, None)
+            else:
+                if k[1] != c[1]:
+                    found.append(Mismatch(k[0], k[1], c[1]))
+                k, c = next(kept, None), next(counted, None)
+    return found
+
+
+def rebuild_referral_tallies(*, referrer_ids: list[int] | None = None) -> int:
+    """Replace the referrers' tally rows (every referrer's with None) by their referrals counted again; returns the
+    rows written. Exact while referrals change: on PostgreSQL the delete and the count are one statement, so one
+    snapshot (a change committed after it keeps its own delta row; one before it is counted and its delta deleted),
+    after the compactors' lock so that no compaction commits in between."""
+    counted_sql, params = _counted(referrer_ids).query.sql_with_params()
+    among = "" if referrer_ids is None else f"WHERE referrer_id IN ({', '.join(['%s'] * len(referrer_ids))})"
+    among_params = [] if referrer_ids is None else list(referrer_ids)
+    insert = f"INSERT INTO {TALLY} ({COLUMNS}) SELECT c.*, %s FROM ({counted_sql}) AS c"  # noqa: S608 - our SQL
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [COMPACTION_LOCK])
+            # The INSERT waits for the whole DELETE (its one-time filter reads it), or the compacted rows it writes
+            # would meet the old ones in referral_tally_compacted (an unread CTE runs after the main statement).
+            cursor.execute(
+                f"WITH gone AS (DELETE FROM {TALLY} {among} RETURNING 1) {insert} "  # noqa: S608 - our SQL
+                "WHERE (SELECT COUNT(*) FROM gone) >= 0",
+                [*among_params, False, *params],
+            )
+        else:  # SQLite: one writer at a time, from the DELETE on
+            cursor.execute(f"DELETE FROM {TALLY} {among}", among_params)  # noqa: S608 - our table
+            cursor.execute(insert, [False, *params])
+        return cursor.rowcount

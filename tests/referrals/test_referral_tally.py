@@ -8,8 +8,10 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 from importlib import import_module
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.urls import reverse
@@ -25,7 +27,12 @@ from referrals.reasons import ReasonCode, ReferralState
 from referrals.selectors.funnel import REFERRAL_COUNTS, by_channel_and_state, kept_by_channel_and_state
 from referrals.selectors.tallies import referral_tallies
 from referrals.services import approve_review, credit_due_referrals, credit_referral, reject_review
-from referrals.services.tallies import Compaction, compact_referral_tallies
+from referrals.services.tallies import (
+    Compaction,
+    compact_referral_tallies,
+    rebuild_referral_tallies,
+    tally_mismatches,
+)
 from tests.factories import ReferralCodeFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -110,6 +117,20 @@ def test_an_update_that_moves_no_count_writes_no_row():
     referral.save()  # still ordered
     assert ReferralTally.objects.count() == rows + (1 if connection.vendor == "postgresql" else 2)
     assert_exact([referral.referrer_id])
+
+
+def test_an_upsert_counts_its_inserts_and_its_updates():
+    """bulk_create(update_conflicts=True): INSERT … ON CONFLICT DO UPDATE fires the insert and the update triggers."""
+    old = ReferralFactory(state=ReferralState.REGISTERED, channel=Channel.EMAIL)
+    new = ReferralFactory.build(code=old.code, referrer=old.referrer, friend=UserFactory(), channel=Channel.QR)
+    again = ReferralFactory.build(
+        code=old.code, referrer=old.referrer, friend=old.friend, channel=Channel.QR, state=ReferralState.UNDER_REVIEW
+    )
+    Referral.objects.bulk_create(
+        [new, again], update_conflicts=True, unique_fields=["friend"], update_fields=["channel", "state"]
+    )
+    assert Referral.objects.filter(referrer=old.referrer).count() == 2
+    assert_exact([old.referrer_id])
 
 
 def test_the_page_reads_the_kept_rows():
@@ -216,6 +237,34 @@ def test_staff_see_a_referrers_kept_counts_read_only(staff_client):
     change = staff_client.get(reverse("admin:referrals_referraltally_change", args=[row.pk]))
     assert change.status_code == 200
     assert b'name="_save"' not in change.content
+
+
+def test_the_check_finds_drifted_counts_and_the_rebuild_repairs_them():
+    """What skipping the triggers would leave (a restore with triggers disabled), found and counted again."""
+    lost, bogus, fine = (ReferralFactory(channel=Channel.EMAIL) for _ in range(3))
+    ReferralFactory(referrer=lost.referrer, channel=Channel.QR, order_placed_at=timezone.now())
+    ReferralTally.objects.filter(referrer=lost.referrer).delete()
+    ReferralTally.objects.create(
+        referrer=bogus.referrer, channel=Channel.QR, state=ReferralState.CREDITED, n=1, ordered=1, already=0
+    )
+    found = tally_mismatches()
+    assert [m.referrer_id for m in found] == sorted([lost.referrer_id, bogus.referrer_id])
+    by_id = {m.referrer_id: m for m in found}
+    assert by_id[lost.referrer_id].kept == {}
+    assert by_id[lost.referrer_id].counted[(Channel.QR, ReferralState.REGISTERED)] == (1, 1, 0)
+    assert by_id[bogus.referrer_id].kept[(Channel.QR, ReferralState.CREDITED)] == (1, 1, 0)
+
+    out = StringIO()
+    with pytest.raises(CommandError, match="2 referrer"):
+        call_command("check_referral_tallies", stdout=out)
+    call_command("check_referral_tallies", "--rebuild", stdout=out)
+    assert "Rebuilt 2 referrer(s): 3 tally row(s) written." in out.getvalue()
+    assert tally_mismatches() == []
+    assert_exact([lost.referrer_id, bogus.referrer_id, fine.referrer_id])
+    assert rebuild_referral_tallies() == 4  # everyone counted again: one row per group
+    assert_exact([lost.referrer_id, bogus.referrer_id, fine.referrer_id])
+    call_command("check_referral_tallies", stdout=out)
+    assert out.getvalue().endswith("The kept referral counts match the referrals.\n")
 
 
 # --- the property test: random writes of every kind, the counts checked after each --------------------------

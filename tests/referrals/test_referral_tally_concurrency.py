@@ -16,7 +16,7 @@ from django.utils import timezone
 from referrals.models import Channel, Referral, ReferralTally
 from referrals.reasons import ReferralState
 from referrals.services import credit_due_referrals, credit_referral
-from referrals.services.tallies import compact_referral_tallies
+from referrals.services.tallies import compact_referral_tallies, rebuild_referral_tallies
 from tests.concurrency import race
 from tests.factories import ReferralCodeFactory, ReferralFactory
 from tests.referrals.test_referral_tally import assert_exact
@@ -63,6 +63,11 @@ def test_writers_and_two_compactions_at_once_keep_the_counts_exact():
             compactions.append(compact_referral_tallies(batch=1))
             time.sleep(0.005)
 
+    def rebuild() -> None:
+        for _ in range(10):
+            rebuild_referral_tallies(referrer_ids=[referrer.pk])
+            time.sleep(0.01)
+
     jobs = [
         lambda: flip(halves[0], 1),
         lambda: flip(halves[1], 2),
@@ -71,6 +76,7 @@ def test_writers_and_two_compactions_at_once_keep_the_counts_exact():
         lambda: credit_each(3),
         compact,
         compact,
+        rebuild,
     ]
     results = race(len(jobs), lambda i: jobs[i]())
     assert [r for r in results if isinstance(r, Exception)] == []
