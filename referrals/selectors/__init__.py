@@ -6,7 +6,8 @@
                 friend's own invitation page and whether its review may close on a verified phone;
 - impact:       what canceling or refunding a friend's first order does to the invitation;
 - meter:        this program month's count against the limit, and what the member earned;
-- funnel:       clicks → sign-ups → first orders → coupons per share channel;
+- funnel:       clicks → sign-ups → first orders → coupons per share channel (the referrals' counts kept by
+                database triggers, `ReferralTally`);
 - cards:        the Invite Friends tabs and referral cards;
 - behaviour:    the staff's behaviour panel on a referrer.
 

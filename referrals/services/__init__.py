@@ -17,6 +17,8 @@ Other apps call these names only (never the models' internals):
 - second_chance: close_review_by_phone (a medium-signal sign-up review closed by a fresh phone; flows.phone
                writes its audit row)
 - what_if:     run_what_if (past referrals replayed under other thresholds; evidence only)
+- tallies:     compact_referral_tallies (the kept referral counts' trigger-written deltas folded, every minute),
+               tally_mismatches / rebuild_referral_tallies (the staff check and repair)
 The program month and the crediting deadline are `referrals.program`'s; the terms a referral was promised,
 `referrals.terms`'s.
 """
