@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -186,6 +188,31 @@ def test_money_on_the_way_is_what_each_friends_frozen_terms_promise_within_the_s
     early.save(update_fields=["terms"])
     way = meter.on_the_way(member=member, progress=progress, region=region)
     assert way.amount == Decimal("12.00")
+
+
+@pytest.mark.postgres
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_the_first_due_friends_on_the_way_are_read_from_an_index_head_without_a_sort(member):
+    """A referrer with thousands of friends on the way: the meter reads its `remaining` first due from the head of
+    `referral_on_the_way_idx`, in the meter's order, instead of reading and sorting them all."""
+    now = timezone.now()
+    ReferralFactory(referrer=member, state="qualified", completed_at=now, credit_due_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now)
+    progress = meter.monthly_progress(member=member, now=now)
+    with CaptureQueriesContext(connection) as queries:
+        meter.on_the_way(member=member, progress=progress, region=Region.objects.get(country="US"), friends=2)
+    [sql] = [q["sql"] for q in queries.captured_queries if '"terms"' in q["sql"]]
+    with connection.cursor() as cursor:
+        # A table of a few rows is read whole and sorted otherwise; with both off, only an index that already
+        # holds the rows in the meter's order avoids the (disabled, so dearly costed) sort.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_incremental_sort = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "using referral_on_the_way_idx" in plan, plan
+    assert "Sort" not in plan, plan
 
 
 def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):
