@@ -144,6 +144,15 @@ class Referral(models.Model):
             ),
             # The dashboard's stale reviews: under review, by how long they have waited (the expression it orders by).
             models.Index(F("state"), Coalesce("review_requested_at", "registered_at"), name="referral_review_wait_idx"),
+            # A capped card's "your 11th in November": the member's capped referrals of that month counted up to
+            # this one, from the index alone (referrals.selectors.cards._month_ordinal; the same expression).
+            models.Index(
+                F("referrer"),
+                Coalesce("decided_at", "completed_at"),
+                F("id"),
+                name="referral_capped_month_idx",
+                condition=Q(state=ReferralState.CAPPED),
+            ),
             # Invite Friends' money on the way: a member's referrals on the way in the meter's order (first due
             # first; ascending puts NULLs last, as the meter asks), so the first `remaining` are read from the
             # index's head instead of sorting every one of them (referrals.selectors.meter._on_the_way_terms).

@@ -41,6 +41,29 @@ def page(client, **params):
     return response.content.decode()
 
 
+def plan_with_only(index: str, sql: str) -> str:
+    """EXPLAIN with the referral table's other indexes dropped (in a savepoint, rolled back) and with table scans
+    and sorts dearly costed: on a table of a few rows any index costs the planner about the same, so the question
+    asked is whether this one answers the query in its order without reading or sorting the table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT only_its_index")
+        cursor.execute("UPDATE pg_class SET relallvisible = relpages WHERE oid = 'referrals_referral'::regclass")
+        cursor.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'referrals_referral'::regclass "
+            "AND NOT indisprimary AND indexrelid NOT IN (SELECT conindid FROM pg_constraint) "
+            "AND indexrelid::regclass::text <> %s",
+            [index],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort", "enable_incremental_sort"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("ROLLBACK TO SAVEPOINT only_its_index")
+        return plan
+
+
 def test_url_name():
     assert reverse("referrals:invite") == URL
 
@@ -202,15 +225,7 @@ def test_the_first_due_friends_on_the_way_are_read_from_an_index_head_without_a_
     with CaptureQueriesContext(connection) as queries:
         meter.on_the_way(member=member, progress=progress, region=Region.objects.get(country="US"), friends=2)
     [sql] = [q["sql"] for q in queries.captured_queries if '"terms"' in q["sql"]]
-    with connection.cursor() as cursor:
-        # A table of a few rows is read whole and sorted otherwise; with both off, only an index that already
-        # holds the rows in the meter's order avoids the (disabled, so dearly costed) sort.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("SET LOCAL enable_incremental_sort = off")
-        cursor.execute("EXPLAIN " + sql)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = plan_with_only("referral_on_the_way_idx", sql)
     assert "using referral_on_the_way_idx" in plan, plan
     assert "Sort" not in plan, plan
 
@@ -457,6 +472,30 @@ def test_capped_card_names_its_ordinal_and_its_month(client, member):
     assert "Counted, not credited: friend number 11 to qualify in November 2026." in html
     assert "Counted, not credited: friend number 12 to qualify in November 2026." in html
     assert "this month" not in html.split('id="referrals"')[1].split("</section>")[0]
+
+
+@pytest.mark.postgres
+def test_a_capped_cards_ordinal_reads_only_the_members_capped_referrals_of_that_month(member):
+    """The month ordinal of each capped card on a page counts the member's capped referrals of that month: the
+    range of `referral_capped_month_idx` they sit in, not every capped referral of the member or of the program."""
+    t = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    for hours in (1, 2):
+        ReferralFactory(
+            whatsapp_3_days_ago=True,
+            referrer=member,
+            state="capped",
+            reason_code="MONTHLY_LIMIT",
+            completed_at=t + timedelta(hours=hours),
+            decided_at=t + timedelta(hours=hours),
+        )
+    with CaptureQueriesContext(connection) as queries:
+        assert [r.month_ordinal for r in cards.referrals_for_page(member=member)] == [12, 11]
+    [sql] = [q["sql"] for q in queries.captured_queries if "month_ordinal" in q["sql"]]
+    subplan = plan_with_only("referral_capped_month_idx", sql).split("SubPlan")[1]
+    assert "Scan using referral_capped_month_idx" in subplan, subplan
+    index_range = subplan.split("Index Cond: ")[1].split("\n")[0]
+    assert "referrer_id = " in index_range, subplan
+    assert "COALESCE(decided_at, completed_at) >= date_trunc('month'" in index_range, subplan
 
 
 def test_a_capped_card_counts_after_the_limit_even_when_credited_rows_are_missing(client, member):
