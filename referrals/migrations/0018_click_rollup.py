@@ -7,6 +7,9 @@ index is a few pages per million clicks; a click insert touches it only when its
 summary (appended clicks arrive in time order, into the unsummarized tail). `autosummarize` asks autovacuum to
 summarize each range as it fills, so a range query reads only the ranges that can hold it. Built concurrently so
 the click table keeps taking clicks meanwhile (hence a non-atomic migration).
+
+Reversing it after the roll-up has run leaves tallies that include raw clicks the old funnel counts again
+(docs/deployment.md, "Data retention").
 """
 
 import datetime
