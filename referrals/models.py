@@ -54,8 +54,8 @@ class Click(models.Model):
     class Meta:
         # The channel rides along (PostgreSQL INCLUDE): the funnel counts a member's clicks per channel from the
         # index alone (an index-only scan on a vacuumed table), with no second index for every click to maintain.
-        # On PostgreSQL the table also has `click_time_brin_idx`, a BRIN index on clicked_at (migration 0018, not
-        # declared here: SQLite has no BRIN) through which the click roll-up finds a time range's clicks.
+        # On PostgreSQL the table also has `click_time_brin_idx`, a BRIN index on clicked_at (the click_rollup
+        # migration; not declared here: SQLite has no BRIN) through which the click roll-up finds a time range.
         indexes = [
             models.Index(fields=["referral_code", "clicked_at"], include=["channel"], name="click_code_time_chan_idx")
         ]

@@ -8,8 +8,11 @@ import threading
 import time
 from collections import Counter
 from datetime import timedelta
+from importlib import import_module
+from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -37,7 +40,11 @@ def tallied() -> Counter:
 
 
 def test_the_migration_starts_the_watermark_before_any_click():
-    assert ClickRollup.objects.get().counted_before == CLICKS_NOT_ROLLED_UP
+    (path,) = (Path(__file__).resolve().parents[2] / "referrals" / "migrations").glob("*_click_rollup.py")
+    migration = import_module(f"referrals.migrations.{path.stem}")
+    ClickRollup.objects.all().delete()
+    migration.create_watermark(apps, None)
+    assert ClickRollup.objects.get().counted_before == CLICKS_NOT_ROLLED_UP == migration.EPOCH
     assert clicks_counted_before() == CLICKS_NOT_ROLLED_UP
 
 
