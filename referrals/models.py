@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -52,6 +54,8 @@ class Click(models.Model):
     class Meta:
         # The channel rides along (PostgreSQL INCLUDE): the funnel counts a member's clicks per channel from the
         # index alone (an index-only scan on a vacuumed table), with no second index for every click to maintain.
+        # On PostgreSQL the table also has `click_time_brin_idx`, a BRIN index on clicked_at (the click_rollup
+        # migration; not declared here: SQLite has no BRIN) through which the click roll-up finds a time range.
         indexes = [
             models.Index(fields=["referral_code", "clicked_at"], include=["channel"], name="click_code_time_chan_idx")
         ]
@@ -61,11 +65,12 @@ class Click(models.Model):
 
 
 class ClickTally(models.Model):
-    """Clicks of one code and channel that the retention job removed (docs/performance.md, "Click growth").
+    """Clicks of one code and channel counted so far (docs/performance.md, "Click growth").
 
-    Raw clicks older than `referrals.program.click_retention()` that no referral points at are deleted in
-    batches by `referrals.services.retention.prune_clicks`, each batch adding its counts here in the same
-    transaction, so the funnel (raw clicks + tally) never changes when old rows go.
+    Every click dated before `ClickRollup.counted_before` is counted here exactly once, whether its raw row is
+    still there or the retention job has deleted it (plus, from before the roll-up existed, the clicks the
+    retention job counted when it deleted them, all of them older than any watermark it has since passed). The
+    funnel adds the raw clicks from the watermark on, in one statement (`referrals.selectors.funnel`).
     """
 
     referral_code = models.ForeignKey(ReferralCode, on_delete=models.CASCADE, related_name="click_tallies")
@@ -80,6 +85,28 @@ class ClickTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referral_code} via {self.channel}: {self.clicks}"
+
+
+# "Nothing rolled up yet": earlier than any click (the watermark's first value, and its value if the row is missing).
+CLICKS_NOT_ROLLED_UP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ClickRollup(models.Model):
+    """The click roll-up's watermark, one row: `ClickTally` holds every click dated before `counted_before`.
+
+    Moved forward only by `referrals.services.rollup.roll_up_clicks`, under this row's lock, in the transaction
+    that adds the clicks it passes to the tally (docs/performance.md, "Click growth").
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    counted_before = models.DateTimeField(default=CLICKS_NOT_ROLLED_UP)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="click_rollup_single_row")]
+
+    def __str__(self) -> str:
+        return f"clicks counted before {self.counted_before:%Y-%m-%d %H:%M:%S%z}"
 
 
 class Referral(models.Model):

@@ -30,6 +30,8 @@ MY_TASKS = [
     tasks.credit_due_referrals,
     tasks.flag_delayed_referrals,
     tasks.reconcile_rewards,
+    tasks.roll_up_clicks,
+    tasks.prune_clicks,
     coupon_tasks.expire_overdue_coupons,
     coupon_tasks.send_expiry_reminders,
 ]
@@ -48,6 +50,8 @@ def test_periodic_jobs_are_scheduled_and_the_sweep_runs_every_minute():
         "referrals.tasks.credit_due_referrals",
         "referrals.tasks.flag_delayed_referrals",
         "referrals.tasks.reconcile_rewards",
+        "referrals.tasks.roll_up_clicks",
+        "referrals.tasks.prune_clicks",
         "coupons.tasks.expire_overdue_coupons",
         "coupons.tasks.send_expiry_reminders",
     ]:
