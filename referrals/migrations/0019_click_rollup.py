@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY runs outside a transaction
 
     dependencies = [
-        ("referrals", "0017_qualified_figures_covering_index"),
+        ("referrals", "0018_invite_page_indexes"),
     ]
 
     operations = [
