@@ -97,7 +97,13 @@ app.conf.beat_schedule = {
         "task": "coupons.tasks.expire_overdue_coupons",
         "schedule": crontab(minute="*/5"),
     },
-    # Click growth (docs/performance.md): old raw clicks are tallied and deleted, in batches.
+    # Click growth (docs/performance.md): clicks are counted into ClickTally behind a watermark (so the funnel reads
+    # only the last minutes raw), and old raw clicks already counted are deleted, in batches.
+    "roll-up-clicks": {
+        "task": "referrals.tasks.roll_up_clicks",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     "prune-clicks": {
         "task": "referrals.tasks.prune_clicks",
         "schedule": crontab(hour=4, minute=10),

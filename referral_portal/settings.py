@@ -382,8 +382,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Program ----------------------------------------------------------------
 REFERRAL_ATTRIBUTION_DAYS = 30
-# Raw link clicks that no referral points at are kept this many days, then counted into ClickTally and deleted by
-# the daily retention job (referrals.services.retention; docs/performance.md "Click growth").
+# Raw link clicks that no referral points at are kept this many days, then deleted by the daily retention job once
+# the click roll-up has counted them into ClickTally (referrals.services.retention; docs/performance.md "Click growth").
 CLICK_RETENTION_DAYS = env.int("CLICK_RETENTION_DAYS", default=90)
 # Link clicks recorded per IP hash and minute (shared cache); more still redirect, unrecorded.
 REFERRAL_CLICK_RATE_LIMIT = env.int("REFERRAL_CLICK_RATE_LIMIT", default=30)

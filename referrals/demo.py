@@ -7,15 +7,16 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from accounts.models import User
 from orders.models import Order, PaymentCard
 from referrals.models import Channel, Click, Referral
 from referrals.reasons import ReasonCode, ReferralState
+from referrals.selectors.funnel import clicks_by_channel
 from referrals.services import credit_referral, record_first_order_event
 from referrals.services.codes import ensure_referral_code
+from referrals.services.rollup import add_old_clicks
 from referrals.services.signup import issue_welcome_package
 from referrals.services.timeline import record_start, transition
 
@@ -71,9 +72,12 @@ DEMO_CLICKS = {"whatsapp": 14, "telegram": 6, "facebook": 9, "instagram": 5, "x"
 def ensure_demo_clicks(*, member: User) -> None:
     """Top up the member's clicks per channel to DEMO_CLICKS (never adds more on a re-run)."""
     code = ensure_referral_code(member=member)
-    have = dict(Click.objects.filter(referral_code=code).values_list("channel").annotate(n=Count("id")))
+    # What the funnel counts (rolled up, pruned and raw), not the raw rows: a re-run after the roll-up or the
+    # retention job has passed the demo clicks adds none. Back-dated clicks go through `add_old_clicks`, which
+    # counts those before the roll-up's watermark as the roll-up would have.
+    have = clicks_by_channel(member=member)
     now = timezone.now()
-    Click.objects.bulk_create(
+    add_old_clicks(
         Click(referral_code=code, channel=channel, clicked_at=now - timedelta(days=i % 20, hours=i))
         for channel, wanted in DEMO_CLICKS.items()
         for i in range(have.get(channel, 0), wanted)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -9,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from referrals.reasons import ReasonCode, ReferralState
+from referrals.reasons import ON_THE_WAY_STATES, ReasonCode, ReferralState
 
 
 class Channel(models.TextChoices):
@@ -52,6 +54,8 @@ class Click(models.Model):
     class Meta:
         # The channel rides along (PostgreSQL INCLUDE): the funnel counts a member's clicks per channel from the
         # index alone (an index-only scan on a vacuumed table), with no second index for every click to maintain.
+        # On PostgreSQL the table also has `click_time_brin_idx`, a BRIN index on clicked_at (the click_rollup
+        # migration; not declared here: SQLite has no BRIN) through which the click roll-up finds a time range.
         indexes = [
             models.Index(fields=["referral_code", "clicked_at"], include=["channel"], name="click_code_time_chan_idx")
         ]
@@ -61,11 +65,12 @@ class Click(models.Model):
 
 
 class ClickTally(models.Model):
-    """Clicks of one code and channel that the retention job removed (docs/performance.md, "Click growth").
+    """Clicks of one code and channel counted so far (docs/performance.md, "Click growth").
 
-    Raw clicks older than `referrals.program.click_retention()` that no referral points at are deleted in
-    batches by `referrals.services.retention.prune_clicks`, each batch adding its counts here in the same
-    transaction, so the funnel (raw clicks + tally) never changes when old rows go.
+    Every click dated before `ClickRollup.counted_before` is counted here exactly once, whether its raw row is
+    still there or the retention job has deleted it (plus, from before the roll-up existed, the clicks the
+    retention job counted when it deleted them, all of them older than any watermark it has since passed). The
+    funnel adds the raw clicks from the watermark on, in one statement (`referrals.selectors.funnel`).
     """
 
     referral_code = models.ForeignKey(ReferralCode, on_delete=models.CASCADE, related_name="click_tallies")
@@ -80,6 +85,28 @@ class ClickTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.referral_code} via {self.channel}: {self.clicks}"
+
+
+# "Nothing rolled up yet": earlier than any click (the watermark's first value, and its value if the row is missing).
+CLICKS_NOT_ROLLED_UP = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class ClickRollup(models.Model):
+    """The click roll-up's watermark, one row: `ClickTally` holds every click dated before `counted_before`.
+
+    Moved forward only by `referrals.services.rollup.roll_up_clicks`, under this row's lock, in the transaction
+    that adds the clicks it passes to the tally (docs/performance.md, "Click growth").
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    counted_before = models.DateTimeField(default=CLICKS_NOT_ROLLED_UP)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="click_rollup_single_row")]
+
+    def __str__(self) -> str:
+        return f"clicks counted before {self.counted_before:%Y-%m-%d %H:%M:%S%z}"
 
 
 class Referral(models.Model):
@@ -144,6 +171,23 @@ class Referral(models.Model):
             ),
             # The dashboard's stale reviews: under review, by how long they have waited (the expression it orders by).
             models.Index(F("state"), Coalesce("review_requested_at", "registered_at"), name="referral_review_wait_idx"),
+            # A capped card's "your 11th in November": the member's capped referrals of that month counted up to
+            # this one, from the index alone (referrals.selectors.cards._month_ordinal; the same expression).
+            models.Index(
+                F("referrer"),
+                Coalesce("decided_at", "completed_at"),
+                F("id"),
+                name="referral_capped_month_idx",
+                condition=Q(state=ReferralState.CAPPED),
+            ),
+            # Invite Friends' money on the way: a member's referrals on the way in the meter's order (first due
+            # first; ascending puts NULLs last, as the meter asks), so the first `remaining` are read from the
+            # index's head instead of sorting every one of them (referrals.selectors.meter._on_the_way_terms).
+            models.Index(
+                fields=["referrer", "credit_due_at", "order_placed_at", "id"],
+                name="referral_on_the_way_idx",
+                condition=Q(state__in=ON_THE_WAY_STATES),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(referrer=models.F("friend")), name="referral_not_self"),
@@ -166,8 +210,9 @@ class Referral(models.Model):
 
 class ReferralTally(models.Model):
     """Signed deltas of a referrer's referral counts (`selectors.funnel.REFERRAL_COUNTS`) per channel and state,
-    written by database triggers on every change of a referral (migration 0018) and folded into one row per group
-    by `services.tallies.compact_referral_tallies`; read as SUM()s (docs/performance.md, "Kept referral counts").
+    written by database triggers on every change of a referral (migration *_referral_tally) and folded into one row
+    per group by `services.tallies.compact_referral_tallies`; read as SUM()s (docs/performance.md, "Kept referral
+    counts").
     No foreign key constraint: a referral's delete trigger writes negative deltas for a referrer being deleted."""
 
     referrer = models.ForeignKey(settings.AUTH_USER_MODEL, models.DO_NOTHING, db_constraint=False, related_name="+")

@@ -7,7 +7,10 @@
 - The program month: the calendar month of crediting in the region's program time zone. The monthly
   counter, the member's meter and the staff dashboard's month all use `program_month`, so they agree.
 - CLICK_RETENTION_MARGIN: raw link clicks no referral points at are kept the CLICK_RETENTION_DAYS setting,
-  never less than the attribution window plus this margin, then tallied and deleted (`referrals.services.retention`).
+  never less than the attribution window plus this margin, then deleted (`referrals.services.retention`) once the
+  click roll-up has counted them.
+- CLICK_ROLLUP_LAG: how far behind the clock the click roll-up stays (`referrals.services.rollup`), so it never
+  passes a click that is still on its way to the database.
 - The eligibility limits (`referrals.eligibility` applies them; the members' words quote them) and the version
   of the rules a decision records (`RULES_VERSION`).
 
@@ -33,6 +36,17 @@ REVIEW_ALERT_AFTER = timedelta(hours=24)
 # The shortest raw-click retention the program allows: a click must outlive every attribution cookie that
 # may still point at it (REFERRAL_ATTRIBUTION_DAYS) by a month, so a late sign-up still finds its click.
 CLICK_RETENTION_MARGIN = timedelta(days=30)
+# The click roll-up counts only clicks older than this (docs/performance.md, "Click growth"). A click's time is
+# taken in Python before its row reaches the database (`record_click_fast`: `timezone.now()`, then one autocommit
+# call of `referrals_record_click`), so a click dated before the roll-up's bound must have committed by the time
+# the roll-up reads. What can sit between the two: connecting to PostgreSQL when the request's connection was
+# closed (no `connect_timeout` is set: the kernel gives up on a dead host after ~2 min of SYN retries), the thread
+# waiting for the GIL or the CPU, and the clock difference between web and worker hosts (NTP: milliseconds).
+# Lock waits and slow statements are not covered by the lag but by the roll-up itself: on PostgreSQL it never
+# passes the start of the oldest open transaction (minus this lag). The gunicorn timeout bounds none of this (a
+# gthread worker's heartbeat comes from its main thread, not the request's). Ten minutes covers it several times;
+# the only cost is that a member's last ten to fifteen minutes of clicks are counted raw on each visit.
+CLICK_ROLLUP_LAG = timedelta(minutes=10)
 
 DEVICE_ACCOUNT_LIMIT = 4  # accounts taking part in the program on one device
 IP_SIGNUPS_PER_DAY_LIMIT = 3  # more than this many accounts from one IP within IP_BURST_WINDOW → review

@@ -38,6 +38,10 @@ TERMINAL_STATES = frozenset(
     {ReferralState.CREDITED, ReferralState.CAPPED, ReferralState.VOIDED, ReferralState.REJECTED}
 )
 
+# A friend's first order placed or completed, the coupon not issued yet: money "on the way" (Invite Friends'
+# meter, `referrals.selectors.meter.on_the_way`; the partial index `referral_on_the_way_idx` holds these rows).
+ON_THE_WAY_STATES = (ReferralState.ORDER_PLACED, ReferralState.QUALIFIED)
+
 
 class ReasonCode(models.TextChoices):
     """The labels are the staff's words (admin filters, the timeline, the evidence of a support request)."""

@@ -10,7 +10,7 @@ from celery import shared_task
 
 from ops.services.outbox import enqueue_task
 from ops.tasks import PortalTask
-from referrals.services import crediting, reconciliation, retention, sweep, tallies, what_if
+from referrals.services import crediting, reconciliation, retention, rollup, sweep, tallies, what_if
 
 
 class EnqueueAfterCommitTask(PortalTask):
@@ -57,8 +57,15 @@ def reconcile_rewards() -> dict[str, int]:
 
 @shared_task(acks_late=True, soft_time_limit=1700, time_limit=1800)
 def prune_clicks() -> int:
-    """Daily: raw clicks past the retention, counted into ClickTally and deleted (docs/performance.md)."""
+    """Daily: raw clicks past the retention that the roll-up has counted are deleted (docs/performance.md)."""
     return retention.prune_clicks()
+
+
+@shared_task(acks_late=True, soft_time_limit=240, time_limit=270)
+def roll_up_clicks() -> int:
+    """Every five minutes: clicks older than CLICK_ROLLUP_LAG counted into ClickTally, exactly once (a run killed
+    by its time limit loses only its open batch; the next run continues from the watermark)."""
+    return rollup.roll_up_clicks()
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)

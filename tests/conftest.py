@@ -116,6 +116,18 @@ def _default_levels(request: pytest.FixtureRequest, _default_regions) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _click_rollup_watermark(request: pytest.FixtureRequest) -> None:
+    """Transactional tests truncate every table: put the click roll-up's watermark row back, as its migration
+    (referrals/migrations/*_click_rollup.py) creates it."""
+    if not request.node.get_closest_marker("django_db") and not {"db", "transactional_db"} & set(request.fixturenames):
+        return
+    request.getfixturevalue("transactional_db" if _is_transactional(request) else "db")
+    from referrals.models import CLICKS_NOT_ROLLED_UP, ClickRollup
+
+    ClickRollup.objects.get_or_create(pk=1, defaults={"counted_before": CLICKS_NOT_ROLLED_UP})
+
+
+@pytest.fixture(autouse=True)
 def _fresh_language():
     """A test that activates a language (a member's, a German page) must not leak it into the next test."""
     yield

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from lib.admin import BigTableAdminMixin, ReadOnlyAdminMixin
-from referrals.models import Click, ClickTally, MonthlyRewardCounter, ReferralCode, ReferralTally
+from referrals.models import Click, ClickRollup, ClickTally, MonthlyRewardCounter, ReferralCode, ReferralTally
 from referrals.services.staff import set_code_active
 from support.admin.staff_actions import ActionRefused, ReasonForm, run_staff_action
 
@@ -26,7 +26,9 @@ class ClickAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ClickTally)
 class ClickTallyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Counts of clicks the retention job removed (per code and channel); the funnel adds them to raw clicks."""
+    """Clicks counted per code and channel: every click before the roll-up's watermark (`ClickRollupAdmin`), whether
+    its raw row is still listed under Clicks or was deleted by the retention job; the funnel adds the raw clicks
+    from the watermark on."""
 
     list_display = ["referral_code", "channel", "clicks", "updated_at"]
     list_filter = ["channel"]
@@ -49,6 +51,16 @@ class ReferralTallyAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in ReferralTally._meta.fields]
+
+
+@admin.register(ClickRollup)
+class ClickRollupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The click roll-up's watermark, read-only: click tallies hold every click dated before it."""
+
+    list_display = ["counted_before", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in ClickRollup._meta.fields]
 
 
 class SetCodeForm(ReasonForm):

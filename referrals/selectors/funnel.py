@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from lib import sqlonce
 from lib.i18n import choice_labels
-from referrals.models import Channel, Click, ClickTally, Referral, ReferralTally
+from referrals.models import CLICKS_NOT_ROLLED_UP, Channel, Click, ClickRollup, ClickTally, Referral, ReferralTally
 from referrals.reasons import ReasonCode, ReferralState
 
 
@@ -118,13 +119,32 @@ def referral_counts(*, member: User) -> list[ChannelCounts]:
 
 
 def _clicks_by_channel(member_id: int) -> QuerySet:
-    """Raw clicks per channel plus the pruned ones' tally (`lib.sqlonce`: compiled once per process)."""
-    # COUNT(*), not COUNT(id): the channel is in click_code_time_chan_idx, the id is not (an index-only scan).
-    raw = Click.objects.filter(referral_code__user_id=member_id).values("channel").annotate(n=Count("*")).order_by()
+    """The member's rolled-up clicks per channel plus the raw ones from the watermark on, in one statement
+    (`lib.sqlonce`: compiled once per process). One statement, one snapshot: a roll-up committing meanwhile moves
+    the watermark and the tally together, so a click is counted exactly once (docs/performance.md, "Click growth")."""
+    counted_before = Coalesce(
+        Subquery(ClickRollup.objects.filter(pk=1).values("counted_before")[:1]), Value(CLICKS_NOT_ROLLED_UP)
+    )
+    # COUNT(*), not COUNT(id): the channel is in click_code_time_chan_idx, the id is not (an index-only scan), and
+    # the watermark bounds its second column: a member whose clicks are all rolled up reads no raw entry at all.
+    raw = (
+        Click.objects.filter(referral_code__user_id=member_id, clicked_at__gte=counted_before)
+        .values("channel")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
     tallied = (
         ClickTally.objects.filter(referral_code__user_id=member_id).values("channel").annotate(n=F("clicks")).order_by()
     )
     return raw.union(tallied, all=True).values_list("channel", "n")
+
+
+def clicks_by_channel(*, member: User) -> dict[str, int]:
+    """Every click the member's links ever had, per channel (rolled up, pruned or raw): one query."""
+    counts: dict[str, int] = {}
+    for channel, n in sqlonce.rows(_clicks_by_channel, member.pk):
+        counts[channel] = counts.get(channel, 0) + n
+    return counts
 
 
 def channel_funnel(*, member: User, referrals: list[ChannelCounts] | None = None) -> Funnel:
@@ -139,10 +159,10 @@ def channel_funnel(*, member: User, referrals: list[ChannelCounts] | None = None
         return rows[channel]
 
     # A referral keeps the channel of the link it came through, so "opens without a sign-up" is opens minus
-    # sign-ups, per channel (no per-click EXISTS probe). Raw clicks, plus the clicks the retention job removed
-    # and counted per channel (referrals.services.retention), in one query.
-    for channel, n in sqlonce.rows(_clicks_by_channel, member.pk):
-        row(channel).clicks += n
+    # sign-ups, per channel (no per-click EXISTS probe). The clicks the roll-up counted (referrals.services.rollup)
+    # plus the raw clicks it has not reached yet, in one query.
+    for channel, n in clicks_by_channel(member=member).items():
+        row(channel).clicks = n
 
     if referrals is None:
         referrals = referral_counts(member=member)

@@ -18,11 +18,8 @@ from coupons.models import Coupon, CouponSource, CouponStatus
 from lib import sqlonce
 from referrals.models import MonthlyRewardCounter, Referral
 from referrals.program import next_program_month, program_month
-from referrals.reasons import ReferralState
+from referrals.reasons import ON_THE_WAY_STATES
 from referrals.terms import frozen_reward, reward_from_region
-
-# A friend's first order placed or completed, the coupon not issued yet: money "on the way".
-ON_THE_WAY_STATES = (ReferralState.ORDER_PLACED, ReferralState.QUALIFIED)
 
 # The warning zone starts this many coupons before the limit (8 of 10).
 NEAR_LIMIT = 2

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 from accounts.models import User
 from lib import sqlonce
+from referrals.reasons import ON_THE_WAY_STATES
 from referrals.selectors.cards import TABS
 from referrals.selectors.funnel import ChannelCounts, StateCounts, channel_counts, kept_by_channel_and_state
-from referrals.selectors.meter import ON_THE_WAY_STATES
 
 
 @dataclass(frozen=True)
 class ReferralTallies:
     tabs: dict[str, int]  # what `cards.tab_counts` returns
     channels: list[ChannelCounts]  # what `funnel.channel_funnel` reads from the referrals
-    on_the_way: int  # the member's referrals in `meter.ON_THE_WAY_STATES`
+    on_the_way: int  # the member's referrals in `referrals.reasons.ON_THE_WAY_STATES`
 
 
 def referral_tallies(*, member: User) -> ReferralTallies:

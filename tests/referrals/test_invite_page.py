@@ -10,6 +10,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,6 +39,29 @@ def page(client, **params):
     response = client.get(URL, params)
     assert response.status_code == 200
     return response.content.decode()
+
+
+def plan_with_only(index: str, sql: str) -> str:
+    """EXPLAIN with the referral table's other indexes dropped (in a savepoint, rolled back) and with table scans
+    and sorts dearly costed: on a table of a few rows any index costs the planner about the same, so the question
+    asked is whether this one answers the query in its order without reading or sorting the table."""
+    with connection.cursor() as cursor:
+        cursor.execute("SAVEPOINT only_its_index")
+        cursor.execute("UPDATE pg_class SET relallvisible = relpages WHERE oid = 'referrals_referral'::regclass")
+        cursor.execute(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'referrals_referral'::regclass "
+            "AND NOT indisprimary AND indexrelid NOT IN (SELECT conindid FROM pg_constraint) "
+            "AND indexrelid::regclass::text <> %s",
+            [index],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+        for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort", "enable_incremental_sort"):
+            cursor.execute(f"SET LOCAL {setting} = off")
+        cursor.execute("EXPLAIN " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("ROLLBACK TO SAVEPOINT only_its_index")
+        return plan
 
 
 def test_url_name():
@@ -186,6 +211,23 @@ def test_money_on_the_way_is_what_each_friends_frozen_terms_promise_within_the_s
     early.save(update_fields=["terms"])
     way = meter.on_the_way(member=member, progress=progress, region=region)
     assert way.amount == Decimal("12.00")
+
+
+@pytest.mark.postgres
+@time_machine.travel(datetime(2026, 11, 15, 12, 0, tzinfo=UTC), tick=False)
+def test_the_first_due_friends_on_the_way_are_read_from_an_index_head_without_a_sort(member):
+    """A referrer with thousands of friends on the way: the meter reads its `remaining` first due from the head of
+    `referral_on_the_way_idx`, in the meter's order, instead of reading and sorting them all."""
+    now = timezone.now()
+    ReferralFactory(referrer=member, state="qualified", completed_at=now, credit_due_at=now)
+    ReferralFactory(referrer=member, state="order_placed", order_placed_at=now)
+    progress = meter.monthly_progress(member=member, now=now)
+    with CaptureQueriesContext(connection) as queries:
+        meter.on_the_way(member=member, progress=progress, region=Region.objects.get(country="US"), friends=2)
+    [sql] = [q["sql"] for q in queries.captured_queries if '"terms"' in q["sql"]]
+    plan = plan_with_only("referral_on_the_way_idx", sql)
+    assert "using referral_on_the_way_idx" in plan, plan
+    assert "Sort" not in plan, plan
 
 
 def test_earnings_sum_the_referral_coupons_but_not_voided_ones(client, member):
@@ -430,6 +472,30 @@ def test_capped_card_names_its_ordinal_and_its_month(client, member):
     assert "Counted, not credited: friend number 11 to qualify in November 2026." in html
     assert "Counted, not credited: friend number 12 to qualify in November 2026." in html
     assert "this month" not in html.split('id="referrals"')[1].split("</section>")[0]
+
+
+@pytest.mark.postgres
+def test_a_capped_cards_ordinal_reads_only_the_members_capped_referrals_of_that_month(member):
+    """The month ordinal of each capped card on a page counts the member's capped referrals of that month: the
+    range of `referral_capped_month_idx` they sit in, not every capped referral of the member or of the program."""
+    t = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)
+    for hours in (1, 2):
+        ReferralFactory(
+            whatsapp_3_days_ago=True,
+            referrer=member,
+            state="capped",
+            reason_code="MONTHLY_LIMIT",
+            completed_at=t + timedelta(hours=hours),
+            decided_at=t + timedelta(hours=hours),
+        )
+    with CaptureQueriesContext(connection) as queries:
+        assert [r.month_ordinal for r in cards.referrals_for_page(member=member)] == [12, 11]
+    [sql] = [q["sql"] for q in queries.captured_queries if "month_ordinal" in q["sql"]]
+    subplan = plan_with_only("referral_capped_month_idx", sql).split("SubPlan")[1]
+    assert "Scan using referral_capped_month_idx" in subplan, subplan
+    index_range = subplan.split("Index Cond: ")[1].split("\n")[0]
+    assert "referrer_id = " in index_range, subplan
+    assert "COALESCE(decided_at, completed_at) >= date_trunc('month'" in index_range, subplan
 
 
 def test_a_capped_card_counts_after_the_limit_even_when_credited_rows_are_missing(client, member):

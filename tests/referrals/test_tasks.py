@@ -31,6 +31,8 @@ MY_TASKS = [
     tasks.flag_delayed_referrals,
     tasks.reconcile_rewards,
     tasks.compact_referral_tallies,
+    tasks.roll_up_clicks,
+    tasks.prune_clicks,
     coupon_tasks.expire_overdue_coupons,
     coupon_tasks.send_expiry_reminders,
 ]
@@ -50,6 +52,8 @@ def test_periodic_jobs_are_scheduled_and_the_sweep_runs_every_minute():
         "referrals.tasks.flag_delayed_referrals",
         "referrals.tasks.reconcile_rewards",
         "referrals.tasks.compact_referral_tallies",
+        "referrals.tasks.roll_up_clicks",
+        "referrals.tasks.prune_clicks",
         "coupons.tasks.expire_overdue_coupons",
         "coupons.tasks.send_expiry_reminders",
     ]:

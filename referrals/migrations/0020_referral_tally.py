@@ -160,7 +160,7 @@ def drop(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("referrals", "0017_qualified_figures_covering_index"),
+        ("referrals", "0019_click_rollup"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
