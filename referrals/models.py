@@ -166,8 +166,9 @@ class Referral(models.Model):
 
 class ReferralTally(models.Model):
     """Signed deltas of a referrer's referral counts (`selectors.funnel.REFERRAL_COUNTS`) per channel and state,
-    written by database triggers on every change of a referral (migration 0018) and folded into one row per group
-    by `services.tallies.compact_referral_tallies`; read as SUM()s (docs/performance.md, "Kept referral counts").
+    written by database triggers on every change of a referral (migration *_referral_tally) and folded into one row
+    per group by `services.tallies.compact_referral_tallies`; read as SUM()s (docs/performance.md, "Kept referral
+    counts").
     No foreign key constraint: a referral's delete trigger writes negative deltas for a referrer being deleted."""
 
     referrer = models.ForeignKey(settings.AUTH_USER_MODEL, models.DO_NOTHING, db_constraint=False, related_name="+")

@@ -1,8 +1,8 @@
 """Kept referral counts: the trigger-written deltas folded into one row per group (docs/performance.md, "Kept
 referral counts").
 
-Every change of a referral adds signed delta rows to `ReferralTally` (triggers of migration 0018), and Invite
-Friends sums a referrer's rows (`selectors.funnel.kept_by_channel_and_state`). `compact_referral_tallies` keeps
+Every change of a referral adds signed delta rows to `ReferralTally` (triggers of migration *_referral_tally), and
+Invite Friends sums a referrer's rows (`selectors.funnel.kept_by_channel_and_state`). `compact_referral_tallies` keeps
 that sum short: for a batch of referrers with delta rows it replaces all their rows by one row per (channel,
 state) holding the sums, dropping groups that sum to zero, in one transaction per batch.
 
@@ -37,7 +37,7 @@ from referrals.models import Referral, ReferralTally
 from referrals.selectors.funnel import REFERRAL_COUNTS
 
 COMPACT_BATCH = 500  # referrers per transaction
-# pg_advisory_xact_lock key held by the compactor: "referral tally" (r=0x72, t=0x74) and this migration's number.
+# The pg_advisory_xact_lock key the compactors and the rebuild hold: a constant no other lock uses ("rt" = 0x72 0x74).
 COMPACTION_LOCK = 0x7274_0018
 
 TALLY = ReferralTally._meta.db_table

@@ -1,4 +1,4 @@
-"""Kept referral counts (referrals migration 0018, `services.tallies`, docs/performance.md "Kept referral counts"):
+"""Kept referral counts (the referral_tally migration, `services.tallies`, docs/performance.md "Kept referral counts"):
 whatever writes referrals — services, the credit function and sweep, queryset.update(), bulk_update, deletes, a
 member deleted — the counts summed from `ReferralTally` equal `funnel.REFERRAL_COUNTS` counted over the referrals,
 before and after any compaction, on SQLite and PostgreSQL."""
@@ -9,6 +9,7 @@ import random
 from datetime import timedelta
 from importlib import import_module
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -37,7 +38,9 @@ from tests.factories import ReferralCodeFactory, ReferralFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-MIGRATION = import_module("referrals.migrations.0018_referral_tally")
+# Found by name: the migration is renumbered when branches meet.
+MIGRATIONS = Path(__file__).resolve().parents[2] / "referrals" / "migrations"
+MIGRATION = import_module(f"referrals.migrations.{next(MIGRATIONS.glob('*_referral_tally.py')).stem}")
 CHANNELS = [Channel.WHATSAPP, Channel.EMAIL, Channel.TYPED]
 
 
