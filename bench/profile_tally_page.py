@@ -16,33 +16,14 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from cpu import cpu_seconds, server_env  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The in-process page profiler's setup: Django on the bench database (BENCH_DATABASE_URL), static files collected,
+# a signed-in client per member (importing it sets Django up, so it comes before the portal's imports).
+from cpu import cpu_seconds
+from django.db import connection
+from profile_pages import _client
 
-os.environ.update(
-    server_env(
-        os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
-        DJANGO_SETTINGS_MODULE="bench.bench_settings",
-        CONN_MAX_AGE="600",
-        VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
-    )
-)
-os.environ.pop("CACHE_URL", None)
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
-from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
-
-from accounts.models import User  # noqa: E402
-from referrals.selectors import funnel, tallies  # noqa: E402
+from referrals.selectors import funnel, tallies
 
 REQUESTS = int(os.environ.get("PROFILE_REQUESTS", "100"))
 ROUNDS = int(os.environ.get("PROFILE_ROUNDS", "3"))
@@ -50,16 +31,7 @@ MODES = {"counted (before)": funnel.by_channel_and_state, "kept (now)": funnel.k
 
 
 def main() -> None:
-    call_command("collectstatic", interactive=False, verbosity=0)
-    member = User.objects.get(email="bench-member@example.com")
-    session = SessionStore()
-    session[SESSION_KEY] = str(member.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = member.get_session_auth_hash()
-    session.set_expiry(3600)
-    session.create()
-    client = Client()
-    client.cookies["sessionid"] = session.session_key
+    client = _client("bench-member@example.com")
     html = {}
     for name, build in MODES.items():
         tallies.kept_by_channel_and_state = build  # what referral_tallies reads
