@@ -137,25 +137,25 @@ SQLITE_DROP = [
 BACKFILL = f"INSERT INTO {TALLY} ({COLUMNS}) SELECT {counted('r', '', '%s')} FROM referrals_referral AS r {GROUP}"
 
 
-def create(apps, schema_editor):
+def _execute(schema_editor, postgres: str, sqlite: list[str]) -> None:
+    """Run the PostgreSQL script or the SQLite statements, as the database is."""
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.execute(POSTGRES, params=None)
+        schema_editor.execute(postgres, params=None)
     elif vendor == "sqlite":
-        for statement in SQLITE:
+        for statement in sqlite:
             schema_editor.execute(statement, params=None)
     else:
         raise NotImplementedError(f"referral tally triggers for {vendor}")
+
+
+def create(apps, schema_editor):
+    _execute(schema_editor, POSTGRES, SQLITE)
     schema_editor.execute(BACKFILL, params=[False])
 
 
 def drop(apps, schema_editor):
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_DROP, params=None)
-    elif vendor == "sqlite":
-        for statement in SQLITE_DROP:
-            schema_editor.execute(statement, params=None)
+    _execute(schema_editor, POSTGRES_DROP, SQLITE_DROP)
 
 
 class Migration(migrations.Migration):
