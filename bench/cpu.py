@@ -82,3 +82,15 @@ def server_env(database_url: str, **settings: str) -> dict[str, str]:
         **settings,
     )
     return env
+
+
+def setup_in_process(database_url: str, **settings: str) -> None:
+    """Set this process up as `server_env` sets up a bench's server (the variables it leaves out removed), then
+    Django: for the profilers that render pages in-process. Import the portal's modules after this call."""
+    env = server_env(database_url, **settings)
+    for name in set(os.environ) - set(env):
+        del os.environ[name]
+    os.environ.update(env)
+    import django
+
+    django.setup()

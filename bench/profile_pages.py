@@ -23,21 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from cprofile_buckets import bucket_of, profile  # noqa: E402
-from cpu import server_env  # noqa: E402
+from cpu import setup_in_process  # noqa: E402
 
-os.environ.update(
-    server_env(
-        os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
-        DJANGO_SETTINGS_MODULE="bench.bench_settings",
-        CONN_MAX_AGE="600",
-        VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
-    )
+setup_in_process(
+    os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rp_bench_pages"),
+    DJANGO_SETTINGS_MODULE="bench.bench_settings",
+    CONN_MAX_AGE="600",
+    VAR_DIR=os.environ.get("PROFILE_VAR_DIR") or str(ROOT / "var" / "profile_pages"),
 )
-os.environ.pop("CACHE_URL", None)
-
-import django  # noqa: E402
-
-django.setup()
 
 from django.core.management import call_command  # noqa: E402
 
