@@ -100,10 +100,11 @@ class ClickRollup(models.Model):
     """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
-    counted_before = models.DateTimeField(default=CLICKS_NOT_ROLLED_UP)
+    counted_before = models.DateTimeField(_("clicks counted before"), default=CLICKS_NOT_ROLLED_UP)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = verbose_name_plural = _("click roll-up watermark")
         constraints = [models.CheckConstraint(condition=Q(id=1), name="click_rollup_single_row")]
 
     def __str__(self) -> str:
@@ -219,12 +220,15 @@ class ReferralTally(models.Model):
     referrer = models.ForeignKey(settings.AUTH_USER_MODEL, models.DO_NOTHING, db_constraint=False, related_name="+")
     channel = models.CharField(max_length=10, choices=Channel.choices)
     state = models.CharField(max_length=14, choices=ReferralState.choices)
-    n = models.IntegerField()
-    ordered = models.IntegerField()
-    already = models.IntegerField()
-    is_delta = models.BooleanField(default=True)  # written by a trigger, not compacted yet
+    n = models.IntegerField(_("referrals"))
+    ordered = models.IntegerField(_("with a first order"))
+    already = models.IntegerField(_("already registered"))
+    # Written by a trigger, not compacted yet.
+    is_delta = models.BooleanField(_("not compacted yet"), default=True)
 
     class Meta:
+        verbose_name = _("kept referral count")
+        verbose_name_plural = _("kept referral counts")
         indexes = [models.Index(fields=["referrer"], name="referral_tally_delta_idx", condition=Q(is_delta=True))]
         constraints = [
             models.UniqueConstraint(
